@@ -1,0 +1,147 @@
+//! Physical page frames from a buddy allocator.
+//!
+//! A thin wrapper over `buddy_system_allocator::FrameAllocator` that speaks in
+//! physical addresses and orders (a block of order `n` is `2^n` pages, aligned
+//! to its size, as in ChCore's buddy system) and keeps the counts the kernel
+//! reports. The free lists live on the kernel heap, so the heap must be up first.
+
+use buddy_system_allocator::FrameAllocator;
+
+use super::region::Region;
+use super::{PAGE_SHIFT, PAGE_SIZE};
+
+/// Largest order: blocks of 2^18 pages = 1 GiB.
+pub const MAX_ORDER: usize = 18;
+
+/// Why a frame operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Order above [`MAX_ORDER`].
+    BadOrder,
+    /// No free block of that order.
+    OutOfMemory,
+}
+
+/// The physical page allocator.
+pub struct Frames {
+    buddy: FrameAllocator<{ MAX_ORDER + 1 }>,
+    total_pages: u64,
+    free_pages: u64,
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Frames {
+    /// An allocator with no memory.
+    pub const fn new() -> Self {
+        Frames { buddy: FrameAllocator::new(), total_pages: 0, free_pages: 0 }
+    }
+
+    /// Hand the whole pages inside `r` to the allocator. Page 0 is never used,
+    /// so that a null physical address can never be handed out.
+    pub fn add_region(&mut self, r: Region) {
+        let first = super::align_up(r.start.max(PAGE_SIZE), PAGE_SIZE).unwrap_or(u64::MAX) >> PAGE_SHIFT;
+        let end = super::align_down(r.end, PAGE_SIZE) >> PAGE_SHIFT;
+        if first < end {
+            self.buddy.add_frame(first as usize, end as usize);
+            self.total_pages += end - first;
+            self.free_pages += end - first;
+        }
+    }
+
+    /// Allocate `2^order` contiguous pages aligned to their size; returns the physical address.
+    pub fn alloc(&mut self, order: usize) -> Result<u64, FrameError> {
+        if order > MAX_ORDER {
+            return Err(FrameError::BadOrder);
+        }
+        let frame = self.buddy.alloc(1 << order).ok_or(FrameError::OutOfMemory)?;
+        self.free_pages -= 1 << order;
+        Ok((frame as u64) << PAGE_SHIFT)
+    }
+
+    /// Return a block from [`Frames::alloc`] with the same order.
+    pub fn free(&mut self, pa: u64, order: usize) {
+        debug_assert!(order <= MAX_ORDER && pa % (PAGE_SIZE << order) == 0);
+        self.buddy.dealloc((pa >> PAGE_SHIFT) as usize, 1 << order);
+        self.free_pages += 1 << order;
+    }
+
+    /// Pages handed to the allocator.
+    pub fn total_pages(&self) -> u64 {
+        self.total_pages
+    }
+
+    /// Pages currently free.
+    pub fn free_pages(&self) -> u64 {
+        self.free_pages
+    }
+}
+
+/// Smallest order whose block holds `pages` pages.
+pub const fn order_for_pages(pages: u64) -> usize {
+    if pages <= 1 {
+        0
+    } else {
+        (64 - (pages - 1).leading_zeros()) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_restores_counts_and_alignment() {
+        let mut f = Frames::new();
+        f.add_region(Region::new(0x4000_0000, 64 << 20));
+        assert_eq!(f.total_pages(), (64 << 20) / PAGE_SIZE);
+        for order in 0..=12 {
+            let pa = f.alloc(order).unwrap();
+            assert_eq!(pa % (PAGE_SIZE << order), 0, "order {order} block is aligned");
+            assert!(pa >= 0x4000_0000 && pa + (PAGE_SIZE << order) <= 0x4000_0000 + (64 << 20));
+            f.free(pa, order);
+        }
+        assert_eq!(f.free_pages(), f.total_pages());
+    }
+
+    #[test]
+    fn exhaustion_is_an_error_not_a_panic() {
+        let mut f = Frames::new();
+        f.add_region(Region::new(0x10_0000, 16 * PAGE_SIZE));
+        let blocks: Vec<u64> = (0..16).map(|_| f.alloc(0).unwrap()).collect();
+        assert_eq!(f.alloc(0), Err(FrameError::OutOfMemory));
+        assert_eq!(f.alloc(MAX_ORDER + 1), Err(FrameError::BadOrder));
+        let mut sorted = blocks.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 16, "no page handed out twice");
+        for pa in blocks {
+            f.free(pa, 0);
+        }
+        assert_eq!(f.alloc(4).unwrap(), 0x10_0000, "buddies merged back into one block");
+    }
+
+    #[test]
+    fn page_zero_is_never_handed_out() {
+        let mut f = Frames::new();
+        f.add_region(Region::new(0, 8 * PAGE_SIZE));
+        assert_eq!(f.total_pages(), 7);
+        while let Ok(pa) = f.alloc(0) {
+            assert_ne!(pa, 0);
+        }
+    }
+
+    #[test]
+    fn order_for_pages_rounds_up() {
+        assert_eq!(order_for_pages(0), 0);
+        assert_eq!(order_for_pages(1), 0);
+        assert_eq!(order_for_pages(2), 1);
+        assert_eq!(order_for_pages(3), 2);
+        assert_eq!(order_for_pages(1024), 10);
+        assert_eq!(order_for_pages(1025), 11);
+    }
+}

@@ -1,0 +1,523 @@
+//! Four-level AArch64 page tables (4 KiB granule, 48-bit VA), over any memory.
+//!
+//! The walker never touches memory itself: a [`TableMemory`] supplies table
+//! pages and reads/writes their entries. The kernel implements it over the
+//! linear map; the tests here implement it over a `Vec`. TLB maintenance is the
+//! caller's job (only it knows which ASID and which cores are involved).
+//!
+//! Operations check the whole range before changing anything, so a refused
+//! `map` or `unmap` leaves the table as it was. The only failure that can occur
+//! midway, running out of table pages during `map`, is rolled back.
+
+use super::pte::{self, MemType, Perm};
+use super::PAGE_SIZE;
+
+/// Entries per table.
+pub const ENTRIES: usize = 512;
+/// Bits of virtual address the tables translate.
+pub const VA_BITS: u32 = 48;
+const VA_MASK: u64 = (1 << VA_BITS) - 1;
+
+/// Size of the region one entry at `level` covers (0 = 512 GiB ... 3 = 4 KiB).
+pub const fn level_size(level: usize) -> u64 {
+    1 << (12 + 9 * (3 - level as u32))
+}
+
+/// Index of `va` in a table at `level`.
+pub const fn level_index(va: u64, level: usize) -> usize {
+    ((va >> (12 + 9 * (3 - level as u32))) & 0x1FF) as usize
+}
+
+/// Where table pages come from and how their entries are read and written.
+pub trait TableMemory {
+    /// A zeroed, page-aligned table page, or `None` when memory is exhausted.
+    fn alloc_table(&mut self) -> Option<u64>;
+    /// Give back a table page from [`TableMemory::alloc_table`].
+    fn free_table(&mut self, table: u64);
+    /// Entry `index` of the table at physical address `table`.
+    fn read(&self, table: u64, index: usize) -> u64;
+    /// Set entry `index` of the table at physical address `table`.
+    fn write(&mut self, table: u64, index: usize, value: u64);
+}
+
+/// Why a page-table operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// An address or length is not page-aligned, or the length is zero.
+    Misaligned,
+    /// The range is not canonical, wraps, or crosses the 48-bit boundary.
+    OutOfRange,
+    /// Part of the range is already mapped.
+    AlreadyMapped,
+    /// Part of the range is not mapped.
+    NotMapped,
+    /// The range cuts through a block mapping, which would need splitting.
+    SplitBlock,
+    /// No memory for a table page.
+    OutOfMemory,
+}
+
+/// A resolved translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// Physical address `va` maps to.
+    pub pa: u64,
+    /// Permissions of the mapping.
+    pub perm: Perm,
+    /// Memory type of the mapping.
+    pub mem: MemType,
+    /// Size of the page or block that holds `va`.
+    pub size: u64,
+}
+
+/// How `map` may build the mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// 4 KiB pages only (what user mappings need, to be unmapped page by page).
+    Pages,
+    /// 2 MiB and 1 GiB blocks where address, physical address and length allow.
+    Blocks,
+}
+
+/// A page-table tree named by the physical address of its level 0 table.
+#[derive(Debug)]
+pub struct PageTable {
+    root: u64,
+}
+
+/// Validate a range and return it in 48-bit index space.
+fn check_range(va: u64, len: u64) -> Result<(u64, u64), MapError> {
+    if len == 0 || va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        return Err(MapError::Misaligned);
+    }
+    let top = va >> VA_BITS;
+    if top != 0 && top != (u64::MAX >> VA_BITS) {
+        return Err(MapError::OutOfRange);
+    }
+    let start = va & VA_MASK;
+    match start.checked_add(len) {
+        Some(end) if end <= 1 << VA_BITS => Ok((start, end)),
+        _ => Err(MapError::OutOfRange),
+    }
+}
+
+fn is_valid(desc: u64) -> bool {
+    desc & pte::VALID != 0
+}
+
+fn is_table(desc: u64, level: usize) -> bool {
+    level < 3 && is_valid(desc) && desc & pte::TABLE_OR_PAGE != 0
+}
+
+impl PageTable {
+    /// A new, empty tree.
+    pub fn new(mem: &mut impl TableMemory) -> Result<PageTable, MapError> {
+        mem.alloc_table().map(|root| PageTable { root }).ok_or(MapError::OutOfMemory)
+    }
+
+    /// Adopt an existing tree (for example the one TTBR1 already uses).
+    pub fn from_root(root: u64) -> PageTable {
+        PageTable { root }
+    }
+
+    /// Physical address of the level 0 table, for TTBRx_EL1.
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Map `[va, va + len)` to `[pa, pa + len)`. Nothing in the range may be mapped.
+    pub fn map(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        len: u64,
+        perm: Perm,
+        mem_type: MemType,
+        gran: Granularity,
+    ) -> Result<(), MapError> {
+        let (start, end) = check_range(va, len)?;
+        if pa % PAGE_SIZE != 0 {
+            return Err(MapError::Misaligned);
+        }
+        if pa.checked_add(len).is_none_or(|e| e > pte::ADDR_MASK + PAGE_SIZE) {
+            return Err(MapError::OutOfRange);
+        }
+        if self.any_mapped(mem, self.root, 0, 0, start, end) {
+            return Err(MapError::AlreadyMapped);
+        }
+        let mut off = 0;
+        while off < len {
+            let (v, p) = (start + off, pa + off);
+            let level = Self::leaf_level(v, p, len - off, gran);
+            let Some(table) = self.walk_create(mem, v, level) else {
+                // Roll back what this call mapped; the range was free before.
+                if off > 0 {
+                    self.clear_range(mem, self.root, 0, 0, start, start + off);
+                }
+                return Err(MapError::OutOfMemory);
+            };
+            let desc = if level == 3 {
+                pte::page(p, perm, mem_type)
+            } else {
+                pte::block(p, perm, mem_type)
+            };
+            mem.write(table, level_index(v, level), desc);
+            off += level_size(level);
+        }
+        Ok(())
+    }
+
+    /// Remove every mapping in `[va, va + len)`. The whole range must be mapped,
+    /// and no block mapping may stick out of it. Tables left empty are freed.
+    pub fn unmap(&mut self, mem: &mut impl TableMemory, va: u64, len: u64) -> Result<(), MapError> {
+        let (start, end) = check_range(va, len)?;
+        self.check_unmappable(mem, self.root, 0, 0, start, end)?;
+        self.clear_range(mem, self.root, 0, 0, start, end);
+        Ok(())
+    }
+
+    /// Change the permissions of every mapping in `[va, va + len)`, which must
+    /// all be mapped, with no block sticking out of the range.
+    pub fn protect(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+        let (start, end) = check_range(va, len)?;
+        self.check_unmappable(mem, self.root, 0, 0, start, end)?;
+        let mut v = start;
+        while v < end {
+            let (table, level, desc) = self.walk(mem, v).ok_or(MapError::NotMapped)?;
+            let pa = pte::output_addr(desc);
+            let mt = pte::mem_type_of(desc);
+            let new = if level == 3 { pte::page(pa, perm, mt) } else { pte::block(pa, perm, mt) };
+            mem.write(table, level_index(v, level), new);
+            v += level_size(level);
+        }
+        Ok(())
+    }
+
+    /// Where `va` maps to, if anywhere.
+    pub fn translate(&self, mem: &impl TableMemory, va: u64) -> Option<Translation> {
+        if check_range(va & !(PAGE_SIZE - 1), PAGE_SIZE).is_err() {
+            return None;
+        }
+        let (_, level, desc) = self.walk(mem, va & VA_MASK)?;
+        let size = level_size(level);
+        Some(Translation {
+            pa: pte::output_addr(desc) + (va & (size - 1)),
+            perm: pte::perm_of(desc),
+            mem: pte::mem_type_of(desc),
+            size,
+        })
+    }
+
+    /// Free every table page of the tree (not the memory it maps).
+    pub fn destroy(self, mem: &mut impl TableMemory) {
+        Self::free_tree(mem, self.root, 0);
+    }
+
+    fn free_tree(mem: &mut impl TableMemory, table: u64, level: usize) {
+        for i in 0..ENTRIES {
+            let e = mem.read(table, i);
+            if is_table(e, level) {
+                Self::free_tree(mem, pte::output_addr(e), level + 1);
+            }
+        }
+        mem.free_table(table);
+    }
+
+    /// The deepest level at which one entry can map `v -> p` within `remaining`.
+    fn leaf_level(v: u64, p: u64, remaining: u64, gran: Granularity) -> usize {
+        if gran == Granularity::Blocks {
+            for level in 1..3 {
+                let size = level_size(level);
+                if v % size == 0 && p % size == 0 && remaining >= size {
+                    return level;
+                }
+            }
+        }
+        3
+    }
+
+    /// The leaf entry for `v`: (table, level, descriptor).
+    fn walk(&self, mem: &impl TableMemory, v: u64) -> Option<(u64, usize, u64)> {
+        let mut table = self.root;
+        for level in 0..4 {
+            let e = mem.read(table, level_index(v, level));
+            if !is_valid(e) {
+                return None;
+            }
+            if !is_table(e, level) {
+                // Blocks exist only at levels 1 and 2; a "block" at level 0 is invalid.
+                return if level == 0 { None } else { Some((table, level, e)) };
+            }
+            table = pte::output_addr(e);
+        }
+        None
+    }
+
+    /// The table at `level` that holds the entry for `v`, creating tables on the way.
+    fn walk_create(&mut self, mem: &mut impl TableMemory, v: u64, level: usize) -> Option<u64> {
+        let mut table = self.root;
+        for l in 0..level {
+            let idx = level_index(v, l);
+            let e = mem.read(table, idx);
+            table = if is_table(e, l) {
+                pte::output_addr(e)
+            } else {
+                let t = mem.alloc_table()?;
+                mem.write(table, idx, pte::table(t));
+                t
+            };
+        }
+        Some(table)
+    }
+
+    /// The entries of a table at `level` (covering VAs from `base`) that overlap `[start, end)`.
+    fn overlap(level: usize, base: u64, start: u64, end: u64) -> impl Iterator<Item = (usize, u64, u64)> {
+        let size = level_size(level);
+        let first = if start > base { ((start - base) / size) as usize } else { 0 };
+        let last = (((end - 1).saturating_sub(base)) / size).min(ENTRIES as u64 - 1) as usize;
+        (first..=last).map(move |i| {
+            let lo = base + i as u64 * size;
+            (i, lo, lo + size)
+        })
+    }
+
+    fn any_mapped(&self, mem: &impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64) -> bool {
+        Self::overlap(level, base, start, end).any(|(i, lo, _)| {
+            let e = mem.read(table, i);
+            if is_table(e, level) {
+                self.any_mapped(mem, pte::output_addr(e), level + 1, lo, start, end)
+            } else {
+                is_valid(e)
+            }
+        })
+    }
+
+    fn check_unmappable(
+        &self,
+        mem: &impl TableMemory,
+        table: u64,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<(), MapError> {
+        for (i, lo, hi) in Self::overlap(level, base, start, end) {
+            let e = mem.read(table, i);
+            if is_table(e, level) {
+                self.check_unmappable(mem, pte::output_addr(e), level + 1, lo, start, end)?;
+            } else if !is_valid(e) || level == 0 {
+                return Err(MapError::NotMapped);
+            } else if lo < start || hi > end {
+                return Err(MapError::SplitBlock);
+            }
+        }
+        Ok(())
+    }
+
+    /// Clear leaves in `[start, end)` below `table`; free tables that become
+    /// empty. Returns whether `table` itself is now empty.
+    fn clear_range(&mut self, mem: &mut impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64) -> bool {
+        for (i, lo, _) in Self::overlap(level, base, start, end) {
+            let e = mem.read(table, i);
+            if is_table(e, level) {
+                let child = pte::output_addr(e);
+                if self.clear_range(mem, child, level + 1, lo, start, end) {
+                    mem.write(table, i, 0);
+                    mem.free_table(child);
+                }
+            } else if is_valid(e) {
+                mem.write(table, i, 0);
+            }
+        }
+        table != self.root && (0..ENTRIES).all(|i| mem.read(table, i) == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Table pages in a map keyed by fake physical address.
+    struct MockMemory {
+        tables: BTreeMap<u64, Box<[u64; ENTRIES]>>,
+        next: u64,
+        limit: usize,
+        allocated: usize,
+    }
+
+    impl MockMemory {
+        fn new(limit: usize) -> Self {
+            MockMemory { tables: BTreeMap::new(), next: 0x8000_0000, limit, allocated: 0 }
+        }
+    }
+
+    impl TableMemory for MockMemory {
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.tables.len() >= self.limit {
+                return None;
+            }
+            let pa = self.next;
+            self.next += PAGE_SIZE;
+            self.tables.insert(pa, Box::new([0; ENTRIES]));
+            self.allocated += 1;
+            Some(pa)
+        }
+        fn free_table(&mut self, table: u64) {
+            self.tables.remove(&table).expect("double free of a table page");
+        }
+        fn read(&self, table: u64, index: usize) -> u64 {
+            self.tables[&table][index]
+        }
+        fn write(&mut self, table: u64, index: usize, value: u64) {
+            self.tables.get_mut(&table).expect("write to a freed table")[index] = value;
+        }
+    }
+
+    const RW: Perm = Perm::USER_RW;
+    const N: MemType = MemType::Normal;
+
+    #[test]
+    fn map_translate_unmap_one_page() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        pt.map(&mut m, 0x40_0000, 0x8765_4000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        let t = pt.translate(&m, 0x40_0123).unwrap();
+        assert_eq!(t.pa, 0x8765_4123);
+        assert_eq!(t.perm, RW);
+        assert_eq!(t.size, PAGE_SIZE);
+        assert_eq!(m.tables.len(), 4);
+        pt.unmap(&mut m, 0x40_0000, PAGE_SIZE).unwrap();
+        assert_eq!(pt.translate(&m, 0x40_0000), None);
+        assert_eq!(m.tables.len(), 1, "intermediate tables freed");
+        pt.destroy(&mut m);
+        assert!(m.tables.is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_ranges() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        let map = |pt: &mut PageTable, m: &mut MockMemory, va, pa, len| pt.map(m, va, pa, len, RW, N, Granularity::Pages);
+        assert_eq!(map(&mut pt, &mut m, 0x1001, 0, PAGE_SIZE), Err(MapError::Misaligned));
+        assert_eq!(map(&mut pt, &mut m, 0x1000, 0x10, PAGE_SIZE), Err(MapError::Misaligned));
+        assert_eq!(map(&mut pt, &mut m, 0x1000, 0, 0), Err(MapError::Misaligned));
+        assert_eq!(map(&mut pt, &mut m, 0x0001_0000_0000_0000, 0, PAGE_SIZE), Err(MapError::OutOfRange));
+        assert_eq!(map(&mut pt, &mut m, (1 << 48) - PAGE_SIZE, 0, 2 * PAGE_SIZE), Err(MapError::OutOfRange));
+        assert_eq!(map(&mut pt, &mut m, u64::MAX & !0xFFF, 0, 2 * PAGE_SIZE), Err(MapError::OutOfRange));
+        assert_eq!(map(&mut pt, &mut m, 0x1000, u64::MAX & !0xFFF, 2 * PAGE_SIZE), Err(MapError::OutOfRange));
+        assert_eq!(pt.unmap(&mut m, 0x1000, PAGE_SIZE), Err(MapError::NotMapped));
+        assert_eq!(m.tables.len(), 1, "refused calls allocate nothing");
+    }
+
+    #[test]
+    fn overlapping_map_changes_nothing() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        pt.map(&mut m, 0x5000, 0x10_5000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        let before = m.tables.len();
+        assert_eq!(
+            pt.map(&mut m, 0x1000, 0x20_0000, 8 * PAGE_SIZE, RW, N, Granularity::Pages),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(m.tables.len(), before);
+        assert_eq!(pt.translate(&m, 0x1000), None);
+        assert_eq!(pt.translate(&m, 0x5000).unwrap().pa, 0x10_5000);
+    }
+
+    #[test]
+    fn upper_half_addresses_use_the_same_tree() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        let va = 0xFFFF_0000_4020_0000;
+        pt.map(&mut m, va, 0x4020_0000, 4 * PAGE_SIZE, Perm::KERNEL_RX, N, Granularity::Pages).unwrap();
+        assert_eq!(pt.translate(&m, va + 0x3004).unwrap().pa, 0x4020_3004);
+        assert_eq!(pt.translate(&m, 0x4020_0000), Some(pt.translate(&m, va).unwrap()), "indexing ignores the top bits");
+        assert_eq!(pt.translate(&m, 0xFFFE_0000_4020_0000), None, "non-canonical");
+    }
+
+    #[test]
+    fn blocks_are_used_when_aligned() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        // 1 GiB + 2 MiB + 4 KiB starting at a 1 GiB boundary.
+        let len = (1 << 30) + (2 << 20) + PAGE_SIZE;
+        pt.map(&mut m, 0x4000_0000, 0x4000_0000, len, Perm::KERNEL_RW, N, Granularity::Blocks).unwrap();
+        assert_eq!(pt.translate(&m, 0x4000_0000).unwrap().size, 1 << 30);
+        assert_eq!(pt.translate(&m, 0x8000_0000).unwrap().size, 2 << 20);
+        assert_eq!(pt.translate(&m, 0x8020_0000).unwrap().size, PAGE_SIZE);
+        assert_eq!(pt.translate(&m, 0x8020_1000), None);
+        // Part of a block cannot be unmapped or reprotected.
+        assert_eq!(pt.unmap(&mut m, 0x4000_0000, PAGE_SIZE), Err(MapError::SplitBlock));
+        assert_eq!(pt.protect(&mut m, 0x8000_0000, PAGE_SIZE, Perm::KERNEL_RO), Err(MapError::SplitBlock));
+        pt.unmap(&mut m, 0x4000_0000, len).unwrap();
+        assert_eq!(m.tables.len(), 1);
+    }
+
+    #[test]
+    fn protect_changes_permissions_only() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        pt.map(&mut m, 0x10_0000, 0x20_0000, 3 * PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        pt.protect(&mut m, 0x10_1000, PAGE_SIZE, Perm::USER_RO).unwrap();
+        assert_eq!(pt.translate(&m, 0x10_0000).unwrap().perm, RW);
+        let t = pt.translate(&m, 0x10_1000).unwrap();
+        assert_eq!((t.pa, t.perm), (0x20_1000, Perm::USER_RO));
+        assert_eq!(pt.protect(&mut m, 0x10_3000, PAGE_SIZE, RW), Err(MapError::NotMapped));
+    }
+
+    #[test]
+    fn out_of_memory_rolls_back() {
+        // Root + L1 + L2 + one L3 fit; the second L3 table (next 2 MiB) does not.
+        let mut m = MockMemory::new(4);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        let r = pt.map(&mut m, 0x1F_F000, 0x1000, 2 * PAGE_SIZE, RW, N, Granularity::Pages);
+        assert_eq!(r, Err(MapError::OutOfMemory));
+        assert_eq!(pt.translate(&m, 0x1F_F000), None);
+        assert_eq!(m.tables.len(), 1, "rollback freed the tables it made");
+    }
+
+    #[test]
+    fn unmap_requires_whole_range_mapped() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        pt.map(&mut m, 0x1000, 0x1000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        assert_eq!(pt.unmap(&mut m, 0x1000, 2 * PAGE_SIZE), Err(MapError::NotMapped));
+        assert!(pt.translate(&m, 0x1000).is_some(), "refused unmap changed nothing");
+    }
+
+    #[test]
+    fn random_maps_and_unmaps_agree_with_a_model() {
+        // A seeded xorshift drives map/unmap of single pages; a BTreeMap is the model.
+        let mut m = MockMemory::new(10_000);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        let mut model = BTreeMap::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread pages over a few tables at different levels.
+            let va = ((x % 64) << 12) | (((x >> 8) % 4) << 30) | (((x >> 16) % 2) << 39);
+            let pa = (x >> 20) & 0xF_FFFF_F000;
+            if let std::collections::btree_map::Entry::Vacant(e) = model.entry(va) {
+                pt.map(&mut m, va, pa, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+                e.insert(pa);
+            } else {
+                pt.unmap(&mut m, va, PAGE_SIZE).unwrap();
+                model.remove(&va);
+            }
+        }
+        for (&va, &pa) in &model {
+            assert_eq!(pt.translate(&m, va).unwrap().pa, pa);
+        }
+        for va in model.keys().copied().collect::<Vec<_>>() {
+            pt.unmap(&mut m, va, PAGE_SIZE).unwrap();
+        }
+        assert_eq!(m.tables.len(), 1);
+        pt.destroy(&mut m);
+        assert!(m.tables.is_empty());
+        assert!(m.allocated > 10);
+    }
+}

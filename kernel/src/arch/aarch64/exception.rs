@@ -1,0 +1,206 @@
+//! Exception vectors for EL1 and EL0 (ARM ARM D1.10 "Exception entry").
+//!
+//! Every vector saves the full integer state into a [`TrapFrame`] on the
+//! current kernel stack and calls [`handle_exception`] with the vector's
+//! number. IRQs go to the platform's interrupt controller. Anything else is,
+//! until user space exists, a fault in the kernel: it is reported with the
+//! exception class, ESR, FAR, ELR and all registers, and the machine stops.
+
+use aarch64_cpu::registers::{Readable, Writeable, ESR_EL1, FAR_EL1, VBAR_EL1};
+use core::arch::global_asm;
+
+/// Saved registers, in the order the vector code stores them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// The EL0 stack pointer.
+    pub sp_el0: u64,
+    /// Where the exception was taken (ELR_EL1).
+    pub elr: u64,
+    /// PSTATE at the exception (SPSR_EL1).
+    pub spsr: u64,
+}
+
+const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
+const _: () = assert!(FRAME_SIZE % 16 == 0, "the stack pointer must stay 16-byte aligned");
+
+/// The vector a handler was entered through: (origin, kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// From EL1 while using SP_EL0 (never used by this kernel).
+    CurrentSp0,
+    /// From EL1 on its own stack: the kernel.
+    CurrentSpx,
+    /// From EL0 in AArch64: user space.
+    Lower64,
+    /// From EL0 in AArch32 (not supported).
+    Lower32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Sync,
+    Irq,
+    Fiq,
+    SError,
+}
+
+fn decode(vector: u64) -> (Origin, Kind) {
+    let origin = match vector / 4 {
+        0 => Origin::CurrentSp0,
+        1 => Origin::CurrentSpx,
+        2 => Origin::Lower64,
+        _ => Origin::Lower32,
+    };
+    let kind = match vector % 4 {
+        0 => Kind::Sync,
+        1 => Kind::Irq,
+        2 => Kind::Fiq,
+        _ => Kind::SError,
+    };
+    (origin, kind)
+}
+
+global_asm!(
+    r#"
+.macro VENTRY num
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\num
+    b       .Lsave_and_handle
+.endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global exception_vectors
+exception_vectors:
+    VENTRY 0
+    VENTRY 1
+    VENTRY 2
+    VENTRY 3
+    VENTRY 4
+    VENTRY 5
+    VENTRY 6
+    VENTRY 7
+    VENTRY 8
+    VENTRY 9
+    VENTRY 10
+    VENTRY 11
+    VENTRY 12
+    VENTRY 13
+    VENTRY 14
+    VENTRY 15
+
+.Lsave_and_handle:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x2, sp_el0
+    stp     x30, x2, [sp, #240]
+    mrs     x2, elr_el1
+    mrs     x3, spsr_el1
+    stp     x2, x3, [sp, #256]
+    mov     x1, sp
+    bl      {handler}
+    ldp     x2, x3, [sp, #256]
+    msr     elr_el1, x2
+    msr     spsr_el1, x3
+    ldp     x30, x2, [sp, #240]
+    msr     sp_el0, x2
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME_SIZE,
+    handler = sym handle_exception,
+);
+
+extern "C" {
+    static exception_vectors: u8;
+}
+
+/// Point VBAR_EL1 at the vectors.
+pub fn init() {
+    let base = core::ptr::addr_of!(exception_vectors) as u64;
+    VBAR_EL1.set(base);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
+    match decode(vector) {
+        (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => crate::plat::handle_irq(),
+        (origin, kind) => fatal(origin, kind, frame),
+    }
+}
+
+/// Name of an exception class (ESR_ELx.EC, ARM ARM D19.2.37).
+fn class_name(ec: u64) -> &'static str {
+    match ec {
+        0x00 => "unknown reason (undefined instruction)",
+        0x01 => "trapped WFI/WFE",
+        0x07 => "access to SIMD/FP trapped",
+        0x0E => "illegal execution state",
+        0x15 => "SVC from AArch64",
+        0x18 => "trapped MSR/MRS/system instruction",
+        0x20 => "instruction abort from a lower EL",
+        0x21 => "instruction abort from the same EL",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort from a lower EL",
+        0x25 => "data abort from the same EL",
+        0x26 => "SP alignment fault",
+        0x2F => "SError",
+        0x30 | 0x31 => "breakpoint",
+        0x32 | 0x33 => "software step",
+        0x34 | 0x35 => "watchpoint",
+        0x3C => "BRK instruction",
+        _ => "other",
+    }
+}
+
+fn fatal(origin: Origin, kind: Kind, frame: &TrapFrame) -> ! {
+    crate::arch::irq_disable();
+    let esr = ESR_EL1.get();
+    let ec = (esr >> 26) & 0x3F;
+    let far = FAR_EL1.get();
+    let say = |a: core::fmt::Arguments| crate::console::emergency_println(a);
+    say(format_args!("[FATAL] unexpected {kind:?} exception from {origin:?}: {}", class_name(ec)));
+    say(format_args!("[FATAL] EC={ec:#04x} ESR={esr:#018x} FAR={far:#018x} ELR={:#018x}", frame.elr));
+    say(format_args!("[FATAL] SPSR={:#010x} SP_EL0={:#018x} DAIF={:#x}", frame.spsr, frame.sp_el0, super::daif()));
+    for (i, pair) in frame.x.chunks(2).enumerate() {
+        match pair {
+            [a, b] => say(format_args!("[FATAL] x{:<2}={a:#018x} x{:<2}={b:#018x}", 2 * i, 2 * i + 1)),
+            [a] => say(format_args!("[FATAL] x{:<2}={a:#018x}", 2 * i)),
+            _ => {}
+        }
+    }
+    say(format_args!("[FATAL] kernel stopped"));
+    super::stop(super::ExitStatus::Failure)
+}

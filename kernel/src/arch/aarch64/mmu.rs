@@ -1,0 +1,40 @@
+//! Translation control for the lower half (TTBR0_EL1): user address spaces.
+//!
+//! After boot the kernel runs entirely in the upper half; the identity map
+//! the boot code left in TTBR0 is switched off so that a stray low address
+//! (a null pointer, say) faults instead of hitting RAM or a device.
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{ReadWriteable, TCR_EL1, TTBR0_EL1};
+
+fn flush_tlb() {
+    // SAFETY: TLB invalidation and barriers change no memory the compiler
+    // knows about; "vmalle1" drops all EL1&0 entries of this CPU.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb", options(nostack)) };
+}
+
+/// Stop translating lower-half addresses: any access to them now faults.
+pub fn disable_lower_half() {
+    TCR_EL1.modify(TCR_EL1::EPD0::DisableTTBR0Walks);
+    barrier::isb(barrier::SY);
+    flush_tlb();
+}
+
+/// Run `f` with the lower half translated by the page table at `root`
+/// (physical address, ASID 0), then switch the lower half off again.
+#[allow(dead_code)]
+pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
+    TTBR0_EL1.set_baddr(root);
+    TCR_EL1.modify(TCR_EL1::EPD0::EnableTTBR0Walks);
+    barrier::isb(barrier::SY);
+    flush_tlb();
+    let r = f();
+    disable_lower_half();
+    r
+}
+
+/// Forget cached translations after page-table entries were removed or changed.
+#[allow(dead_code)]
+pub fn tlb_flush_all() {
+    flush_tlb();
+}

@@ -1,0 +1,42 @@
+//! The EL1 virtual timer of the Arm generic timer (ARM ARM D11), our tick.
+//!
+//! We use the virtual timer (CNTV_*) because it is usable from EL1 whether
+//! the kernel was entered at EL1, EL2 or EL3; the boot code zeroes CNTVOFF_EL2
+//! where EL2 exists, so virtual and physical counts agree.
+
+use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTVCT_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Timer interrupts per second.
+pub const TICK_HZ: u64 = 100;
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+fn interval() -> u64 {
+    (CNTFRQ_EL0.get() / TICK_HZ).max(1)
+}
+
+/// Start the periodic tick.
+pub fn init() {
+    CNTV_TVAL_EL0.set(interval());
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+    log::info!("timer: {} Hz counter, {} Hz tick", CNTFRQ_EL0.get(), TICK_HZ);
+}
+
+/// Called from the interrupt handler when the virtual timer fires.
+pub fn handle_tick() {
+    CNTV_TVAL_EL0.set(interval());
+    TICKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Ticks since boot.
+#[allow(dead_code)]
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Counter value and frequency, for measuring time without interrupts.
+#[allow(dead_code)]
+pub fn counter() -> (u64, u64) {
+    (CNTVCT_EL0.get(), CNTFRQ_EL0.get())
+}

@@ -1,0 +1,48 @@
+//! The BCM2836 per-core "ARM local" interrupt routing used by the BCM2837
+//! ("BCM2836 ARM-local peripherals", QA7 rev 3.4, sections 4.6 and 4.10).
+//! The Raspberry Pi 3 has no GIC: each core's generic timer interrupts are
+//! routed here.
+
+use super::Mmio;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::{register_structs, registers::ReadWrite};
+
+register_structs! {
+    #[allow(non_snake_case)]
+    pub Registers {
+        (0x00 => _reserved0),
+        (0x40 => CORE_TIMER_IRQCNTL: [ReadWrite<u32>; 4]),
+        (0x50 => _reserved1),
+        (0x60 => CORE_IRQ_SOURCE: [ReadWrite<u32>; 4]),
+        (0x70 => @END),
+    }
+}
+
+/// CNTVIRQ: the EL1 virtual timer, in both the control and the source registers.
+pub const CNTV_IRQ: u32 = 1 << 3;
+
+/// The local interrupt controller.
+pub struct LocalIntc {
+    regs: Mmio<Registers>,
+}
+
+impl LocalIntc {
+    /// # Safety
+    /// `base` must be the kernel virtual address of the ARM local block (0x4000_0000 physical).
+    pub const unsafe fn new(base: usize) -> Self {
+        // SAFETY: forwarded from the caller.
+        LocalIntc { regs: unsafe { Mmio::new(base) } }
+    }
+
+    /// Route `core`'s virtual timer interrupt to its IRQ line.
+    pub fn enable_virt_timer(&self, core: usize) {
+        if let Some(r) = self.regs.CORE_TIMER_IRQCNTL.get(core) {
+            r.set(r.get() | CNTV_IRQ);
+        }
+    }
+
+    /// Pending interrupt sources of `core`.
+    pub fn pending(&self, core: usize) -> u32 {
+        self.regs.CORE_IRQ_SOURCE.get(core).map_or(0, |r| r.get())
+    }
+}

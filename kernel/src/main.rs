@@ -1,0 +1,69 @@
+//! The kernel: a capability-based microkernel for AArch64 in the style of ChCore.
+//!
+//! # Boot flow
+//! The `boot` crate owns the first instructions: it drops to EL1, turns on
+//! the MMU with boot tables that map RAM at `PA + KERNEL_VA_OFFSET`, and calls
+//! [`kernel_main`] in the upper half with the firmware's `x0`. From there:
+//! 1. exception vectors are installed, so any fault is reported;
+//! 2. the platform ([`plat`]) finds the machine description (device tree,
+//!    ATAGs or the firmware mailbox) and brings up the console;
+//! 3. [`mm`] hands all usable RAM to the buddy allocator and starts the heap;
+//! 4. the interrupt controller and the generic timer start ticking;
+//! 5. the test image runs the self-tests and exits QEMU with the verdict;
+//!    the normal image idles with WFI.
+//!
+//! # Layout
+//! Generic code never names a board or a register: [`arch`] holds the
+//! AArch64 specifics, [`plat`] the board specifics (one module per board,
+//! the same names in each), [`drivers`] the devices. Machine-independent
+//! logic lives in the `kernel-core` crate, where it is tested on the host.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+// The boot code is only reached through the `_start` symbol; name the crate
+// so that it is linked.
+extern crate boot;
+
+#[macro_use]
+mod console;
+mod arch;
+mod drivers;
+mod logger;
+mod mm;
+mod panic;
+mod plat;
+#[cfg(feature = "selftest")]
+mod selftest;
+
+/// Kernel entry in the upper half, called by the boot code on the boot CPU.
+///
+/// `fw_arg` is the firmware's `x0` (device tree or ATAG address, or 0) and
+/// `entry_el` the exception level the machine started the kernel in.
+#[no_mangle]
+pub extern "C" fn kernel_main(fw_arg: u64, entry_el: u64) -> ! {
+    arch::exception::init();
+    let machine = plat::init(fw_arg);
+    println!("[BOOT] Jump to kernel main");
+    logger::init(machine.bootargs.get("loglevel"));
+    log::info!(
+        "{} booted at EL{entry_el}, running at EL1; {} CPU(s) described, memory map from {}",
+        plat::NAME,
+        machine.cpus,
+        machine.memory_source
+    );
+    if !machine.bootargs.as_str().is_empty() {
+        log::info!("command line: {}", machine.bootargs.as_str());
+    }
+    mm::init(&machine);
+    plat::init_irq(&machine);
+    arch::timer::init();
+    arch::irq_enable();
+
+    if cfg!(feature = "selftest") {
+        #[cfg(feature = "selftest")]
+        selftest::run(&machine);
+    }
+    log::info!("boot complete, idling");
+    arch::idle()
+}

@@ -1,0 +1,154 @@
+//! Physical memory: the buddy page allocator over all usable RAM, the kernel
+//! heap, and page tables in real memory.
+//!
+//! Usable RAM is what the platform reports, minus firmware reservations, the
+//! device tree, the kernel image (which includes the boot page tables and the
+//! kernel stacks) and anything outside the boot linear map. The heap starts on
+//! a small static area (the buddy allocator's free lists need a heap) and then
+//! receives a block of pages from the buddy allocator.
+
+use crate::plat::Machine;
+use buddy_system_allocator::LockedHeap;
+use core::cell::UnsafeCell;
+use kernel_core::mm::frames::{order_for_pages, FrameError, Frames};
+use kernel_core::mm::pagetable::{TableMemory, ENTRIES};
+use kernel_core::mm::region::Region;
+use kernel_core::mm::{phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
+use spin::Mutex;
+
+static FRAMES: Mutex<Frames> = Mutex::new(Frames::new());
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+/// Heap for the allocator's own bookkeeping until pages can be handed over.
+const BOOT_HEAP_SIZE: usize = 64 << 10;
+
+#[repr(C, align(4096))]
+struct BootHeap(UnsafeCell<[u8; BOOT_HEAP_SIZE]>);
+// SAFETY: the area is handed to the heap allocator once, in `init`, on the
+// boot CPU; afterwards only the allocator (behind its lock) touches it.
+unsafe impl Sync for BootHeap {}
+static BOOT_HEAP: BootHeap = BootHeap(UnsafeCell::new([0; BOOT_HEAP_SIZE]));
+
+/// The heap gets 1/16 of usable memory, between these bounds.
+const HEAP_MIN: u64 = 1 << 20;
+const HEAP_MAX: u64 = 64 << 20;
+
+/// Physical extent of the loaded kernel image `[start, end)`.
+fn kernel_image() -> Region {
+    let (start, end): (u64, u64);
+    // SAFETY: loads two link-time constants from the literal pool. The
+    // symbols are absolute physical addresses, out of reach of the
+    // PC-relative addressing Rust would use for them.
+    unsafe {
+        core::arch::asm!(
+            "ldr {s}, =__kernel_phys_start",
+            "ldr {e}, =__kernel_phys_end",
+            s = out(reg) start,
+            e = out(reg) end,
+            options(nomem, nostack, pure)
+        );
+    }
+    Region { start, end }
+}
+
+/// Hand usable RAM to the allocators and report it.
+pub fn init(machine: &Machine) {
+    // SAFETY: called once on the boot CPU before anything allocates; the
+    // static area is exclusively the heap's from here on.
+    unsafe { HEAP.lock().init(BOOT_HEAP.0.get() as usize, BOOT_HEAP_SIZE) };
+
+    crate::arch::mmu::disable_lower_half();
+    let image = kernel_image();
+    let mut usable = machine.memory;
+    let outside_map = Region { start: machine.linear_map_end, end: u64::MAX };
+    let mut removals = machine.reserved.iter().chain([image, outside_map]);
+    if removals.try_for_each(|r| usable.remove(r)).is_err() {
+        panic!("memory map too fragmented ({} ranges max)", crate::plat::MAX_REGIONS);
+    }
+    usable.align_inward(PAGE_SIZE);
+
+    let mut frames = FRAMES.lock();
+    for r in usable.iter() {
+        log::debug!("usable RAM {r:?}");
+        frames.add_region(r);
+    }
+    let usable_bytes = frames.total_pages() << PAGE_SHIFT;
+    log::info!(
+        "kernel image {image:?}, {} reserved range(s), RAM {:?}",
+        machine.reserved.len(),
+        machine.memory
+    );
+    log::info!("physical memory: {} MiB usable of {} MiB", usable_bytes >> 20, machine.memory.total() >> 20);
+
+    let heap_bytes = (usable_bytes / 16).clamp(HEAP_MIN, HEAP_MAX);
+    let order = order_for_pages(heap_bytes >> PAGE_SHIFT);
+    match frames.alloc(order) {
+        Ok(pa) => {
+            let va = phys_to_virt(pa) as usize;
+            // SAFETY: the block was just taken from the frame allocator, so
+            // no one else owns it; it is mapped in the linear map.
+            unsafe { HEAP.lock().add_to_heap(va, va + (PAGE_SIZE << order) as usize) };
+            log::info!("kernel heap: {} KiB", (PAGE_SIZE << order) >> 10);
+        }
+        Err(e) => log::warn!("no memory for the kernel heap ({e:?}): only {} KiB", BOOT_HEAP_SIZE >> 10),
+    }
+}
+
+/// Allocate `2^order` contiguous pages; returns their physical address.
+pub fn alloc_pages(order: usize) -> Result<u64, FrameError> {
+    FRAMES.lock().alloc(order)
+}
+
+/// Free pages from [`alloc_pages`].
+pub fn free_pages(pa: u64, order: usize) {
+    FRAMES.lock().free(pa, order)
+}
+
+/// Pages currently free.
+pub fn free_page_count() -> u64 {
+    FRAMES.lock().free_pages()
+}
+
+/// Bytes currently allocated from the kernel heap (as the allocator rounds them).
+#[allow(dead_code)]
+pub fn heap_allocated() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}
+
+/// Page tables kept in pages from the buddy allocator, reached through the linear map.
+pub struct KernelTableMemory;
+
+impl KernelTableMemory {
+    fn entry(table: u64, index: usize) -> *mut u64 {
+        assert!(index < ENTRIES, "page table index out of range");
+        (phys_to_virt(table) as *mut u64).wrapping_add(index)
+    }
+}
+
+impl TableMemory for KernelTableMemory {
+    fn alloc_table(&mut self) -> Option<u64> {
+        let pa = alloc_pages(0).ok()?;
+        // SAFETY: a fresh page from the frame allocator, owned by us and
+        // mapped in the linear map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(pa) as *mut u8, 0, PAGE_SIZE as usize) };
+        Some(pa)
+    }
+
+    fn free_table(&mut self, table: u64) {
+        free_pages(table, 0);
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        // SAFETY: `table` came from `alloc_table` (the walker only follows
+        // descriptors it wrote), so it is a live page in the linear map, and
+        // `entry` bounds the index. Volatile: the MMU reads these too.
+        unsafe { core::ptr::read_volatile(Self::entry(table, index)) }
+    }
+
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile(Self::entry(table, index), value) }
+    }
+}

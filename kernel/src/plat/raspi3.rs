@@ -1,0 +1,117 @@
+//! Raspberry Pi 3 (BCM2837, four Cortex-A53): PL011 or mini UART console,
+//! the BCM2836 local interrupt controller and the generic timer. RAM comes
+//! from the device tree or ATAGs the firmware passes, else from the firmware
+//! mailbox, else a safe default.
+
+use super::Machine;
+use crate::drivers::bcm2836_local::{LocalIntc, CNTV_IRQ};
+use crate::drivers::bcm2837_gpio::{Function, Gpio};
+use crate::drivers::bcm2837_mailbox::Mailbox;
+use crate::drivers::mini_uart::MiniUart;
+use crate::drivers::pl011::Pl011;
+use kernel_core::dtb::Bootargs;
+use kernel_core::mm::phys_to_virt;
+use kernel_core::mm::region::{Region, RegionSet};
+use spin::Once;
+
+/// Human-readable platform name.
+pub const NAME: &str = "Raspberry Pi 3";
+
+// BCM2837 physical addresses ("BCM2835 ARM Peripherals" uses bus addresses
+// 0x7Exx_xxxx; the ARM sees them at 0x3Fxx_xxxx).
+const GPIO_BASE: u64 = 0x3F20_0000;
+const PL011_BASE: u64 = 0x3F20_1000;
+const AUX_BASE: u64 = 0x3F21_5000;
+const MAILBOX_BASE: u64 = 0x3F00_B880;
+const LOCAL_BASE: u64 = boot::tables::RASPI3_LOCAL_BASE;
+/// RAM above this is the peripheral window (and outside the boot map).
+const LINEAR_MAP_END: u64 = boot::tables::RASPI3_PERIPHERAL_BASE;
+/// Where the firmware leaves ATAGs when it passes no device tree.
+const ATAG_ADDR: u64 = 0x100;
+/// Page 0 holds the secondary cores' spin table and the ATAGs: never allocate it.
+const FIRMWARE_PAGE: Region = Region::new(0, 0x1000);
+/// If nothing tells us: 768 MiB is ARM memory on every Pi 3 whatever `gpu_mem` says (at most 256 MiB).
+const DEFAULT_RAM: u64 = 768 << 20;
+/// PL011 reference clock; config.txt pins it with `init_uart_clock=48000000`.
+const PL011_CLOCK: u32 = 48_000_000;
+/// VPU core clock the mini UART divides; config.txt pins it with `core_freq=250`.
+const CORE_CLOCK: u32 = 250_000_000;
+const BAUD: u32 = 115_200;
+const BOOT_CORE: usize = 0;
+
+static PL011: Once<Pl011> = Once::new();
+static MINI_UART: Once<MiniUart> = Once::new();
+// SAFETY: fixed BCM2837 addresses inside the boot map's device window.
+static LOCAL: LocalIntc = unsafe { LocalIntc::new(phys_to_virt(LOCAL_BASE) as usize) };
+
+fn console() {
+    // SAFETY: fixed BCM2837 GPIO address, mapped as device memory at boot.
+    let gpio = unsafe { Gpio::new(phys_to_virt(GPIO_BASE) as usize) };
+    if cfg!(feature = "mini-uart") {
+        gpio.route_uart_pins(Function::Alt5);
+        // SAFETY: fixed BCM2837 AUX address, mapped as device memory at boot.
+        let uart = MINI_UART.call_once(|| unsafe { MiniUart::new(phys_to_virt(AUX_BASE) as usize) });
+        uart.init(CORE_CLOCK, BAUD);
+        crate::console::set_device(uart);
+    } else {
+        gpio.route_uart_pins(Function::Alt0);
+        // SAFETY: fixed BCM2837 PL011 address, mapped as device memory at boot.
+        let uart = PL011.call_once(|| unsafe { Pl011::new(phys_to_virt(PL011_BASE) as usize) });
+        uart.init(PL011_CLOCK, BAUD);
+        crate::console::set_device(uart);
+    }
+}
+
+fn atag_memory() -> Option<RegionSet<{ super::MAX_REGIONS }>> {
+    let len = (FIRMWARE_PAGE.end - ATAG_ADDR) as usize;
+    // SAFETY: page 0 is RAM inside the boot linear map; we only read it.
+    let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(ATAG_ADDR) as *const u8, len) };
+    kernel_core::atag::memory(bytes)
+}
+
+/// Bring up the console and find out how much RAM there is.
+pub fn init(fw_arg: u64) -> Machine {
+    console();
+    let mut reserved = RegionSet::new();
+    let _ = reserved.insert(FIRMWARE_PAGE);
+    let mut bootargs = Bootargs::EMPTY;
+    let (memory, source) = if let Some((info, size)) = super::read_dtb(fw_arg, LINEAR_MAP_END) {
+        bootargs = info.bootargs;
+        for r in info.reserved.iter().chain([Region::new(fw_arg, size)]) {
+            if reserved.insert(r).is_err() {
+                panic!("too many reserved memory ranges in the device tree");
+            }
+        }
+        (info.memory, "device tree")
+    } else if let Some(mem) = atag_memory() {
+        (mem, "ATAGs")
+    } else if let Some((base, size)) =
+        // SAFETY: fixed BCM2837 mailbox address, mapped as device memory at boot.
+        unsafe { Mailbox::new(phys_to_virt(MAILBOX_BASE) as usize) }.arm_memory()
+    {
+        let mut set = RegionSet::new();
+        let _ = set.insert(Region::new(base, size));
+        (set, "firmware mailbox")
+    } else {
+        let mut set = RegionSet::new();
+        let _ = set.insert(Region::new(0, DEFAULT_RAM));
+        (set, "built-in default (no device tree, ATAGs or mailbox answer)")
+    };
+    Machine { memory, reserved, memory_source: source, linear_map_end: LINEAR_MAP_END, cpus: 4, bootargs }
+}
+
+/// Route the boot core's virtual timer interrupt to its IRQ line.
+pub fn init_irq(_machine: &Machine) {
+    LOCAL.enable_virt_timer(BOOT_CORE);
+    log::info!("BCM2836 local interrupt controller: core {BOOT_CORE} virtual timer enabled");
+}
+
+/// Handle the pending interrupts of the boot core.
+pub fn handle_irq() {
+    let pending = LOCAL.pending(BOOT_CORE);
+    if pending & CNTV_IRQ != 0 {
+        crate::arch::timer::handle_tick();
+    } else if pending != 0 {
+        log::warn!("unexpected interrupt sources {pending:#x}");
+    }
+}

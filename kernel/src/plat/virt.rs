@@ -1,0 +1,99 @@
+//! QEMU `virt` (hw/arm/virt.c): PL011, GICv2, generic timer, PSCI. Every
+//! address comes from the device tree QEMU generates.
+
+use super::Machine;
+use crate::drivers::gicv2::{GicV2, SPURIOUS};
+use crate::drivers::pl011::Pl011;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel_core::dtb::Gic;
+use kernel_core::mm::phys_to_virt;
+use kernel_core::mm::region::Region;
+use spin::Once;
+
+/// Human-readable platform name.
+pub const NAME: &str = "QEMU virt";
+
+/// QEMU puts the device tree at the start of RAM when booting an ELF that
+/// leaves room below itself, and passes x0 = 0.
+const DTB_AT_RAM_START: u64 = 0x4000_0000;
+/// The boot tables map RAM up to 256 GiB (see `boot::tables::virt_l1`).
+const LINEAR_MAP_END: u64 = 256 << 30;
+/// Used only to report a missing device tree: QEMU's first PL011.
+const FALLBACK_UART: u64 = 0x0900_0000;
+
+static UART: Once<Pl011> = Once::new();
+static GIC: Once<Option<Gic>> = Once::new();
+static GIC_V2: Once<GicV2> = Once::new();
+static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
+
+fn console(pa: u64) {
+    // SAFETY: `pa` is a PL011 (from the device tree, or QEMU's fixed UART
+    // address when there is none) in the first GiB, mapped as device memory
+    // by the boot tables.
+    let uart = UART.call_once(|| unsafe { Pl011::new(phys_to_virt(pa) as usize) });
+    crate::console::set_device(uart);
+}
+
+/// Find the device tree, bring up the console, describe the machine.
+pub fn init(fw_arg: u64) -> Machine {
+    let found = [fw_arg, DTB_AT_RAM_START]
+        .into_iter()
+        .find_map(|pa| super::read_dtb(pa, LINEAR_MAP_END).map(|(info, size)| (info, pa, size)));
+    let Some((info, dtb_pa, dtb_size)) = found else {
+        console(FALLBACK_UART);
+        panic!("no device tree found (x0 = {fw_arg:#x}, nothing at {DTB_AT_RAM_START:#x}); cannot size memory");
+    };
+    console(info.uart.unwrap_or(FALLBACK_UART));
+    GIC.call_once(|| info.gic);
+    if let Some(irq) = info.virt_timer_irq {
+        TIMER_IRQ.store(irq, Ordering::Relaxed);
+    }
+    let mut reserved = info.reserved;
+    if reserved.insert(Region::new(dtb_pa, dtb_size)).is_err() {
+        panic!("too many reserved memory ranges in the device tree");
+    }
+    Machine {
+        memory: info.memory,
+        reserved,
+        memory_source: "device tree",
+        linear_map_end: LINEAR_MAP_END,
+        cpus: info.cpu_count,
+        bootargs: info.bootargs,
+    }
+}
+
+/// Start the interrupt controller and route the timer to this CPU.
+pub fn init_irq(_machine: &Machine) {
+    match GIC.get().copied().flatten() {
+        Some(Gic::V2 { dist, cpu }) => {
+            // SAFETY: the device tree names these as the GICv2 frames; they
+            // are in the first GiB, mapped as device memory.
+            let gic = GIC_V2.call_once(|| unsafe { GicV2::new(phys_to_virt(dist) as usize, phys_to_virt(cpu) as usize) });
+            gic.init();
+            let irq = TIMER_IRQ.load(Ordering::Relaxed);
+            if irq == u32::MAX {
+                log::warn!("no timer interrupt in the device tree: no tick");
+            } else {
+                gic.enable(irq);
+            }
+            log::info!("GICv2 at {dist:#x}, {} interrupt lines", gic.lines());
+        }
+        Some(Gic::V3 { .. }) => log::warn!("GICv3 is not supported yet (use gic-version=2): no interrupts"),
+        None => log::warn!("no interrupt controller in the device tree: no interrupts"),
+    }
+}
+
+/// Handle one pending interrupt.
+pub fn handle_irq() {
+    let Some(gic) = GIC_V2.get() else { return };
+    let id = gic.ack();
+    if id == SPURIOUS {
+        return;
+    }
+    if id == TIMER_IRQ.load(Ordering::Relaxed) {
+        crate::arch::timer::handle_tick();
+    } else {
+        log::warn!("unexpected interrupt {id}");
+    }
+    gic.eoi(id);
+}

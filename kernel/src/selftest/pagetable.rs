@@ -1,0 +1,141 @@
+//! Page-table tests on real memory, checked both by walking the tables and
+//! by letting the MMU translate through them.
+
+use super::{ensure, TestResult};
+use crate::arch::mmu::{tlb_flush_all, with_lower_half};
+use crate::mm::{alloc_pages, free_page_count, free_pages, KernelTableMemory};
+use alloc::vec::Vec;
+use kernel_core::mm::pagetable::{Granularity, PageTable};
+use kernel_core::mm::pte::{MemType, Perm};
+use kernel_core::mm::{phys_to_virt, PAGE_SIZE};
+
+fn mapping_failed(e: kernel_core::mm::pagetable::MapError) -> alloc::string::String {
+    alloc::format!("page-table operation refused: {e:?}")
+}
+
+fn marker(pa: u64) -> u64 {
+    pa.rotate_left(17) ^ 0xC0DE_C0DE_C0DE_C0DE
+}
+
+pub fn one_page() -> TestResult {
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+    let frame = alloc_pages(0).map_err(|e| alloc::format!("no page: {e:?}"))?;
+    let kva = phys_to_virt(frame) as *mut u64;
+    // SAFETY: a page we own, through the linear map.
+    unsafe { kva.write_volatile(marker(frame)) };
+
+    let va = 0x1000_0000u64;
+    pt.map(&mut mem, va, frame, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).map_err(mapping_failed)?;
+    let t = pt.translate(&mem, va + 0x123).ok_or("mapped page does not translate")?;
+    ensure!(t.pa == frame + 0x123 && t.perm == Perm::USER_RW, "translation {t:?} for frame {frame:#x}");
+    ensure!(pt.translate(&mem, va + PAGE_SIZE).is_none(), "the next page translates too");
+
+    // Now through the MMU: read the marker at the new address, write back.
+    let seen = with_lower_half(pt.root(), || {
+        let uva = va as *mut u64;
+        // SAFETY: `va` is mapped read/write to `frame` in the active lower
+        // half; PAN is off, so EL1 may access the EL0 mapping.
+        unsafe {
+            let v = uva.read_volatile();
+            uva.add(1).write_volatile(!v);
+            v
+        }
+    });
+    ensure!(seen == marker(frame), "MMU read {seen:#x} at {va:#x}, expected {:#x}", marker(frame));
+    // SAFETY: as above, through the linear map.
+    let back = unsafe { kva.add(1).read_volatile() };
+    ensure!(back == !marker(frame), "write through the new mapping did not reach the frame");
+
+    pt.unmap(&mut mem, va, PAGE_SIZE).map_err(mapping_failed)?;
+    tlb_flush_all();
+    ensure!(pt.translate(&mem, va).is_none(), "page still translates after unmap");
+    pt.destroy(&mut mem);
+    free_pages(frame, 0);
+    let after = free_page_count();
+    ensure!(after == before, "free pages {before} before, {after} after: tables leaked");
+    Ok(())
+}
+
+pub fn multiple_pages() -> TestResult {
+    const PAGES: u64 = 1000;
+    // Spread over several level 3 and level 2 tables.
+    const BASE: u64 = 0x3FE0_0000;
+    const STRIDE: u64 = 3 * PAGE_SIZE;
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+    let mut frames = Vec::new();
+    for i in 0..PAGES {
+        let frame = alloc_pages(0).map_err(|e| alloc::format!("no page: {e:?}"))?;
+        // SAFETY: a page we own, through the linear map.
+        unsafe { (phys_to_virt(frame) as *mut u64).write_volatile(marker(frame)) };
+        pt.map(&mut mem, BASE + i * STRIDE, frame, PAGE_SIZE, Perm::USER_RO, MemType::Normal, Granularity::Pages)
+            .map_err(mapping_failed)?;
+        frames.push(frame);
+    }
+    for (i, &frame) in frames.iter().enumerate() {
+        let va = BASE + i as u64 * STRIDE;
+        let t = pt.translate(&mem, va).ok_or("a mapped page does not translate")?;
+        ensure!(t.pa == frame && t.perm == Perm::USER_RO, "page {i}: {t:?}, expected {frame:#x}");
+        ensure!(pt.translate(&mem, va + PAGE_SIZE).is_none(), "gap after page {i} is mapped");
+    }
+    let bad = with_lower_half(pt.root(), || {
+        frames.iter().enumerate().find(|&(i, &frame)| {
+            // SAFETY: each of these addresses is mapped readable to a frame we own.
+            unsafe { ((BASE + i as u64 * STRIDE) as *const u64).read_volatile() != marker(frame) }
+        }).map(|(i, _)| i)
+    });
+    ensure!(bad.is_none(), "MMU read the wrong data at page {:?}", bad);
+    for i in 0..PAGES {
+        pt.unmap(&mut mem, BASE + i * STRIDE, PAGE_SIZE).map_err(mapping_failed)?;
+    }
+    tlb_flush_all();
+    ensure!(frames.iter().enumerate().all(|(i, _)| pt.translate(&mem, BASE + i as u64 * STRIDE).is_none()), "pages remain after unmap");
+    pt.destroy(&mut mem);
+    for f in frames {
+        free_pages(f, 0);
+    }
+    let after = free_page_count();
+    ensure!(after == before, "free pages {before} before, {after} after");
+    Ok(())
+}
+
+pub fn huge_range() -> TestResult {
+    const VA: u64 = 0x80_0000_0000;
+    const LEN: u64 = 1 << 30;
+    // Any physical range will do: nothing is accessed through it.
+    const PA: u64 = 0x1_0000_0000;
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+
+    // 1 GiB in 4 KiB pages: 262144 entries in 512 level 3 tables.
+    pt.map(&mut mem, VA, PA, LEN, Perm::USER_RW, MemType::Normal, Granularity::Pages).map_err(mapping_failed)?;
+    let tables = before - free_page_count();
+    ensure!(tables == 1 + 1 + 1 + 512, "{tables} table pages for 1 GiB of 4 KiB pages, expected 515");
+    for off in [0, PAGE_SIZE, 0x1234_5000, LEN - PAGE_SIZE] {
+        let t = pt.translate(&mem, VA + off).ok_or("huge range has a hole")?;
+        ensure!(t.pa == PA + off && t.size == PAGE_SIZE, "offset {off:#x}: {t:?}");
+    }
+    ensure!(pt.translate(&mem, VA + LEN).is_none(), "mapping runs past its end");
+    // Unmapping a middle slice must keep its neighbours.
+    pt.unmap(&mut mem, VA + (LEN / 2), 64 * PAGE_SIZE).map_err(mapping_failed)?;
+    ensure!(pt.translate(&mem, VA + LEN / 2).is_none(), "slice still mapped");
+    ensure!(pt.translate(&mem, VA + LEN / 2 - PAGE_SIZE).is_some(), "neighbour lost");
+    pt.unmap(&mut mem, VA, LEN / 2).map_err(mapping_failed)?;
+    pt.unmap(&mut mem, VA + LEN / 2 + 64 * PAGE_SIZE, LEN / 2 - 64 * PAGE_SIZE).map_err(mapping_failed)?;
+    ensure!(before - free_page_count() == 1, "empty tables were not freed on unmap");
+
+    // The same range as one 1 GiB block needs only the level 1 table.
+    pt.map(&mut mem, VA, PA, LEN, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks).map_err(mapping_failed)?;
+    ensure!(before - free_page_count() == 2, "a 1 GiB block used more than a level 1 table");
+    ensure!(pt.translate(&mem, VA + 0x1000).is_some_and(|t| t.size == LEN), "block mapping missing");
+    pt.unmap(&mut mem, VA, LEN).map_err(mapping_failed)?;
+    tlb_flush_all();
+    pt.destroy(&mut mem);
+    let after = free_page_count();
+    ensure!(after == before, "free pages {before} before, {after} after");
+    Ok(())
+}
