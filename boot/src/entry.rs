@@ -32,6 +32,7 @@ const CPACR_EL1_FPEN: u64 = 0b11 << 20;
 /// TCR_EL1 for 48-bit VAs in both halves, 4 KiB granules, write-back
 /// cacheable inner-shareable table walks. IPS (bits 34:32) is filled in at
 /// run time from ID_AA64MMFR0_EL1.PARange.
+#[allow(clippy::identity_op)] // TG0 = 0b00 is spelled out on purpose.
 const TCR_EL1_VALUE: u64 = 16 // T0SZ
     | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) // IRGN0, ORGN0, SH0
     | (0b00 << 14) // TG0 = 4 KiB

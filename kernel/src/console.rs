@@ -60,6 +60,7 @@ pub fn emergency_println(args: fmt::Arguments) {
 }
 
 /// Print to the console.
+#[allow(unused_macros)]
 macro_rules! print {
     ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
 }

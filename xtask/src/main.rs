@@ -1,1 +1,307 @@
-fn main(){}
+//! `cargo xtask`: the one front door for building, booting, testing and
+//! debugging the kernel. It drives cargo and QEMU and links none of the
+//! target crates.
+
+mod elf;
+mod images;
+mod setup;
+
+use images::Variant;
+use std::io::IsTerminal;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+use systests::qemu::{parse_mem, Console, EntryEl, Machine, QemuConfig};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build   [--machine virt|raspi3]           build the kernel and test images (default: both machines)
+  run     [--machine virt|raspi3] [--smp N] [--mem SIZE] [--el 1|2|3]
+          [--test-image] [--mini-uart] [--append ARGS]
+                                            boot in QEMU, serial on this terminal (Ctrl-A X quits)
+  test                                      everything: host tests, lints, images, QEMU boot tests
+  gdb     [--machine virt|raspi3] [--port N] [--test-image]
+                                            QEMU halted with a gdbstub, gdb-multiarch attached,
+                                            a breakpoint on kernel_main
+  help                                      this text
+
+Images land in target/images/<machine>/ (see README.md).";
+
+/// A command-line problem: the message, then the usage.
+struct UsageError(String);
+
+/// Options shared by the verbs; each verb accepts a subset.
+#[derive(Debug, Default)]
+struct Opts {
+    machine: Option<Machine>,
+    smp: Option<u32>,
+    mem: Option<String>,
+    el: Option<EntryEl>,
+    test_image: bool,
+    mini_uart: bool,
+    append: Option<String>,
+    port: Option<u16>,
+}
+
+fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
+    let mut o = Opts::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        if !allowed.contains(&flag) {
+            return Err(UsageError(format!("`{verb}` does not take {arg:?}")));
+        }
+        let mut value = |what: &str| -> Result<String, UsageError> {
+            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| UsageError(format!("{flag} needs {what}")))
+        };
+        match flag {
+            "--machine" => o.machine = Some(value("a machine")?.parse().map_err(UsageError)?),
+            "--smp" => {
+                let v = value("a CPU count")?;
+                match v.parse::<u32>() {
+                    Ok(n) if (1..=8).contains(&n) => o.smp = Some(n),
+                    _ => return Err(UsageError(format!("--smp {v:?}: expected a number of CPUs from 1 to 8"))),
+                }
+            }
+            "--mem" => o.mem = Some(parse_mem(&value("a size")?).map_err(UsageError)?),
+            "--el" => {
+                o.el = Some(match value("1, 2 or 3")?.as_str() {
+                    "1" => EntryEl::El1,
+                    "2" => EntryEl::El2,
+                    "3" => EntryEl::El3,
+                    v => return Err(UsageError(format!("--el {v:?}: expected 1, 2 or 3"))),
+                })
+            }
+            "--append" => o.append = Some(value("kernel arguments")?),
+            "--port" => {
+                let v = value("a TCP port")?;
+                o.port = Some(v.parse().map_err(|_| UsageError(format!("--port {v:?}: expected a TCP port number")))?);
+            }
+            "--test-image" => o.test_image = true,
+            "--mini-uart" => o.mini_uart = true,
+            _ => unreachable!("every allowed flag is handled"),
+        }
+    }
+    if o.machine == Some(Machine::Raspi3) {
+        if o.mem.is_some() {
+            return Err(UsageError("--mem: QEMU's raspi3b always has 1 GiB".into()));
+        }
+        if o.smp.is_some_and(|n| n != 4) {
+            return Err(UsageError("--smp: QEMU's raspi3b always has 4 CPUs".into()));
+        }
+        if o.el.is_some() {
+            return Err(UsageError("--el: QEMU's raspi3b always starts at EL2".into()));
+        }
+        if o.append.is_some() {
+            return Err(UsageError("--append: raspi3b passes no command line to a raw image".into()));
+        }
+    } else if o.mini_uart {
+        return Err(UsageError("--mini-uart applies to --machine raspi3 only".into()));
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(verb) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match verb.as_str() {
+        "build" => parse(verb, rest, &["--machine"]).map(build),
+        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--mini-uart", "--append"]).map(run),
+        "test" => parse(verb, rest, &[]).map(|_| test()),
+        "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => Err(UsageError(format!("unknown command {other:?}"))),
+    };
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(UsageError(e)) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn machines(o: &Opts) -> Vec<Machine> {
+    o.machine.map_or(Machine::ALL.to_vec(), |m| vec![m])
+}
+
+fn build(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    for m in machines(&o) {
+        for test in [false, true] {
+            let path = images::build(m, Variant { test, mini_uart: false })?;
+            println!("built {}", path.strip_prefix(images::root()).unwrap_or(&path).display());
+        }
+    }
+    Ok(())
+}
+
+fn qemu_config(o: &Opts, image: &std::path::Path) -> QemuConfig {
+    let machine = o.machine.unwrap_or(Machine::Virt);
+    let mut c = QemuConfig::new(machine, image.strip_prefix(images::root()).unwrap_or(image));
+    c.smp = o.smp;
+    c.mem = o.mem.clone();
+    c.el = o.el.unwrap_or(EntryEl::El1);
+    c.append = o.append.clone();
+    c.mini_uart = o.mini_uart;
+    // The test image ends QEMU through semihosting.
+    c.semihosting = o.test_image;
+    c
+}
+
+fn run(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let machine = o.machine.unwrap_or(Machine::Virt);
+    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart })?;
+    let mut c = qemu_config(&o, &image);
+    c.console = Console::Terminal;
+    eprintln!("xtask: {}", c.shell_line());
+    eprintln!("xtask: Ctrl-A X quits QEMU");
+    let status = c.command().current_dir(images::root()).status().map_err(|e| format!("cannot start QEMU: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(1) if o.test_image => Err("the test image reported a failure".into()),
+        Some(code) => Err(format!("QEMU exited with status {code}")),
+        None => Ok(()),
+    }
+}
+
+fn gdb(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let machine = o.machine.unwrap_or(Machine::Virt);
+    let variant = Variant { test: o.test_image, mini_uart: o.mini_uart };
+    let image = images::build(machine, variant)?;
+    let symbols = images::symbols(machine, variant);
+    let port = o.port.unwrap_or(1234);
+    let mut c = qemu_config(&o, &image);
+    c.gdb_port = Some(port);
+    let gdb_args = [
+        "-q".to_string(),
+        "-ex".into(),
+        format!("file {}", symbols.strip_prefix(images::root()).unwrap_or(&symbols).display()),
+        "-ex".into(),
+        format!("target remote localhost:{port}"),
+        // A hardware breakpoint: kernel_main is in the upper half, which is
+        // not mapped yet when QEMU halts at the first instruction.
+        "-ex".into(),
+        "hbreak kernel_main".into(),
+        "-ex".into(),
+        "continue".into(),
+    ];
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        c.console = Console::Terminal;
+        println!("No terminal: run these in two terminals from {}:", images::root().display());
+        println!("  {}", c.shell_line());
+        let quoted: Vec<String> = gdb_args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        println!("  gdb-multiarch {}", quoted.join(" "));
+        return Ok(());
+    }
+    setup::gdb()?;
+    let log = images::root().join("target").join("gdb-serial.log");
+    c.console = Console::File(log.clone());
+    eprintln!("xtask: {}", c.shell_line());
+    eprintln!("xtask: the kernel's serial output goes to {} (tail -f it in another terminal)", log.display());
+    let mut qemu = c
+        .command()
+        .current_dir(images::root())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let status = Command::new("gdb-multiarch").current_dir(images::root()).args(&gdb_args).status();
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    status.map_err(|e| format!("cannot start gdb-multiarch: {e}"))?;
+    Ok(())
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+fn test() -> Result<(), String> {
+    let start = Instant::now();
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let root = images::root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let run_cargo = |args: &[&str], what: &str| -> Result<(), String> {
+        let ok = Command::new(&cargo).current_dir(&root).args(args).status().map(|s| s.success()).unwrap_or(false);
+        ok.then_some(()).ok_or_else(|| format!("{what} failed"))
+    };
+
+    step("host unit tests (cargo test)");
+    run_cargo(&["test", "--quiet"], "host unit tests")?;
+
+    step("lints (clippy, warnings denied)");
+    run_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
+    for m in Machine::ALL {
+        images::clippy_kernel(m)?;
+    }
+
+    step("kernel images");
+    let builds = Machine::ALL
+        .into_iter()
+        .flat_map(|m| [(m, false), (m, true)])
+        .map(|(m, test)| (m, Variant { test, mini_uart: false }))
+        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true })]);
+    for (m, v) in builds {
+        let path = images::build(m, v)?;
+        println!("built {}", path.strip_prefix(&root).unwrap_or(&path).display());
+    }
+
+    step("QEMU boot tests");
+    let logs = root.join("target").join("test-logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let cases = systests::cases::boot_cases(&images::images_dir());
+    let mut failed = Vec::new();
+    for case in &cases {
+        let run = systests::runner::run(&case.config, &case.until, case.timeout)?;
+        let log = logs.join(format!("{}.log", case.name));
+        let _ = std::fs::write(&log, format!("$ {}\n{}", case.config.shell_line(), run.output));
+        match systests::judge::judge(&run, &case.expect) {
+            Ok(()) => println!("  ok    {:<36} {:>5.1}s", case.name, run.elapsed.as_secs_f64()),
+            Err(why) => {
+                println!("  FAIL  {:<36} {:>5.1}s", case.name, run.elapsed.as_secs_f64());
+                for w in &why {
+                    println!("        {w}");
+                }
+                println!("        command: {}", case.config.shell_line());
+                println!("        full log: {}", log.display());
+                println!("        last lines:\n{}", indent(&systests::judge::tail(&run.output, 15)));
+                failed.push(case.name.clone());
+            }
+        }
+    }
+    println!(
+        "\n{} of {} QEMU boot tests passed ({:.0}s in all)",
+        cases.len() - failed.len(),
+        cases.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {}", failed.join(", ")))
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("          | {l}")).collect::<Vec<_>>().join("\n")
+}

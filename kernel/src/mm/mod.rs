@@ -97,29 +97,34 @@ pub fn init(machine: &Machine) {
 }
 
 /// Allocate `2^order` contiguous pages; returns their physical address.
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn alloc_pages(order: usize) -> Result<u64, FrameError> {
     FRAMES.lock().alloc(order)
 }
 
 /// Free pages from [`alloc_pages`].
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn free_pages(pa: u64, order: usize) {
     FRAMES.lock().free(pa, order)
 }
 
 /// Pages currently free.
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn free_page_count() -> u64 {
     FRAMES.lock().free_pages()
 }
 
 /// Bytes currently allocated from the kernel heap (as the allocator rounds them).
-#[allow(dead_code)]
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn heap_allocated() -> usize {
     HEAP.lock().stats_alloc_actual()
 }
 
 /// Page tables kept in pages from the buddy allocator, reached through the linear map.
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub struct KernelTableMemory;
 
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 impl KernelTableMemory {
     fn entry(table: u64, index: usize) -> *mut u64 {
         assert!(index < ENTRIES, "page table index out of range");

@@ -43,7 +43,7 @@ fn read_dtb(pa: u64, limit: u64) -> Option<(kernel_core::dtb::MachineInfo, u64)>
     const HEADER: u64 = 8;
     /// Larger blobs are not device trees we were given.
     const MAX_DTB: u64 = 2 << 20;
-    if pa == 0 || pa % 8 != 0 || pa.checked_add(HEADER)? > limit {
+    if pa == 0 || !pa.is_multiple_of(8) || pa.checked_add(HEADER)? > limit {
         return None;
     }
     let va = kernel_core::mm::phys_to_virt(pa) as *const u8;

@@ -25,7 +25,7 @@ fn touch(pa: u64, order: usize, pattern: u64) -> TestResult {
 }
 
 fn check_block(pa: u64, order: usize) -> TestResult {
-    ensure!(pa % (PAGE_SIZE << order) == 0, "order {order} block {pa:#x} is not aligned to its size");
+    ensure!(pa.is_multiple_of(PAGE_SIZE << order), "order {order} block {pa:#x} is not aligned to its size");
     touch(pa, order, pa ^ 0x5A5A_5A5A_5A5A_5A5A)
 }
 
@@ -99,22 +99,26 @@ pub fn all_memory() -> TestResult {
         head = pa;
         count += 1;
     }
-    ensure!(count == before, "allocated {count} pages one by one, but {before} were free");
-    ensure!(free_page_count() == 0, "pages left after exhausting the allocator");
-    // Walk the chain: a page handed out twice would have broken it.
+    let exhausted = free_page_count();
+    // Walk the chain and free it: a page handed out twice would have broken it.
     let mut walked = 0u64;
     let mut cur = head;
+    let mut broken = None;
     while cur != 0 && walked <= count {
         let p = phys_to_virt(cur) as *const u64;
         // SAFETY: every page in the chain is still allocated by this test.
         let (next, own) = unsafe { (p.read_volatile(), p.add(1).read_volatile()) };
         if own != cur {
-            return Err(alloc::format!("page {cur:#x} was overwritten: handed out twice?"));
+            broken = Some(cur);
+            break;
         }
         free_pages(cur, 0);
         cur = next;
         walked += 1;
     }
+    ensure!(broken.is_none(), "page {:#x} was overwritten: handed out twice?", broken.unwrap_or(0));
+    ensure!(count == before, "allocated {count} pages one by one, but {before} were free");
+    ensure!(exhausted == 0, "{exhausted} pages left after exhausting the allocator");
     ensure!(walked == count, "chain of {walked} pages, expected {count}");
     unchanged(before)
 }

@@ -13,7 +13,7 @@ pub fn kmalloc() -> TestResult {
         for &size in &sizes {
             let mut v = Vec::with_capacity(size);
             v.extend((0..size).map(|i| (i ^ size) as u8));
-            ensure!(v.as_ptr() as usize % 8 == 0 || size < 8, "allocation of {size} bytes is misaligned");
+            ensure!((v.as_ptr() as usize).is_multiple_of(8) || size < 8, "allocation of {size} bytes is misaligned");
             bufs.push(v);
         }
         // Every buffer still holds its own pattern: no two overlap.
@@ -21,7 +21,7 @@ pub fn kmalloc() -> TestResult {
             ensure!(v.iter().enumerate().all(|(i, &b)| b == (i ^ size) as u8), "{size}-byte buffer corrupted");
         }
         let page: Box<[u64; 512]> = Box::new([0xA5A5_A5A5_A5A5_A5A5; 512]);
-        ensure!(page.as_ptr() as usize % 8 == 0, "boxed array misaligned");
+        ensure!((page.as_ptr() as usize).is_multiple_of(8), "boxed array misaligned");
         let small: Vec<Box<u64>> = (0..1000u64).map(Box::new).collect();
         ensure!(small.iter().enumerate().all(|(i, b)| **b == i as u64), "small boxes corrupted");
     }

@@ -32,7 +32,10 @@ macro_rules! ensure {
 }
 use ensure;
 
-const TESTS: &[(&str, fn() -> TestResult)] = &[
+/// A named test.
+type Test = (&'static str, fn() -> TestResult);
+
+const TESTS: &[Test] = &[
     ("Allocate & free order 0", buddy::order0),
     ("Allocate & free each order", buddy::each_order),
     ("Allocate & free all orders", buddy::all_orders),

@@ -24,7 +24,7 @@ pub struct TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(FRAME_SIZE % 16 == 0, "the stack pointer must stay 16-byte aligned");
+const _: () = assert!(FRAME_SIZE.is_multiple_of(16), "the stack pointer must stay 16-byte aligned");
 
 /// The vector a handler was entered through: (origin, kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use aarch64_cpu::registers::{Readable, DAIF};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Everything checked out.
+    #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
     Success,
     /// A test failed or the kernel faulted.
     Failure,

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Run every test (host, lints, QEMU boot tests): a wrapper around `cargo xtask test`.
+exec cargo xtask test "$@"

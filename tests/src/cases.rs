@@ -1,0 +1,139 @@
+//! The QEMU boot tests `cargo xtask test` runs.
+
+use crate::judge::{Ending, Expectation};
+use crate::qemu::{EntryEl, Machine, QemuConfig};
+use crate::runner::Until;
+use std::path::Path;
+use std::time::Duration;
+
+/// The line the kernel prints first, once it runs in the upper half.
+pub const BOOT_LINE: &str = "[BOOT] Jump to kernel main";
+/// The normal image prints this when it is up and idling.
+pub const IDLE_LINE: &str = "[INFO] boot complete, idling";
+
+/// Lab checkpoints the kernel self-tests print (ChCore lab 2 names).
+pub const SELFTEST_LINES: &[&str] = &[
+    "Allocate & free order 0: OK",
+    "Allocate & free each order: OK",
+    "Allocate & free all orders: OK",
+    "Allocate & free all memory: OK",
+    "kmalloc: OK",
+    "Map & unmap one page: OK",
+    "Map & unmap multiple pages: OK",
+    "Map & unmap huge range: OK",
+    "Timer interrupts: OK",
+];
+
+/// The Raspberry Pi 3 test image built with the console on the mini UART.
+pub const MINI_UART_TEST_IMAGE: &str = "kernel8-test-mini-uart.img";
+
+/// One QEMU run and how to judge it.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Short unique name (also the log file name).
+    pub name: String,
+    /// How to start QEMU.
+    pub config: QemuConfig,
+    /// When the run is over.
+    pub until: Until,
+    /// Deadline for the whole run.
+    pub timeout: Duration,
+    /// What passing looks like.
+    pub expect: Expectation,
+}
+
+/// The memory line for a machine with `total_mib` MiB, up to its "usable" figure.
+fn memory_line(total_mib: u64) -> String {
+    format!("MiB usable of {total_mib} MiB")
+}
+
+/// All boot tests, for images under `images` (`target/images`).
+pub fn boot_cases(images: &Path) -> Vec<Case> {
+    let image = |m: Machine, test: bool| images.join(m.name()).join(m.image_name(test));
+    let selftest = |name: &str, m: Machine, el: EntryEl, smp: Option<u32>, mem: Option<&str>, total: u64| {
+        let mut config = QemuConfig::new(m, image(m, true));
+        config.el = el;
+        config.smp = smp;
+        config.mem = mem.map(str::to_string);
+        config.semihosting = true;
+        let mut lines = vec![BOOT_LINE.to_string(), memory_line(total)];
+        lines.extend(SELFTEST_LINES.iter().map(|s| s.to_string()));
+        lines.push("[SELFTEST] all 9 kernel self-tests passed".into());
+        Case {
+            name: name.to_string(),
+            config,
+            until: Until::Exit,
+            timeout: Duration::from_secs(120),
+            expect: Expectation::new(&lines, Ending::Exit(0)),
+        }
+    };
+    let stays_up = |name: &str, m: Machine, mem: Option<&str>, total: u64| {
+        let mut config = QemuConfig::new(m, image(m, false));
+        config.mem = mem.map(str::to_string);
+        Case {
+            name: name.to_string(),
+            config,
+            until: Until::LineThenSettle { line: IDLE_LINE.into(), settle: Duration::from_secs(2) },
+            timeout: Duration::from_secs(60),
+            expect: Expectation::new(&[BOOT_LINE.to_string(), memory_line(total), IDLE_LINE.to_string()], Ending::StillRunning),
+        }
+    };
+    let fault = |name: &str, kind: &str, lines: &[&str]| {
+        let mut config = QemuConfig::new(Machine::Virt, image(Machine::Virt, true));
+        config.semihosting = true;
+        config.append = Some(format!("selftest.fault={kind}"));
+        Case {
+            name: name.to_string(),
+            config,
+            until: Until::Exit,
+            timeout: Duration::from_secs(120),
+            expect: Expectation::new(lines, Ending::Exit(1)).allowing_failures(),
+        }
+    };
+
+    vec![
+        stays_up("virt-boot-128M", Machine::Virt, None, 128),
+        stays_up("virt-boot-1G", Machine::Virt, Some("1G"), 1024),
+        stays_up("virt-boot-3G", Machine::Virt, Some("3G"), 3072),
+        stays_up("raspi3-boot", Machine::Raspi3, None, 960),
+        selftest("virt-selftest-el1", Machine::Virt, EntryEl::El1, None, None, 128),
+        selftest("virt-selftest-el2-smp4-1G", Machine::Virt, EntryEl::El2, Some(4), Some("1G"), 1024),
+        selftest("virt-selftest-el3-512M", Machine::Virt, EntryEl::El3, Some(2), Some("512M"), 512),
+        selftest("raspi3-selftest", Machine::Raspi3, EntryEl::El1, None, None, 960),
+        {
+            let mut c = selftest("raspi3-selftest-mini-uart", Machine::Raspi3, EntryEl::El1, None, None, 960);
+            c.config.mini_uart = true;
+            c.config.image = images.join("raspi3").join(MINI_UART_TEST_IMAGE);
+            c
+        },
+        fault(
+            "virt-kernel-data-abort",
+            "data",
+            &["[FATAL] EC=0x25", "FAR=0xffff800000000000", "[FATAL] x30=", "[FATAL] kernel stopped"],
+        ),
+        fault("virt-kernel-undefined-instruction", "undef", &["[FATAL] EC=0x00", "[FATAL] kernel stopped"]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_run_has_a_deadline() {
+        let cases = boot_cases(Path::new("target/images"));
+        let mut names: Vec<_> = cases.iter().map(|c| c.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), cases.len());
+        assert!(cases.iter().all(|c| c.timeout <= Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn both_machines_run_the_self_tests() {
+        let cases = boot_cases(Path::new("target/images"));
+        for m in Machine::ALL {
+            assert!(cases.iter().any(|c| c.config.machine == m && c.config.semihosting && c.expect.ending == Ending::Exit(0)));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Run QEMU with a deadline and capture what the guest prints.
+
+use crate::qemu::QemuConfig;
+use std::io::Read;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// When a run is over.
+#[derive(Clone, Debug)]
+pub enum Until {
+    /// QEMU exits by itself (the test image ends with a semihosting exit).
+    Exit,
+    /// `line` appears on the console; then wait `settle` more to see that the
+    /// system stays up, and stop QEMU.
+    LineThenSettle {
+        /// Text to wait for.
+        line: String,
+        /// How long to keep watching after it appears.
+        settle: Duration,
+    },
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Everything QEMU wrote to stdout and stderr (serial console first).
+    pub output: String,
+    /// QEMU's exit code if it exited by itself.
+    pub exit_code: Option<i32>,
+    /// The deadline passed before the run was over.
+    pub timed_out: bool,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+}
+
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Boot `config`, wait as `until` says, never longer than `timeout`.
+pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunOutput, String> {
+    let start = Instant::now();
+    let mut child = config
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", crate::qemu::QEMU))?;
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let err = Arc::new(Mutex::new(Vec::new()));
+    let readers = [
+        pump(child.stdout.take().expect("piped stdout"), out.clone()),
+        pump(child.stderr.take().expect("piped stderr"), err.clone()),
+    ];
+    let mut seen_at: Option<Instant> = None;
+    let mut exit_code = None;
+    let mut timed_out = false;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            exit_code = status.code();
+            break;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            stop(&mut child);
+            break;
+        }
+        if let Until::LineThenSettle { line, settle } = until {
+            match seen_at {
+                None if String::from_utf8_lossy(&out.lock().unwrap()).contains(line.as_str()) => {
+                    seen_at = Some(Instant::now())
+                }
+                Some(t) if t.elapsed() >= *settle => {
+                    stop(&mut child);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    let mut output = String::from_utf8_lossy(&out.lock().unwrap()).replace("\r\n", "\n");
+    let stderr = String::from_utf8_lossy(&err.lock().unwrap()).to_string();
+    if !stderr.is_empty() {
+        output.push_str("\n[qemu stderr]\n");
+        output.push_str(&stderr);
+    }
+    Ok(RunOutput { output, exit_code, timed_out, elapsed: start.elapsed() })
+}

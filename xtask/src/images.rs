@@ -1,0 +1,138 @@
+//! Building the kernel images at their fixed paths under `target/images/`.
+
+use crate::setup::KERNEL_TARGET;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use systests::qemu::Machine;
+
+/// Firmware settings for a real Raspberry Pi 3, written beside kernel8.img.
+const RASPI3_CONFIG_TXT: &str = "\
+# Raspberry Pi 3 firmware settings for this kernel (written by cargo xtask build).
+# Boot kernel8.img in 64-bit mode at 0x80000.
+arm_64bit=1
+kernel=kernel8.img
+# Serial console on the GPIO 14/15 header pins.
+enable_uart=1
+# The kernel puts the PL011 on GPIO 14/15; keep Bluetooth off it.
+dtoverlay=disable-bt
+# Fixed clocks, because the UART baud rates are derived from them:
+# the PL011 from init_uart_clock, the mini UART from core_freq.
+init_uart_clock=48000000
+core_freq=250
+";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// `target/images`.
+pub fn images_dir() -> PathBuf {
+    root().join("target").join("images")
+}
+
+/// What to build.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Variant {
+    /// The self-test image (`--features selftest`).
+    pub test: bool,
+    /// Raspberry Pi 3 console on the mini UART.
+    pub mini_uart: bool,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn features(machine: Machine, v: Variant) -> String {
+    let mut f = vec![machine.name()];
+    if v.test {
+        f.push("selftest");
+    }
+    if v.mini_uart {
+        f.push("mini-uart");
+    }
+    f.join(",")
+}
+
+/// Each machine builds in its own target directory, so that two builds never
+/// share artifacts compiled for different platforms.
+fn kernel_target_dir(machine: Machine) -> PathBuf {
+    root().join("target").join("kernel").join(machine.name())
+}
+
+/// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
+pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
+    for test in [false, true] {
+        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test })?;
+    }
+    Ok(())
+}
+
+fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
+    let status = cargo()
+        .current_dir(root())
+        .args(["clippy", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
+        .args(["--features", &features(machine, v)])
+        .arg("--target-dir")
+        .arg(kernel_target_dir(machine))
+        .args(["--", "-D", "warnings"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("clippy found problems in the kernel for {machine}"))
+}
+
+/// Build the kernel for `machine` and install it under `target/images/<machine>/`.
+/// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
+pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
+    let dir = kernel_target_dir(machine);
+    let status = cargo()
+        .current_dir(root())
+        .args(["build", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
+        .args(["--features", &features(machine, v)])
+        .arg("--target-dir")
+        .arg(&dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("kernel build for {machine} failed"));
+    }
+    let built = dir.join(KERNEL_TARGET).join("release").join("kernel");
+    let out = images_dir().join(machine.name());
+    fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let suffix = match (v.test, v.mini_uart) {
+        (false, false) => "",
+        (true, false) => "-test",
+        (false, true) => "-mini-uart",
+        (true, true) => "-test-mini-uart",
+    };
+    let elf_path = out.join(format!("kernel{suffix}.elf"));
+    fs::copy(&built, &elf_path).map_err(|e| format!("copy {} -> {}: {e}", built.display(), elf_path.display()))?;
+    match machine {
+        Machine::Virt => Ok(elf_path),
+        Machine::Raspi3 => {
+            let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+            let (base, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+            if base != 0x8_0000 {
+                return Err(format!("raspi3 kernel starts at {base:#x}, but the firmware loads kernel8.img at 0x80000"));
+            }
+            let img = out.join(format!("kernel8{suffix}.img"));
+            fs::write(&img, bin).map_err(|e| format!("{}: {e}", img.display()))?;
+            let cfg = out.join("config.txt");
+            fs::write(&cfg, RASPI3_CONFIG_TXT).map_err(|e| format!("{}: {e}", cfg.display()))?;
+            Ok(img)
+        }
+    }
+}
+
+/// The ELF with symbols that goes with a built image (for gdb).
+pub fn symbols(machine: Machine, v: Variant) -> PathBuf {
+    let name = match (v.test, v.mini_uart) {
+        (false, false) => "kernel.elf",
+        (true, false) => "kernel-test.elf",
+        (false, true) => "kernel-mini-uart.elf",
+        (true, true) => "kernel-test-mini-uart.elf",
+    };
+    images_dir().join(machine.name()).join(name)
+}

@@ -1,0 +1,65 @@
+//! Make sure the tools a verb needs are installed, or say exactly how.
+
+use std::process::{Command, Stdio};
+
+/// Rust targets from rust-toolchain.toml: the kernel is soft-float (it never
+/// touches FP registers, so traps need not save them), user programs use NEON.
+pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
+/// Target for user programs.
+pub const USER_TARGET: &str = "aarch64-unknown-none";
+
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn is_root() -> bool {
+    output("id", &["-u"]).is_some_and(|s| s.trim() == "0")
+}
+
+/// Add the aarch64 targets if rustup lacks them (machines with
+/// `RUSTUP_AUTO_INSTALL=0` will not do it on their own).
+pub fn rust_targets() -> Result<(), String> {
+    let Some(installed) = output("rustup", &["target", "list", "--installed"]) else {
+        return Err("`rustup` not found: install Rust with rustup (https://rustup.rs), then retry".into());
+    };
+    let missing: Vec<&str> = [KERNEL_TARGET, USER_TARGET].into_iter().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding Rust targets {}", missing.join(" "));
+    let ok = Command::new("rustup").arg("target").arg("add").args(&missing).status().map(|s| s.success()).unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("could not add Rust targets; run `rustup target add {}` and retry", missing.join(" ")))
+    }
+}
+
+/// A host tool from a Debian package: present, installed now (as root), or a clear error.
+pub fn tool(binary: &str, package: &str) -> Result<(), String> {
+    if output(binary, &["--version"]).is_some() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!("`{binary}` not found. Install it with:\n    sudo apt-get install -y {package}\nthen run the command again."));
+    }
+    eprintln!("xtask: `{binary}` not found; installing Debian package {package}");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().map(|s| s.success()).unwrap_or(false)
+    };
+    if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package])) || output(binary, &["--version"]).is_none() {
+        return Err(format!("installing {package} failed; install it by hand (`apt-get install -y {package}`) and retry"));
+    }
+    Ok(())
+}
+
+/// QEMU for AArch64.
+pub fn qemu() -> Result<(), String> {
+    tool(systests::qemu::QEMU, "qemu-system-arm")
+}
+
+/// The debugger.
+pub fn gdb() -> Result<(), String> {
+    tool("gdb-multiarch", "gdb-multiarch")
+}
