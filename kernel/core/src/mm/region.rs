@@ -92,40 +92,25 @@ impl<const N: usize> RegionSet<N> {
             return Ok(());
         }
         let mut merged = r;
-        let mut out = [Region::default(); N];
-        let mut n = 0;
+        let mut out = Builder::<N>::new();
         let mut placed = false;
         for cur in self.iter() {
             if cur.end < merged.start {
-                out[n] = cur;
-                n += 1;
+                out.push(cur)?;
             } else if cur.start > merged.end {
                 if !placed {
-                    if n == N {
-                        return Err(RegionsFull);
-                    }
-                    out[n] = merged;
-                    n += 1;
+                    out.push(merged)?;
                     placed = true;
                 }
-                if n == N {
-                    return Err(RegionsFull);
-                }
-                out[n] = cur;
-                n += 1;
+                out.push(cur)?;
             } else {
                 merged = Region { start: merged.start.min(cur.start), end: merged.end.max(cur.end) };
             }
         }
         if !placed {
-            if n == N {
-                return Err(RegionsFull);
-            }
-            out[n] = merged;
-            n += 1;
+            out.push(merged)?;
         }
-        self.items = out;
-        self.len = n;
+        *self = out.finish();
         Ok(())
     }
 
@@ -134,21 +119,17 @@ impl<const N: usize> RegionSet<N> {
         if r.is_empty() {
             return Ok(());
         }
-        let mut out = [Region::default(); N];
-        let mut n = 0;
+        let mut out = Builder::<N>::new();
         for cur in self.iter() {
-            for piece in [Region { start: cur.start, end: cur.end.min(r.start) }, Region { start: cur.start.max(r.end), end: cur.end }] {
+            let below = Region { start: cur.start, end: cur.end.min(r.start) };
+            let above = Region { start: cur.start.max(r.end), end: cur.end };
+            for piece in [below, above] {
                 if !piece.is_empty() {
-                    if n == N {
-                        return Err(RegionsFull);
-                    }
-                    out[n] = piece;
-                    n += 1;
+                    out.push(piece)?;
                 }
             }
         }
-        self.items = out;
-        self.len = n;
+        *self = out.finish();
         Ok(())
     }
 
@@ -165,6 +146,27 @@ impl<const N: usize> RegionSet<N> {
             }
         }
         self.len = n;
+    }
+}
+
+/// A new set under construction; the old one stays intact until `finish`,
+/// so a failed operation leaves it unchanged.
+struct Builder<const N: usize>(RegionSet<N>);
+
+impl<const N: usize> Builder<N> {
+    fn new() -> Self {
+        Builder(RegionSet::new())
+    }
+
+    fn push(&mut self, r: Region) -> Result<(), RegionsFull> {
+        let set = &mut self.0;
+        *set.items.get_mut(set.len).ok_or(RegionsFull)? = r;
+        set.len += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> RegionSet<N> {
+        self.0
     }
 }
 
