@@ -13,6 +13,9 @@
 extern crate alloc;
 
 pub mod atag;
+pub mod cap;
+pub mod elf_load;
+pub mod vmregion;
 pub mod dtb;
 
 

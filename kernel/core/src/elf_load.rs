@@ -1,0 +1,218 @@
+//! Check an ELF executable and plan how to load it, before anything is
+//! allocated: the kernel loads the root process (procmgr) this way, and
+//! refuses a malformed image with a reason instead of faulting on it.
+
+use crate::mm::{align_down, align_up, PAGE_SIZE, USER_VA_END};
+use alloc::vec::Vec;
+use chcore_abi::perm;
+use elf::abi::{EM_AARCH64, ET_EXEC, PF_R, PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::file::Class;
+use elf::ElfBytes;
+
+/// Most loadable segments we accept.
+pub const MAX_SEGMENTS: usize = 16;
+
+/// Why an image was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElfError {
+    /// Not a parseable little-endian ELF (bad magic, truncated headers, ...).
+    Malformed,
+    /// Not ELF64.
+    WrongClass,
+    /// Not for AArch64.
+    WrongMachine,
+    /// Not an executable (`ET_EXEC`).
+    NotExecutable,
+    /// No loadable segment, or more than [`MAX_SEGMENTS`].
+    BadSegmentCount,
+    /// A segment's file range lies outside the file, or `filesz > memsz`.
+    SegmentOutsideFile,
+    /// A segment lies outside the user half of the address space, or wraps.
+    SegmentOutOfRange,
+    /// Two segments share a page.
+    SegmentsOverlap,
+    /// The entry point is not inside an executable segment.
+    BadEntry,
+}
+
+/// One loadable segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// First virtual address of the segment (not necessarily page-aligned).
+    pub vaddr: u64,
+    /// Bytes in memory; past `filesz` they are zero (BSS).
+    pub memsz: u64,
+    /// Where its bytes start in the file.
+    pub offset: u64,
+    /// Bytes taken from the file.
+    pub filesz: u64,
+    /// `chcore_abi::perm` bits from the segment flags.
+    pub perm: u64,
+}
+
+impl Segment {
+    /// The page-aligned range that holds the segment: (start, length).
+    pub fn pages(&self) -> (u64, u64) {
+        let start = align_down(self.vaddr, PAGE_SIZE);
+        let end = align_up(self.vaddr + self.memsz, PAGE_SIZE).unwrap_or(u64::MAX);
+        (start, end - start)
+    }
+}
+
+/// What to load and where to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// Entry point.
+    pub entry: u64,
+    /// Loadable segments in address order.
+    pub segments: Vec<Segment>,
+}
+
+/// Validate `image` and list its loadable segments.
+pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
+    let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| ElfError::Malformed)?;
+    let h = &file.ehdr;
+    if h.class != Class::ELF64 {
+        return Err(ElfError::WrongClass);
+    }
+    if h.e_machine != EM_AARCH64 {
+        return Err(ElfError::WrongMachine);
+    }
+    if h.e_type != ET_EXEC {
+        return Err(ElfError::NotExecutable);
+    }
+    let phdrs = file.segments().ok_or(ElfError::BadSegmentCount)?;
+    let mut segments = Vec::new();
+    for ph in phdrs.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
+        if segments.len() == MAX_SEGMENTS {
+            return Err(ElfError::BadSegmentCount);
+        }
+        let file_end = ph.p_offset.checked_add(ph.p_filesz).ok_or(ElfError::SegmentOutsideFile)?;
+        if ph.p_filesz > ph.p_memsz || file_end > image.len() as u64 {
+            return Err(ElfError::SegmentOutsideFile);
+        }
+        match ph.p_vaddr.checked_add(ph.p_memsz) {
+            Some(end) if ph.p_vaddr >= PAGE_SIZE && end <= USER_VA_END => {}
+            _ => return Err(ElfError::SegmentOutOfRange),
+        }
+        let mut p = 0;
+        if ph.p_flags & PF_R != 0 {
+            p |= perm::READ;
+        }
+        if ph.p_flags & PF_W != 0 {
+            p |= perm::WRITE;
+        }
+        if ph.p_flags & PF_X != 0 {
+            p |= perm::EXEC;
+        }
+        segments.push(Segment { vaddr: ph.p_vaddr, memsz: ph.p_memsz, offset: ph.p_offset, filesz: ph.p_filesz, perm: p });
+    }
+    if segments.is_empty() {
+        return Err(ElfError::BadSegmentCount);
+    }
+    segments.sort_by_key(|s| s.vaddr);
+    for pair in segments.windows(2) {
+        let (a, b) = (pair[0].pages(), pair[1].pages());
+        if a.0 + a.1 > b.0 {
+            return Err(ElfError::SegmentsOverlap);
+        }
+    }
+    let entry = h.e_entry;
+    if !segments.iter().any(|s| s.perm & perm::EXEC != 0 && entry >= s.vaddr && entry < s.vaddr + s.memsz) {
+        return Err(ElfError::BadEntry);
+    }
+    Ok(LoadPlan { entry, segments })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal AArch64 ELF64 executable with segments (vaddr, flags, bytes, memsz).
+    pub fn build(entry: u64, segs: &[(u64, u32, &[u8], u64)]) -> Vec<u8> {
+        let phoff = 64usize;
+        let mut data_at = phoff + 56 * segs.len();
+        let mut b = vec![0u8; data_at];
+        b[0..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2; // ELFCLASS64
+        b[5] = 1; // little-endian
+        b[6] = 1; // EV_CURRENT
+        b[0x10..0x12].copy_from_slice(&ET_EXEC.to_le_bytes());
+        b[0x12..0x14].copy_from_slice(&EM_AARCH64.to_le_bytes());
+        b[0x14..0x18].copy_from_slice(&1u32.to_le_bytes());
+        b[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
+        b[0x20..0x28].copy_from_slice(&(phoff as u64).to_le_bytes());
+        b[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&(segs.len() as u16).to_le_bytes());
+        for (i, (vaddr, flags, bytes, memsz)) in segs.iter().enumerate() {
+            let ph = phoff + 56 * i;
+            b[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+            b[ph + 4..ph + 8].copy_from_slice(&flags.to_le_bytes());
+            b[ph + 8..ph + 16].copy_from_slice(&(data_at as u64).to_le_bytes());
+            b[ph + 16..ph + 24].copy_from_slice(&vaddr.to_le_bytes());
+            b[ph + 24..ph + 32].copy_from_slice(&vaddr.to_le_bytes());
+            b[ph + 32..ph + 40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            b[ph + 40..ph + 48].copy_from_slice(&memsz.to_le_bytes());
+            b[ph + 48..ph + 56].copy_from_slice(&PAGE_SIZE.to_le_bytes());
+            data_at += bytes.len();
+        }
+        for (_, _, bytes, _) in segs {
+            b.extend_from_slice(bytes);
+        }
+        b
+    }
+
+    const RX: u32 = PF_R | PF_X;
+    const RW: u32 = PF_R | PF_W;
+
+    #[test]
+    fn plans_a_valid_image() {
+        let img = build(0x40_0010, &[(0x40_0000, RX, b"code", 0x100), (0x40_1000, RW, b"data", 0x3000)]);
+        let p = plan(&img).unwrap();
+        assert_eq!(p.entry, 0x40_0010);
+        assert_eq!(p.segments.len(), 2);
+        assert_eq!(p.segments[0].perm, perm::READ | perm::EXEC);
+        assert_eq!(p.segments[1].perm, perm::READ | perm::WRITE);
+        assert_eq!(p.segments[1].pages(), (0x40_1000, 0x3000));
+        assert_eq!(&img[p.segments[0].offset as usize..][..4], b"code");
+    }
+
+    #[test]
+    fn refuses_malformed_images() {
+        let good = build(0x40_0000, &[(0x40_0000, RX, b"code", 4)]);
+        assert_eq!(plan(&[]).unwrap_err(), ElfError::Malformed);
+        assert_eq!(plan(b"\x7fELF").unwrap_err(), ElfError::Malformed);
+        let mut bad = good.clone();
+        bad[0] = 0;
+        assert_eq!(plan(&bad).unwrap_err(), ElfError::Malformed, "bad magic");
+        let mut bad = good.clone();
+        bad[4] = 1;
+        assert!(plan(&bad).is_err(), "ELF32 header");
+        let mut bad = good.clone();
+        bad[0x12] = 62; // x86-64
+        assert_eq!(plan(&bad).unwrap_err(), ElfError::WrongMachine);
+        let mut bad = good.clone();
+        bad[0x10] = 3; // ET_DYN
+        assert_eq!(plan(&bad).unwrap_err(), ElfError::NotExecutable);
+        assert_eq!(plan(&good[..good.len() - 2]).unwrap_err(), ElfError::SegmentOutsideFile, "truncated data");
+    }
+
+    #[test]
+    fn refuses_bad_segments() {
+        let err = |segs: &[(u64, u32, &[u8], u64)], entry| plan(&build(entry, segs)).unwrap_err();
+        assert_eq!(err(&[(0x40_0000, RX, b"abcd", 2)], 0x40_0000), ElfError::SegmentOutsideFile, "filesz > memsz");
+        assert_eq!(err(&[(0, RX, b"ab", 2)], 0), ElfError::SegmentOutOfRange, "page zero");
+        assert_eq!(err(&[(0xFFFF_0000_0000_0000, RX, b"ab", 2)], 0xFFFF_0000_0000_0000), ElfError::SegmentOutOfRange, "kernel half");
+        assert_eq!(err(&[(u64::MAX - 1, RX, b"ab", 2)], u64::MAX - 1), ElfError::SegmentOutOfRange, "wraps");
+        assert_eq!(
+            err(&[(0x40_0000, RX, b"ab", 2), (0x40_0800, RW, b"cd", 2)], 0x40_0000),
+            ElfError::SegmentsOverlap,
+            "same page"
+        );
+        assert_eq!(err(&[(0x40_0000, RW, b"ab", 2)], 0x40_0000), ElfError::BadEntry, "entry not executable");
+        assert_eq!(err(&[(0x40_0000, RX, b"ab", 2)], 0x50_0000), ElfError::BadEntry, "entry outside");
+        assert_eq!(err(&[], 0), ElfError::BadSegmentCount);
+    }
+}

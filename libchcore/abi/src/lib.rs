@@ -1,0 +1,266 @@
+//! The one definition of the kernel/user ABI, shared by the kernel and
+//! libchcore (neither depends on the other).
+//!
+//! A system call is `svc #0` with the number ([`Syscall`]) in `x8`, arguments
+//! in `x0`-`x5` and the result in `x0`: non-negative on success, a negated
+//! [`Error`] code on failure. docs/syscalls.md documents every call.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+/// System call numbers (`x8`).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// `putstr(buf, len) -> len`: write bytes to the console.
+    Putstr = 0,
+    /// `getc() -> byte`: read a console byte, or `Again` if none is waiting.
+    Getc = 1,
+    /// `yield()`: let other threads run.
+    Yield = 2,
+    /// `thread_exit()`: end the calling thread.
+    ThreadExit = 3,
+    /// `cap_group_exit(code)`: end every thread of the calling cap_group.
+    CapGroupExit = 4,
+    /// `create_pmo(size, kind) -> cap`.
+    CreatePmo = 5,
+    /// `create_device_pmo(paddr, size) -> cap`: needs [`Rights::DEVICE`] on slot 0.
+    CreateDevicePmo = 6,
+    /// `map_pmo(cap_group_cap, pmo_cap, addr, perm) -> 0`.
+    MapPmo = 7,
+    /// `unmap_pmo(cap_group_cap, addr) -> 0`.
+    UnmapPmo = 8,
+    /// `protect(cap_group_cap, addr, len, perm) -> 0`.
+    Protect = 9,
+    /// `read_pmo(pmo_cap, offset, buf, len) -> len`.
+    ReadPmo = 10,
+    /// `write_pmo(pmo_cap, offset, buf, len) -> len`.
+    WritePmo = 11,
+    /// `cap_copy(slot, cap_group_cap, rights) -> new slot in that group`.
+    CapCopy = 12,
+    /// `cap_transfer(slot, cap_group_cap, rights) -> new slot`; the caller's slot is emptied.
+    CapTransfer = 13,
+    /// `cap_revoke(slot) -> 0`: remove the capability and every one derived from it.
+    CapRevoke = 14,
+    /// `cap_delete(slot) -> 0`: remove one capability.
+    CapDelete = 15,
+    /// `create_cap_group(name, name_len) -> cap`: a new, empty process.
+    CreateCapGroup = 16,
+    /// `create_thread(cap_group_cap, pc, sp, arg) -> cap`: a runnable thread in that group.
+    CreateThread = 17,
+    /// `get_tick() -> ticks since boot`.
+    GetTick = 18,
+    /// `free_memory() -> bytes of free physical memory`.
+    FreeMemory = 19,
+    /// `cap_info(slot) -> (object type << 32) | rights`.
+    CapInfo = 20,
+}
+
+impl Syscall {
+    /// Number of system calls.
+    pub const COUNT: u64 = 21;
+
+    /// Decode `x8`.
+    pub fn from_number(n: u64) -> Option<Syscall> {
+        use Syscall::*;
+        const ALL: [Syscall; Syscall::COUNT as usize] = [
+            Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
+            ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
+            FreeMemory, CapInfo,
+        ];
+        ALL.get(usize::try_from(n).ok()?).copied()
+    }
+}
+
+/// Why a system call failed; the call returns the negated value.
+#[repr(i64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The capability lacks a right the call needs.
+    NoRights = 1,
+    /// Nothing is waiting (non-blocking read).
+    Again = 11,
+    /// The capability slot is empty or out of range.
+    BadSlot = 9,
+    /// Out of memory, address space identifiers or quota.
+    NoMemory = 12,
+    /// A user pointer is unmapped, lacks the access needed, or wraps.
+    BadAddress = 14,
+    /// The range overlaps an existing mapping.
+    Overlap = 17,
+    /// The capability names an object of another type.
+    WrongType = 19,
+    /// An argument is out of range or malformed.
+    InvalidArgument = 22,
+    /// The capability table is full.
+    TableFull = 24,
+    /// No such system call.
+    NoSyscall = 38,
+    /// Nothing is mapped there.
+    NotMapped = 61,
+}
+
+impl Error {
+    /// Decode a negative result.
+    pub fn from_result(r: i64) -> Option<Error> {
+        use Error::*;
+        [NoRights, Again, BadSlot, NoMemory, BadAddress, Overlap, WrongType, InvalidArgument, TableFull, NoSyscall, NotMapped]
+            .into_iter()
+            .find(|e| -(*e as i64) == r)
+    }
+
+    /// What the `x0` register holds.
+    pub fn to_result(self) -> i64 {
+        -(self as i64)
+    }
+}
+
+/// Rights a capability grants. Every system call checks the ones it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Rights(pub u64);
+
+impl Rights {
+    /// Read the object (PMO contents, mapping readable).
+    pub const READ: Rights = Rights(1 << 0);
+    /// Write the object (PMO contents, mapping writable; create threads in or map into a cap_group).
+    pub const WRITE: Rights = Rights(1 << 1);
+    /// Map as executable.
+    pub const EXEC: Rights = Rights(1 << 2);
+    /// Map the PMO / map into the cap_group's vmspace.
+    pub const MAP: Rights = Rights(1 << 3);
+    /// Copy or transfer this capability to another cap_group.
+    pub const COPY: Rights = Rights(1 << 4);
+    /// Revoke capabilities derived from this one.
+    pub const REVOKE: Rights = Rights(1 << 5);
+    /// On a cap_group capability: may create DEVICE PMOs (raw physical memory).
+    pub const DEVICE: Rights = Rights(1 << 6);
+    /// No rights.
+    pub const NONE: Rights = Rights(0);
+    /// Every right.
+    pub const ALL: Rights = Rights((1 << 7) - 1);
+
+    /// Whether every right in `need` is present.
+    pub const fn contains(self, need: Rights) -> bool {
+        self.0 & need.0 == need.0
+    }
+
+    /// Rights in both.
+    pub const fn intersect(self, other: Rights) -> Rights {
+        Rights(self.0 & other.0)
+    }
+
+    /// Rights in either.
+    pub const fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+
+    /// Whether the bits are all defined rights.
+    pub const fn is_valid(self) -> bool {
+        self.0 & !Rights::ALL.0 == 0
+    }
+}
+
+/// Object types, as `cap_info` reports them.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectType {
+    /// A process: capability table, vmspace, threads.
+    CapGroup = 1,
+    /// A thread.
+    Thread = 2,
+    /// A physical memory object.
+    Pmo = 3,
+    /// An address space.
+    VmSpace = 4,
+}
+
+/// PMO kinds for `create_pmo`.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmoKind {
+    /// Physically contiguous pages allocated at creation.
+    Data = 0,
+    /// Pages allocated on first touch.
+    Anonym = 1,
+    /// Like `Anonym`, meant to be mapped by several cap_groups.
+    Shm = 2,
+    /// A range of device registers (only through `create_device_pmo`).
+    Device = 3,
+}
+
+impl PmoKind {
+    /// Decode a `create_pmo` argument.
+    pub fn from_number(n: u64) -> Option<PmoKind> {
+        [PmoKind::Data, PmoKind::Anonym, PmoKind::Shm, PmoKind::Device].into_iter().find(|k| *k as u64 == n)
+    }
+}
+
+/// Mapping permissions for `map_pmo` and `protect`.
+pub mod perm {
+    /// Readable.
+    pub const READ: u64 = 1 << 0;
+    /// Writable.
+    pub const WRITE: u64 = 1 << 1;
+    /// Executable.
+    pub const EXEC: u64 = 1 << 2;
+    /// All defined bits.
+    pub const ALL: u64 = READ | WRITE | EXEC;
+}
+
+/// Well-known capability slots in every cap_group.
+pub mod slot {
+    /// The cap_group itself.
+    pub const SELF_CAP_GROUP: u64 = 0;
+    /// The cap_group's vmspace.
+    pub const SELF_VMSPACE: u64 = 1;
+}
+
+/// Largest `putstr` in one call.
+pub const PUTSTR_MAX: u64 = 4096;
+/// Largest PMO.
+pub const PMO_MAX: u64 = 1 << 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for n in 0..Syscall::COUNT {
+            assert_eq!(Syscall::from_number(n).unwrap() as u64, n);
+        }
+        assert_eq!(Syscall::from_number(Syscall::COUNT), None);
+        assert_eq!(Syscall::from_number(u64::MAX), None);
+    }
+
+    #[test]
+    fn errors_round_trip_and_are_distinct() {
+        let all = [
+            Error::NoRights,
+            Error::Again,
+            Error::BadSlot,
+            Error::NoMemory,
+            Error::BadAddress,
+            Error::Overlap,
+            Error::WrongType,
+            Error::InvalidArgument,
+            Error::TableFull,
+            Error::NoSyscall,
+            Error::NotMapped,
+        ];
+        for e in all {
+            assert!(e.to_result() < 0);
+            assert_eq!(Error::from_result(e.to_result()), Some(e));
+        }
+        assert_eq!(Error::from_result(0), None);
+    }
+
+    #[test]
+    fn rights() {
+        let rw = Rights::READ.union(Rights::WRITE);
+        assert!(rw.contains(Rights::READ));
+        assert!(!rw.contains(Rights::EXEC));
+        assert_eq!(rw.intersect(Rights::READ), Rights::READ);
+        assert!(Rights::ALL.is_valid());
+        assert!(!Rights(1 << 40).is_valid());
+    }
+}
