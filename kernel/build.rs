@@ -20,6 +20,14 @@ fn main() {
     };
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     fs::write(out.join("platform.ld"), format!("PHYS_BASE = {base:#x};\n")).unwrap();
+    // The root process is embedded with include_bytes!; it must be built
+    // first, and a change to it must rebuild the kernel.
+    println!("cargo:rerun-if-env-changed=CHCORE_PROCMGR_ELF");
+    match env::var("CHCORE_PROCMGR_ELF") {
+        Ok(p) if std::path::Path::new(&p).is_file() => println!("cargo:rerun-if-changed={p}"),
+        Ok(p) => panic!("kernel: CHCORE_PROCMGR_ELF={p} is not a file; build with `cargo xtask build`"),
+        Err(_) => panic!("kernel: CHCORE_PROCMGR_ELF is not set; build with `cargo xtask build`, which builds procmgr first"),
+    }
     let dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");

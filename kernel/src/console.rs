@@ -8,7 +8,6 @@ pub trait ConsoleDevice: Sync {
     /// Send one byte, waiting for room in the transmitter.
     fn putc(&self, byte: u8);
     /// A received byte, if one is waiting.
-    #[allow(dead_code)]
     fn getc(&self) -> Option<u8>;
 }
 
@@ -32,6 +31,26 @@ impl Write for Writer<'_> {
         }
         Ok(())
     }
+}
+
+/// Write raw bytes (a user's `putstr`), with the same line ending rule.
+pub fn write_bytes(bytes: &[u8]) {
+    let guard = crate::arch::IrqGuard::new();
+    if let Some(dev) = *CONSOLE.lock() {
+        for &b in bytes {
+            if b == b'\n' {
+                dev.putc(b'\r');
+            }
+            dev.putc(b);
+        }
+    }
+    drop(guard);
+}
+
+/// A received console byte, if one is waiting.
+pub fn getc() -> Option<u8> {
+    let dev = *CONSOLE.lock();
+    dev.and_then(|d| d.getc())
 }
 
 #[doc(hidden)]

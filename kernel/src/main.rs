@@ -9,8 +9,10 @@
 //!    ATAGs or the firmware mailbox) and brings up the console;
 //! 3. [`mm`] hands all usable RAM to the buddy allocator and starts the heap;
 //! 4. the interrupt controller and the generic timer start ticking;
-//! 5. the test image runs the self-tests and exits QEMU with the verdict;
-//!    the normal image idles with WFI.
+//! 5. the test image runs the kernel self-tests;
+//! 6. the root process (procmgr, embedded in the image) is loaded and the
+//!    scheduler starts it; with nothing to run, the CPU waits in WFI. In the
+//!    test image, the root process's exit status is the verdict.
 //!
 //! # Layout
 //! Generic code never names a board or a register: [`arch`] holds the
@@ -29,12 +31,23 @@ extern crate boot;
 mod console;
 mod arch;
 mod drivers;
+mod fault;
 mod logger;
 mod mm;
+mod object;
 mod panic;
 mod plat;
+mod root;
+mod sched;
 #[cfg(feature = "selftest")]
 mod selftest;
+mod syscall;
+mod uaccess;
+
+use core::sync::atomic::AtomicBool;
+
+/// Whether the kernel self-tests passed (the test image's verdict needs it).
+pub static KERNEL_TESTS_PASSED: AtomicBool = AtomicBool::new(!cfg!(feature = "selftest"));
 
 /// Kernel entry in the upper half, called by the boot code on the boot CPU.
 ///
@@ -60,10 +73,9 @@ pub extern "C" fn kernel_main(fw_arg: u64, entry_el: u64) -> ! {
     arch::timer::init();
     arch::irq_enable();
 
-    if cfg!(feature = "selftest") {
-        #[cfg(feature = "selftest")]
-        selftest::run(&machine);
-    }
-    log::info!("boot complete, idling");
-    arch::idle()
+    #[cfg(feature = "selftest")]
+    KERNEL_TESTS_PASSED.store(selftest::run(&machine), core::sync::atomic::Ordering::Relaxed);
+    root::start();
+    log::info!("boot complete, entering user space");
+    sched::start()
 }

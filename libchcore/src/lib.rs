@@ -1,8 +1,30 @@
-//! User-space runtime for programs on this kernel (start-up, system calls,
-//! IPC, processes).
+//! User-space runtime for programs on this kernel.
 //!
-//! Not written yet: the kernel does not run user programs until the object
-//! model (cap_groups, threads, vmspaces, syscalls) exists. This crate holds
-//! the place in the workspace layout that procmgr and the programs will
-//! depend on.
+//! - `_start` sets up the heap, calls the program's `main` (declared with
+//!   [`entry!`]) and exits the cap_group with its return value;
+//! - [`sys`] wraps every system call with typed arguments and
+//!   `Result<_, Error>` results;
+//! - [`print!`]/[`println!`] write to the console through `putstr`;
+//! - a heap (`alloc` works) on a lazily allocated memory object.
 #![no_std]
+
+extern crate alloc;
+
+mod heap;
+mod print;
+mod rt;
+pub mod sys;
+
+pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};
+pub use print::_print;
+
+/// Declare the program's entry point: `entry!(main)` with `fn main() -> i32`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        fn __chcore_main() -> i32 {
+            $main()
+        }
+    };
+}

@@ -8,8 +8,12 @@ use std::time::Duration;
 
 /// The line the kernel prints first, once it runs in the upper half.
 pub const BOOT_LINE: &str = "[BOOT] Jump to kernel main";
-/// The normal image prints this when it is up and idling.
-pub const IDLE_LINE: &str = "[INFO] boot complete, idling";
+/// The kernel prints this when it starts the root process.
+pub const USER_LINE: &str = "[INFO] boot complete, entering user space";
+/// procmgr's first words.
+pub const PROCMGR_LINE: &str = "Hello from ChCore Process Manager!";
+/// User-level checkpoints of the test image (printed through the syscall path).
+pub const USERTEST_LINES: &[&str] = &["Hello Userland!", "[USERTEST] all 11 user tests passed", "[TEST] verdict: PASS"];
 
 /// Lab checkpoints the kernel self-tests print (ChCore lab 2 names).
 pub const SELFTEST_LINES: &[&str] = &[
@@ -22,6 +26,8 @@ pub const SELFTEST_LINES: &[&str] = &[
     "Map & unmap multiple pages: OK",
     "Map & unmap huge range: OK",
     "Timer interrupts: OK",
+    "Cap_create Pretest Ok!",
+    "Thread_create Pretest Ok!",
 ];
 
 /// The Raspberry Pi 3 test image built with the console on the mini UART.
@@ -56,9 +62,10 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         config.smp = smp;
         config.mem = mem.map(str::to_string);
         config.semihosting = true;
-        let mut lines = vec![BOOT_LINE.to_string(), memory_line(total)];
+        let mut lines = vec![BOOT_LINE.to_string(), memory_line(total), PROCMGR_LINE.to_string()];
         lines.extend(SELFTEST_LINES.iter().map(|s| s.to_string()));
-        lines.push("[SELFTEST] all 9 kernel self-tests passed".into());
+        lines.push("[SELFTEST] all 11 kernel self-tests passed".into());
+        lines.extend(USERTEST_LINES.iter().map(|s| s.to_string()));
         Case {
             name: name.to_string(),
             config,
@@ -73,9 +80,12 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         Case {
             name: name.to_string(),
             config,
-            until: Until::LineThenSettle { line: IDLE_LINE.into(), settle: Duration::from_secs(2) },
+            until: Until::LineThenSettle { line: PROCMGR_LINE.into(), settle: Duration::from_secs(2) },
             timeout: Duration::from_secs(60),
-            expect: Expectation::new(&[BOOT_LINE.to_string(), memory_line(total), IDLE_LINE.to_string()], Ending::StillRunning),
+            expect: Expectation::new(
+                &[BOOT_LINE.to_string(), memory_line(total), USER_LINE.to_string(), PROCMGR_LINE.to_string()],
+                Ending::StillRunning,
+            ),
         }
     };
     let fault = |name: &str, kind: &str, lines: &[&str]| {

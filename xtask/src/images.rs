@@ -1,6 +1,6 @@
 //! Building the kernel images at their fixed paths under `target/images/`.
 
-use crate::setup::KERNEL_TARGET;
+use crate::setup::{KERNEL_TARGET, USER_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,6 +62,40 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
     root().join("target").join("kernel").join(machine.name())
 }
 
+/// Build the user programs the kernel embeds (procmgr) for variant `v`;
+/// returns the ELF to embed. User programs build in their own target
+/// directory, always before the kernel, so the kernel never embeds a stale one.
+pub fn build_user(v: Variant) -> Result<PathBuf, String> {
+    let dir = root().join("target").join("user");
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(["build", "--quiet", "-p", "procmgr", "--release", "--target", USER_TARGET]);
+    if v.test {
+        cmd.args(["--features", "selftest"]);
+    }
+    let ok = cmd.arg("--target-dir").arg(&dir).status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
+    if !ok {
+        return Err("procmgr build failed".into());
+    }
+    let out = dir.join(if v.test { "procmgr-test.elf" } else { "procmgr.elf" });
+    let built = dir.join(USER_TARGET).join("release").join("procmgr");
+    fs::copy(&built, &out).map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
+    Ok(out)
+}
+
+/// Run clippy over the user crates for the user target, warnings denied.
+pub fn clippy_user() -> Result<(), String> {
+    let status = cargo()
+        .current_dir(root())
+        .args(["clippy", "--quiet", "-p", "procmgr", "-p", "libchcore", "--release", "--target", USER_TARGET])
+        .args(["--features", "procmgr/selftest"])
+        .arg("--target-dir")
+        .arg(root().join("target").join("user"))
+        .args(["--", "-D", "warnings"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| "clippy found problems in the user programs".to_string())
+}
+
 /// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
 pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
     for test in [false, true] {
@@ -71,8 +105,10 @@ pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
 }
 
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
+    let procmgr = build_user(v)?;
     let status = cargo()
         .current_dir(root())
+        .env("CHCORE_PROCMGR_ELF", &procmgr)
         .args(["clippy", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")
@@ -86,9 +122,11 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
 /// Build the kernel for `machine` and install it under `target/images/<machine>/`.
 /// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
 pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
+    let procmgr = build_user(v)?;
     let dir = kernel_target_dir(machine);
     let status = cargo()
         .current_dir(root())
+        .env("CHCORE_PROCMGR_ELF", &procmgr)
         .args(["build", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")

@@ -251,6 +251,7 @@ fn test() -> Result<(), String> {
 
     step("lints (clippy, warnings denied)");
     run_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
+    images::clippy_user()?;
     for m in Machine::ALL {
         images::clippy_kernel(m)?;
     }

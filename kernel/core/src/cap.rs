@@ -125,17 +125,19 @@ pub fn derive<T: Object>(src: &Cap<T>, mask: Rights, new_id: CapId) -> Result<Ca
 /// Remove every capability derived (transitively) from `root` in all
 /// `tables`; returns what was removed so the caller can drop it outside any lock.
 pub fn revoke<T: Object>(tables: &mut [&mut CapTable<T>], root: CapId) -> Vec<Cap<T>> {
+    revoke_with(root, |parents| tables.iter_mut().flat_map(|t| t.remove_children(parents)).collect())
+}
+
+/// The revocation walk, for callers that reach the tables one at a time (the
+/// kernel locks one cap_group at a time): `remove_children` must remove, from
+/// every table, the capabilities whose parent is in the given ids.
+pub fn revoke_with<T: Object>(root: CapId, mut remove_children: impl FnMut(&[CapId]) -> Vec<Cap<T>>) -> Vec<Cap<T>> {
     let mut removed: Vec<Cap<T>> = Vec::new();
     let mut frontier = alloc::vec![root];
     while !frontier.is_empty() {
-        let mut next = Vec::new();
-        for t in tables.iter_mut() {
-            for c in t.remove_children(&frontier) {
-                next.push(c.id);
-                removed.push(c);
-            }
-        }
-        frontier = next;
+        let taken = remove_children(&frontier);
+        frontier = taken.iter().map(|c| c.id).collect();
+        removed.extend(taken);
     }
     removed
 }

@@ -12,11 +12,13 @@ use buddy_system_allocator::LockedHeap;
 use core::cell::UnsafeCell;
 use kernel_core::mm::frames::{order_for_pages, FrameError, Frames};
 use kernel_core::mm::pagetable::{TableMemory, ENTRIES};
-use kernel_core::mm::region::Region;
+use kernel_core::mm::region::{Region, RegionSet};
 use kernel_core::mm::{phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
 use spin::Mutex;
 
 static FRAMES: Mutex<Frames> = Mutex::new(Frames::new());
+/// RAM as the platform reported it (for refusing device PMOs over RAM).
+static RAM: Mutex<RegionSet<{ crate::plat::MAX_REGIONS }>> = Mutex::new(RegionSet::new());
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
@@ -60,6 +62,7 @@ pub fn init(machine: &Machine) {
     unsafe { HEAP.lock().init(BOOT_HEAP.0.get() as usize, BOOT_HEAP_SIZE) };
 
     crate::arch::mmu::disable_lower_half();
+    *RAM.lock() = machine.memory;
     let image = kernel_image();
     let mut usable = machine.memory;
     let outside_map = Region { start: machine.linear_map_end, end: u64::MAX };
@@ -96,35 +99,36 @@ pub fn init(machine: &Machine) {
     }
 }
 
+/// Whether `[pa, pa + size)` touches RAM (wrapping ranges count as touching).
+pub fn overlaps_ram(pa: u64, size: u64) -> bool {
+    let Some(end) = pa.checked_add(size) else { return true };
+    RAM.lock().iter().any(|r| pa < r.end && r.start < end)
+}
+
 /// Allocate `2^order` contiguous pages; returns their physical address.
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn alloc_pages(order: usize) -> Result<u64, FrameError> {
     FRAMES.lock().alloc(order)
 }
 
 /// Free pages from [`alloc_pages`].
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn free_pages(pa: u64, order: usize) {
     FRAMES.lock().free(pa, order)
 }
 
 /// Pages currently free.
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub fn free_page_count() -> u64 {
     FRAMES.lock().free_pages()
 }
 
 /// Bytes currently allocated from the kernel heap (as the allocator rounds them).
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))]
 pub fn heap_allocated() -> usize {
     HEAP.lock().stats_alloc_actual()
 }
 
 /// Page tables kept in pages from the buddy allocator, reached through the linear map.
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 pub struct KernelTableMemory;
 
-#[cfg_attr(not(feature = "selftest"), allow(dead_code))] // Until vmspaces use it.
 impl KernelTableMemory {
     fn entry(table: u64, index: usize) -> *mut u64 {
         assert!(index < ENTRIES, "page table index out of range");

@@ -53,11 +53,13 @@ pub enum Syscall {
     FreeMemory = 19,
     /// `cap_info(slot) -> (object type << 32) | rights`.
     CapInfo = 20,
+    /// `cap_group_state(cap_group_cap) -> state`: see [`group_state`].
+    CapGroupState = 21,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 21;
+    pub const COUNT: u64 = 22;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -65,7 +67,7 @@ impl Syscall {
         const ALL: [Syscall; Syscall::COUNT as usize] = [
             Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
-            FreeMemory, CapInfo,
+            FreeMemory, CapInfo, CapGroupState,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -204,6 +206,16 @@ pub mod perm {
     pub const EXEC: u64 = 1 << 2;
     /// All defined bits.
     pub const ALL: u64 = READ | WRITE | EXEC;
+}
+
+/// Results of `cap_group_state`.
+pub mod group_state {
+    /// Some thread may still run.
+    pub const ALIVE: u64 = 0;
+    /// Exited; the status is `result >> 8` (as an `i32`).
+    pub const EXITED: u64 = 1;
+    /// Ended by the kernel because a thread faulted.
+    pub const KILLED: u64 = 2;
 }
 
 /// Well-known capability slots in every cap_group.

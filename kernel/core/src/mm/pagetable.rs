@@ -175,7 +175,17 @@ impl PageTable {
     /// and no block mapping may stick out of it. Tables left empty are freed.
     pub fn unmap(&mut self, mem: &mut impl TableMemory, va: u64, len: u64) -> Result<(), MapError> {
         let (start, end) = check_range(va, len)?;
-        self.check_unmappable(mem, self.root, 0, 0, start, end)?;
+        self.check_unmappable(mem, self.root, 0, 0, start, end, false)?;
+        self.clear_range(mem, self.root, 0, 0, start, end);
+        Ok(())
+    }
+
+    /// Remove whatever is mapped in `[va, va + len)`, skipping holes (for
+    /// regions whose pages are populated on demand). Block mappings may still
+    /// not stick out of the range.
+    pub fn unmap_present(&mut self, mem: &mut impl TableMemory, va: u64, len: u64) -> Result<(), MapError> {
+        let (start, end) = check_range(va, len)?;
+        self.check_unmappable(mem, self.root, 0, 0, start, end, true)?;
         self.clear_range(mem, self.root, 0, 0, start, end);
         Ok(())
     }
@@ -183,11 +193,24 @@ impl PageTable {
     /// Change the permissions of every mapping in `[va, va + len)`, which must
     /// all be mapped, with no block sticking out of the range.
     pub fn protect(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+        self.protect_inner(mem, va, len, perm, false)
+    }
+
+    /// Like [`PageTable::protect`], skipping holes.
+    pub fn protect_present(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+        self.protect_inner(mem, va, len, perm, true)
+    }
+
+    fn protect_inner(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm, holes: bool) -> Result<(), MapError> {
         let (start, end) = check_range(va, len)?;
-        self.check_unmappable(mem, self.root, 0, 0, start, end)?;
+        self.check_unmappable(mem, self.root, 0, 0, start, end, holes)?;
         let mut v = start;
         while v < end {
-            let (table, level, desc) = self.walk(mem, v).ok_or(MapError::NotMapped)?;
+            let Some((table, level, desc)) = self.walk(mem, v) else {
+                // A hole (only possible when `holes`): skip one page.
+                v += PAGE_SIZE;
+                continue;
+            };
             let pa = pte::output_addr(desc);
             let mt = pte::mem_type_of(desc);
             let new = if level == 3 { pte::page(pa, perm, mt) } else { pte::block(pa, perm, mt) };
@@ -296,6 +319,7 @@ impl PageTable {
         })
     }
 
+    #[allow(clippy::too_many_arguments)] // a recursion over the tree and the range
     fn check_unmappable(
         &self,
         mem: &impl TableMemory,
@@ -304,12 +328,17 @@ impl PageTable {
         base: u64,
         start: u64,
         end: u64,
+        holes: bool,
     ) -> Result<(), MapError> {
         for (i, lo, hi) in Self::overlap(level, base, start, end) {
             let e = mem.read(table, i);
             if is_table(e, level) {
-                self.check_unmappable(mem, pte::output_addr(e), level + 1, lo, start, end)?;
-            } else if !is_valid(e) || level == 0 {
+                self.check_unmappable(mem, pte::output_addr(e), level + 1, lo, start, end, holes)?;
+            } else if !is_valid(e) {
+                if !holes {
+                    return Err(MapError::NotMapped);
+                }
+            } else if level == 0 {
                 return Err(MapError::NotMapped);
             } else if lo < start || hi > end {
                 return Err(MapError::SplitBlock);
@@ -468,6 +497,22 @@ mod tests {
         let t = pt.translate(&m, 0x10_1000).unwrap();
         assert_eq!((t.pa, t.perm), (0x20_1000, Perm::USER_RO));
         assert_eq!(pt.protect(&mut m, 0x10_3000, PAGE_SIZE, RW), Err(MapError::NotMapped));
+    }
+
+    #[test]
+    fn present_variants_skip_holes() {
+        let mut m = MockMemory::new(100);
+        let mut pt = PageTable::new(&mut m).unwrap();
+        pt.map(&mut m, 0x1000, 0x9000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        pt.map(&mut m, 0x3000, 0xA000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
+        assert_eq!(pt.protect(&mut m, 0x1000, 3 * PAGE_SIZE, Perm::USER_RO), Err(MapError::NotMapped));
+        pt.protect_present(&mut m, 0x1000, 3 * PAGE_SIZE, Perm::USER_RO).unwrap();
+        assert_eq!(pt.translate(&m, 0x3000).unwrap().perm, Perm::USER_RO);
+        assert_eq!(pt.unmap(&mut m, 0x1000, 3 * PAGE_SIZE), Err(MapError::NotMapped));
+        pt.unmap_present(&mut m, 0x1000, 3 * PAGE_SIZE).unwrap();
+        assert!(pt.translate(&m, 0x1000).is_none() && pt.translate(&m, 0x3000).is_none());
+        assert_eq!(m.tables.len(), 1);
+        pt.unmap_present(&mut m, 0x1000, 3 * PAGE_SIZE).unwrap();
     }
 
     #[test]

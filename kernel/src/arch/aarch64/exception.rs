@@ -11,7 +11,7 @@ use core::arch::global_asm;
 
 /// Saved registers, in the order the vector code stores them.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct TrapFrame {
     /// x0..x30.
     pub x: [u64; 31],
@@ -21,6 +21,13 @@ pub struct TrapFrame {
     pub elr: u64,
     /// PSTATE at the exception (SPSR_EL1).
     pub spsr: u64,
+}
+
+impl TrapFrame {
+    /// All registers zero.
+    pub const fn zeroed() -> TrapFrame {
+        TrapFrame { x: [0; 31], sp_el0: 0, elr: 0, spsr: 0 }
+    }
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
@@ -116,6 +123,8 @@ exception_vectors:
     stp     x2, x3, [sp, #256]
     mov     x1, sp
     bl      {handler}
+    .global exception_return
+exception_return:
     ldp     x2, x3, [sp, #256]
     msr     elr_el1, x2
     msr     spsr_el1, x3
@@ -154,11 +163,58 @@ pub fn init() {
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
+extern "C" {
+    static exception_return: u8;
+    static __boot_stack_top: u8;
+}
+
+/// Leave the kernel through `frame` (to a user thread or the idle loop),
+/// discarding the current kernel stack.
+pub fn return_to(frame: &TrapFrame) -> ! {
+    let top = core::ptr::addr_of!(__boot_stack_top) as usize;
+    let slot = (top - FRAME_SIZE) as *mut TrapFrame;
+    // SAFETY: the frame is copied to the top of the boot CPU's stack, which
+    // nothing else uses once we jump (the kernel keeps no state on the stack
+    // between exceptions); `exception_return` restores the registers from
+    // `sp` and `eret`s, never coming back.
+    unsafe {
+        core::ptr::write(slot, *frame);
+        core::arch::asm!("mov sp, {0}", "b {1}", in(reg) slot, sym exception_return, options(noreturn));
+    }
+}
+
+/// Exception syndrome classes we act on (ESR_ELx.EC, ARM ARM D19.2.37).
+mod ec {
+    pub const SVC64: u64 = 0x15;
+    pub const IABT_LOWER: u64 = 0x20;
+    pub const DABT_LOWER: u64 = 0x24;
+}
+
 extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
     match decode(vector) {
         (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => crate::plat::handle_irq(),
+        (Origin::Lower64, Kind::Sync) => {
+            let esr = ESR_EL1.get();
+            match (esr >> 26) & 0x3F {
+                ec::SVC64 => crate::syscall::dispatch(frame),
+                class @ (ec::DABT_LOWER | ec::IABT_LOWER) => {
+                    let far = FAR_EL1.get();
+                    // ISS bits 5:0 (xFSC) 0b0001xx: translation fault at level xx.
+                    let translation = (esr & 0x3C) == 0x04;
+                    // ISS bit 6 (WnR): the data access was a write.
+                    let write = class == ec::DABT_LOWER && esr & (1 << 6) != 0;
+                    let exec = class == ec::IABT_LOWER;
+                    crate::fault::user_abort(far, frame.elr, translation, write, exec);
+                }
+                class => crate::fault::user_exception(class_name(class), class, frame.elr),
+            }
+        }
+        (Origin::Lower64 | Origin::Lower32, kind) if kind != Kind::Irq => {
+            crate::fault::user_exception("exception from a lower exception level", vector, frame.elr)
+        }
         (origin, kind) => fatal(origin, kind, frame),
     }
+    crate::sched::on_exception_return(frame);
 }
 
 /// Name of an exception class (ESR_ELx.EC, ARM ARM D19.2.37).

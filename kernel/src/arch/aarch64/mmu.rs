@@ -5,7 +5,7 @@
 //! (a null pointer, say) faults instead of hitting RAM or a device.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{ReadWriteable, TCR_EL1, TTBR0_EL1};
+use aarch64_cpu::registers::{ReadWriteable, Writeable, TCR_EL1, TTBR0_EL1};
 
 fn flush_tlb() {
     // SAFETY: TLB invalidation and barriers change no memory the compiler
@@ -31,6 +31,22 @@ pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
     let r = f();
     disable_lower_half();
     r
+}
+
+/// Run user code in the address space at `root` tagged `asid`. No TLB flush:
+/// entries of other address spaces carry other ASIDs.
+pub fn switch_user(root: u64, asid: u16) {
+    TTBR0_EL1.write(TTBR0_EL1::ASID.val(u64::from(asid)) + TTBR0_EL1::BADDR.val(root >> 1));
+    TCR_EL1.modify(TCR_EL1::EPD0::EnableTTBR0Walks);
+    barrier::isb(barrier::SY);
+}
+
+/// Forget the translations of address space `asid` (after unmap or protect,
+/// or before its ASID is reused).
+pub fn tlb_flush_asid(asid: u16) {
+    let arg = u64::from(asid) << 48;
+    // SAFETY: TLB invalidation by ASID only drops cached translations.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi aside1is, {}", "dsb ish", "isb", in(reg) arg, options(nostack)) };
 }
 
 /// Forget cached translations after page-table entries were removed or changed.

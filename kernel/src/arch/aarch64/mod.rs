@@ -1,9 +1,13 @@
 //! AArch64: exception vectors, the generic timer, interrupt masking, stopping.
 
+pub mod context;
 pub mod exception;
 pub mod mmu;
 pub mod semihosting;
 pub mod timer;
+
+pub use context::{restore_fp, save_fp, UserContext};
+pub use exception::{return_to, TrapFrame};
 
 use aarch64_cpu::asm;
 use aarch64_cpu::registers::{Readable, DAIF};
@@ -52,13 +56,6 @@ impl Drop for IrqGuard {
         if !self.was_masked {
             irq_enable();
         }
-    }
-}
-
-/// Wait for interrupts forever.
-pub fn idle() -> ! {
-    loop {
-        asm::wfi();
     }
 }
 

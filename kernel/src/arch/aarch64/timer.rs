@@ -27,10 +27,10 @@ pub fn init() {
 pub fn handle_tick() {
     CNTV_TVAL_EL0.set(interval());
     TICKS.fetch_add(1, Ordering::Relaxed);
+    crate::sched::tick();
 }
 
 /// Ticks since boot.
-#[allow(dead_code)]
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }

@@ -1,0 +1,119 @@
+//! User thread register state: the trap frame plus FP/SIMD registers.
+//!
+//! The kernel is built soft-float, so it never touches q0-q31, FPCR or FPSR:
+//! a user thread's FP state stays in the registers across a trap and only
+//! needs saving when another thread takes the CPU.
+
+use super::exception::TrapFrame;
+use core::arch::global_asm;
+
+/// FP/SIMD registers (ARM ARM B1.2.1).
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpState {
+    q: [u128; 32],
+    fpcr: u64,
+    fpsr: u64,
+}
+
+/// Everything a user thread needs to resume.
+#[repr(C)]
+#[derive(Clone)]
+pub struct UserContext {
+    /// Integer registers, SP_EL0, PC and PSTATE.
+    pub frame: TrapFrame,
+    /// FP/SIMD registers.
+    pub fp: FpState,
+}
+
+/// SPSR for a user thread: EL0t, all interrupts unmasked.
+const SPSR_EL0T: u64 = 0;
+
+impl UserContext {
+    /// A fresh thread that starts at `pc` with stack `sp` and `arg` in x0.
+    pub fn new(pc: u64, sp: u64, arg: u64) -> UserContext {
+        let mut frame = TrapFrame::zeroed();
+        frame.x[0] = arg;
+        frame.sp_el0 = sp;
+        frame.elr = pc;
+        frame.spsr = SPSR_EL0T;
+        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 } }
+    }
+}
+
+global_asm!(
+    r#"
+    .arch_extension fp
+    .arch_extension simd
+    .section .text.fp_state, "ax"
+    .global fp_save
+fp_save:
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q8, q9, [x0, #128]
+    stp     q10, q11, [x0, #160]
+    stp     q12, q13, [x0, #192]
+    stp     q14, q15, [x0, #224]
+    stp     q16, q17, [x0, #256]
+    stp     q18, q19, [x0, #288]
+    stp     q20, q21, [x0, #320]
+    stp     q22, q23, [x0, #352]
+    stp     q24, q25, [x0, #384]
+    stp     q26, q27, [x0, #416]
+    stp     q28, q29, [x0, #448]
+    stp     q30, q31, [x0, #480]
+    mrs     x1, fpcr
+    mrs     x2, fpsr
+    add     x0, x0, #512
+    stp     x1, x2, [x0]
+    ret
+
+    .global fp_restore
+fp_restore:
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q8, q9, [x0, #128]
+    ldp     q10, q11, [x0, #160]
+    ldp     q12, q13, [x0, #192]
+    ldp     q14, q15, [x0, #224]
+    ldp     q16, q17, [x0, #256]
+    ldp     q18, q19, [x0, #288]
+    ldp     q20, q21, [x0, #320]
+    ldp     q22, q23, [x0, #352]
+    ldp     q24, q25, [x0, #384]
+    ldp     q26, q27, [x0, #416]
+    ldp     q28, q29, [x0, #448]
+    ldp     q30, q31, [x0, #480]
+    add     x0, x0, #512
+    ldp     x1, x2, [x0]
+    msr     fpcr, x1
+    msr     fpsr, x2
+    ret
+"#
+);
+
+const _: () = assert!(core::mem::size_of::<FpState>() == 528);
+
+extern "C" {
+    fn fp_save(state: *mut FpState);
+    fn fp_restore(state: *const FpState);
+}
+
+/// Save this CPU's FP/SIMD registers into `state`.
+pub fn save_fp(state: &mut FpState) {
+    // SAFETY: `fp_save` writes exactly the 528 bytes of `FpState` (checked
+    // above) through the valid, exclusive pointer and clobbers only x1, x2,
+    // which are caller-saved.
+    unsafe { fp_save(state) }
+}
+
+/// Load this CPU's FP/SIMD registers from `state`.
+pub fn restore_fp(state: &FpState) {
+    // SAFETY: `fp_restore` reads the 528 bytes of `FpState` and writes only
+    // FP registers (which the soft-float kernel never uses) and x1, x2.
+    unsafe { fp_restore(state) }
+}

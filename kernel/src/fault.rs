@@ -1,0 +1,56 @@
+//! User faults: resolve what can be resolved (first touch of lazy memory),
+//! end the cap_group otherwise, with a line saying who, where and why.
+
+use crate::object::cap_group::{CapGroup, GroupState};
+use crate::object::vmspace::FaultError;
+use crate::sched;
+use alloc::sync::Arc;
+
+/// A data or instruction abort from EL0 at `far`.
+pub fn user_abort(far: u64, pc: u64, translation: bool, write: bool, exec: bool) {
+    let Some(t) = sched::current() else { return };
+    if translation {
+        if let Err(e) = t.group.vmspace.handle_fault(far, write, exec) {
+            let why = match e {
+                FaultError::Unmapped => "access to unmapped memory",
+                FaultError::Permission if exec => "execution of non-executable memory",
+                FaultError::Permission if write => "write to read-only memory",
+                FaultError::Permission => "access denied",
+                FaultError::OutOfMemory => "out of memory for a page",
+            };
+            kill(&t.group, why, far, pc);
+        }
+    } else {
+        let why = if exec {
+            "execution of non-executable memory"
+        } else if write {
+            "write to read-only memory"
+        } else {
+            "memory access fault"
+        };
+        kill(&t.group, why, far, pc);
+    }
+}
+
+/// Any other synchronous exception from EL0 (undefined instruction,
+/// misaligned stack or PC, privileged register access, breakpoint...).
+pub fn user_exception(what: &str, class: u64, pc: u64) {
+    let Some(t) = sched::current() else { return };
+    log::warn!("cap_group {}: {what} (class {class:#x}) at pc {pc:#x}; ending it", t.group.name);
+    end_group(&t.group, GroupState::Killed);
+}
+
+fn kill(group: &Arc<CapGroup>, why: &str, addr: u64, pc: u64) {
+    log::warn!("cap_group {}: {why} at {addr:#x} (pc {pc:#x}); ending it", group.name);
+    end_group(group, GroupState::Killed);
+}
+
+/// End `group` with `state`: stop its threads, drop its capabilities.
+pub fn end_group(group: &Arc<CapGroup>, state: GroupState) {
+    let (threads, caps) = group.exit(state);
+    sched::prune();
+    sched::request_resched();
+    crate::root::on_group_exit(group);
+    drop(threads);
+    drop(caps);
+}

@@ -1,0 +1,135 @@
+//! cap_group: a process. A capability table, a vmspace and threads.
+
+use super::thread::{Thread, ThreadState};
+use super::vmspace::VmSpace;
+use super::{new_cap_id, Cap, CapTable, Header, KObject};
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use chcore_abi::{slot, Error, ObjectType, Rights};
+use spin::Mutex;
+
+/// Capabilities one cap_group may hold.
+pub const CAP_TABLE_LIMIT: usize = 1024;
+
+/// Whether the cap_group still runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    /// At least one thread may still run.
+    Alive,
+    /// Exited with a status code.
+    Exited(i64),
+    /// Ended by the kernel because a thread faulted.
+    Killed,
+}
+
+/// Mutable part of a cap_group.
+pub struct CapGroupInner {
+    /// The capability table.
+    pub caps: CapTable,
+    /// Threads (weak: a thread lives while it can run or is named by a capability).
+    pub threads: Vec<Weak<Thread>>,
+    /// Alive, exited or killed.
+    pub state: GroupState,
+}
+
+/// A process.
+pub struct CapGroup {
+    /// Common header.
+    pub header: Header,
+    /// Name for messages.
+    pub name: String,
+    /// The address space every thread of the group runs in.
+    pub vmspace: Arc<VmSpace>,
+    inner: Mutex<CapGroupInner>,
+}
+
+/// Every cap_group, for revocation across tables and for the process list.
+static ALL: Mutex<Vec<Weak<CapGroup>>> = Mutex::new(Vec::new());
+
+impl CapGroup {
+    /// A new cap_group with its own vmspace: slot 0 names the group itself
+    /// (with `self_rights`), slot 1 its vmspace.
+    pub fn new(name: &str, self_rights: Rights) -> Result<Arc<CapGroup>, Error> {
+        let vmspace = VmSpace::new()?;
+        let mut caps = CapTable::new(CAP_TABLE_LIMIT);
+        let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
+        let s1 = caps.insert(Cap { obj: KObject::VmSpace(vmspace.clone()), rights: Rights::ALL, id: new_cap_id(), parent: None })?;
+        debug_assert_eq!((s0 as u64, s1 as u64), (slot::SELF_CAP_GROUP, slot::SELF_VMSPACE));
+        let group = Arc::new(CapGroup {
+            header: Header::new(ObjectType::CapGroup),
+            name: String::from(name),
+            vmspace,
+            inner: Mutex::new(CapGroupInner { caps, threads: Vec::new(), state: GroupState::Alive }),
+        });
+        let mut all = ALL.lock();
+        all.retain(|g| g.strong_count() > 0);
+        all.push(Arc::downgrade(&group));
+        Ok(group)
+    }
+
+    /// Lock the mutable state.
+    pub fn lock(&self) -> spin::MutexGuard<'_, CapGroupInner> {
+        self.inner.lock()
+    }
+
+    /// Turn `SelfGroup` into a reference to this group (before a capability
+    /// leaves the group, or to act on the object).
+    pub fn resolve(self: &Arc<Self>, obj: &KObject) -> KObject {
+        match obj {
+            KObject::SelfGroup => KObject::CapGroup(self.clone()),
+            other => other.clone(),
+        }
+    }
+
+    /// The cap_group named by `slot`, checked for `need` rights.
+    pub fn group_cap(self: &Arc<Self>, slot: u64, need: Rights) -> Result<Arc<CapGroup>, Error> {
+        match &self.lock().caps.lookup(slot, ObjectType::CapGroup, need)?.obj {
+            KObject::SelfGroup => Ok(self.clone()),
+            KObject::CapGroup(g) => Ok(g.clone()),
+            _ => Err(Error::WrongType),
+        }
+    }
+
+    /// Add a capability to the table.
+    pub fn insert_cap(&self, obj: KObject, rights: Rights, parent: Option<u64>) -> Result<u64, Error> {
+        let mut inner = self.lock();
+        if inner.state != GroupState::Alive {
+            return Err(Error::InvalidArgument);
+        }
+        inner.caps.insert(Cap { obj, rights, id: new_cap_id(), parent }).map(|s| s as u64)
+    }
+
+    /// End the group: every thread stops, every capability is dropped.
+    /// Returns what was removed so the caller can drop it with no lock held.
+    pub fn exit(&self, state: GroupState) -> (Vec<Arc<Thread>>, Vec<Cap>) {
+        let mut inner = self.lock();
+        if inner.state == GroupState::Alive {
+            inner.state = state;
+        }
+        let threads: Vec<Arc<Thread>> = inner.threads.drain(..).filter_map(|w| w.upgrade()).collect();
+        for t in &threads {
+            t.lock().state = ThreadState::Exited;
+        }
+        let caps = inner.caps.clear();
+        (threads, caps)
+    }
+
+    /// Current state.
+    pub fn state(&self) -> GroupState {
+        self.lock().state
+    }
+}
+
+/// Revoke every capability derived from capability `id`, in every cap_group.
+/// Returns the removed capabilities, to be dropped by the caller.
+pub fn revoke_everywhere(id: u64) -> Vec<Cap> {
+    let groups: Vec<Arc<CapGroup>> = ALL.lock().iter().filter_map(Weak::upgrade).collect();
+    kernel_core::cap::revoke_with(id, |parents| groups.iter().flat_map(|g| g.lock().caps.remove_children(parents)).collect())
+}
+
+/// Live cap_groups (for diagnostics).
+#[allow(dead_code)]
+pub fn all() -> Vec<Arc<CapGroup>> {
+    ALL.lock().iter().filter_map(Weak::upgrade).collect()
+}

@@ -1,0 +1,110 @@
+//! Kernel objects and the capabilities that name them.
+//!
+//! # One pattern for every object
+//! - Each object type has its own file: [`cap_group`], [`thread`], [`pmo`],
+//!   [`vmspace`].
+//! - Each embeds a [`Header`] (type and a unique id) and is owned through
+//!   `Arc`: capabilities, run queues and other objects hold `Arc`s, and the
+//!   object is freed (its `Drop` returns its memory) when the last one goes.
+//! - Mutable state sits in an `inner` structure behind a `spin::Mutex`;
+//!   immutable facts (a PMO's size, a thread's cap_group) sit beside it.
+//! - Lock order: cap_group, then thread, then vmspace, then PMO, then the frame
+//!   allocator. Objects are dropped after locks are released (operations
+//!   return what they removed), because a drop may cascade into other objects.
+//!
+//! Capabilities ([`KObject`] in a `kernel_core::cap::CapTable`) carry
+//! `chcore_abi::Rights`; every system call looks them up with the type and
+//! rights it needs and gets a distinct error for a bad slot, a wrong type and
+//! missing rights.
+//!
+//! Reference cycles are avoided by construction: slot 0 of a cap_group names
+//! the group itself as [`KObject::SelfGroup`] (no `Arc`), and a cap_group
+//! tracks its threads with `Weak`s. A cap_group that exits empties its table.
+
+pub mod cap_group;
+pub mod pmo;
+pub mod thread;
+pub mod vmspace;
+
+use alloc::sync::Arc;
+use cap_group::CapGroup;
+use chcore_abi::ObjectType;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use pmo::Pmo;
+use thread::Thread;
+use vmspace::VmSpace;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static LIVE: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+
+/// What every object starts with.
+#[derive(Debug)]
+pub struct Header {
+    /// Unique for the lifetime of the kernel.
+    pub id: u64,
+    /// The object's type.
+    pub ty: ObjectType,
+}
+
+impl Header {
+    /// A header for a new object of type `ty`.
+    pub fn new(ty: ObjectType) -> Header {
+        LIVE[ty as usize].fetch_add(1, Ordering::Relaxed);
+        Header { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), ty }
+    }
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        LIVE[self.ty as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Objects of type `ty` alive right now (the self-tests use this to prove
+/// that objects are freed).
+#[cfg_attr(not(feature = "selftest"), allow(dead_code))]
+pub fn live(ty: ObjectType) -> usize {
+    LIVE[ty as usize].load(Ordering::Relaxed)
+}
+
+/// Unique capability ids.
+static NEXT_CAP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh capability id.
+pub fn new_cap_id() -> u64 {
+    NEXT_CAP_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a capability names.
+#[derive(Clone)]
+pub enum KObject {
+    /// The cap_group holding this capability (slot 0).
+    SelfGroup,
+    /// Another cap_group.
+    CapGroup(Arc<CapGroup>),
+    /// A thread. (Held so the thread lives; thread syscalls beyond creation
+    /// come with the scheduler work.)
+    #[allow(dead_code)]
+    Thread(Arc<Thread>),
+    /// A physical memory object.
+    Pmo(Arc<Pmo>),
+    /// An address space. (Held so it lives; calls name it through its cap_group.)
+    #[allow(dead_code)]
+    VmSpace(Arc<VmSpace>),
+}
+
+impl kernel_core::cap::Object for KObject {
+    fn object_type(&self) -> ObjectType {
+        match self {
+            KObject::SelfGroup | KObject::CapGroup(_) => ObjectType::CapGroup,
+            KObject::Thread(_) => ObjectType::Thread,
+            KObject::Pmo(_) => ObjectType::Pmo,
+            KObject::VmSpace(_) => ObjectType::VmSpace,
+        }
+    }
+}
+
+/// A capability table of kernel objects.
+pub type CapTable = kernel_core::cap::CapTable<KObject>;
+/// A capability to a kernel object.
+pub type Cap = kernel_core::cap::Cap<KObject>;

@@ -1,0 +1,179 @@
+//! PMO: a physical memory object, memory that can be mapped.
+//!
+//! - `Data`: physically contiguous, allocated and zeroed at creation (ELF
+//!   segments, buffers a device or another core reads by physical address).
+//! - `Anonym` and `Shm`: a page is allocated, zeroed, on first touch (a page
+//!   fault or a `write_pmo`); `Shm` is the same kind of memory meant for
+//!   mapping into several cap_groups.
+//! - `Device`: a range of physical addresses (MMIO) that the kernel never
+//!   allocates or frees.
+
+use super::Header;
+use crate::mm;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use chcore_abi::{Error, ObjectType, PmoKind, PMO_MAX};
+use kernel_core::mm::frames::order_for_pages;
+use kernel_core::mm::{align_up, phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
+use spin::Mutex;
+
+enum Backing {
+    /// One buddy block.
+    Contiguous { pa: u64, order: usize },
+    /// Pages by index, present once touched.
+    Pages(BTreeMap<u64, u64>),
+    /// Device registers.
+    Device { pa: u64 },
+}
+
+/// A physical memory object.
+pub struct Pmo {
+    /// Common header (its drop keeps the live-object counts).
+    #[allow(dead_code)]
+    pub header: Header,
+    /// What kind of memory.
+    pub kind: PmoKind,
+    /// Size in bytes (whole pages).
+    pub size: u64,
+    inner: Mutex<Backing>,
+}
+
+fn zero_page(pa: u64, pages: u64) {
+    // SAFETY: `pa` starts `pages` pages just allocated from the buddy
+    // allocator for this PMO, mapped in the linear map and owned by us.
+    unsafe { core::ptr::write_bytes(phys_to_virt(pa) as *mut u8, 0, (pages * PAGE_SIZE) as usize) };
+}
+
+impl Pmo {
+    /// A new PMO of `kind` (not `Device`) holding at least `size` bytes.
+    pub fn new(kind: PmoKind, size: u64) -> Result<Arc<Pmo>, Error> {
+        if size == 0 || size > PMO_MAX {
+            return Err(Error::InvalidArgument);
+        }
+        let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        let backing = match kind {
+            PmoKind::Data => {
+                let pages = size >> PAGE_SHIFT;
+                let order = order_for_pages(pages);
+                let pa = mm::alloc_pages(order).map_err(|_| Error::NoMemory)?;
+                zero_page(pa, pages);
+                Backing::Contiguous { pa, order }
+            }
+            PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
+            PmoKind::Device => return Err(Error::InvalidArgument),
+        };
+        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing) }))
+    }
+
+    /// A PMO for the device registers at `[pa, pa + size)`. The caller has
+    /// checked that the creator may name raw physical memory.
+    pub fn new_device(pa: u64, size: u64) -> Result<Arc<Pmo>, Error> {
+        let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) || pa.checked_add(size).is_none_or(|e| e > 1 << 48) {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind: PmoKind::Device, size, inner: Mutex::new(Backing::Device { pa }) }))
+    }
+
+    /// Whether pages are allocated on first touch.
+    pub fn is_lazy(&self) -> bool {
+        matches!(self.kind, PmoKind::Anonym | PmoKind::Shm)
+    }
+
+    /// Physical address of page `index`; lazy PMOs allocate it when
+    /// `allocate` (else `Ok(None)` for a page never touched).
+    pub fn page(&self, index: u64, allocate: bool) -> Result<Option<u64>, Error> {
+        if index >= self.size >> PAGE_SHIFT {
+            return Err(Error::InvalidArgument);
+        }
+        match &mut *self.inner.lock() {
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } => Ok(Some(*pa + (index << PAGE_SHIFT))),
+            Backing::Pages(pages) => {
+                if let Some(&pa) = pages.get(&index) {
+                    return Ok(Some(pa));
+                }
+                if !allocate {
+                    return Ok(None);
+                }
+                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
+                zero_page(pa, 1);
+                pages.insert(index, pa);
+                Ok(Some(pa))
+            }
+        }
+    }
+
+    /// Pages present now: (index, physical address).
+    pub fn present_pages(&self) -> alloc::vec::Vec<(u64, u64)> {
+        match &*self.inner.lock() {
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } => {
+                (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT))).collect()
+            }
+            Backing::Pages(pages) => pages.iter().map(|(&i, &pa)| (i, pa)).collect(),
+        }
+    }
+
+    /// Check an access of `len` bytes at `offset`.
+    fn check_range(&self, offset: u64, len: u64) -> Result<(), Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(Error::InvalidArgument),
+        }
+    }
+
+    /// Copy `buf.len()` bytes from `offset` (untouched lazy pages read as zero).
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.check_range(offset, buf.len() as u64)?;
+        if self.kind == PmoKind::Device {
+            return Err(Error::InvalidArgument);
+        }
+        self.for_each_chunk(offset, buf.len(), false, |pa, range| {
+            let dst = &mut buf[range];
+            match pa {
+                // SAFETY: `pa + dst.len()` stays inside one page this PMO owns, in the linear map.
+                Some(pa) => unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(pa) as *const u8, dst.as_mut_ptr(), dst.len()) },
+                None => dst.fill(0),
+            }
+        })
+    }
+
+    /// Copy `data` to `offset`, allocating lazy pages as needed.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.check_range(offset, data.len() as u64)?;
+        if self.kind == PmoKind::Device {
+            return Err(Error::InvalidArgument);
+        }
+        self.for_each_chunk(offset, data.len(), true, |pa, range| {
+            if let Some(pa) = pa {
+                let src = &data[range];
+                // SAFETY: `pa + src.len()` stays inside one page this PMO owns, in the linear map.
+                unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa) as *mut u8, src.len()) }
+            }
+        })
+    }
+
+    /// Walk `[offset, offset + len)` page by page: `f(physical address of the
+    /// chunk or None, index range in the caller's buffer)`.
+    fn for_each_chunk(&self, offset: u64, len: usize, allocate: bool, mut f: impl FnMut(Option<u64>, core::ops::Range<usize>)) -> Result<(), Error> {
+        let mut done = 0usize;
+        while done < len {
+            let pos = offset + done as u64;
+            let in_page = pos % PAGE_SIZE;
+            let n = ((PAGE_SIZE - in_page) as usize).min(len - done);
+            let pa = self.page(pos >> PAGE_SHIFT, allocate)?.map(|p| p + in_page);
+            f(pa, done..done + n);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pmo {
+    fn drop(&mut self) {
+        match &*self.inner.lock() {
+            Backing::Contiguous { pa, order } => mm::free_pages(*pa, *order),
+            Backing::Pages(pages) => pages.values().for_each(|&pa| mm::free_pages(pa, 0)),
+            Backing::Device { .. } => {}
+        }
+    }
+}

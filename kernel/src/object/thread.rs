@@ -1,0 +1,63 @@
+//! thread: an execution context in a cap_group, scheduled by the kernel.
+
+use super::cap_group::CapGroup;
+use super::Header;
+use crate::arch::UserContext;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use chcore_abi::{Error, ObjectType};
+use spin::Mutex;
+
+/// Where a thread is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Runnable, waiting in the run queue.
+    Ready,
+    /// On the CPU.
+    Running,
+    /// Finished; never runs again.
+    Exited,
+}
+
+/// Mutable part of a thread.
+pub struct ThreadInner {
+    /// Saved user registers while the thread is off the CPU.
+    pub ctx: Box<UserContext>,
+    /// Life cycle state.
+    pub state: ThreadState,
+}
+
+/// A user thread.
+pub struct Thread {
+    /// Common header (its drop keeps the live-object counts).
+    #[allow(dead_code)]
+    pub header: Header,
+    /// The process the thread belongs to.
+    pub group: Arc<CapGroup>,
+    inner: Mutex<ThreadInner>,
+}
+
+impl Thread {
+    /// A thread of `group` that will start at `pc` with stack `sp` and `arg` in x0.
+    /// It is registered with the group but not yet scheduled.
+    pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64) -> Result<Arc<Thread>, Error> {
+        let ctx = Box::new(UserContext::new(pc, sp, arg));
+        let t = Arc::new(Thread {
+            header: Header::new(ObjectType::Thread),
+            group: group.clone(),
+            inner: Mutex::new(ThreadInner { ctx, state: ThreadState::Ready }),
+        });
+        let mut g = group.lock();
+        if g.state != super::cap_group::GroupState::Alive {
+            return Err(Error::InvalidArgument);
+        }
+        g.threads.retain(|w| w.strong_count() > 0);
+        g.threads.push(Arc::downgrade(&t));
+        Ok(t)
+    }
+
+    /// Lock the mutable state.
+    pub fn lock(&self) -> spin::MutexGuard<'_, ThreadInner> {
+        self.inner.lock()
+    }
+}

@@ -1,0 +1,199 @@
+//! vmspace: an address space. A page table (tagged with an ASID, so switching
+//! address spaces needs no TLB flush) and the vm regions that say which PMO
+//! is mapped where with which permissions.
+
+use super::pmo::Pmo;
+use super::Header;
+use crate::arch::mmu;
+use crate::mm::KernelTableMemory;
+use alloc::sync::Arc;
+use chcore_abi::{perm, Error, ObjectType, PmoKind};
+use kernel_core::mm::pagetable::{Granularity, MapError, PageTable};
+use kernel_core::mm::pte::{MemType, Perm};
+use kernel_core::mm::{PAGE_SHIFT, PAGE_SIZE};
+use kernel_core::vmregion::VmRegions;
+use spin::Mutex;
+
+/// ASIDs in use (8-bit ASIDs; 0 is never given to a user address space).
+static ASIDS: Mutex<[u64; 4]> = Mutex::new([1, 0, 0, 0]);
+
+fn alloc_asid() -> Result<u16, Error> {
+    let mut map = ASIDS.lock();
+    for (w, word) in map.iter_mut().enumerate() {
+        if *word != u64::MAX {
+            let bit = word.trailing_ones();
+            *word |= 1 << bit;
+            return Ok((w as u32 * 64 + bit) as u16);
+        }
+    }
+    Err(Error::NoMemory)
+}
+
+fn free_asid(asid: u16) {
+    ASIDS.lock()[asid as usize / 64] &= !(1 << (asid % 64));
+}
+
+/// How a user access went wrong, for the fault report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// No vm region covers the address.
+    Unmapped,
+    /// The region does not allow this kind of access.
+    Permission,
+    /// No memory for the page.
+    OutOfMemory,
+}
+
+/// What a vm region maps: the PMO, and the most `protect` may grant
+/// (what the capability used to map it allowed).
+struct Mapping {
+    pmo: Arc<Pmo>,
+    max_perm: u64,
+}
+
+struct VmInner {
+    pt: PageTable,
+    regions: VmRegions<Mapping>,
+}
+
+/// An address space.
+pub struct VmSpace {
+    /// Common header (its drop keeps the live-object counts).
+    #[allow(dead_code)]
+    pub header: Header,
+    /// Address space identifier tagging this space's TLB entries.
+    pub asid: u16,
+    inner: Mutex<VmInner>,
+}
+
+fn pte_perm(p: u64) -> Perm {
+    // AArch64 cannot express write-only or execute-only for EL0 here: every
+    // valid user mapping is readable.
+    Perm { write: p & perm::WRITE != 0, exec: p & perm::EXEC != 0, user: true }
+}
+
+fn map_error(e: MapError) -> Error {
+    match e {
+        MapError::OutOfMemory => Error::NoMemory,
+        MapError::AlreadyMapped => Error::Overlap,
+        MapError::NotMapped => Error::NotMapped,
+        _ => Error::InvalidArgument,
+    }
+}
+
+impl VmSpace {
+    /// An empty address space.
+    pub fn new() -> Result<Arc<VmSpace>, Error> {
+        let asid = alloc_asid()?;
+        let pt = match PageTable::new(&mut KernelTableMemory) {
+            Ok(pt) => pt,
+            Err(_) => {
+                free_asid(asid);
+                return Err(Error::NoMemory);
+            }
+        };
+        Ok(Arc::new(VmSpace {
+            header: Header::new(ObjectType::VmSpace),
+            asid,
+            inner: Mutex::new(VmInner { pt, regions: VmRegions::new() }),
+        }))
+    }
+
+    /// Map all of `pmo` at `va` with `p` permissions; `protect` may later
+    /// grant at most `max_perm`. Pages that exist are mapped now; lazy PMOs
+    /// get the rest on first touch.
+    pub fn map(&self, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64) -> Result<(), Error> {
+        if p & !max_perm != 0 {
+            return Err(Error::NoRights);
+        }
+        let mut inner = self.inner.lock();
+        let len = pmo.size;
+        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
+        let mem = if pmo.kind == PmoKind::Device { MemType::Device } else { MemType::Normal };
+        let result = pmo.present_pages().into_iter().try_for_each(|(i, pa)| {
+            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, PAGE_SIZE, pte_perm(p), mem, Granularity::Pages)
+        });
+        if let Err(e) = result {
+            let _ = inner.pt.unmap_present(&mut KernelTableMemory, va, len);
+            let _ = inner.regions.remove(va);
+            mmu::tlb_flush_asid(self.asid);
+            return Err(map_error(e));
+        }
+        Ok(())
+    }
+
+    /// Remove the region that starts at `va`. Returns its PMO, for the caller
+    /// to drop outside the lock.
+    pub fn unmap(&self, va: u64) -> Result<Arc<Pmo>, Error> {
+        let mut inner = self.inner.lock();
+        let region = inner.regions.remove(va)?;
+        inner.pt.unmap_present(&mut KernelTableMemory, region.start, region.len).map_err(map_error)?;
+        mmu::tlb_flush_asid(self.asid);
+        Ok(region.pmo.pmo)
+    }
+
+    /// Change the permissions of the region `[va, va + len)`.
+    pub fn protect(&self, va: u64, len: u64, p: u64) -> Result<(), Error> {
+        let mut inner = self.inner.lock();
+        let region = inner.regions.find(va).filter(|r| r.start == va).ok_or(Error::NotMapped)?;
+        if p & !region.pmo.max_perm != 0 {
+            return Err(Error::NoRights);
+        }
+        inner.regions.protect(va, len, p)?;
+        inner.pt.protect_present(&mut KernelTableMemory, va, len, pte_perm(p)).map_err(map_error)?;
+        mmu::tlb_flush_asid(self.asid);
+        Ok(())
+    }
+
+    /// The physical address behind user address `va` for a read (or a write),
+    /// faulting the page in if its region allows it. Device memory is refused:
+    /// the kernel does not copy to or from registers on a user's behalf.
+    pub fn resolve(&self, va: u64, write: bool) -> Result<u64, FaultError> {
+        let mut inner = self.inner.lock();
+        let region = inner.regions.find(va).ok_or(FaultError::Unmapped)?;
+        if (write && region.perm & perm::WRITE == 0) || region.pmo.pmo.kind == PmoKind::Device {
+            return Err(FaultError::Permission);
+        }
+        if let Some(t) = inner.pt.translate(&KernelTableMemory, va) {
+            return Ok(t.pa);
+        }
+        let (pmo, start, p) = (region.pmo.pmo.clone(), region.start, region.perm);
+        let page_va = va & !(PAGE_SIZE - 1);
+        let index = (page_va - start) >> PAGE_SHIFT;
+        let pa = pmo.page(index, true).map_err(|_| FaultError::OutOfMemory)?.ok_or(FaultError::OutOfMemory)?;
+        inner
+            .pt
+            .map(&mut KernelTableMemory, page_va, pa, PAGE_SIZE, pte_perm(p), MemType::Normal, Granularity::Pages)
+            .map_err(|_| FaultError::OutOfMemory)?;
+        Ok(pa + (va & (PAGE_SIZE - 1)))
+    }
+
+    /// Handle a translation fault at `va` taken by a user thread: populate a
+    /// lazy page if the region allows the access.
+    pub fn handle_fault(&self, va: u64, write: bool, exec: bool) -> Result<(), FaultError> {
+        {
+            let inner = self.inner.lock();
+            let region = inner.regions.find(va).ok_or(FaultError::Unmapped)?;
+            if (exec && region.perm & perm::EXEC == 0) || !region.pmo.pmo.is_lazy() {
+                return Err(FaultError::Permission);
+            }
+        }
+        self.resolve(va, write).map(|_| ())
+    }
+
+    /// Physical address of the level 0 table.
+    pub fn root(&self) -> u64 {
+        self.inner.lock().pt.root()
+    }
+}
+
+impl Drop for VmSpace {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        let pt = core::mem::replace(&mut inner.pt, PageTable::from_root(0));
+        pt.destroy(&mut KernelTableMemory);
+        // The regions' PMOs drop with `inner`.
+        mmu::tlb_flush_asid(self.asid);
+        free_asid(self.asid);
+    }
+}

@@ -1,0 +1,92 @@
+//! The root process: procmgr, embedded in the kernel image and started at boot.
+//!
+//! The ELF is checked with `kernel_core::elf_load::plan` before anything is
+//! allocated; each loadable segment becomes a DATA PMO (file bytes copied,
+//! the rest zero, so BSS is zeroed) mapped with the segment's permissions,
+//! and an ANONYM PMO becomes the stack. The root cap_group may create device
+//! PMOs (it will hand them to user-level drivers).
+
+use crate::object::cap_group::{CapGroup, GroupState};
+use crate::object::pmo::Pmo;
+use crate::object::thread::Thread;
+use crate::object::KObject;
+use alloc::sync::Arc;
+use chcore_abi::{perm, PmoKind, Rights};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel_core::elf_load::{self, ElfError};
+
+/// procmgr, built for `aarch64-unknown-none` before the kernel (by `cargo xtask`).
+static PROCMGR_ELF: &[u8] = include_bytes!(env!("CHCORE_PROCMGR_ELF"));
+
+/// Top of the root thread's stack, and its size (pages appear on first touch).
+pub const STACK_TOP: u64 = 0x5000_0000_0000;
+/// Size of the root thread's stack.
+pub const STACK_SIZE: u64 = 8 << 20;
+
+static ROOT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Why the root process could not be started (printed with `Debug`).
+#[derive(Debug)]
+#[allow(dead_code)]
+pub enum LoadError {
+    /// The embedded image is not a loadable AArch64 executable.
+    Elf(ElfError),
+    /// A kernel object could not be made.
+    Object(chcore_abi::Error),
+}
+
+impl From<chcore_abi::Error> for LoadError {
+    fn from(e: chcore_abi::Error) -> Self {
+        LoadError::Object(e)
+    }
+}
+
+/// Load `image` as a new cap_group called `name` and make its first thread runnable.
+pub fn spawn_elf(name: &str, image: &[u8], self_rights: Rights) -> Result<Arc<CapGroup>, LoadError> {
+    let plan = elf_load::plan(image).map_err(LoadError::Elf)?;
+    let group = CapGroup::new(name, self_rights)?;
+    for seg in &plan.segments {
+        let (start, len) = seg.pages();
+        let pmo = Pmo::new(PmoKind::Data, len)?;
+        let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
+        pmo.write(seg.vaddr - start, file)?;
+        let p = seg.perm | perm::READ;
+        group.vmspace.map(pmo.clone(), start, p, p)?;
+        group.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)?;
+    }
+    let stack = Pmo::new(PmoKind::Anonym, STACK_SIZE)?;
+    let rw = perm::READ | perm::WRITE;
+    group.vmspace.map(stack.clone(), STACK_TOP - STACK_SIZE, rw, rw)?;
+    group.insert_cap(KObject::Pmo(stack), Rights::ALL, None)?;
+    let thread = Thread::new(&group, plan.entry, STACK_TOP, 0)?;
+    group.insert_cap(KObject::Thread(thread.clone()), Rights::ALL, None)?;
+    crate::sched::enqueue(thread);
+    Ok(group)
+}
+
+/// Start procmgr. A failure here is reported, and the kernel idles.
+pub fn start() {
+    match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL) {
+        Ok(g) => {
+            ROOT_ID.store(g.header.id, Ordering::Relaxed);
+            log::info!("root process procmgr loaded ({} bytes of ELF)", PROCMGR_ELF.len());
+        }
+        Err(e) => log::error!("cannot start the root process procmgr: {e:?}"),
+    }
+}
+
+/// Called whenever a cap_group ends.
+pub fn on_group_exit(group: &CapGroup) {
+    let state = group.state();
+    log::info!("cap_group {} ended: {state:?}", group.name);
+    if group.header.id != ROOT_ID.load(Ordering::Relaxed) {
+        return;
+    }
+    if cfg!(feature = "selftest") {
+        // The test image's verdict: the kernel self-tests and the user suite
+        // (procmgr's exit status) must both have passed.
+        let ok = state == GroupState::Exited(0) && crate::KERNEL_TESTS_PASSED.load(Ordering::Relaxed);
+        crate::console::emergency_println(format_args!("[TEST] verdict: {}", if ok { "PASS" } else { "FAIL" }));
+        crate::arch::stop(if ok { crate::arch::ExitStatus::Success } else { crate::arch::ExitStatus::Failure });
+    }
+}

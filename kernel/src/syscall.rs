@@ -1,0 +1,268 @@
+//! System call dispatch and implementations.
+//!
+//! Each call decodes and checks all of its arguments (capabilities with the
+//! type and rights it needs, user pointers, sizes) before it changes
+//! anything, and returns a negative `chcore_abi::Error` when one is wrong.
+//! docs/syscalls.md is the reference.
+
+use crate::arch::TrapFrame;
+use crate::fault::end_group;
+use crate::object::cap_group::{CapGroup, GroupState};
+use crate::object::pmo::Pmo;
+use crate::object::thread::{Thread, ThreadState};
+use crate::object::{KObject, new_cap_id};
+use crate::{mm, sched, uaccess};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use chcore_abi::{group_state, perm, Error, ObjectType, PmoKind, Rights, Syscall, PUTSTR_MAX};
+use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
+
+/// Longest cap_group name.
+const NAME_MAX: u64 = 64;
+/// PMO reads and writes go through a kernel buffer this big at a time.
+const IO_CHUNK: usize = PAGE_SIZE as usize;
+
+type SysResult = Result<u64, Error>;
+
+/// Decode the call in `frame` (number in x8, arguments in x0-x5) and put the result in x0.
+pub fn dispatch(frame: &mut TrapFrame) {
+    let result = match (sched::current(), Syscall::from_number(frame.x[8])) {
+        (Some(t), Some(call)) => {
+            let a = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
+            let r = handle(&t, call, a);
+            if let Err(e) = r {
+                log::debug!("cap_group {}: {call:?}{:x?} refused: {e:?}", t.group.name, &a[..4]);
+            }
+            r
+        }
+        _ => Err(Error::NoSyscall),
+    };
+    frame.x[0] = match result {
+        Ok(v) => v,
+        Err(e) => e.to_result() as u64,
+    };
+}
+
+fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
+    let me = &t.group;
+    match call {
+        Syscall::Putstr => putstr(me, a[0], a[1]),
+        Syscall::Getc => crate::console::getc().map(u64::from).ok_or(Error::Again),
+        Syscall::Yield => {
+            sched::request_resched();
+            Ok(0)
+        }
+        Syscall::ThreadExit => thread_exit(t),
+        Syscall::CapGroupExit => {
+            end_group(me, GroupState::Exited(a[0] as i32 as i64));
+            Ok(0)
+        }
+        Syscall::CreatePmo => {
+            let kind = PmoKind::from_number(a[1]).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
+            let pmo = Pmo::new(kind, a[0])?;
+            me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
+        }
+        Syscall::CreateDevicePmo => {
+            me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+            if mm::overlaps_ram(a[0], a[1]) {
+                return Err(Error::InvalidArgument);
+            }
+            let pmo = Pmo::new_device(a[0], a[1])?;
+            me.insert_cap(KObject::Pmo(pmo), Rights::ALL.intersect(Rights(!Rights::EXEC.0)), None)
+        }
+        Syscall::MapPmo => map_pmo(me, a[0], a[1], a[2], a[3]),
+        Syscall::UnmapPmo => {
+            let target = me.group_cap(a[0], Rights::MAP)?;
+            let pmo = target.vmspace.unmap(a[1])?;
+            drop(pmo);
+            Ok(0)
+        }
+        Syscall::Protect => {
+            let target = me.group_cap(a[0], Rights::MAP)?;
+            target.vmspace.protect(a[1], a[2], a[3])?;
+            Ok(0)
+        }
+        Syscall::ReadPmo => pmo_io(me, a[0], a[1], a[2], a[3], false),
+        Syscall::WritePmo => pmo_io(me, a[0], a[1], a[2], a[3], true),
+        Syscall::CapCopy => cap_copy(me, a[0], a[1], Rights(a[2]), false),
+        Syscall::CapTransfer => cap_copy(me, a[0], a[1], Rights(a[2]), true),
+        Syscall::CapRevoke => {
+            let id = {
+                let inner = me.lock();
+                let cap = inner.caps.get(a[0])?;
+                if !cap.rights.contains(Rights::REVOKE) {
+                    return Err(Error::NoRights);
+                }
+                cap.id
+            };
+            let removed = crate::object::cap_group::revoke_everywhere(id);
+            let n = removed.len() as u64;
+            drop(removed);
+            Ok(n)
+        }
+        Syscall::CapDelete => {
+            let cap = me.lock().caps.remove(a[0])?;
+            drop(cap);
+            Ok(0)
+        }
+        Syscall::CreateCapGroup => create_cap_group(me, a[0], a[1]),
+        Syscall::CreateThread => create_thread(me, a[0], a[1], a[2], a[3]),
+        Syscall::GetTick => Ok(crate::arch::timer::ticks()),
+        Syscall::FreeMemory => Ok(mm::free_page_count() * PAGE_SIZE),
+        Syscall::CapInfo => {
+            let inner = me.lock();
+            let cap = inner.caps.get(a[0])?;
+            Ok(((kernel_core::cap::Object::object_type(&cap.obj) as u64) << 32) | cap.rights.0)
+        }
+        Syscall::CapGroupState => {
+            let g = me.group_cap(a[0], Rights::READ)?;
+            Ok(match g.state() {
+                GroupState::Alive => group_state::ALIVE,
+                GroupState::Exited(code) => group_state::EXITED | ((code as u32 as u64) << 8),
+                GroupState::Killed => group_state::KILLED,
+            })
+        }
+    }
+}
+
+fn putstr(me: &Arc<CapGroup>, buf: u64, len: u64) -> SysResult {
+    if len > PUTSTR_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len as usize).map_err(|_| Error::NoMemory)?;
+    bytes.resize(len as usize, 0);
+    uaccess::copy_from_user(&me.vmspace, buf, &mut bytes)?;
+    crate::console::write_bytes(&bytes);
+    Ok(len)
+}
+
+fn thread_exit(t: &Arc<Thread>) -> SysResult {
+    t.lock().state = ThreadState::Exited;
+    let others_alive = t.group.lock().threads.iter().filter_map(|w| w.upgrade()).any(|o| {
+        !Arc::ptr_eq(&o, t) && o.lock().state != ThreadState::Exited
+    });
+    if !others_alive {
+        // The last thread is gone: so is the process.
+        end_group(&t.group, GroupState::Exited(0));
+    }
+    sched::request_resched();
+    Ok(0)
+}
+
+/// The rights a PMO capability needs to be mapped with `p`.
+fn rights_for(p: u64) -> Rights {
+    let mut r = Rights::MAP.union(Rights::READ);
+    if p & perm::WRITE != 0 {
+        r = r.union(Rights::WRITE);
+    }
+    if p & perm::EXEC != 0 {
+        r = r.union(Rights::EXEC);
+    }
+    r
+}
+
+fn map_pmo(me: &Arc<CapGroup>, group: u64, pmo: u64, addr: u64, p: u64) -> SysResult {
+    let target = me.group_cap(group, Rights::MAP)?;
+    kernel_core::vmregion::check_perm(p)?;
+    let (pmo, rights) = {
+        let inner = me.lock();
+        let cap = inner.caps.lookup(pmo, ObjectType::Pmo, rights_for(p))?;
+        let KObject::Pmo(pmo) = &cap.obj else { return Err(Error::WrongType) };
+        (pmo.clone(), cap.rights)
+    };
+    // What `protect` may later grant: no more than this capability allows.
+    let mut max = perm::READ;
+    if rights.contains(Rights::WRITE) {
+        max |= perm::WRITE;
+    }
+    if rights.contains(Rights::EXEC) {
+        max |= perm::EXEC;
+    }
+    target.vmspace.map(pmo, addr, p, max)?;
+    Ok(0)
+}
+
+fn pmo_io(me: &Arc<CapGroup>, slot: u64, offset: u64, buf: u64, len: u64, write: bool) -> SysResult {
+    let need = if write { Rights::WRITE } else { Rights::READ };
+    let pmo = match &me.lock().caps.lookup(slot, ObjectType::Pmo, need)?.obj {
+        KObject::Pmo(p) => p.clone(),
+        _ => return Err(Error::WrongType),
+    };
+    match offset.checked_add(len) {
+        Some(end) if end <= pmo.size => {}
+        _ => return Err(Error::InvalidArgument),
+    }
+    if pmo.kind == PmoKind::Device {
+        return Err(Error::InvalidArgument);
+    }
+    // Check the whole user buffer before moving any byte.
+    if buf.checked_add(len).is_none_or(|e| e > USER_VA_END) {
+        return Err(Error::BadAddress);
+    }
+    let mut page = buf & !(PAGE_SIZE - 1);
+    while page < buf + len {
+        me.vmspace.resolve(page.max(buf), !write).map_err(|_| Error::BadAddress)?;
+        page += PAGE_SIZE;
+    }
+    let mut chunk = Vec::new();
+    chunk.try_reserve_exact(IO_CHUNK).map_err(|_| Error::NoMemory)?;
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(IO_CHUNK as u64) as usize;
+        chunk.resize(n, 0);
+        if write {
+            uaccess::copy_from_user(&me.vmspace, buf + done, &mut chunk)?;
+            pmo.write(offset + done, &chunk)?;
+        } else {
+            pmo.read(offset + done, &mut chunk)?;
+            uaccess::copy_to_user(&me.vmspace, buf + done, &chunk)?;
+        }
+        done += n as u64;
+    }
+    Ok(len)
+}
+
+fn cap_copy(me: &Arc<CapGroup>, slot: u64, group: u64, mask: Rights, transfer: bool) -> SysResult {
+    let dest = me.group_cap(group, Rights::WRITE)?;
+    let new = {
+        let inner = me.lock();
+        let src = inner.caps.get(slot)?;
+        let mut c = kernel_core::cap::derive(src, mask, new_cap_id())?;
+        c.obj = me.resolve(&c.obj);
+        if transfer {
+            // A moved capability keeps its place in the derivation tree.
+            c.parent = src.parent;
+        }
+        c
+    };
+    let new_slot = dest.insert_cap(new.obj, new.rights, new.parent)?;
+    if transfer && !Arc::ptr_eq(me, &dest) {
+        let old = me.lock().caps.remove(slot);
+        drop(old);
+    }
+    Ok(new_slot)
+}
+
+fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64) -> SysResult {
+    if len == 0 || len > NAME_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let mut bytes = alloc::vec![0u8; len as usize];
+    uaccess::copy_from_user(&me.vmspace, name, &mut bytes)?;
+    let name = core::str::from_utf8(&bytes).map_err(|_| Error::InvalidArgument)?;
+    let child_rights = Rights::ALL.intersect(Rights(!Rights::DEVICE.0));
+    let child = CapGroup::new(name, child_rights)?;
+    me.insert_cap(KObject::CapGroup(child), child_rights, None)
+}
+
+fn create_thread(me: &Arc<CapGroup>, group: u64, pc: u64, sp: u64, arg: u64) -> SysResult {
+    let target = me.group_cap(group, Rights::WRITE)?;
+    if pc >= USER_VA_END || sp >= USER_VA_END || !pc.is_multiple_of(4) {
+        return Err(Error::InvalidArgument);
+    }
+    let t = Thread::new(&target, pc, sp, arg)?;
+    let slot = me.insert_cap(KObject::Thread(t.clone()), Rights::ALL, None)?;
+    sched::enqueue(t);
+    Ok(slot)
+}

@@ -1,0 +1,27 @@
+//! The program heap: an ANONYM PMO mapped at a fixed address. Its pages are
+//! allocated by the kernel on first touch, so a large heap costs nothing
+//! until it is used.
+
+use buddy_system_allocator::LockedHeap;
+use chcore_abi::{perm, slot, PmoKind};
+
+/// Where the heap lives.
+pub const HEAP_BASE: u64 = 0x4000_0000_0000;
+/// How big it may grow.
+pub const HEAP_SIZE: u64 = 64 << 20;
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+/// Map the heap and hand it to the allocator. Returns false if the kernel
+/// refused (the program then runs without a heap).
+pub fn init() -> bool {
+    let Ok(pmo) = crate::sys::create_pmo(HEAP_SIZE, PmoKind::Anonym) else { return false };
+    if crate::sys::map_pmo(slot::SELF_CAP_GROUP, pmo, HEAP_BASE, perm::READ | perm::WRITE).is_err() {
+        return false;
+    }
+    // SAFETY: `[HEAP_BASE, HEAP_BASE + HEAP_SIZE)` was just mapped read/write
+    // for this cap_group and nothing else uses it.
+    unsafe { HEAP.lock().init(HEAP_BASE as usize, HEAP_SIZE as usize) };
+    true
+}

@@ -1,0 +1,171 @@
+//! System calls: `svc #0`, number in x8, arguments in x0-x5, result in x0.
+
+use chcore_abi::{Error, ObjectType, PmoKind, Rights, Syscall};
+
+/// A raw system call. Returns x0 as the kernel left it.
+#[inline(always)]
+pub fn raw(call: Syscall, args: [u64; 6]) -> i64 {
+    let ret: i64;
+    // SAFETY: `svc #0` enters the kernel, which reads x0-x5 and x8, writes
+    // only x0, and checks every argument (pointers included) itself.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inlateout("x0") args[0] => ret,
+            in("x1") args[1],
+            in("x2") args[2],
+            in("x3") args[3],
+            in("x4") args[4],
+            in("x5") args[5],
+            in("x8") call as u64,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+fn call(c: Syscall, args: [u64; 6]) -> Result<u64, Error> {
+    let r = raw(c, args);
+    if r < 0 {
+        Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(r as u64)
+    }
+}
+
+fn a(x0: u64, x1: u64, x2: u64, x3: u64) -> [u64; 6] {
+    [x0, x1, x2, x3, 0, 0]
+}
+
+/// A capability slot in the calling cap_group.
+pub type Slot = u64;
+
+/// Write bytes to the console.
+pub fn putstr(bytes: &[u8]) -> Result<u64, Error> {
+    call(Syscall::Putstr, a(bytes.as_ptr() as u64, bytes.len() as u64, 0, 0))
+}
+
+/// `putstr` with a raw pointer (for tests of the kernel's pointer checks).
+pub fn putstr_raw(ptr: u64, len: u64) -> Result<u64, Error> {
+    call(Syscall::Putstr, a(ptr, len, 0, 0))
+}
+
+/// A console byte, or `Error::Again`.
+pub fn getc() -> Result<u8, Error> {
+    call(Syscall::Getc, a(0, 0, 0, 0)).map(|b| b as u8)
+}
+
+/// Let other threads run.
+pub fn yield_now() {
+    let _ = call(Syscall::Yield, a(0, 0, 0, 0));
+}
+
+/// End the calling thread.
+pub fn thread_exit() -> ! {
+    let _ = call(Syscall::ThreadExit, a(0, 0, 0, 0));
+    unreachable!("thread_exit returned")
+}
+
+/// End the calling cap_group with `code`.
+pub fn exit(code: i32) -> ! {
+    let _ = call(Syscall::CapGroupExit, a(code as u64, 0, 0, 0));
+    unreachable!("cap_group_exit returned")
+}
+
+/// A new PMO.
+pub fn create_pmo(size: u64, kind: PmoKind) -> Result<Slot, Error> {
+    call(Syscall::CreatePmo, a(size, kind as u64, 0, 0))
+}
+
+/// A PMO over device registers (needs `Rights::DEVICE` on slot 0).
+pub fn create_device_pmo(paddr: u64, size: u64) -> Result<Slot, Error> {
+    call(Syscall::CreateDevicePmo, a(paddr, size, 0, 0))
+}
+
+/// Map `pmo` into the vmspace of `group` at `addr` with `perm` (`abi::perm`).
+pub fn map_pmo(group: Slot, pmo: Slot, addr: u64, perm: u64) -> Result<(), Error> {
+    call(Syscall::MapPmo, a(group, pmo, addr, perm)).map(|_| ())
+}
+
+/// Remove the mapping that starts at `addr` in `group`.
+pub fn unmap_pmo(group: Slot, addr: u64) -> Result<(), Error> {
+    call(Syscall::UnmapPmo, a(group, addr, 0, 0)).map(|_| ())
+}
+
+/// Change the permissions of the mapping `[addr, addr + len)` in `group`.
+pub fn protect(group: Slot, addr: u64, len: u64, perm: u64) -> Result<(), Error> {
+    call(Syscall::Protect, a(group, addr, len, perm)).map(|_| ())
+}
+
+/// Read from a PMO into `buf`.
+pub fn read_pmo(pmo: Slot, offset: u64, buf: &mut [u8]) -> Result<u64, Error> {
+    call(Syscall::ReadPmo, a(pmo, offset, buf.as_mut_ptr() as u64, buf.len() as u64))
+}
+
+/// Write `data` into a PMO.
+pub fn write_pmo(pmo: Slot, offset: u64, data: &[u8]) -> Result<u64, Error> {
+    call(Syscall::WritePmo, a(pmo, offset, data.as_ptr() as u64, data.len() as u64))
+}
+
+/// `read_pmo`/`write_pmo` with a raw pointer (for tests of the pointer checks).
+pub fn pmo_io_raw(write: bool, pmo: Slot, offset: u64, ptr: u64, len: u64) -> Result<u64, Error> {
+    let c = if write { Syscall::WritePmo } else { Syscall::ReadPmo };
+    call(c, a(pmo, offset, ptr, len))
+}
+
+/// Copy capability `slot` to `group`, with rights narrowed to `rights`.
+pub fn cap_copy(slot: Slot, group: Slot, rights: Rights) -> Result<Slot, Error> {
+    call(Syscall::CapCopy, a(slot, group, rights.0, 0))
+}
+
+/// Move capability `slot` to `group`, with rights narrowed to `rights`.
+pub fn cap_transfer(slot: Slot, group: Slot, rights: Rights) -> Result<Slot, Error> {
+    call(Syscall::CapTransfer, a(slot, group, rights.0, 0))
+}
+
+/// Remove every capability derived from `slot`; returns how many.
+pub fn cap_revoke(slot: Slot) -> Result<u64, Error> {
+    call(Syscall::CapRevoke, a(slot, 0, 0, 0))
+}
+
+/// Remove the capability in `slot`.
+pub fn cap_delete(slot: Slot) -> Result<(), Error> {
+    call(Syscall::CapDelete, a(slot, 0, 0, 0)).map(|_| ())
+}
+
+/// Type and rights of the capability in `slot`.
+pub fn cap_info(slot: Slot) -> Result<(ObjectType, Rights), Error> {
+    let v = call(Syscall::CapInfo, a(slot, 0, 0, 0))?;
+    let ty = match v >> 32 {
+        1 => ObjectType::CapGroup,
+        2 => ObjectType::Thread,
+        3 => ObjectType::Pmo,
+        _ => ObjectType::VmSpace,
+    };
+    Ok((ty, Rights(v & 0xFFFF_FFFF)))
+}
+
+/// A new, empty cap_group.
+pub fn create_cap_group(name: &str) -> Result<Slot, Error> {
+    call(Syscall::CreateCapGroup, a(name.as_ptr() as u64, name.len() as u64, 0, 0))
+}
+
+/// A new runnable thread in `group`.
+pub fn create_thread(group: Slot, pc: u64, sp: u64, arg: u64) -> Result<Slot, Error> {
+    call(Syscall::CreateThread, a(group, pc, sp, arg))
+}
+
+/// Timer ticks since boot.
+pub fn get_tick() -> u64 {
+    call(Syscall::GetTick, a(0, 0, 0, 0)).unwrap_or(0)
+}
+
+/// Free physical memory in bytes.
+pub fn free_memory() -> u64 {
+    call(Syscall::FreeMemory, a(0, 0, 0, 0)).unwrap_or(0)
+}
+
+/// Raw `cap_group_state` result (see `abi::group_state`).
+pub fn cap_group_state(group: Slot) -> Result<u64, Error> {
+    call(Syscall::CapGroupState, a(group, 0, 0, 0))
+}

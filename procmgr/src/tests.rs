@@ -1,0 +1,320 @@
+//! User-level tests of the kernel's system calls, run by procmgr in the test
+//! image. Each test checks that a call works, and that each way of misusing
+//! it (bad slot, wrong type, missing right, bad pointer, bad range) returns
+//! its own error. Children that fault show that the kernel ends only them.
+//!
+//! Every test prints `[USERTEST] <name>: OK` or `FAILED: <why>`; the last
+//! line counts them, and procmgr's exit status is the verdict.
+
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use libchcore::abi::{group_state, perm, slot};
+use libchcore::sys;
+use libchcore::{println, Error, ObjectType, PmoKind, Rights};
+
+type TestResult = Result<(), String>;
+
+macro_rules! check {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(format!($($arg)*));
+        }
+    };
+}
+
+/// `check!` that a call returned exactly `want`.
+macro_rules! expect {
+    ($call:expr, $want:expr) => {{
+        let got = $call;
+        let want = $want;
+        if got != want {
+            return Err(format!("{} returned {:?}, expected {:?}", stringify!($call), got, want));
+        }
+    }};
+}
+
+/// A named test.
+type Test = (&'static str, fn() -> TestResult);
+
+const TESTS: &[Test] = &[
+    ("putstr", putstr),
+    ("putstr refuses bad pointers", putstr_bad_pointers),
+    ("capability slots", cap_slots),
+    ("PMO read and write", pmo_read_write),
+    ("PMO calls refuse bad arguments", pmo_bad_arguments),
+    ("rights narrow and are checked", rights),
+    ("revoke removes derived capabilities", revoke),
+    ("map, touch, protect, unmap", map_touch_unmap),
+    ("map refuses bad arguments", map_bad_arguments),
+    ("threads", threads),
+    ("faulting children end alone", faulting_children),
+];
+
+/// Run all tests; returns the exit status (0 if all passed).
+pub fn run() -> i32 {
+    let mut failed = 0;
+    for (name, test) in TESTS {
+        match test() {
+            Ok(()) => println!("[USERTEST] {name}: OK"),
+            Err(why) => {
+                println!("[USERTEST] {name}: FAILED: {why}");
+                failed += 1;
+            }
+        }
+    }
+    if failed == 0 {
+        println!("[USERTEST] all {} user tests passed", TESTS.len());
+        0
+    } else {
+        println!("[USERTEST] {failed} of {} user tests FAILED", TESTS.len());
+        1
+    }
+}
+
+fn putstr() -> TestResult {
+    let line = "Hello Userland!\n";
+    expect!(sys::putstr(line.as_bytes()), Ok(line.len() as u64));
+    expect!(sys::putstr(b""), Ok(0));
+    Ok(())
+}
+
+fn putstr_bad_pointers() -> TestResult {
+    expect!(sys::putstr_raw(0, 5), Err(Error::BadAddress));
+    expect!(sys::putstr_raw(0xFFFF_0000_4020_0000, 5), Err(Error::BadAddress));
+    expect!(sys::putstr_raw(0x1234_0000_0000, 5), Err(Error::BadAddress));
+    expect!(sys::putstr_raw(u64::MAX - 2, 8), Err(Error::BadAddress));
+    expect!(sys::putstr_raw(0x0000_FFFF_FFFF_FFF0, 0x20), Err(Error::BadAddress));
+    let ok = b"x";
+    expect!(sys::putstr_raw(ok.as_ptr() as u64, 4097), Err(Error::InvalidArgument));
+    Ok(())
+}
+
+fn cap_slots() -> TestResult {
+    expect!(sys::cap_info(slot::SELF_CAP_GROUP).map(|c| c.0), Ok(ObjectType::CapGroup));
+    expect!(sys::cap_info(slot::SELF_VMSPACE).map(|c| c.0), Ok(ObjectType::VmSpace));
+    expect!(sys::cap_info(100_000), Err(Error::BadSlot));
+    expect!(sys::cap_info(u64::MAX), Err(Error::BadSlot));
+    expect!(sys::cap_delete(100_000), Err(Error::BadSlot));
+    Ok(())
+}
+
+fn pmo_read_write() -> TestResult {
+    let pmo = sys::create_pmo(3 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let data: [u8; 100] = core::array::from_fn(|i| i as u8 ^ 0x5A);
+    expect!(sys::write_pmo(pmo, 4090, &data), Ok(100));
+    let mut back = [0u8; 100];
+    expect!(sys::read_pmo(pmo, 4090, &mut back), Ok(100));
+    check!(back == data, "read back different bytes across a page boundary");
+    let mut zero = [1u8; 16];
+    expect!(sys::read_pmo(pmo, 2 * 4096 + 100, &mut zero), Ok(16));
+    check!(zero == [0; 16], "untouched memory is not zero");
+    let data_pmo = sys::create_pmo(4096, PmoKind::Data).map_err(|e| format!("create data pmo: {e:?}"))?;
+    expect!(sys::write_pmo(data_pmo, 0, b"abc"), Ok(3));
+    sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(data_pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+static READ_ONLY: [u8; 16] = [7; 16];
+
+fn pmo_bad_arguments() -> TestResult {
+    let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let mut buf = [0u8; 16];
+    expect!(sys::read_pmo(pmo, 4090, &mut buf), Err(Error::InvalidArgument));
+    expect!(sys::read_pmo(pmo, u64::MAX - 4, &mut buf), Err(Error::InvalidArgument));
+    expect!(sys::read_pmo(slot::SELF_VMSPACE, 0, &mut buf), Err(Error::WrongType));
+    expect!(sys::read_pmo(77_777, 0, &mut buf), Err(Error::BadSlot));
+    // The kernel must not write into read-only memory for us, nor read from nowhere.
+    expect!(sys::pmo_io_raw(false, pmo, 0, READ_ONLY.as_ptr() as u64, 16), Err(Error::BadAddress));
+    expect!(sys::pmo_io_raw(true, pmo, 0, 0x1234_0000_0000, 16), Err(Error::BadAddress));
+    expect!(sys::pmo_io_raw(false, pmo, 0, 0xFFFF_0000_4020_0000, 16), Err(Error::BadAddress));
+    expect!(sys::create_pmo(0, PmoKind::Anonym), Err(Error::InvalidArgument));
+    expect!(sys::create_pmo(u64::MAX, PmoKind::Anonym), Err(Error::InvalidArgument));
+    expect!(sys::create_pmo(4096, PmoKind::Device), Err(Error::InvalidArgument));
+    sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+fn rights() -> TestResult {
+    let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let ro = sys::cap_copy(pmo, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY)).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::cap_info(ro).map(|c| c.1), Ok(Rights::READ.union(Rights::COPY)));
+    expect!(sys::write_pmo(ro, 0, b"no"), Err(Error::NoRights));
+    let mut b = [0u8; 2];
+    expect!(sys::read_pmo(ro, 0, &mut b), Ok(2));
+    // Asking for more than we have gives no more.
+    let again = sys::cap_copy(ro, slot::SELF_CAP_GROUP, Rights::ALL).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::cap_info(again).map(|c| c.1), Ok(Rights::READ.union(Rights::COPY)));
+    // Without COPY a capability cannot be copied further.
+    let read_only = sys::cap_copy(ro, slot::SELF_CAP_GROUP, Rights::READ).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::cap_copy(read_only, slot::SELF_CAP_GROUP, Rights::READ), Err(Error::NoRights));
+    // Without MAP it cannot be mapped; without WRITE not mapped writable.
+    expect!(sys::map_pmo(slot::SELF_CAP_GROUP, ro, 0x2000_0000, perm::READ), Err(Error::NoRights));
+    expect!(sys::cap_copy(pmo, slot::SELF_CAP_GROUP, Rights(1 << 40)), Err(Error::InvalidArgument));
+    // Slot 0 is a cap_group, not a PMO.
+    expect!(sys::write_pmo(slot::SELF_CAP_GROUP, 0, b"x"), Err(Error::WrongType));
+    for s in [pmo, ro, again, read_only] {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+fn revoke() -> TestResult {
+    let a = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let b = sys::cap_copy(a, slot::SELF_CAP_GROUP, Rights::ALL).map_err(|e| format!("copy: {e:?}"))?;
+    let c = sys::cap_copy(b, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY)).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::cap_revoke(c), Err(Error::NoRights));
+    expect!(sys::cap_revoke(a), Ok(2));
+    expect!(sys::cap_info(b), Err(Error::BadSlot));
+    expect!(sys::cap_info(c), Err(Error::BadSlot));
+    expect!(sys::write_pmo(a, 0, b"still mine"), Ok(10));
+    expect!(sys::cap_revoke(99_999), Err(Error::BadSlot));
+    sys::cap_delete(a).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+const MAP_AT: u64 = 0x1000_0000;
+
+fn map_touch_unmap() -> TestResult {
+    let pmo = sys::create_pmo(2 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, pmo, MAP_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    let p = MAP_AT as *mut u64;
+    // SAFETY: `[MAP_AT, MAP_AT + 8 KiB)` was just mapped read/write; the
+    // first touch of each page is resolved by the kernel.
+    unsafe {
+        p.write_volatile(0x1122_3344_5566_7788);
+        p.add(512).write_volatile(42);
+    }
+    let mut b = [0u8; 8];
+    expect!(sys::read_pmo(pmo, 0, &mut b), Ok(8));
+    check!(u64::from_le_bytes(b) == 0x1122_3344_5566_7788, "the PMO does not hold what was stored through the mapping");
+    sys::protect(slot::SELF_CAP_GROUP, MAP_AT, 2 * 4096, perm::READ).map_err(|e| format!("protect: {e:?}"))?;
+    // SAFETY: still mapped, now read-only; this is a read.
+    let v = unsafe { p.add(512).read_volatile() };
+    check!(v == 42, "read after protect gave {v}");
+    expect!(sys::unmap_pmo(slot::SELF_CAP_GROUP, MAP_AT), Ok(()));
+    expect!(sys::unmap_pmo(slot::SELF_CAP_GROUP, MAP_AT), Err(Error::NotMapped));
+    // The data survives in the PMO after unmapping.
+    expect!(sys::read_pmo(pmo, 4096, &mut b), Ok(8));
+    check!(u64::from_le_bytes(b) == 42, "data lost on unmap");
+    sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+fn map_bad_arguments() -> TestResult {
+    let pmo = sys::create_pmo(2 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let me = slot::SELF_CAP_GROUP;
+    let rw = perm::READ | perm::WRITE;
+    sys::map_pmo(me, pmo, MAP_AT, rw).map_err(|e| format!("map: {e:?}"))?;
+    expect!(sys::map_pmo(me, pmo, MAP_AT + 4096, rw), Err(Error::Overlap));
+    expect!(sys::map_pmo(me, pmo, MAP_AT - 4096, rw), Err(Error::Overlap));
+    expect!(sys::map_pmo(me, pmo, 0xFFFF_0000_0000_0000, rw), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(me, pmo, 0x0000_FFFF_FFFF_F000, rw), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(me, pmo, MAP_AT + 0x10_0123, rw), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(me, pmo, MAP_AT + 0x10_0000, 0), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(me, pmo, MAP_AT + 0x10_0000, 0x80), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(me, slot::SELF_VMSPACE, MAP_AT + 0x10_0000, rw), Err(Error::WrongType));
+    expect!(sys::map_pmo(slot::SELF_VMSPACE, pmo, MAP_AT + 0x10_0000, rw), Err(Error::WrongType));
+    expect!(sys::map_pmo(55_555, pmo, MAP_AT + 0x10_0000, rw), Err(Error::BadSlot));
+    // A capability without EXEC cannot make memory executable, now or later.
+    let no_exec = sys::cap_copy(pmo, me, Rights::READ.union(Rights::WRITE).union(Rights::MAP)).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::map_pmo(me, no_exec, MAP_AT + 0x10_0000, rw | perm::EXEC), Err(Error::NoRights));
+    sys::map_pmo(me, no_exec, MAP_AT + 0x10_0000, rw).map_err(|e| format!("map: {e:?}"))?;
+    expect!(sys::protect(me, MAP_AT + 0x10_0000, 2 * 4096, rw | perm::EXEC), Err(Error::NoRights));
+    expect!(sys::protect(me, MAP_AT + 0x10_0000, 4096, perm::READ), Err(Error::InvalidArgument));
+    expect!(sys::unmap_pmo(me, MAP_AT + 0x10_0000), Ok(()));
+    expect!(sys::unmap_pmo(me, MAP_AT), Ok(()));
+    sys::cap_delete(no_exec).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+static WORKER_SAW: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn worker(arg: u64) -> ! {
+    WORKER_SAW.store(arg, Ordering::SeqCst);
+    sys::thread_exit()
+}
+
+const STACKS_AT: u64 = 0x2000_0000;
+
+fn threads() -> TestResult {
+    let stack = sys::create_pmo(16 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    let t = sys::create_thread(slot::SELF_CAP_GROUP, worker as *const () as u64, STACKS_AT + 16 * 4096, 0xC0FFEE)
+        .map_err(|e| format!("create_thread: {e:?}"))?;
+    expect!(sys::cap_info(t).map(|c| c.0), Ok(ObjectType::Thread));
+    let mut spins = 0;
+    while WORKER_SAW.load(Ordering::SeqCst) != 0xC0FFEE && spins < 10_000 {
+        sys::yield_now();
+        spins += 1;
+    }
+    check!(WORKER_SAW.load(Ordering::SeqCst) == 0xC0FFEE, "the new thread never ran");
+    expect!(sys::create_thread(slot::SELF_CAP_GROUP, 0xFFFF_0000_4020_0000, STACKS_AT, 0), Err(Error::InvalidArgument));
+    expect!(sys::create_thread(slot::SELF_CAP_GROUP, 0x40_0002, STACKS_AT, 0), Err(Error::InvalidArgument));
+    expect!(sys::create_thread(slot::SELF_VMSPACE, 0x40_0000, STACKS_AT, 0), Err(Error::WrongType));
+    sys::unmap_pmo(slot::SELF_CAP_GROUP, STACKS_AT).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(t).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(stack).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// Machine code for a child that misbehaves in one way (A64 encodings).
+const CHILDREN: &[(&str, &[u32], u64)] = &[
+    // mov x0, #0; str xzr, [x0]
+    ("null-store", &[0xD280_0000, 0xF900_001F], group_state::KILLED),
+    // udf #0
+    ("undefined", &[0x0000_0000], group_state::KILLED),
+    // mrs x0, sctlr_el1 (EL1 register from EL0)
+    ("privileged", &[0xD538_1000], group_state::KILLED),
+    // adr x0, .; str xzr, [x0] (write to its own read-only code)
+    ("write-code", &[0x1000_0000, 0xF900_001F], group_state::KILLED),
+    // movz x0, #0xffff, lsl #48; br x0 (jump into the kernel half)
+    ("jump-kernel", &[0xD2FF_FFE0, 0xD61F_0000], group_state::KILLED),
+    // adr x0, .; add x0, x0, #2; br x0 (misaligned PC)
+    ("misaligned-pc", &[0x1000_0000, 0x9100_0800, 0xD61F_0000], group_state::KILLED),
+    // movz x0, #7; movz x8, #4 (cap_group_exit); svc #0
+    ("exit-7", &[0xD280_00E0, 0xD280_0088, 0xD400_0001], group_state::EXITED | (7 << 8)),
+];
+
+const CHILD_CODE: u64 = 0x40_0000;
+const CHILD_STACK: u64 = 0x80_0000;
+
+fn run_child(name: &str, code: &[u32]) -> Result<u64, String> {
+    let e = |what: &'static str| move |err: Error| format!("{name}: {what}: {err:?}");
+    let group = sys::create_cap_group(name).map_err(e("create_cap_group"))?;
+    let text = sys::create_pmo(4096, PmoKind::Data).map_err(e("create_pmo"))?;
+    let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+    sys::write_pmo(text, 0, &bytes).map_err(e("write_pmo"))?;
+    sys::map_pmo(group, text, CHILD_CODE, perm::READ | perm::EXEC).map_err(e("map code"))?;
+    let stack = sys::create_pmo(4096, PmoKind::Anonym).map_err(e("create stack"))?;
+    sys::map_pmo(group, stack, CHILD_STACK, perm::READ | perm::WRITE).map_err(e("map stack"))?;
+    let thread = sys::create_thread(group, CHILD_CODE, CHILD_STACK + 4096, 0).map_err(e("create_thread"))?;
+    let mut state = group_state::ALIVE;
+    for _ in 0..10_000 {
+        state = sys::cap_group_state(group).map_err(e("cap_group_state"))?;
+        if state != group_state::ALIVE {
+            break;
+        }
+        sys::yield_now();
+    }
+    for s in [thread, stack, text, group] {
+        sys::cap_delete(s).map_err(e("cap_delete"))?;
+    }
+    Ok(state)
+}
+
+fn faulting_children() -> TestResult {
+    // Warm up: the first child may grow kernel tables that stay allocated.
+    run_child("warm-up", &[0xD280_0000, 0xD280_0088, 0xD400_0001])?;
+    let before = sys::free_memory();
+    for (name, code, want) in CHILDREN {
+        let got = run_child(name, code)?;
+        check!(got == *want, "child {name} ended in state {got:#x}, expected {want:#x}");
+    }
+    let after = sys::free_memory();
+    check!(after == before, "free memory {before} before the children, {after} after: a leak");
+    expect!(sys::cap_group_state(slot::SELF_VMSPACE), Err(Error::WrongType));
+    Ok(())
+}
