@@ -237,7 +237,7 @@ fn cap_copy(me: &Arc<CapGroup>, slot: u64, group: u64, mask: Rights, transfer: b
         c
     };
     let new_slot = dest.insert_cap(new.obj, new.rights, new.parent)?;
-    if transfer && !Arc::ptr_eq(me, &dest) {
+    if transfer {
         let old = me.lock().caps.remove(slot);
         drop(old);
     }

@@ -48,6 +48,9 @@ const TESTS: &[Test] = &[
     ("map, touch, protect, unmap", map_touch_unmap),
     ("map refuses bad arguments", map_bad_arguments),
     ("threads", threads),
+    ("transfer moves a capability", transfer),
+    ("device PMOs", device_pmo),
+    ("FP registers survive thread switches", fp_state),
     ("faulting children end alone", faulting_children),
 ];
 
@@ -254,6 +257,81 @@ fn threads() -> TestResult {
     expect!(sys::create_thread(slot::SELF_CAP_GROUP, 0xFFFF_0000_4020_0000, STACKS_AT, 0), Err(Error::InvalidArgument));
     expect!(sys::create_thread(slot::SELF_CAP_GROUP, 0x40_0002, STACKS_AT, 0), Err(Error::InvalidArgument));
     expect!(sys::create_thread(slot::SELF_VMSPACE, 0x40_0000, STACKS_AT, 0), Err(Error::WrongType));
+    sys::unmap_pmo(slot::SELF_CAP_GROUP, STACKS_AT).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(t).map_err(|e| format!("{e:?}"))?;
+    sys::cap_delete(stack).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+fn transfer() -> TestResult {
+    let child = sys::create_cap_group("transfer-target").map_err(|e| format!("create_cap_group: {e:?}"))?;
+    let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let moved = sys::cap_transfer(pmo, child, Rights::READ).map_err(|e| format!("transfer: {e:?}"))?;
+    check!(moved >= 2, "transferred into slot {moved}, which belongs to the child's own objects");
+    expect!(sys::cap_info(pmo), Err(Error::BadSlot));
+    let mine = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    let no_copy = sys::cap_copy(mine, slot::SELF_CAP_GROUP, Rights::READ).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::cap_transfer(no_copy, child, Rights::READ), Err(Error::NoRights));
+    expect!(sys::cap_info(no_copy).map(|c| c.1), Ok(Rights::READ));
+    expect!(sys::cap_transfer(mine, slot::SELF_VMSPACE, Rights::ALL), Err(Error::WrongType));
+    for s in [no_copy, mine, child] {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+fn device_pmo() -> TestResult {
+    // Physical addresses far above any RAM either machine has.
+    const MMIO: u64 = 0xFFFF_FFFF_0000;
+    let dev = sys::create_device_pmo(MMIO, 2 * 4096).map_err(|e| format!("create_device_pmo: {e:?}"))?;
+    expect!(sys::cap_info(dev).map(|c| c.1.contains(Rights::EXEC)), Ok(false));
+    let mut b = [0u8; 4];
+    expect!(sys::read_pmo(dev, 0, &mut b), Err(Error::InvalidArgument));
+    expect!(sys::map_pmo(slot::SELF_CAP_GROUP, dev, MAP_AT, perm::READ | perm::EXEC), Err(Error::NoRights));
+    sys::map_pmo(slot::SELF_CAP_GROUP, dev, MAP_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    // The kernel does not copy to or from device memory on our behalf.
+    expect!(sys::putstr_raw(MAP_AT, 4), Err(Error::BadAddress));
+    sys::unmap_pmo(slot::SELF_CAP_GROUP, MAP_AT).map_err(|e| format!("{e:?}"))?;
+    expect!(sys::create_device_pmo(0x1001, 4096), Err(Error::InvalidArgument));
+    expect!(sys::create_device_pmo(!0xFFF, 0x2000), Err(Error::InvalidArgument));
+    sys::cap_delete(dev).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// Write `v` into v8 (a callee-saved FP register), yield `n` times, read it back.
+fn fp_round(v: u64, n: u32) -> u64 {
+    let out: u64;
+    // SAFETY: only moves between x and d registers; v8 is declared clobbered.
+    unsafe { core::arch::asm!("fmov d8, {0}", in(reg) v, out("v8") _) };
+    for _ in 0..n {
+        sys::yield_now();
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("fmov {0}, d8", out(reg) out, out("v8") _) };
+    out
+}
+
+static FP_WORKER_OK: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn fp_worker(_: u64) -> ! {
+    let ok = (0..20).all(|i| fp_round(0xAAAA_0000 + i, 3) == 0xAAAA_0000 + i);
+    FP_WORKER_OK.store(if ok { 1 } else { 2 }, Ordering::SeqCst);
+    sys::thread_exit()
+}
+
+fn fp_state() -> TestResult {
+    let stack = sys::create_pmo(16 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    let t = sys::create_thread(slot::SELF_CAP_GROUP, fp_worker as *const () as u64, STACKS_AT + 16 * 4096, 0)
+        .map_err(|e| format!("create_thread: {e:?}"))?;
+    let mut mine_ok = true;
+    let mut rounds = 0;
+    while FP_WORKER_OK.load(Ordering::SeqCst) == 0 && rounds < 1000 {
+        mine_ok &= fp_round(0x5555_0000 + rounds, 2) == 0x5555_0000 + rounds;
+        rounds += 1;
+    }
+    check!(mine_ok, "this thread's FP register was changed by the other thread");
+    check!(FP_WORKER_OK.load(Ordering::SeqCst) == 1, "the worker's FP register was changed (state {})", FP_WORKER_OK.load(Ordering::SeqCst));
     sys::unmap_pmo(slot::SELF_CAP_GROUP, STACKS_AT).map_err(|e| format!("{e:?}"))?;
     sys::cap_delete(t).map_err(|e| format!("{e:?}"))?;
     sys::cap_delete(stack).map_err(|e| format!("{e:?}"))?;

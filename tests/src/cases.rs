@@ -13,7 +13,7 @@ pub const USER_LINE: &str = "[INFO] boot complete, entering user space";
 /// procmgr's first words.
 pub const PROCMGR_LINE: &str = "Hello from ChCore Process Manager!";
 /// User-level checkpoints of the test image (printed through the syscall path).
-pub const USERTEST_LINES: &[&str] = &["Hello Userland!", "[USERTEST] all 11 user tests passed", "[TEST] verdict: PASS"];
+pub const USERTEST_LINES: &[&str] = &["Hello Userland!", "[USERTEST] all 14 user tests passed", "[TEST] verdict: PASS"];
 
 /// Lab checkpoints the kernel self-tests print (ChCore lab 2 names).
 pub const SELFTEST_LINES: &[&str] = &[

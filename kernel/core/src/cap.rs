@@ -215,6 +215,34 @@ mod tests {
         assert_eq!(c.len(), 1, "unrelated derivations stay");
     }
 
+    /// An object that counts how many of it are alive.
+    #[derive(Clone)]
+    struct Counted(std::sync::Arc<()>);
+    impl Object for Counted {
+        fn object_type(&self) -> ObjectType {
+            ObjectType::Pmo
+        }
+    }
+
+    #[test]
+    fn objects_live_exactly_as_long_as_their_capabilities() {
+        let obj = Counted(std::sync::Arc::new(()));
+        let alive = || std::sync::Arc::strong_count(&obj.0) - 1;
+        let (mut a, mut b) = (CapTable::new(8), CapTable::new(8));
+        let root = Cap { obj: obj.clone(), rights: Rights::ALL, id: 1, parent: None };
+        let child = derive(&root, Rights::ALL, 2).unwrap();
+        let grandchild = derive(&child, Rights::ALL, 3).unwrap();
+        let s = a.insert(root).unwrap();
+        b.insert(child).unwrap();
+        b.insert(grandchild).unwrap();
+        assert_eq!(alive(), 3);
+        drop(revoke(&mut [&mut a, &mut b], 1));
+        assert_eq!(alive(), 1, "revoked copies release the object");
+        drop(a.remove(s as u64).unwrap());
+        assert_eq!(alive(), 0, "the last capability gone, the object is freed");
+        assert!(b.is_empty());
+    }
+
     #[test]
     fn clear_returns_everything() {
         let mut t = CapTable::new(4);
