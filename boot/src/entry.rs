@@ -84,12 +84,21 @@ global_asm!(
 _start:
     // x0 from the firmware: device tree (or ATAG list) address, or 0.
     mov     x19, x0
+    mov     x21, #0
     mrs     x1, mpidr_el1
     and     x1, x1, #{aff_mask}
     cbz     x1, 2f
-    // Secondary cores wait here until the SMP bring-up wakes them properly.
+    // Other cores that come here (firmware that starts every core at the
+    // kernel) wait; the kernel wakes them through PSCI or the spin table,
+    // at `_secondary_start`.
 1:  wfe
     b       1b
+
+    // Where the kernel starts secondary cores (PSCI CPU_ON, spin table).
+    .global _secondary_start
+_secondary_start:
+    mov     x19, #0
+    mov     x21, #1
 
 2:  mrs     x20, CurrentEL
     lsr     x20, x20, #2
@@ -178,6 +187,7 @@ _start:
 
     .section .text.boot_high, "ax"
 .Lhigh:
+    cbnz    x21, .Lsecondary_high
     ldr     x2, =__bss_start
     ldr     x3, =__bss_end
 3:  cmp     x2, x3
@@ -190,6 +200,15 @@ _start:
     mov     x1, x20
     bl      kernel_main
 5:  wfe
+    b       5b
+
+.Lsecondary_high:
+    // The kernel published this core's stack before waking it.
+    ldr     x2, =SECONDARY_STACK_TOP
+    ldr     x2, [x2]
+    mov     sp, x2
+    mov     x0, x20
+    bl      secondary_main
     b       5b
     .ltorg
 "#,

@@ -13,6 +13,11 @@
 //! 3. It jumps to the kernel's link address in the upper half, clears `.bss`,
 //!    sets the stack and calls `kernel_main(firmware_x0, entry_el)`.
 //!
+//! Secondary cores enter at `_secondary_start` when the kernel wakes them,
+//! take the same path down to EL1 and through the same tables, and call
+//! `secondary_main(entry_el)` on the stack the kernel published in
+//! `SECONDARY_STACK_TOP`.
+//!
 //! Everything before the jump runs with the MMU off, so it is assembly that
 //! only uses PC-relative addressing; the tables themselves are computed at
 //! compile time by `const fn`s that are unit-tested on the host.

@@ -30,6 +30,7 @@ extern crate boot;
 #[macro_use]
 mod console;
 mod arch;
+mod bkl;
 mod drivers;
 mod fault;
 mod logger;
@@ -41,6 +42,7 @@ mod root;
 mod sched;
 #[cfg(feature = "selftest")]
 mod selftest;
+mod smp;
 mod syscall;
 mod uaccess;
 
@@ -71,10 +73,15 @@ pub extern "C" fn kernel_main(fw_arg: u64, entry_el: u64) -> ! {
     mm::init(&machine);
     plat::init_irq(&machine);
     arch::timer::init();
+    let cpus = smp::bring_up(&machine);
+    sched::set_online(cpus);
+    println!("All {cpus} CPUs are active");
     arch::irq_enable();
 
     #[cfg(feature = "selftest")]
     KERNEL_TESTS_PASSED.store(selftest::run(&machine), core::sync::atomic::Ordering::Relaxed);
+    arch::irq_disable();
+    bkl::acquire();
     root::start();
     log::info!("boot complete, entering user space");
     sched::start()

@@ -1,66 +1,260 @@
-//! The scheduler: round-robin over one run queue with a time slice from the
-//! timer tick. (Priorities, per-CPU queues and SMP come with the multicore
-//! work.)
+//! The scheduler: per-CPU priority run queues (round-robin within a
+//! priority), time slices from each CPU's timer tick, yield, sleep, affinity,
+//! suspend/resume, and load spreading.
 //!
 //! The kernel has one stack per CPU and keeps nothing on it between
 //! exceptions: a user thread's registers live in its [`Thread`] while it is
-//! off the CPU. Every exception from user space (or from the idle loop) ends
-//! in [`on_exception_return`], which may swap the trap frame for another
-//! thread's before the `eret`.
+//! off a CPU. Every exception from user space or from the idle loop ends in
+//! [`on_exception_return`], which may swap the trap frame for another
+//! thread's before the `eret`. Blocking is therefore just a state: a blocked
+//! thread is in no queue, and whoever wakes it puts its result in its saved
+//! `x0` and queues it.
+//!
+//! New threads go to the least loaded CPU (or their pinned one); a CPU whose
+//! queue is empty takes work from the others before it idles. All of this
+//! runs under the big kernel lock (see `bkl`), plus this module's own lock.
 
+use crate::arch::smp::{cpu_id, MAX_CPUS};
 use crate::arch::{self, TrapFrame};
 use crate::object::thread::{Thread, ThreadState};
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
+use kernel_core::sched::{pick_cpu, RunQueue};
 use spin::Mutex;
 
-/// Timer ticks a thread may run before another gets the CPU.
-const SLICE_TICKS: u32 = 5;
+/// Timer ticks a thread may run before others of its priority get a turn.
+pub const SLICE_TICKS: u32 = 5;
 
-struct Sched {
-    queue: VecDeque<Arc<Thread>>,
+struct Cpu {
     current: Option<Arc<Thread>>,
     slice: u32,
     need_resched: bool,
     started: bool,
+    queue: RunQueue<Arc<Thread>>,
 }
 
-static SCHED: Mutex<Sched> =
-    Mutex::new(Sched { queue: VecDeque::new(), current: None, slice: 0, need_resched: false, started: false });
-
-/// Make `t` runnable.
-pub fn enqueue(t: Arc<Thread>) {
-    t.lock().state = ThreadState::Ready;
-    SCHED.lock().queue.push_back(t);
+struct Sleeper {
+    wake_at: u64,
+    thread: Arc<Thread>,
+    /// What the thread's call returns when the time is up.
+    result: i64,
+    /// Called when the time is up (e.g. leave a notification's wait queue).
+    on_timeout: Option<fn(&Arc<Thread>)>,
 }
 
-/// The thread on this CPU, if any.
-pub fn current() -> Option<Arc<Thread>> {
-    SCHED.lock().current.clone()
+struct Sched {
+    cpus: [Cpu; MAX_CPUS],
+    online: usize,
+    sleepers: Vec<Sleeper>,
 }
 
-/// Pick another thread at the next exception return (yield, exit).
-pub fn request_resched() {
-    SCHED.lock().need_resched = true;
-}
+static SCHED: Mutex<Sched> = Mutex::new(Sched {
+    cpus: [const { Cpu { current: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } }; MAX_CPUS],
+    online: 1,
+    sleepers: Vec::new(),
+});
 
-/// Timer tick: charge the running thread.
-pub fn tick() {
-    let mut s = SCHED.lock();
-    if s.current.is_some() {
-        s.slice = s.slice.saturating_sub(1);
-        if s.slice == 0 {
-            s.need_resched = true;
+impl Sched {
+    fn loads(&self) -> Vec<usize> {
+        self.cpus[..self.online].iter().map(|c| c.queue.len() + usize::from(c.current.is_some())).collect()
+    }
+
+    fn enqueue(&mut self, t: Arc<Thread>, prefer: Option<usize>) {
+        let mut inner = t.lock();
+        if inner.state == ThreadState::Exited {
+            return;
+        }
+        if inner.suspended {
+            inner.state = ThreadState::Suspended;
+            return;
+        }
+        let cpu = match inner.affinity.filter(|c| *c < self.online) {
+            Some(c) => c,
+            None => prefer.filter(|c| *c < self.online).unwrap_or_else(|| pick_cpu(None, &self.loads(), cpu_id())),
+        };
+        inner.state = ThreadState::Ready;
+        inner.cpu = cpu;
+        let prio = inner.prio;
+        drop(inner);
+        let target = &mut self.cpus[cpu];
+        let current_prio = target.current.as_ref().map(|c| c.lock().prio);
+        if current_prio.is_none_or(|p| p < prio) {
+            target.need_resched = true;
+        }
+        target.queue.push(prio, t);
+    }
+
+    /// The next thread for `cpu`: its own queue, else work from another CPU.
+    fn pick(&mut self, cpu: usize) -> Option<Arc<Thread>> {
+        loop {
+            let next = self.cpus[cpu].queue.pop().map(|(_, t)| t).or_else(|| {
+                let busiest = (0..self.online).filter(|&c| c != cpu).max_by_key(|&c| self.cpus[c].queue.len())?;
+                let allowed = |t: &Arc<Thread>| t.lock().affinity.is_none_or(|a| a == cpu);
+                self.cpus[busiest].queue.take_first(allowed).map(|(_, t)| t)
+            })?;
+            if next.lock().state == ThreadState::Ready {
+                return Some(next);
+            }
         }
     }
 }
 
-/// Forget queued threads that have exited (after a cap_group exit).
-pub fn prune() {
-    SCHED.lock().queue.retain(|t| t.lock().state != ThreadState::Exited);
+/// Make `t` runnable (new threads, woken threads, resumed threads).
+pub fn enqueue(t: Arc<Thread>) {
+    SCHED.lock().enqueue(t, None);
 }
 
-/// Where an idle CPU waits: EL1 with IRQs unmasked.
+/// Wake a blocked thread, with `result` as the return value of the call it
+/// blocked in. Does nothing if it is not blocked.
+pub fn wake(t: &Arc<Thread>, result: i64) {
+    let mut s = SCHED.lock();
+    {
+        let mut inner = t.lock();
+        if inner.state != ThreadState::Blocked {
+            return;
+        }
+        inner.ctx.frame.x[0] = result as u64;
+    }
+    s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
+    let prefer = Some(cpu_id());
+    s.enqueue(t.clone(), prefer);
+}
+
+/// Block the current thread until [`wake`] (or, with `timeout` ticks, until
+/// the time is up: then its call returns `timeout_result` and `on_timeout` runs).
+pub fn block_current(timeout: Option<u64>, timeout_result: i64, on_timeout: Option<fn(&Arc<Thread>)>) {
+    let mut s = SCHED.lock();
+    let cpu = cpu_id();
+    let Some(t) = s.cpus[cpu].current.clone() else { return };
+    t.lock().state = ThreadState::Blocked;
+    if let Some(ticks) = timeout {
+        let wake_at = arch::timer::ticks() + ticks;
+        s.sleepers.push(Sleeper { wake_at, thread: t, result: timeout_result, on_timeout });
+    }
+    s.cpus[cpu].need_resched = true;
+}
+
+/// The thread on this CPU, if any.
+pub fn current() -> Option<Arc<Thread>> {
+    SCHED.lock().cpus[cpu_id()].current.clone()
+}
+
+/// Pick another thread at this CPU's next exception return.
+pub fn request_resched() {
+    SCHED.lock().cpus[cpu_id()].need_resched = true;
+}
+
+/// Timer tick on this CPU: charge the running thread; the boot CPU also
+/// wakes sleepers whose time has come.
+pub fn tick() {
+    let cpu = cpu_id();
+    let mut timed_out = Vec::new();
+    {
+        let mut s = SCHED.lock();
+        let c = &mut s.cpus[cpu];
+        if c.current.is_some() {
+            c.slice = c.slice.saturating_sub(1);
+            if c.slice == 0 {
+                c.need_resched = true;
+            }
+        }
+        if cpu == 0 && !s.sleepers.is_empty() {
+            let now = arch::timer::ticks();
+            let (due, rest): (Vec<Sleeper>, Vec<Sleeper>) = core::mem::take(&mut s.sleepers).into_iter().partition(|sl| sl.wake_at <= now);
+            s.sleepers = rest;
+            timed_out = due;
+        }
+    }
+    for sl in timed_out {
+        if let Some(f) = sl.on_timeout {
+            f(&sl.thread);
+        }
+        wake(&sl.thread, sl.result);
+    }
+}
+
+/// Forget queued threads that have exited (after a cap_group exit), and make
+/// CPUs running one of them reschedule.
+pub fn prune() {
+    let mut s = SCHED.lock();
+    let online = s.online;
+    for c in s.cpus[..online].iter_mut() {
+        c.queue.retain(|t| t.lock().state != ThreadState::Exited);
+        if c.current.as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
+            c.need_resched = true;
+        }
+    }
+    s.sleepers.retain(|sl| sl.thread.lock().state != ThreadState::Exited);
+}
+
+/// Suspend `t`: it stops at its next scheduling point and stays off every
+/// CPU until [`resume`].
+pub fn suspend(t: &Arc<Thread>) {
+    let mut s = SCHED.lock();
+    let mut inner = t.lock();
+    inner.suspended = true;
+    match inner.state {
+        ThreadState::Ready => {
+            inner.state = ThreadState::Suspended;
+            let cpu = inner.cpu;
+            drop(inner);
+            s.cpus[cpu].queue.retain(|x| !Arc::ptr_eq(x, t));
+        }
+        ThreadState::Running => {
+            let cpu = inner.cpu;
+            s.cpus[cpu].need_resched = true;
+        }
+        _ => {}
+    }
+}
+
+/// Undo [`suspend`].
+pub fn resume(t: &Arc<Thread>) {
+    let mut s = SCHED.lock();
+    let mut inner = t.lock();
+    inner.suspended = false;
+    if inner.state == ThreadState::Suspended {
+        drop(inner);
+        s.enqueue(t.clone(), None);
+    }
+}
+
+/// Change where `t` may run; a queued thread moves at once, a running one at
+/// its next scheduling point.
+pub fn set_affinity(t: &Arc<Thread>, cpu: Option<usize>) -> Result<(), chcore_abi::Error> {
+    let mut s = SCHED.lock();
+    if cpu.is_some_and(|c| c >= s.online) {
+        return Err(chcore_abi::Error::InvalidArgument);
+    }
+    let mut inner = t.lock();
+    inner.affinity = cpu;
+    match inner.state {
+        ThreadState::Ready if cpu.is_some_and(|c| c != inner.cpu) => {
+            let from = inner.cpu;
+            drop(inner);
+            s.cpus[from].queue.retain(|x| !Arc::ptr_eq(x, t));
+            s.enqueue(t.clone(), None);
+        }
+        ThreadState::Running if cpu.is_some_and(|c| c != inner.cpu) => {
+            let on = inner.cpu;
+            s.cpus[on].need_resched = true;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// CPUs the scheduler uses.
+pub fn online() -> usize {
+    SCHED.lock().online
+}
+
+/// Called once all CPUs are up.
+pub fn set_online(n: usize) {
+    SCHED.lock().online = n.clamp(1, MAX_CPUS);
+}
+
+/// Where an idle CPU waits: EL1 with IRQs unmasked, not holding the big lock.
 extern "C" fn idle_loop() -> ! {
     loop {
         aarch64_cpu::asm::wfi();
@@ -77,58 +271,66 @@ fn idle_frame() -> TrapFrame {
     f
 }
 
-/// Leave kernel initialisation and run the first thread (or idle).
+/// Leave initialisation on this CPU: run a thread or idle. The caller holds
+/// the big kernel lock; it is released on the way out.
 pub fn start() -> ! {
     let mut frame = idle_frame();
     {
         let mut s = SCHED.lock();
-        s.started = true;
-        s.need_resched = true;
+        let c = &mut s.cpus[cpu_id()];
+        c.started = true;
+        c.need_resched = true;
     }
     on_exception_return(&mut frame);
+    crate::bkl::release();
     arch::return_to(&frame)
 }
 
-/// Switch threads if needed before returning through `frame`.
+/// Switch threads on this CPU if needed before returning through `frame`.
 pub fn on_exception_return(frame: &mut TrapFrame) {
+    let cpu = cpu_id();
     let mut s = SCHED.lock();
-    if !s.started {
+    let c = &mut s.cpus[cpu];
+    if !c.started {
         return;
     }
-    let running = s.current.as_ref().is_some_and(|t| t.lock().state == ThreadState::Running);
-    if running && !s.need_resched {
+    let running = c.current.as_ref().is_some_and(|t| {
+        let i = t.lock();
+        i.state == ThreadState::Running && !i.suspended
+    });
+    if running && !c.need_resched {
         return;
     }
-    s.need_resched = false;
-    let prev = s.current.take();
+    c.need_resched = false;
+    let prev = c.current.take();
     if let Some(p) = &prev {
         let mut inner = p.lock();
-        if inner.state == ThreadState::Running {
+        if inner.state != ThreadState::Exited {
             inner.ctx.frame = *frame;
             arch::save_fp(&mut inner.ctx.fp);
-            inner.state = ThreadState::Ready;
+        }
+        if inner.state == ThreadState::Running {
+            // Back in a queue (or, if suspension was asked for, in none).
+            let stay = inner.affinity.is_none_or(|a| a == cpu);
             drop(inner);
-            s.queue.push_back(p.clone());
+            s.enqueue(p.clone(), if stay { Some(cpu) } else { None });
         }
     }
-    let next = loop {
-        match s.queue.pop_front() {
-            Some(t) if t.lock().state == ThreadState::Exited => continue,
-            other => break other,
-        }
-    };
+    let next = s.pick(cpu);
+    let c = &mut s.cpus[cpu];
     match next {
         Some(t) => {
             {
                 let mut inner = t.lock();
                 inner.state = ThreadState::Running;
+                inner.cpu = cpu;
                 *frame = inner.ctx.frame;
                 arch::restore_fp(&inner.ctx.fp);
             }
             let vm = &t.group.vmspace;
             arch::mmu::switch_user(vm.root(), vm.asid);
-            s.current = Some(t);
-            s.slice = SLICE_TICKS;
+            c.current = Some(t);
+            c.slice = SLICE_TICKS;
         }
         None => {
             // Nothing to run: stop translating user addresses (the previous

@@ -14,7 +14,7 @@ use crate::object::{KObject, new_cap_id};
 use crate::{mm, sched, uaccess};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use chcore_abi::{group_state, perm, Error, ObjectType, PmoKind, Rights, Syscall, PUTSTR_MAX};
+use chcore_abi::{group_state, perm, Error, ObjectType, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
 use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
 
 /// Longest cap_group name.
@@ -114,6 +114,43 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             let cap = inner.caps.get(a[0])?;
             Ok(((kernel_core::cap::Object::object_type(&cap.obj) as u64) << 32) | cap.rights.0)
         }
+        Syscall::ThreadSetPriority => {
+            let t = thread_cap(t, a[0], Rights::WRITE)?;
+            let prio = u8::try_from(a[1]).map_err(|_| Error::InvalidArgument)?;
+            t.lock().prio = prio;
+            sched::request_resched();
+            Ok(0)
+        }
+        Syscall::ThreadSetAffinity => {
+            let t = thread_cap(t, a[0], Rights::WRITE)?;
+            let cpu = if a[1] == NO_AFFINITY { None } else { Some(usize::try_from(a[1]).map_err(|_| Error::InvalidArgument)?) };
+            sched::set_affinity(&t, cpu)?;
+            sched::request_resched();
+            Ok(0)
+        }
+        Syscall::ThreadGetAffinity => {
+            let t = thread_cap(t, a[0], Rights::READ)?;
+            let a = t.lock().affinity;
+            Ok(a.map_or(NO_AFFINITY, |c| c as u64))
+        }
+        Syscall::ThreadSuspend => {
+            let t = thread_cap(t, a[0], Rights::WRITE)?;
+            sched::suspend(&t);
+            Ok(0)
+        }
+        Syscall::ThreadResume => {
+            let t = thread_cap(t, a[0], Rights::WRITE)?;
+            sched::resume(&t);
+            Ok(0)
+        }
+        Syscall::Sleep => {
+            if a[0] > 0 {
+                sched::block_current(Some(a[0]), 0, None);
+            }
+            Ok(0)
+        }
+        Syscall::GetCpuId => Ok(crate::arch::smp::cpu_id() as u64),
+        Syscall::CpuCount => Ok(sched::online() as u64),
         Syscall::CapGroupState => {
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {
@@ -122,6 +159,17 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
                 GroupState::Killed => group_state::KILLED,
             })
         }
+    }
+}
+
+/// The thread named by `slot` (or the caller, for `slot::CURRENT_THREAD`).
+fn thread_cap(me: &Arc<Thread>, slot: u64, need: Rights) -> Result<Arc<Thread>, Error> {
+    if slot == chcore_abi::slot::CURRENT_THREAD {
+        return Ok(me.clone());
+    }
+    match &me.group.lock().caps.lookup(slot, ObjectType::Thread, need)?.obj {
+        KObject::Thread(t) => Ok(t.clone()),
+        _ => Err(Error::WrongType),
     }
 }
 

@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod atag;
 pub mod cap;
 pub mod elf_load;
+pub mod sched;
 pub mod vmregion;
 pub mod dtb;
 

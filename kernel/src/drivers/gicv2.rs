@@ -84,6 +84,11 @@ impl GicV2 {
             }
         }
         d.CTLR.set(ENABLE);
+        self.init_cpu_interface();
+    }
+
+    /// This CPU's interface on (each CPU has its own, at the same address).
+    pub fn init_cpu_interface(&self) {
         self.cpu.PMR.set(PMR_ALLOW_ALL);
         self.cpu.BPR.set(0);
         self.cpu.CTLR.set(ENABLE);

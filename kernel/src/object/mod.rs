@@ -82,9 +82,7 @@ pub enum KObject {
     SelfGroup,
     /// Another cap_group.
     CapGroup(Arc<CapGroup>),
-    /// A thread. (Held so the thread lives; thread syscalls beyond creation
-    /// come with the scheduler work.)
-    #[allow(dead_code)]
+    /// A thread.
     Thread(Arc<Thread>),
     /// A physical memory object.
     Pmo(Arc<Pmo>),

@@ -13,8 +13,12 @@ use spin::Mutex;
 pub enum ThreadState {
     /// Runnable, waiting in the run queue.
     Ready,
-    /// On the CPU.
+    /// On a CPU.
     Running,
+    /// Waiting for an event (IPC reply, notification, timeout); in no queue.
+    Blocked,
+    /// Stopped by `thread_suspend` until `thread_resume`; in no queue.
+    Suspended,
     /// Finished; never runs again.
     Exited,
 }
@@ -25,6 +29,14 @@ pub struct ThreadInner {
     pub ctx: Box<UserContext>,
     /// Life cycle state.
     pub state: ThreadState,
+    /// Scheduling priority (higher runs first).
+    pub prio: u8,
+    /// The only CPU it may run on, if pinned.
+    pub affinity: Option<usize>,
+    /// Suspension requested: the thread stops at its next scheduling point.
+    pub suspended: bool,
+    /// The CPU it last ran or was queued on.
+    pub cpu: usize,
 }
 
 /// A user thread.
@@ -45,7 +57,14 @@ impl Thread {
         let t = Arc::new(Thread {
             header: Header::new(ObjectType::Thread),
             group: group.clone(),
-            inner: Mutex::new(ThreadInner { ctx, state: ThreadState::Ready }),
+            inner: Mutex::new(ThreadInner {
+                ctx,
+                state: ThreadState::Ready,
+                prio: kernel_core::sched::PRIO_DEFAULT,
+                affinity: None,
+                suspended: false,
+                cpu: 0,
+            }),
         });
         let mut g = group.lock();
         if g.state != super::cap_group::GroupState::Alive {

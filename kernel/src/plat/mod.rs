@@ -14,7 +14,7 @@ mod imp;
 #[cfg(not(any(feature = "virt", feature = "raspi3")))]
 compile_error!("kernel: build with --features virt or --features raspi3 (cargo xtask build does this)");
 
-pub use imp::{handle_irq, init, init_irq, NAME};
+pub use imp::{handle_irq, init, init_irq, init_irq_cpu, start_cpu, NAME};
 
 /// Most memory ranges a platform reports.
 pub const MAX_REGIONS: usize = 16;
@@ -33,6 +33,8 @@ pub struct Machine {
     pub linear_map_end: u64,
     /// CPUs the machine describes.
     pub cpus: usize,
+    /// Their MPIDR affinities (the first `cpus`, up to 8).
+    pub cpu_ids: [u64; kernel_core::dtb::MAX_CPUS],
     /// Kernel command line.
     pub bootargs: Bootargs,
 }

@@ -38,6 +38,11 @@ const PL011_CLOCK: u32 = 48_000_000;
 const CORE_CLOCK: u32 = 250_000_000;
 const BAUD: u32 = 115_200;
 const BOOT_CORE: usize = 0;
+/// Cortex-A53 cores of the BCM2837.
+const CORES: usize = 4;
+/// Spin table: the firmware parks core `n` polling the word at `0xd8 + 8 * n`
+/// (Raspberry Pi armstub8; QEMU's raspi3b does the same).
+const SPIN_TABLE: u64 = 0xd8;
 
 static PL011: Once<Pl011> = Once::new();
 static MINI_UART: Once<MiniUart> = Once::new();
@@ -97,7 +102,11 @@ pub fn init(fw_arg: u64) -> Machine {
         let _ = set.insert(Region::new(0, DEFAULT_RAM));
         (set, "built-in default (no device tree, ATAGs or mailbox answer)")
     };
-    Machine { memory, reserved, memory_source: source, linear_map_end: LINEAR_MAP_END, cpus: 4, bootargs }
+    let mut cpu_ids = [0; kernel_core::dtb::MAX_CPUS];
+    for (i, id) in cpu_ids.iter_mut().enumerate().take(CORES) {
+        *id = i as u64;
+    }
+    Machine { memory, reserved, memory_source: source, linear_map_end: LINEAR_MAP_END, cpus: CORES, cpu_ids, bootargs }
 }
 
 /// Route the boot core's virtual timer interrupt to its IRQ line.
@@ -106,9 +115,31 @@ pub fn init_irq(_machine: &Machine) {
     log::info!("BCM2836 local interrupt controller: core {BOOT_CORE} virtual timer enabled");
 }
 
-/// Handle the pending interrupts of the boot core.
+/// Route this core's virtual timer interrupt to its IRQ line.
+pub fn init_irq_cpu(cpu: usize) {
+    LOCAL.enable_virt_timer(cpu);
+}
+
+/// Release core `id` from the firmware's spin table to physical address `entry`.
+pub fn start_cpu(id: usize, _mpidr: u64, entry: u64) -> Result<(), &'static str> {
+    if id == 0 || id >= CORES {
+        return Err("no such core");
+    }
+    let slot = phys_to_virt(SPIN_TABLE + 8 * id as u64) as *mut u64;
+    // SAFETY: page 0 is reserved from the allocator for exactly this table,
+    // and mapped in the linear map; the parked core reads the word with its
+    // MMU off, so it is cleaned to memory before the event.
+    unsafe {
+        core::ptr::write_volatile(slot, entry);
+        core::arch::asm!("dc civac, {}", "dsb sy", in(reg) slot, options(nostack));
+    }
+    crate::arch::smp::send_event();
+    Ok(())
+}
+
+/// Handle the pending interrupts of this core.
 pub fn handle_irq() {
-    let pending = LOCAL.pending(BOOT_CORE);
+    let pending = LOCAL.pending(crate::arch::smp::cpu_id());
     if pending & CNTV_IRQ != 0 {
         crate::arch::timer::handle_tick();
     } else if pending != 0 {

@@ -5,7 +5,7 @@ use super::Machine;
 use crate::drivers::gicv2::{GicV2, SPURIOUS};
 use crate::drivers::pl011::Pl011;
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel_core::dtb::Gic;
+use kernel_core::dtb::{Gic, PsciMethod};
 use kernel_core::mm::phys_to_virt;
 use kernel_core::mm::region::Region;
 use spin::Once;
@@ -25,6 +25,7 @@ static UART: Once<Pl011> = Once::new();
 static GIC: Once<Option<Gic>> = Once::new();
 static GIC_V2: Once<GicV2> = Once::new();
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
+static PSCI: Once<Option<PsciMethod>> = Once::new();
 
 fn console(pa: u64) {
     // SAFETY: `pa` is a PL011 (from the device tree, or QEMU's fixed UART
@@ -45,6 +46,7 @@ pub fn init(fw_arg: u64) -> Machine {
     };
     console(info.uart.unwrap_or(FALLBACK_UART));
     GIC.call_once(|| info.gic);
+    PSCI.call_once(|| info.psci);
     if let Some(irq) = info.virt_timer_irq {
         TIMER_IRQ.store(irq, Ordering::Relaxed);
     }
@@ -58,6 +60,7 @@ pub fn init(fw_arg: u64) -> Machine {
         memory_source: "device tree",
         linear_map_end: LINEAR_MAP_END,
         cpus: info.cpu_count,
+        cpu_ids: info.cpu_ids,
         bootargs: info.bootargs,
     }
 }
@@ -80,6 +83,32 @@ pub fn init_irq(_machine: &Machine) {
         }
         Some(Gic::V3 { .. }) => log::warn!("GICv3 is not supported yet (use gic-version=2): no interrupts"),
         None => log::warn!("no interrupt controller in the device tree: no interrupts"),
+    }
+}
+
+/// This CPU's GIC interface and timer interrupt (both banked per CPU).
+pub fn init_irq_cpu(_cpu: usize) {
+    if let Some(gic) = GIC_V2.get() {
+        gic.init_cpu_interface();
+        let irq = TIMER_IRQ.load(Ordering::Relaxed);
+        if irq != u32::MAX {
+            gic.enable(irq);
+        }
+    }
+}
+
+/// Start CPU `id` (affinity `mpidr`) at physical address `entry` with PSCI CPU_ON.
+pub fn start_cpu(_id: usize, mpidr: u64, entry: u64) -> Result<(), &'static str> {
+    let use_smc = match PSCI.get().copied().flatten() {
+        Some(PsciMethod::Smc) => true,
+        Some(PsciMethod::Hvc) => false,
+        None => return Err("no PSCI in the device tree (firmware must start it)"),
+    };
+    match crate::arch::smp::psci_cpu_on(use_smc, mpidr, entry) {
+        0 => Ok(()),
+        -2 => Err("PSCI: invalid parameters"),
+        -4 => Err("PSCI: already on"),
+        _ => Err("PSCI CPU_ON failed"),
     }
 }
 

@@ -55,11 +55,27 @@ pub enum Syscall {
     CapInfo = 20,
     /// `cap_group_state(cap_group_cap) -> state`: see [`group_state`].
     CapGroupState = 21,
+    /// `thread_set_priority(thread_cap, prio) -> 0`; prio 0-255, higher runs first.
+    ThreadSetPriority = 22,
+    /// `thread_set_affinity(thread_cap, cpu) -> 0`; [`NO_AFFINITY`] unpins.
+    ThreadSetAffinity = 23,
+    /// `thread_get_affinity(thread_cap) -> cpu or NO_AFFINITY`.
+    ThreadGetAffinity = 24,
+    /// `thread_suspend(thread_cap) -> 0`.
+    ThreadSuspend = 25,
+    /// `thread_resume(thread_cap) -> 0`.
+    ThreadResume = 26,
+    /// `sleep(ticks) -> 0`.
+    Sleep = 27,
+    /// `get_cpu_id() -> the CPU the caller runs on`.
+    GetCpuId = 28,
+    /// `cpu_count() -> CPUs in use`.
+    CpuCount = 29,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 22;
+    pub const COUNT: u64 = 30;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -67,7 +83,8 @@ impl Syscall {
         const ALL: [Syscall; Syscall::COUNT as usize] = [
             Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
-            FreeMemory, CapInfo, CapGroupState,
+            FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
+            ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -224,7 +241,12 @@ pub mod slot {
     pub const SELF_CAP_GROUP: u64 = 0;
     /// The cap_group's vmspace.
     pub const SELF_VMSPACE: u64 = 1;
+    /// In calls that take a thread capability: the calling thread itself.
+    pub const CURRENT_THREAD: u64 = u64::MAX;
 }
+
+/// `thread_set_affinity` / `thread_get_affinity`: not pinned to a CPU.
+pub const NO_AFFINITY: u64 = u64::MAX;
 
 /// Largest `putstr` in one call.
 pub const PUTSTR_MAX: u64 = 4096;

@@ -165,15 +165,14 @@ pub fn init() {
 
 extern "C" {
     static exception_return: u8;
-    static __boot_stack_top: u8;
 }
 
 /// Leave the kernel through `frame` (to a user thread or the idle loop),
 /// discarding the current kernel stack.
 pub fn return_to(frame: &TrapFrame) -> ! {
-    let top = core::ptr::addr_of!(__boot_stack_top) as usize;
+    let top = super::smp::stack_top(super::smp::cpu_id()) as usize;
     let slot = (top - FRAME_SIZE) as *mut TrapFrame;
-    // SAFETY: the frame is copied to the top of the boot CPU's stack, which
+    // SAFETY: the frame is copied to the top of this CPU's stack, which
     // nothing else uses once we jump (the kernel keeps no state on the stack
     // between exceptions); `exception_return` restores the registers from
     // `sp` and `eret`s, never coming back.
@@ -191,7 +190,14 @@ mod ec {
 }
 
 extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
-    match decode(vector) {
+    let (origin, kind) = decode(vector);
+    if origin == Origin::CurrentSpx && kind != Kind::Irq {
+        fatal(origin, kind, frame);
+    }
+    // Everything else (user exceptions, interrupts in the idle loop or in
+    // early boot) runs under the big kernel lock.
+    crate::bkl::acquire();
+    match (origin, kind) {
         (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => crate::plat::handle_irq(),
         (Origin::Lower64, Kind::Sync) => {
             let esr = ESR_EL1.get();
@@ -215,6 +221,7 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
         (origin, kind) => fatal(origin, kind, frame),
     }
     crate::sched::on_exception_return(frame);
+    crate::bkl::release();
 }
 
 /// Name of an exception class (ESR_ELx.EC, ARM ARM D19.2.37).

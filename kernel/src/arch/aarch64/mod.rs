@@ -4,6 +4,7 @@ pub mod context;
 pub mod exception;
 pub mod mmu;
 pub mod semihosting;
+pub mod smp;
 pub mod timer;
 
 pub use context::{restore_fp, save_fp, UserContext};

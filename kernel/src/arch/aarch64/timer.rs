@@ -16,17 +16,25 @@ fn interval() -> u64 {
     (CNTFRQ_EL0.get() / TICK_HZ).max(1)
 }
 
-/// Start the periodic tick.
+/// Start the periodic tick on the boot CPU.
 pub fn init() {
+    init_cpu();
+    log::info!("timer: {} Hz counter, {} Hz tick", CNTFRQ_EL0.get(), TICK_HZ);
+}
+
+/// Start this CPU's tick (each core has its own timer).
+pub fn init_cpu() {
     CNTV_TVAL_EL0.set(interval());
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
-    log::info!("timer: {} Hz counter, {} Hz tick", CNTFRQ_EL0.get(), TICK_HZ);
 }
 
 /// Called from the interrupt handler when the virtual timer fires.
 pub fn handle_tick() {
     CNTV_TVAL_EL0.set(interval());
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    // The boot CPU keeps time for everyone.
+    if super::smp::cpu_id() == 0 {
+        TICKS.fetch_add(1, Ordering::Relaxed);
+    }
     crate::sched::tick();
 }
 
