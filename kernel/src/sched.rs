@@ -27,6 +27,8 @@ pub const SLICE_TICKS: u32 = 5;
 
 struct Cpu {
     current: Option<Arc<Thread>>,
+    /// Run this thread next, before the queue (IPC hands the CPU over).
+    direct: Option<Arc<Thread>>,
     slice: u32,
     need_resched: bool,
     started: bool,
@@ -49,7 +51,8 @@ struct Sched {
 }
 
 static SCHED: Mutex<Sched> = Mutex::new(Sched {
-    cpus: [const { Cpu { current: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } }; MAX_CPUS],
+    cpus: [const { Cpu { current: None, direct: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } };
+        MAX_CPUS],
     online: 1,
     sleepers: Vec::new(),
 });
@@ -78,10 +81,16 @@ impl Sched {
         drop(inner);
         let target = &mut self.cpus[cpu];
         let current_prio = target.current.as_ref().map(|c| c.lock().prio);
-        if current_prio.is_none_or(|p| p < prio) {
+        let preempt = current_prio.is_none_or(|p| p < prio);
+        if preempt {
             target.need_resched = true;
         }
         target.queue.push(prio, t);
+        // An idle CPU, or one running something less important, should not
+        // wait for its next tick to notice.
+        if preempt && cpu != cpu_id() && target.started {
+            crate::plat::send_ipi(cpu);
+        }
     }
 
     /// The next thread for `cpu`: its own queue, else work from another CPU.
@@ -107,17 +116,44 @@ pub fn enqueue(t: Arc<Thread>) {
 /// Wake a blocked thread, with `result` as the return value of the call it
 /// blocked in. Does nothing if it is not blocked.
 pub fn wake(t: &Arc<Thread>, result: i64) {
+    wake_with(t, &[result as u64], false);
+}
+
+/// Wake a blocked thread with `regs` as its x0, x1, ... on return. With
+/// `handoff` it runs next on this CPU, ahead of the queue (the IPC return
+/// path); otherwise it is queued. Returns whether it was blocked.
+pub fn wake_with(t: &Arc<Thread>, regs: &[u64], handoff: bool) -> bool {
     let mut s = SCHED.lock();
     {
         let mut inner = t.lock();
         if inner.state != ThreadState::Blocked {
-            return;
+            return false;
         }
-        inner.ctx.frame.x[0] = result as u64;
+        inner.ctx.frame.x[..regs.len()].copy_from_slice(regs);
+        if handoff && !inner.suspended && inner.affinity.is_none_or(|a| a == cpu_id()) {
+            inner.state = ThreadState::Ready;
+            drop(inner);
+            s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
+            let c = &mut s.cpus[cpu_id()];
+            c.direct = Some(t.clone());
+            c.need_resched = true;
+            return true;
+        }
     }
     s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
     let prefer = Some(cpu_id());
     s.enqueue(t.clone(), prefer);
+    true
+}
+
+/// Run `t` (ready, in no queue) next on this CPU; the current thread must
+/// have blocked. This is the IPC call path: no trip through the queues.
+pub fn handoff(t: Arc<Thread>) {
+    let mut s = SCHED.lock();
+    t.lock().state = ThreadState::Ready;
+    let c = &mut s.cpus[cpu_id()];
+    c.direct = Some(t);
+    c.need_resched = true;
 }
 
 /// Block the current thread until [`wake`] (or, with `timeout` ticks, until
@@ -316,7 +352,8 @@ pub fn on_exception_return(frame: &mut TrapFrame) {
             s.enqueue(p.clone(), if stay { Some(cpu) } else { None });
         }
     }
-    let next = s.pick(cpu);
+    let direct = s.cpus[cpu].direct.take().filter(|t| t.lock().state == ThreadState::Ready);
+    let next = direct.or_else(|| s.pick(cpu));
     let c = &mut s.cpus[cpu];
     match next {
         Some(t) => {

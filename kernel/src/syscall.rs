@@ -151,6 +151,38 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
         }
         Syscall::GetCpuId => Ok(crate::arch::smp::cpu_id() as u64),
         Syscall::CpuCount => Ok(sched::online() as u64),
+        Syscall::RegisterServer => {
+            crate::object::connection::register_server(me, a[0], a[1])?;
+            Ok(0)
+        }
+        Syscall::RegisterClient => {
+            let server = me.group_cap(a[0], Rights::READ)?;
+            let conn = crate::object::connection::connect(me, &server, a[1])?;
+            me.insert_cap(KObject::Connection(conn), Rights::ALL, None)
+        }
+        Syscall::IpcCall => {
+            let conn = match &me.lock().caps.lookup(a[0], ObjectType::Connection, Rights::WRITE)?.obj {
+                KObject::Connection(c) => c.clone(),
+                _ => return Err(Error::WrongType),
+            };
+            conn.call(t, [a[1], a[2], a[3], a[4]], a[5])?;
+            Ok(0)
+        }
+        Syscall::IpcReturn => {
+            crate::object::connection::ipc_return(t, [a[0], a[1], a[2], a[3]], a[4])?;
+            Ok(0)
+        }
+        Syscall::CreateNotification => {
+            me.insert_cap(KObject::Notification(crate::object::notification::Notification::new()), Rights::ALL, None)
+        }
+        Syscall::Wait => {
+            let n = notification_cap(me, a[0], Rights::READ)?;
+            n.wait(t, if a[1] == chcore_abi::WAIT_FOREVER { None } else { Some(a[1]) })
+        }
+        Syscall::Notify => {
+            notification_cap(me, a[0], Rights::WRITE)?.notify();
+            Ok(0)
+        }
         Syscall::CapGroupState => {
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {
@@ -159,6 +191,13 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
                 GroupState::Killed => group_state::KILLED,
             })
         }
+    }
+}
+
+fn notification_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::notification::Notification>, Error> {
+    match &me.lock().caps.lookup(slot, ObjectType::Notification, need)?.obj {
+        KObject::Notification(n) => Ok(n.clone()),
+        _ => Err(Error::WrongType),
     }
 }
 

@@ -13,6 +13,17 @@ pub const HEAP_SIZE: u64 = 64 << 20;
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
 
+/// In a spawned copy: our data is a snapshot of the parent's, so the
+/// allocator describes the parent's heap (and its lock may look taken by a
+/// parent thread). Start over with a heap of our own at the same place.
+pub fn reset_in_child() {
+    // SAFETY: the child has one thread, which runs this first; the copied
+    // lock state belongs to parent threads that do not exist here.
+    unsafe { HEAP.force_unlock() };
+    *HEAP.lock() = buddy_system_allocator::Heap::empty();
+    init();
+}
+
 /// Map the heap and hand it to the allocator. Returns false if the kernel
 /// refused (the program then runs without a heap).
 pub fn init() -> bool {

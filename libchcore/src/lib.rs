@@ -11,8 +11,10 @@
 extern crate alloc;
 
 mod heap;
+pub mod ipc;
 mod print;
 mod rt;
+pub mod spawn;
 pub mod sys;
 
 pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};

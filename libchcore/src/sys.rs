@@ -165,6 +165,98 @@ pub fn free_memory() -> u64 {
     call(Syscall::FreeMemory, a(0, 0, 0, 0)).unwrap_or(0)
 }
 
+/// Set a thread's priority (0-255, higher first); `slot::CURRENT_THREAD` is the caller.
+pub fn set_priority(thread: Slot, prio: u8) -> Result<(), Error> {
+    call(Syscall::ThreadSetPriority, a(thread, prio as u64, 0, 0)).map(|_| ())
+}
+
+/// Pin a thread to `cpu`, or unpin it with `None`.
+pub fn set_affinity(thread: Slot, cpu: Option<u64>) -> Result<(), Error> {
+    call(Syscall::ThreadSetAffinity, a(thread, cpu.unwrap_or(chcore_abi::NO_AFFINITY), 0, 0)).map(|_| ())
+}
+
+/// The CPU a thread is pinned to, if any.
+pub fn get_affinity(thread: Slot) -> Result<Option<u64>, Error> {
+    call(Syscall::ThreadGetAffinity, a(thread, 0, 0, 0)).map(|c| (c != chcore_abi::NO_AFFINITY).then_some(c))
+}
+
+/// Stop a thread until [`resume`].
+pub fn suspend(thread: Slot) -> Result<(), Error> {
+    call(Syscall::ThreadSuspend, a(thread, 0, 0, 0)).map(|_| ())
+}
+
+/// Let a suspended thread run again.
+pub fn resume(thread: Slot) -> Result<(), Error> {
+    call(Syscall::ThreadResume, a(thread, 0, 0, 0)).map(|_| ())
+}
+
+/// Sleep for `ticks` timer ticks.
+pub fn sleep(ticks: u64) {
+    let _ = call(Syscall::Sleep, a(ticks, 0, 0, 0));
+}
+
+/// The CPU the caller runs on.
+pub fn cpu_id() -> u64 {
+    call(Syscall::GetCpuId, a(0, 0, 0, 0)).unwrap_or(0)
+}
+
+/// CPUs in use.
+pub fn cpu_count() -> u64 {
+    call(Syscall::CpuCount, a(0, 0, 0, 0)).unwrap_or(1)
+}
+
+/// A new notification.
+pub fn create_notification() -> Result<Slot, Error> {
+    call(Syscall::CreateNotification, a(0, 0, 0, 0))
+}
+
+/// Wait on a notification: `None` forever, `Some(0)` polls, else a timeout in ticks.
+pub fn wait(notification: Slot, timeout: Option<u64>) -> Result<(), Error> {
+    call(Syscall::Wait, a(notification, timeout.unwrap_or(chcore_abi::WAIT_FOREVER), 0, 0)).map(|_| ())
+}
+
+/// Wake one waiter (or count one up).
+pub fn notify(notification: Slot) -> Result<(), Error> {
+    call(Syscall::Notify, a(notification, 0, 0, 0)).map(|_| ())
+}
+
+/// Become an IPC server whose handlers start at `entry`.
+pub fn register_server(entry: u64, max_connections: u64) -> Result<(), Error> {
+    call(Syscall::RegisterServer, a(entry, max_connections, 0, 0)).map(|_| ())
+}
+
+/// Connect to the server `group`, with the shared buffer mapped at `buf`.
+pub fn register_client(group: Slot, buf: u64) -> Result<Slot, Error> {
+    call(Syscall::RegisterClient, a(group, buf, 0, 0))
+}
+
+/// `ipc_call`: returns x0 and the words in x1-x3.
+pub fn ipc_call(conn: Slot, words: [u64; 4], ncaps: u64) -> (i64, [u64; 3]) {
+    let (r0, r1, r2, r3): (i64, u64, u64, u64);
+    // SAFETY: as in `raw`; the kernel also writes x1-x3 on return from a call.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inlateout("x0") conn => r0,
+            inlateout("x1") words[0] => r1,
+            inlateout("x2") words[1] => r2,
+            inlateout("x3") words[2] => r3,
+            in("x4") words[3],
+            in("x5") ncaps,
+            in("x8") Syscall::IpcCall as u64,
+            options(nostack)
+        );
+    }
+    (r0, [r1, r2, r3])
+}
+
+/// `ipc_return` from a handler: the caller's call returns `ret` and `words`.
+pub fn ipc_return(ret: i64, words: [u64; 3], ncaps: u64) -> ! {
+    raw(Syscall::IpcReturn, [ret as u64, words[0], words[1], words[2], ncaps, 0]);
+    // Only reached if the kernel refused (not a handler thread).
+    exit(102)
+}
+
 /// Raw `cap_group_state` result (see `abi::group_state`).
 pub fn cap_group_state(group: Slot) -> Result<u64, Error> {
     call(Syscall::CapGroupState, a(group, 0, 0, 0))

@@ -12,6 +12,8 @@ use libchcore::println;
 
 #[cfg(feature = "selftest")]
 mod tests;
+#[cfg(feature = "selftest")]
+mod tests_sched_ipc;
 
 libchcore::entry!(main);
 

@@ -6,6 +6,7 @@
 //! Every test prints `[USERTEST] <name>: OK` or `FAILED: <why>`; the last
 //! line counts them, and procmgr's exit status is the verdict.
 
+use crate::tests_sched_ipc as sched;
 use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use libchcore::abi::{group_state, perm, slot};
 use libchcore::sys;
 use libchcore::{println, Error, ObjectType, PmoKind, Rights};
 
-type TestResult = Result<(), String>;
+pub type TestResult = Result<(), String>;
 
 macro_rules! check {
     ($cond:expr, $($arg:tt)*) => {
@@ -52,19 +53,38 @@ const TESTS: &[Test] = &[
     ("device PMOs", device_pmo),
     ("FP registers survive thread switches", fp_state),
     ("faulting children end alone", faulting_children),
+    ("cooperative scheduling", sched::cooperative),
+    ("preemptive scheduling", sched::preemptive),
+    ("priorities", sched::priorities),
+    ("sleep and affinity", sched::sleep_and_affinity),
+    ("suspend and resume", sched::suspend_resume),
+    ("notifications: producer and consumer", sched::producer_consumer),
+    ("IPC in registers", sched::ipc_registers),
+    ("IPC with data in the shared buffer", sched::ipc_data),
+    ("IPC with capabilities", sched::ipc_caps),
+    ("IPC from 20 threads at once", sched::ipc_concurrent),
+    ("IPC survives a client dying mid-call", sched::ipc_client_dies),
+    ("IPC to a dead server fails", sched::ipc_server_dies),
 ];
 
 /// Run all tests; returns the exit status (0 if all passed).
 pub fn run() -> i32 {
     let mut failed = 0;
+    let mut ipc_failed = 0;
     for (name, test) in TESTS {
         match test() {
             Ok(()) => println!("[USERTEST] {name}: OK"),
             Err(why) => {
                 println!("[USERTEST] {name}: FAILED: {why}");
                 failed += 1;
+                if name.starts_with("IPC") {
+                    ipc_failed += 1;
+                }
             }
         }
+    }
+    if ipc_failed == 0 {
+        println!("Test IPC finished!");
     }
     if failed == 0 {
         println!("[USERTEST] all {} user tests passed", TESTS.len());

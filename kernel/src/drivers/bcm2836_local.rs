@@ -12,14 +12,20 @@ register_structs! {
     pub Registers {
         (0x00 => _reserved0),
         (0x40 => CORE_TIMER_IRQCNTL: [ReadWrite<u32>; 4]),
-        (0x50 => _reserved1),
+        (0x50 => CORE_MAILBOX_IRQCNTL: [ReadWrite<u32>; 4]),
         (0x60 => CORE_IRQ_SOURCE: [ReadWrite<u32>; 4]),
-        (0x70 => @END),
+        (0x70 => _reserved1),
+        (0x80 => MAILBOX_SET: [ReadWrite<u32>; 16]),
+        (0xC0 => MAILBOX_CLEAR: [ReadWrite<u32>; 16]),
+        (0x100 => @END),
     }
 }
 
 /// CNTVIRQ: the EL1 virtual timer, in both the control and the source registers.
 pub const CNTV_IRQ: u32 = 1 << 3;
+
+/// Mailbox 0 interrupt, in the mailbox control and the source registers.
+pub const MAILBOX0_IRQ: u32 = 1 << 4;
 
 /// The local interrupt controller.
 pub struct LocalIntc {
@@ -38,6 +44,27 @@ impl LocalIntc {
     pub fn enable_virt_timer(&self, core: usize) {
         if let Some(r) = self.regs.CORE_TIMER_IRQCNTL.get(core) {
             r.set(r.get() | CNTV_IRQ);
+        }
+    }
+
+    /// Let mailbox 0 of `core` interrupt it (our inter-processor interrupt).
+    pub fn enable_mailbox0(&self, core: usize) {
+        if let Some(r) = self.regs.CORE_MAILBOX_IRQCNTL.get(core) {
+            r.set(r.get() | 1);
+        }
+    }
+
+    /// Interrupt `core` through its mailbox 0.
+    pub fn send_ipi(&self, core: usize) {
+        if let Some(r) = self.regs.MAILBOX_SET.get(core * 4) {
+            r.set(1);
+        }
+    }
+
+    /// Clear `core`'s mailbox 0.
+    pub fn clear_ipi(&self, core: usize) {
+        if let Some(r) = self.regs.MAILBOX_CLEAR.get(core * 4) {
+            r.set(u32::MAX);
         }
     }
 

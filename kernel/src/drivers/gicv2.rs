@@ -21,7 +21,9 @@ register_structs! {
         (0x800 => ITARGETSR: [ReadWrite<u32>; 255]),
         (0xBFC => _reserved4),
         (0xC00 => ICFGR: [ReadWrite<u32>; 64]),
-        (0xD00 => @END),
+        (0xD00 => _reserved5),
+        (0xF00 => SGIR: ReadWrite<u32>),
+        (0xF04 => @END),
     }
 }
 
@@ -105,6 +107,12 @@ impl GicV2 {
         if let Some(r) = self.dist.ISENABLER.get((id / 32) as usize) {
             r.set(1 << (id % 32));
         }
+    }
+
+    /// Raise software-generated interrupt `sgi` (0-15) on CPU interface `cpu`.
+    pub fn send_sgi(&self, cpu: usize, sgi: u32) {
+        // GICD_SGIR: TargetListFilter 0 (use the list), CPUTargetList bits 23:16.
+        self.dist.SGIR.set(((1u32 << (cpu & 7)) << 16) | (sgi & 0xF));
     }
 
     /// Acknowledge the highest-priority pending interrupt.

@@ -31,6 +31,10 @@ pub struct CapGroupInner {
     pub threads: Vec<Weak<Thread>>,
     /// Alive, exited or killed.
     pub state: GroupState,
+    /// Set once the group registered as an IPC server.
+    pub server: Option<super::connection::ServerConfig>,
+    /// Connections to this group as a server.
+    pub connections: Vec<Weak<super::connection::Connection>>,
 }
 
 /// A process.
@@ -60,7 +64,13 @@ impl CapGroup {
             header: Header::new(ObjectType::CapGroup),
             name: String::from(name),
             vmspace,
-            inner: Mutex::new(CapGroupInner { caps, threads: Vec::new(), state: GroupState::Alive }),
+            inner: Mutex::new(CapGroupInner {
+                caps,
+                threads: Vec::new(),
+                state: GroupState::Alive,
+                server: None,
+                connections: Vec::new(),
+            }),
         });
         let mut all = ALL.lock();
         all.retain(|g| g.strong_count() > 0);
@@ -102,15 +112,23 @@ impl CapGroup {
 
     /// End the group: every thread stops, every capability is dropped.
     /// Returns what was removed so the caller can drop it with no lock held.
+    /// Clients waiting in a call to this group are woken with `PeerDead`.
     pub fn exit(&self, state: GroupState) -> (Vec<Arc<Thread>>, Vec<Cap>) {
         let mut inner = self.lock();
         if inner.state == GroupState::Alive {
             inner.state = state;
         }
+        inner.server = None;
+        for conn in core::mem::take(&mut inner.connections).iter().filter_map(Weak::upgrade) {
+            conn.server_died();
+        }
         let threads: Vec<Arc<Thread>> = inner.threads.drain(..).filter_map(|w| w.upgrade()).collect();
+        drop(inner);
         for t in &threads {
             t.lock().state = ThreadState::Exited;
+            super::notification::Notification::timed_out(t);
         }
+        let mut inner = self.lock();
         let caps = inner.caps.clear();
         (threads, caps)
     }

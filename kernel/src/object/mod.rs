@@ -22,6 +22,8 @@
 //! tracks its threads with `Weak`s. A cap_group that exits empties its table.
 
 pub mod cap_group;
+pub mod connection;
+pub mod notification;
 pub mod pmo;
 pub mod thread;
 pub mod vmspace;
@@ -35,7 +37,7 @@ use thread::Thread;
 use vmspace::VmSpace;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static LIVE: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+static LIVE: [AtomicUsize; 7] = [const { AtomicUsize::new(0) }; 7];
 
 /// What every object starts with.
 #[derive(Debug)]
@@ -89,6 +91,10 @@ pub enum KObject {
     /// An address space. (Held so it lives; calls name it through its cap_group.)
     #[allow(dead_code)]
     VmSpace(Arc<VmSpace>),
+    /// The client end of an IPC connection.
+    Connection(Arc<connection::Connection>),
+    /// A notification.
+    Notification(Arc<notification::Notification>),
 }
 
 impl kernel_core::cap::Object for KObject {
@@ -98,6 +104,8 @@ impl kernel_core::cap::Object for KObject {
             KObject::Thread(_) => ObjectType::Thread,
             KObject::Pmo(_) => ObjectType::Pmo,
             KObject::VmSpace(_) => ObjectType::VmSpace,
+            KObject::Connection(_) => ObjectType::Connection,
+            KObject::Notification(_) => ObjectType::Notification,
         }
     }
 }

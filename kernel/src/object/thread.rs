@@ -37,6 +37,10 @@ pub struct ThreadInner {
     pub suspended: bool,
     /// The CPU it last ran or was queued on.
     pub cpu: usize,
+    /// For an IPC handler thread: the connection it serves.
+    pub handler: Option<super::connection::HandlerInfo>,
+    /// The notification it is blocked on, if any (for timeouts).
+    pub waiting_on: Option<Arc<super::notification::Notification>>,
 }
 
 /// A user thread.
@@ -64,6 +68,8 @@ impl Thread {
                 affinity: None,
                 suspended: false,
                 cpu: 0,
+                handler: None,
+                waiting_on: None,
             }),
         });
         let mut g = group.lock();

@@ -4,7 +4,7 @@
 //! mailbox, else a safe default.
 
 use super::Machine;
-use crate::drivers::bcm2836_local::{LocalIntc, CNTV_IRQ};
+use crate::drivers::bcm2836_local::{LocalIntc, CNTV_IRQ, MAILBOX0_IRQ};
 use crate::drivers::bcm2837_gpio::{Function, Gpio};
 use crate::drivers::bcm2837_mailbox::Mailbox;
 use crate::drivers::mini_uart::MiniUart;
@@ -111,13 +111,19 @@ pub fn init(fw_arg: u64) -> Machine {
 
 /// Route the boot core's virtual timer interrupt to its IRQ line.
 pub fn init_irq(_machine: &Machine) {
-    LOCAL.enable_virt_timer(BOOT_CORE);
+    init_irq_cpu(BOOT_CORE);
     log::info!("BCM2836 local interrupt controller: core {BOOT_CORE} virtual timer enabled");
 }
 
 /// Route this core's virtual timer interrupt to its IRQ line.
 pub fn init_irq_cpu(cpu: usize) {
     LOCAL.enable_virt_timer(cpu);
+    LOCAL.enable_mailbox0(cpu);
+}
+
+/// Interrupt `cpu` so that it looks at its run queue.
+pub fn send_ipi(cpu: usize) {
+    LOCAL.send_ipi(cpu);
 }
 
 /// Release core `id` from the firmware's spin table to physical address `entry`.
@@ -139,10 +145,16 @@ pub fn start_cpu(id: usize, _mpidr: u64, entry: u64) -> Result<(), &'static str>
 
 /// Handle the pending interrupts of this core.
 pub fn handle_irq() {
-    let pending = LOCAL.pending(crate::arch::smp::cpu_id());
+    let core = crate::arch::smp::cpu_id();
+    let pending = LOCAL.pending(core);
+    if pending & MAILBOX0_IRQ != 0 {
+        // A reschedule request: the exception return path does the work.
+        LOCAL.clear_ipi(core);
+    }
     if pending & CNTV_IRQ != 0 {
         crate::arch::timer::handle_tick();
-    } else if pending != 0 {
+    }
+    if pending & !(CNTV_IRQ | MAILBOX0_IRQ) != 0 {
         log::warn!("unexpected interrupt sources {pending:#x}");
     }
 }

@@ -73,6 +73,7 @@ pub fn init_irq(_machine: &Machine) {
             // are in the first GiB, mapped as device memory.
             let gic = GIC_V2.call_once(|| unsafe { GicV2::new(phys_to_virt(dist) as usize, phys_to_virt(cpu) as usize) });
             gic.init();
+            gic.enable(IPI_SGI);
             let irq = TIMER_IRQ.load(Ordering::Relaxed);
             if irq == u32::MAX {
                 log::warn!("no timer interrupt in the device tree: no tick");
@@ -86,10 +87,21 @@ pub fn init_irq(_machine: &Machine) {
     }
 }
 
+/// The software-generated interrupt we use to make another CPU reschedule.
+const IPI_SGI: u32 = 0;
+
+/// Interrupt `cpu` so that it looks at its run queue.
+pub fn send_ipi(cpu: usize) {
+    if let Some(gic) = GIC_V2.get() {
+        gic.send_sgi(cpu, IPI_SGI);
+    }
+}
+
 /// This CPU's GIC interface and timer interrupt (both banked per CPU).
 pub fn init_irq_cpu(_cpu: usize) {
     if let Some(gic) = GIC_V2.get() {
         gic.init_cpu_interface();
+        gic.enable(IPI_SGI);
         let irq = TIMER_IRQ.load(Ordering::Relaxed);
         if irq != u32::MAX {
             gic.enable(irq);
@@ -121,6 +133,8 @@ pub fn handle_irq() {
     }
     if id == TIMER_IRQ.load(Ordering::Relaxed) {
         crate::arch::timer::handle_tick();
+    } else if id == IPI_SGI {
+        // A reschedule request: the exception return path does the work.
     } else {
         log::warn!("unexpected interrupt {id}");
     }

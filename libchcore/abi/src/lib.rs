@@ -71,11 +71,25 @@ pub enum Syscall {
     GetCpuId = 28,
     /// `cpu_count() -> CPUs in use`.
     CpuCount = 29,
+    /// `register_server(entry, max_connections) -> 0`: the caller becomes an IPC server.
+    RegisterServer = 30,
+    /// `register_client(server_cap_group_cap, buf_addr) -> connection cap`.
+    RegisterClient = 31,
+    /// `ipc_call(conn, w0, w1, w2, w3, cap_count) -> (x0 = ret, x1-x3 = words)`.
+    IpcCall = 32,
+    /// `ipc_return(ret, w0, w1, w2, cap_count)`: ends the handler's current call.
+    IpcReturn = 33,
+    /// `create_notification() -> cap`.
+    CreateNotification = 34,
+    /// `wait(notification, timeout_ticks) -> 0`; [`WAIT_FOREVER`], or 0 to poll.
+    Wait = 35,
+    /// `notify(notification) -> 0`.
+    Notify = 36,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 30;
+    pub const COUNT: u64 = 37;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -84,7 +98,8 @@ impl Syscall {
             Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
-            ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount,
+            ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
+            IpcReturn, CreateNotification, Wait, Notify,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -116,13 +131,22 @@ pub enum Error {
     NoSyscall = 38,
     /// Nothing is mapped there.
     NotMapped = 61,
+    /// The connection is already carrying a call.
+    Busy = 16,
+    /// The other side of a connection is gone.
+    PeerDead = 32,
+    /// A wait ran out of time.
+    Timeout = 110,
 }
 
 impl Error {
     /// Decode a negative result.
     pub fn from_result(r: i64) -> Option<Error> {
         use Error::*;
-        [NoRights, Again, BadSlot, NoMemory, BadAddress, Overlap, WrongType, InvalidArgument, TableFull, NoSyscall, NotMapped]
+        [
+            NoRights, Again, BadSlot, NoMemory, BadAddress, Overlap, WrongType, InvalidArgument, TableFull, NoSyscall,
+            NotMapped, Busy, PeerDead, Timeout,
+        ]
             .into_iter()
             .find(|e| -(*e as i64) == r)
     }
@@ -190,6 +214,10 @@ pub enum ObjectType {
     Pmo = 3,
     /// An address space.
     VmSpace = 4,
+    /// An IPC connection (client side).
+    Connection = 5,
+    /// A notification (counting semaphore).
+    Notification = 6,
 }
 
 /// PMO kinds for `create_pmo`.
@@ -245,8 +273,39 @@ pub mod slot {
     pub const CURRENT_THREAD: u64 = u64::MAX;
 }
 
+/// `wait`: no timeout.
+pub const WAIT_FOREVER: u64 = u64::MAX;
+
+/// IPC: the shared buffer of a connection, and where the kernel puts things.
+///
+/// Buffer layout: `[0, 64)` up to 8 capability slots (u64) to send, replaced
+/// by the receiver's slots on delivery; `[64, 128)` the rights mask for each
+/// (the sender may narrow what it gives); from [`ipc::DATA`] on, the message.
+pub mod ipc {
+    /// Bytes of shared buffer per connection.
+    pub const BUF_SIZE: u64 = 16 << 10;
+    /// Most capabilities in one message, each way.
+    pub const MAX_CAPS: usize = 8;
+    /// Offset of the capability slots.
+    pub const CAP_SLOTS: usize = 0;
+    /// Offset of the rights masks.
+    pub const CAP_RIGHTS: usize = 64;
+    /// Offset of the message data.
+    pub const DATA: usize = 128;
+    /// Bytes of message data that fit.
+    pub const DATA_MAX: usize = BUF_SIZE as usize - DATA;
+    /// Where a server sees connection `k`'s buffer: `SERVER_BUF_BASE + k * BUF_SIZE`.
+    pub const SERVER_BUF_BASE: u64 = 0x6000_0000_0000;
+    /// Handler stack of connection `k`: top at `SERVER_STACK_BASE + (k + 1) * STACK_SIZE`.
+    pub const SERVER_STACK_BASE: u64 = 0x6100_0000_0000;
+    /// Bytes of handler stack per connection.
+    pub const STACK_SIZE: u64 = 64 << 10;
+    /// Most connections one server takes.
+    pub const MAX_CONNECTIONS: u64 = 1024;
+}
+
 /// `thread_set_affinity` / `thread_get_affinity`: not pinned to a CPU.
-pub const NO_AFFINITY: u64 = u64::MAX;
+pub const NO_AFFINITY: u64 = i64::MAX as u64;
 
 /// Largest `putstr` in one call.
 pub const PUTSTR_MAX: u64 = 4096;
@@ -280,6 +339,9 @@ mod tests {
             Error::TableFull,
             Error::NoSyscall,
             Error::NotMapped,
+            Error::Busy,
+            Error::PeerDead,
+            Error::Timeout,
         ];
         for e in all {
             assert!(e.to_result() < 0);

@@ -1,0 +1,259 @@
+//! connection: the client end of an IPC channel to a server cap_group.
+//!
+//! ChCore's model: a server registers an entry point; each client
+//! connection gets a handler thread in the server, a stack for it, and a
+//! buffer shared by both sides. A call switches the CPU straight from the
+//! client to the handler (no run queue), starting it afresh at the entry
+//! point; the return switches straight back. Short messages travel in
+//! registers, long ones in the buffer, capabilities through slots written in
+//! the buffer's header (see `chcore_abi::ipc`).
+
+use super::cap_group::CapGroup;
+use super::pmo::Pmo;
+use super::thread::{Thread, ThreadState};
+use super::Header;
+use crate::sched;
+use alloc::sync::{Arc, Weak};
+use chcore_abi::{ipc, perm, Error, ObjectType, PmoKind, Rights};
+use spin::Mutex;
+
+/// What a cap_group registered as a server.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerConfig {
+    /// Where handler threads start.
+    pub entry: u64,
+    /// Most connections.
+    pub max: u64,
+    /// Next connection index.
+    pub next: u64,
+}
+
+/// What a handler thread knows about its connection.
+pub struct HandlerInfo {
+    /// The connection (weak: the client's capability owns it).
+    pub conn: Weak<Connection>,
+    /// Its buffer and stack in the server, to unmap if the client goes first.
+    pub buf_va: u64,
+    /// Bottom of its stack in the server.
+    pub stack_va: u64,
+}
+
+/// A connection.
+pub struct Connection {
+    /// Common header (its drop keeps the live-object counts).
+    #[allow(dead_code)]
+    pub header: Header,
+    /// Index of the connection in its server (the handler's badge).
+    pub index: u64,
+    /// The server.
+    pub server: Arc<CapGroup>,
+    /// The handler thread.
+    pub handler: Arc<Thread>,
+    /// The shared buffer.
+    pub buf: Arc<Pmo>,
+    /// The buffer's address in the server.
+    pub server_buf: u64,
+    /// Top of the handler's stack in the server.
+    pub stack_top: u64,
+    /// The client thread waiting in a call, if one is.
+    caller: Mutex<Option<Arc<Thread>>>,
+}
+
+/// Make the caller a server whose handlers start at `entry`.
+pub fn register_server(group: &Arc<CapGroup>, entry: u64, max: u64) -> Result<(), Error> {
+    if entry >= kernel_core::mm::USER_VA_END || entry % 4 != 0 || max == 0 || max > ipc::MAX_CONNECTIONS {
+        return Err(Error::InvalidArgument);
+    }
+    let mut inner = group.lock();
+    if inner.server.is_some() {
+        return Err(Error::InvalidArgument);
+    }
+    inner.server = Some(ServerConfig { entry, max, next: 0 });
+    Ok(())
+}
+
+/// Connect `client` to `server`, mapping the shared buffer at `client_buf`
+/// in the client. Returns the connection.
+pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) -> Result<Arc<Connection>, Error> {
+    let (entry, index) = {
+        let mut inner = server.lock();
+        let cfg = inner.server.as_mut().ok_or(Error::Again)?;
+        if cfg.next >= cfg.max {
+            return Err(Error::TableFull);
+        }
+        cfg.next += 1;
+        (cfg.entry, cfg.next - 1)
+    };
+    let buf = Pmo::new(PmoKind::Shm, ipc::BUF_SIZE)?;
+    let rw = perm::READ | perm::WRITE;
+    client.vmspace.map(buf.clone(), client_buf, rw, rw)?;
+    let server_buf = ipc::SERVER_BUF_BASE + index * ipc::BUF_SIZE;
+    let stack_va = ipc::SERVER_STACK_BASE + index * ipc::STACK_SIZE;
+    let undo_client = |e: Error| {
+        let _ = client.vmspace.unmap(client_buf);
+        e
+    };
+    server.vmspace.map(buf.clone(), server_buf, rw, rw).map_err(undo_client)?;
+    let stack = Pmo::new(PmoKind::Anonym, ipc::STACK_SIZE).map_err(undo_client)?;
+    let mapped = server.vmspace.map(stack, stack_va, rw, rw);
+    let handler = mapped.and_then(|_| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0)).map_err(|e| {
+        let _ = server.vmspace.unmap(server_buf);
+        let _ = server.vmspace.unmap(stack_va);
+        undo_client(e)
+    })?;
+    // A handler waits for calls: blocked, in no queue.
+    handler.lock().state = ThreadState::Blocked;
+    let conn = Arc::new(Connection {
+        header: Header::new(ObjectType::Connection),
+        index,
+        server: server.clone(),
+        handler: handler.clone(),
+        buf,
+        server_buf,
+        stack_top: stack_va + ipc::STACK_SIZE,
+        caller: Mutex::new(None),
+    });
+    handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), buf_va: server_buf, stack_va });
+    server.lock().connections.push(Arc::downgrade(&conn));
+    Ok(conn)
+}
+
+/// Read the capability slots and rights masks from the shared buffer.
+fn cap_header(buf: &Pmo, n: usize) -> Result<([u64; ipc::MAX_CAPS], [u64; ipc::MAX_CAPS]), Error> {
+    let mut raw = [0u8; ipc::DATA];
+    buf.read(0, &mut raw)?;
+    let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let mut slots = [0; ipc::MAX_CAPS];
+    let mut rights = [0; ipc::MAX_CAPS];
+    for i in 0..n {
+        slots[i] = word(ipc::CAP_SLOTS / 8 + i);
+        rights[i] = word(ipc::CAP_RIGHTS / 8 + i);
+    }
+    Ok((slots, rights))
+}
+
+/// Copy `n` capabilities named in the buffer from `from` to `to`, and write
+/// their new slots into the buffer. All or nothing.
+fn move_caps(buf: &Pmo, n: usize, from: &Arc<CapGroup>, to: &Arc<CapGroup>) -> Result<(), Error> {
+    if n == 0 {
+        return Ok(());
+    }
+    if n > ipc::MAX_CAPS {
+        return Err(Error::InvalidArgument);
+    }
+    let (slots, rights) = cap_header(buf, n)?;
+    let mut copies = alloc::vec::Vec::with_capacity(n);
+    {
+        let inner = from.lock();
+        for i in 0..n {
+            let src = inner.caps.get(slots[i])?;
+            let mut c = kernel_core::cap::derive(src, Rights(rights[i]), super::new_cap_id())?;
+            c.obj = from.resolve(&c.obj);
+            copies.push(c);
+        }
+    }
+    let mut placed = [0u64; ipc::MAX_CAPS];
+    for (i, c) in copies.into_iter().enumerate() {
+        match to.insert_cap(c.obj, c.rights, c.parent) {
+            Ok(s) => placed[i] = s,
+            Err(e) => {
+                let mut inner = to.lock();
+                for &s in &placed[..i] {
+                    let _ = inner.caps.remove(s);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let bytes: alloc::vec::Vec<u8> = placed[..n].iter().flat_map(|s| s.to_le_bytes()).collect();
+    buf.write(ipc::CAP_SLOTS as u64, &bytes)
+}
+
+impl Connection {
+    /// A client thread calls: hand the CPU to the handler. `words` are the
+    /// caller's x1-x4; `ncaps` capabilities are named in the buffer.
+    pub fn call(self: &Arc<Self>, client: &Arc<Thread>, words: [u64; 4], ncaps: u64) -> Result<(), Error> {
+        if self.server.state() != super::cap_group::GroupState::Alive {
+            return Err(Error::PeerDead);
+        }
+        let mut caller = self.caller.lock();
+        if caller.is_some() {
+            return Err(Error::Busy);
+        }
+        if self.handler.lock().state != ThreadState::Blocked {
+            return Err(Error::PeerDead);
+        }
+        let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
+        move_caps(&self.buf, n, &client.group, &self.server)?;
+        *caller = Some(client.clone());
+        drop(caller);
+        let entry = self.server.lock().server.map_or(0, |c| c.entry);
+        {
+            let mut h = self.handler.lock();
+            let f = &mut h.ctx.frame;
+            *f = crate::arch::TrapFrame::zeroed();
+            f.x[0] = self.index;
+            f.x[1..5].copy_from_slice(&words);
+            f.x[5] = ncaps;
+            f.elr = entry;
+            f.sp_el0 = self.stack_top;
+        }
+        sched::block_current(None, 0, None);
+        sched::handoff(self.handler.clone());
+        Ok(())
+    }
+
+    /// The server ended: whoever waits in a call gets `PeerDead`.
+    pub fn server_died(&self) {
+        if let Some(c) = self.caller.lock().take() {
+            sched::wake(&c, Error::PeerDead.to_result());
+        }
+    }
+}
+
+/// The handler thread `h` returns `regs` (x0-x3 for the caller) and
+/// `ncaps` capabilities named in the buffer.
+pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Error> {
+    let info = h.lock().handler.as_ref().map(|i| (i.conn.upgrade(), i.buf_va, i.stack_va));
+    let Some((conn, buf_va, stack_va)) = info else { return Err(Error::InvalidArgument) };
+    let Some(conn) = conn else {
+        // The client dropped the connection during the call: this handler
+        // has nothing left to serve. Free its buffer and stack and end it.
+        let _ = h.group.vmspace.unmap(buf_va);
+        let _ = h.group.vmspace.unmap(stack_va);
+        h.lock().state = ThreadState::Exited;
+        sched::request_resched();
+        return Ok(());
+    };
+    let caller = conn.caller.lock().take().ok_or(Error::InvalidArgument)?;
+    let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
+    let delivered = if caller.group.state() == super::cap_group::GroupState::Alive {
+        move_caps(&conn.buf, n, &conn.server, &caller.group)
+    } else {
+        Ok(())
+    };
+    // The handler waits for the next call.
+    sched::block_current(None, 0, None);
+    match delivered {
+        Ok(()) => {
+            sched::wake_with(&caller, &regs, true);
+        }
+        Err(e) => {
+            sched::wake_with(&caller, &[e.to_result() as u64], true);
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A handler in the middle of a call cleans up itself at its return;
+        // an idle one goes now, with its buffer and stack.
+        let idle = self.handler.lock().state == ThreadState::Blocked;
+        if idle {
+            self.handler.lock().state = ThreadState::Exited;
+            let _ = self.server.vmspace.unmap(self.server_buf);
+            let _ = self.server.vmspace.unmap(self.stack_top - ipc::STACK_SIZE);
+        }
+    }
+}
