@@ -50,14 +50,18 @@ struct Sched {
     sleepers: Vec<Sleeper>,
 }
 
-static SCHED: Mutex<Sched> = Mutex::new(Sched {
-    cpus: [const { Cpu { current: None, direct: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } };
-        MAX_CPUS],
-    online: 1,
-    sleepers: Vec::new(),
-});
+static SCHED: Mutex<Sched> = Mutex::new(Sched::new());
 
 impl Sched {
+    const fn new() -> Sched {
+        Sched {
+            cpus: [const { Cpu { current: None, direct: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } };
+                MAX_CPUS],
+            online: 1,
+            sleepers: Vec::new(),
+        }
+    }
+
     fn loads(&self) -> Vec<usize> {
         self.cpus[..self.online].iter().map(|c| c.queue.len() + usize::from(c.current.is_some())).collect()
     }
@@ -380,4 +384,119 @@ pub fn on_exception_return(frame: &mut TrapFrame) {
     // `prev` may hold the last reference to an exited thread: drop it with
     // the scheduler unlocked.
     drop(prev);
+}
+
+/// Scheduler self-tests (the ChCore lab names), on the live scheduler's
+/// state and on a private instance of the same code.
+#[cfg(feature = "selftest")]
+pub mod selftest {
+    use super::*;
+    use crate::object::cap_group::{CapGroup, GroupState};
+    use crate::selftest::TestResult;
+    use alloc::format;
+
+    /// Every online CPU is set up: secondaries idle in the scheduler, the
+    /// boot CPU not started yet, no work queued anywhere.
+    pub fn meta() -> TestResult {
+        let s = SCHED.lock();
+        let online = crate::smp::online();
+        if s.online != online || online == 0 || online > MAX_CPUS {
+            return Err(format!("scheduler uses {} CPUs, {online} are online", s.online));
+        }
+        for (i, c) in s.cpus.iter().enumerate() {
+            let want_started = i > 0 && i < online;
+            if c.started != want_started {
+                return Err(format!("CPU {i} started = {}, expected {want_started}", c.started));
+            }
+            if !c.queue.is_empty() || c.direct.is_some() || (i > 0 && c.current.is_some()) {
+                return Err(format!("CPU {i} has work before any thread exists"));
+            }
+        }
+        Ok(())
+    }
+
+    fn threads(n: usize) -> Result<(Arc<CapGroup>, Vec<Arc<Thread>>), alloc::string::String> {
+        let g = CapGroup::new("sched-test", chcore_abi::Rights::ALL).map_err(|e| format!("cap_group: {e:?}"))?;
+        let ts = (0..n).map(|_| Thread::new(&g, 0x40_0000, 0x80_0000, 0)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("thread: {e:?}"))?;
+        Ok((g, ts))
+    }
+
+    /// New threads spread over the CPUs, pinned ones go where they are
+    /// pinned, exited and suspended ones go nowhere.
+    pub fn enqueue() -> TestResult {
+        let (g, ts) = threads(11)?;
+        let mut s = Sched::new();
+        s.online = 4;
+        for t in &ts[..8] {
+            s.enqueue(t.clone(), None);
+        }
+        let lens: Vec<usize> = s.cpus[..4].iter().map(|c| c.queue.len()).collect();
+        let result = (|| {
+            if lens != [2, 2, 2, 2] {
+                return Err(format!("8 threads spread as {lens:?}"));
+            }
+            ts[8].lock().affinity = Some(2);
+            s.enqueue(ts[8].clone(), None);
+            if s.cpus[2].queue.len() != 3 || ts[8].lock().cpu != 2 {
+                return Err("a thread pinned to CPU 2 went elsewhere".into());
+            }
+            ts[9].lock().state = ThreadState::Exited;
+            s.enqueue(ts[9].clone(), None);
+            ts[10].lock().suspended = true;
+            s.enqueue(ts[10].clone(), None);
+            let total: usize = s.cpus.iter().map(|c| c.queue.len()).sum();
+            if total != 9 || ts[10].lock().state != ThreadState::Suspended {
+                return Err("an exited or suspended thread was queued".into());
+            }
+            if ts[..9].iter().any(|t| t.lock().state != ThreadState::Ready) {
+                return Err("a queued thread is not ready".into());
+            }
+            Ok(())
+        })();
+        drop(s);
+        drop(g.exit(GroupState::Exited(0)));
+        result
+    }
+
+    /// Highest priority first, first come first served within a priority;
+    /// an idle CPU takes queued work from another, but never a pinned thread.
+    pub fn dequeue() -> TestResult {
+        let (g, ts) = threads(5)?;
+        let mut s = Sched::new();
+        s.online = 2;
+        let prios = [10u8, 200, 10, 200, 50];
+        for (t, &p) in ts.iter().zip(&prios) {
+            t.lock().prio = p;
+            t.lock().affinity = Some(0);
+            s.enqueue(t.clone(), None);
+        }
+        let result = (|| {
+            let order: Vec<usize> = core::iter::from_fn(|| s.pick(0)).map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99)).collect();
+            if order != [1, 3, 4, 0, 2] {
+                return Err(format!("picked in order {order:?}, expected [1, 3, 4, 0, 2]"));
+            }
+            for t in &ts {
+                t.lock().state = ThreadState::Blocked;
+            }
+            // Two unpinned and one pinned thread queued on CPU 0: CPU 1 may
+            // take only the unpinned ones.
+            ts[0].lock().affinity = None;
+            ts[1].lock().affinity = None;
+            for t in &ts[..3] {
+                s.enqueue(t.clone(), Some(0));
+            }
+            let stolen: Vec<usize> = core::iter::from_fn(|| s.pick(1)).map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99)).collect();
+            if stolen.len() != 2 || stolen.contains(&2) {
+                return Err(format!("CPU 1 took {stolen:?} from CPU 0 (thread 2 is pinned there)"));
+            }
+            ts[2].lock().state = ThreadState::Exited;
+            if s.pick(0).is_some() {
+                return Err("an exited thread was picked".into());
+            }
+            Ok(())
+        })();
+        drop(s);
+        drop(g.exit(GroupState::Exited(0)));
+        result
+    }
 }

@@ -13,7 +13,14 @@ pub const USER_LINE: &str = "[INFO] boot complete, entering user space";
 /// procmgr's first words.
 pub const PROCMGR_LINE: &str = "Hello from ChCore Process Manager!";
 /// User-level checkpoints of the test image (printed through the syscall path).
-pub const USERTEST_LINES: &[&str] = &["Hello Userland!", "[USERTEST] all 14 user tests passed", "[TEST] verdict: PASS"];
+pub const USERTEST_LINES: &[&str] = &[
+    "Hello Userland!",
+    "Cooperative Scheduling Test Done!",
+    "Preemptive Scheduling Test Done!",
+    "Test IPC finished!",
+    "[USERTEST] all 26 user tests passed",
+    "[TEST] verdict: PASS",
+];
 
 /// Lab checkpoints the kernel self-tests print (ChCore lab 2 names).
 pub const SELFTEST_LINES: &[&str] = &[
@@ -28,6 +35,9 @@ pub const SELFTEST_LINES: &[&str] = &[
     "Timer interrupts: OK",
     "Cap_create Pretest Ok!",
     "Thread_create Pretest Ok!",
+    "test_scheduler_meta: OK",
+    "test_sched_enqueue: OK",
+    "test_sched_dequeue: OK",
 ];
 
 /// The Raspberry Pi 3 test image built with the console on the mini UART.
@@ -48,6 +58,11 @@ pub struct Case {
     pub expect: Expectation,
 }
 
+/// The line the kernel prints once its CPUs are up.
+fn cpu_line(cpus: u32) -> String {
+    format!("All {cpus} CPUs are active")
+}
+
 /// The memory line for a machine with `total_mib` MiB, up to its "usable" figure.
 fn memory_line(total_mib: u64) -> String {
     format!("MiB usable of {total_mib} MiB")
@@ -56,15 +71,15 @@ fn memory_line(total_mib: u64) -> String {
 /// All boot tests, for images under `images` (`target/images`).
 pub fn boot_cases(images: &Path) -> Vec<Case> {
     let image = |m: Machine, test: bool| images.join(m.name()).join(m.image_name(test));
-    let selftest = |name: &str, m: Machine, el: EntryEl, smp: Option<u32>, mem: Option<&str>, total: u64| {
+    let selftest = |name: &str, m: Machine, el: EntryEl, smp: Option<u32>, mem: Option<&str>, total: u64, cpus: u32| {
         let mut config = QemuConfig::new(m, image(m, true));
         config.el = el;
         config.smp = smp;
         config.mem = mem.map(str::to_string);
         config.semihosting = true;
-        let mut lines = vec![BOOT_LINE.to_string(), memory_line(total), PROCMGR_LINE.to_string()];
+        let mut lines = vec![BOOT_LINE.to_string(), memory_line(total), cpu_line(cpus), PROCMGR_LINE.to_string()];
         lines.extend(SELFTEST_LINES.iter().map(|s| s.to_string()));
-        lines.push("[SELFTEST] all 11 kernel self-tests passed".into());
+        lines.push(format!("[SELFTEST] all {} kernel self-tests passed", SELFTEST_LINES.len()));
         lines.extend(USERTEST_LINES.iter().map(|s| s.to_string()));
         Case {
             name: name.to_string(),
@@ -74,7 +89,7 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
             expect: Expectation::new(&lines, Ending::Exit(0)),
         }
     };
-    let stays_up = |name: &str, m: Machine, mem: Option<&str>, total: u64| {
+    let stays_up = |name: &str, m: Machine, mem: Option<&str>, total: u64, cpus: u32| {
         let mut config = QemuConfig::new(m, image(m, false));
         config.mem = mem.map(str::to_string);
         Case {
@@ -83,7 +98,7 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
             until: Until::LineThenSettle { line: PROCMGR_LINE.into(), settle: Duration::from_secs(2) },
             timeout: Duration::from_secs(60),
             expect: Expectation::new(
-                &[BOOT_LINE.to_string(), memory_line(total), USER_LINE.to_string(), PROCMGR_LINE.to_string()],
+                &[BOOT_LINE.to_string(), memory_line(total), cpu_line(cpus), USER_LINE.to_string(), PROCMGR_LINE.to_string()],
                 Ending::StillRunning,
             ),
         }
@@ -102,16 +117,23 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
     };
 
     vec![
-        stays_up("virt-boot-128M", Machine::Virt, None, 128),
-        stays_up("virt-boot-1G", Machine::Virt, Some("1G"), 1024),
-        stays_up("virt-boot-3G", Machine::Virt, Some("3G"), 3072),
-        stays_up("raspi3-boot", Machine::Raspi3, None, 960),
-        selftest("virt-selftest-el1", Machine::Virt, EntryEl::El1, None, None, 128),
-        selftest("virt-selftest-el2-smp4-1G", Machine::Virt, EntryEl::El2, Some(4), Some("1G"), 1024),
-        selftest("virt-selftest-el3-512M", Machine::Virt, EntryEl::El3, Some(2), Some("512M"), 512),
-        selftest("raspi3-selftest", Machine::Raspi3, EntryEl::El1, None, None, 960),
+        stays_up("virt-boot-128M", Machine::Virt, None, 128, 1),
+        stays_up("virt-boot-1G", Machine::Virt, Some("1G"), 1024, 1),
+        stays_up("virt-boot-3G", Machine::Virt, Some("3G"), 3072, 1),
         {
-            let mut c = selftest("raspi3-selftest-mini-uart", Machine::Raspi3, EntryEl::El1, None, None, 960);
+            let mut c = stays_up("virt-boot-smp4", Machine::Virt, None, 128, 4);
+            c.config.smp = Some(4);
+            c
+        },
+        stays_up("raspi3-boot", Machine::Raspi3, None, 960, 4),
+        selftest("virt-selftest-el1-smp1", Machine::Virt, EntryEl::El1, None, None, 128, 1),
+        selftest("virt-selftest-el1-smp4", Machine::Virt, EntryEl::El1, Some(4), None, 128, 4),
+        selftest("virt-selftest-el2-smp4-1G", Machine::Virt, EntryEl::El2, Some(4), Some("1G"), 1024, 4),
+        // With EL3 there is no PSCI to start other cores: the kernel says so and runs on one.
+        selftest("virt-selftest-el3-512M", Machine::Virt, EntryEl::El3, Some(2), Some("512M"), 512, 1),
+        selftest("raspi3-selftest", Machine::Raspi3, EntryEl::El1, None, None, 960, 4),
+        {
+            let mut c = selftest("raspi3-selftest-mini-uart", Machine::Raspi3, EntryEl::El1, None, None, 960, 4);
             c.config.mini_uart = true;
             c.config.image = images.join("raspi3").join(MINI_UART_TEST_IMAGE);
             c

@@ -61,7 +61,7 @@ pub struct Connection {
 
 /// Make the caller a server whose handlers start at `entry`.
 pub fn register_server(group: &Arc<CapGroup>, entry: u64, max: u64) -> Result<(), Error> {
-    if entry >= kernel_core::mm::USER_VA_END || entry % 4 != 0 || max == 0 || max > ipc::MAX_CONNECTIONS {
+    if entry >= kernel_core::mm::USER_VA_END || !entry.is_multiple_of(4) || max == 0 || max > ipc::MAX_CONNECTIONS {
         return Err(Error::InvalidArgument);
     }
     let mut inner = group.lock();

@@ -22,7 +22,7 @@ use crate::plat::Machine;
 use alloc::string::String;
 
 /// A test: `Ok` or why not.
-type TestResult = Result<(), String>;
+pub type TestResult = Result<(), String>;
 
 /// Fail with a formatted message unless `cond` holds.
 macro_rules! ensure {
@@ -63,6 +63,9 @@ const TESTS: &[Test] = &[
     test!("Timer interrupts", timer::ticks),
     test!("Cap_create Pretest", objects::cap_create, "Cap_create Pretest Ok!"),
     test!("Thread_create Pretest", objects::thread_create, "Thread_create Pretest Ok!"),
+    test!("test_scheduler_meta", crate::sched::selftest::meta),
+    test!("test_sched_enqueue", crate::sched::selftest::enqueue),
+    test!("test_sched_dequeue", crate::sched::selftest::dequeue),
 ];
 
 /// Run every test and report; returns whether all passed.
