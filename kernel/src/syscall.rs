@@ -183,6 +183,16 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             notification_cap(me, a[0], Rights::WRITE)?.notify();
             Ok(0)
         }
+        Syscall::IrqRegister => {
+            me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+            let irq = crate::object::irq::Irq::register(a[0])?;
+            me.insert_cap(KObject::Irq(irq), Rights::ALL, None)
+        }
+        Syscall::IrqWait => irq_cap(me, a[0], Rights::READ)?.wait(t),
+        Syscall::IrqAck => {
+            irq_cap(me, a[0], Rights::WRITE)?.ack();
+            Ok(0)
+        }
         Syscall::CapGroupState => {
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {
@@ -191,6 +201,13 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
                 GroupState::Killed => group_state::KILLED,
             })
         }
+    }
+}
+
+fn irq_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::irq::Irq>, Error> {
+    match &me.lock().caps.lookup(slot, ObjectType::Irq, need)?.obj {
+        KObject::Irq(i) => Ok(i.clone()),
+        _ => Err(Error::WrongType),
     }
 }
 

@@ -16,6 +16,7 @@ mod print;
 mod rt;
 pub mod spawn;
 pub mod sys;
+pub mod thread;
 
 pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};
 pub use print::_print;

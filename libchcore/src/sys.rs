@@ -257,6 +257,21 @@ pub fn ipc_return(ret: i64, words: [u64; 3], ncaps: u64) -> ! {
     exit(102)
 }
 
+/// Take interrupt line `irq` (see `abi::irq`); needs `Rights::DEVICE` on slot 0.
+pub fn irq_register(irq: u64) -> Result<Slot, Error> {
+    call(Syscall::IrqRegister, a(irq, 0, 0, 0))
+}
+
+/// Block until the interrupt fires.
+pub fn irq_wait(irq: Slot) -> Result<(), Error> {
+    call(Syscall::IrqWait, a(irq, 0, 0, 0)).map(|_| ())
+}
+
+/// Let the line through again once the device is quiet.
+pub fn irq_ack(irq: Slot) -> Result<(), Error> {
+    call(Syscall::IrqAck, a(irq, 0, 0, 0)).map(|_| ())
+}
+
 /// Raw `cap_group_state` result (see `abi::group_state`).
 pub fn cap_group_state(group: Slot) -> Result<u64, Error> {
     call(Syscall::CapGroupState, a(group, 0, 0, 0))

@@ -59,6 +59,7 @@ const TESTS: &[Test] = &[
     ("sleep and affinity", sched::sleep_and_affinity),
     ("suspend and resume", sched::suspend_resume),
     ("notifications: producer and consumer", sched::producer_consumer),
+    ("IRQ objects: a user-level timer driver", sched::irq_objects),
     ("IPC in registers", sched::ipc_registers),
     ("IPC with data in the shared buffer", sched::ipc_data),
     ("IPC with capabilities", sched::ipc_caps),

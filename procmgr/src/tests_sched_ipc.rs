@@ -6,7 +6,7 @@
 use crate::tests::TestResult;
 use alloc::format;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use libchcore::abi::{group_state, perm, slot, Syscall};
+use libchcore::abi::{group_state, slot, Syscall};
 use libchcore::ipc::{self, Reply, Request};
 use libchcore::{spawn, sys, Error, PmoKind, Rights};
 
@@ -22,20 +22,9 @@ fn err(what: &'static str) -> impl Fn(Error) -> alloc::string::String {
     move |e| format!("{what}: {e:?}")
 }
 
-/// Stacks for extra threads of this cap_group: 32 slots of 64 KiB.
-const STACKS: u64 = 0x3000_0000;
-const STACK: u64 = 64 << 10;
-static NEXT_STACK: AtomicU64 = AtomicU64::new(0);
-static STACKS_MAPPED: AtomicBool = AtomicBool::new(false);
-
 /// A new thread of this cap_group running `f(arg)`.
 pub fn thread(f: extern "C" fn(u64) -> !, arg: u64) -> Result<u64, alloc::string::String> {
-    if !STACKS_MAPPED.swap(true, Ordering::SeqCst) {
-        let pmo = sys::create_pmo(64 * STACK, PmoKind::Anonym).map_err(err("stack pmo"))?;
-        sys::map_pmo(slot::SELF_CAP_GROUP, pmo, STACKS, perm::READ | perm::WRITE).map_err(err("map stacks"))?;
-    }
-    let i = NEXT_STACK.fetch_add(1, Ordering::SeqCst) % 64;
-    sys::create_thread(slot::SELF_CAP_GROUP, f as *const () as u64, STACKS + (i + 1) * STACK, arg).map_err(err("create_thread"))
+    libchcore::thread::spawn(f, arg).map_err(err("spawn thread"))
 }
 
 fn pin_self(cpu: Option<u64>) -> TestResult {
@@ -461,11 +450,7 @@ extern "C" fn slow_call(server_slot: u64) -> ! {
 
 extern "C" fn dying_client(server_slot: u64) -> ! {
     // One thread calls something slow; this one ends the process mid-call.
-    let Ok(pmo) = sys::create_pmo(STACK, PmoKind::Anonym) else { sys::exit(3) };
-    if sys::map_pmo(slot::SELF_CAP_GROUP, pmo, STACKS, perm::READ | perm::WRITE).is_err() {
-        sys::exit(4);
-    }
-    if sys::create_thread(slot::SELF_CAP_GROUP, slow_call as *const () as u64, STACKS + STACK, server_slot).is_err() {
+    if libchcore::thread::spawn(slow_call, server_slot).is_err() {
         sys::exit(5);
     }
     sys::sleep(5);
@@ -496,6 +481,47 @@ pub fn ipc_client_dies() -> TestResult {
     sys::sleep(30);
     check!(c.call([OP_ECHO, 2, 2, 2], &[], &mut []).map(|a| a.ret) == Ok(6), "the server stopped answering later");
     sys::cap_delete(child).map_err(err("delete"))?;
+    Ok(())
+}
+
+/// Arm the EL1 physical timer (which EL0 may program) to fire in `ticks` counter ticks.
+fn arm_phys_timer(ticks: u64) {
+    // SAFETY: the kernel lets EL0 use the physical timer (CNTKCTL_EL1.EL0PTEN);
+    // these writes only program it.
+    unsafe { core::arch::asm!("msr cntp_tval_el0, {}", "msr cntp_ctl_el0, {}", in(reg) ticks, in(reg) 1u64) };
+}
+
+fn stop_phys_timer() {
+    // SAFETY: as above; disabling the timer drops its interrupt.
+    unsafe { core::arch::asm!("msr cntp_ctl_el0, xzr") };
+}
+
+pub fn irq_objects() -> TestResult {
+    use libchcore::abi::irq;
+    // The physical timer's interrupt is per CPU: stay on the CPU that registers it.
+    pin_self(Some(0))?;
+    let line = sys::irq_register(irq::VIRT_PHYS_TIMER).or_else(|_| sys::irq_register(irq::RASPI3_PHYS_TIMER)).map_err(err("irq_register"))?;
+    let result = (|| {
+        check!(sys::irq_register(irq::VIRT_PHYS_TIMER).is_err() && sys::irq_register(irq::RASPI3_PHYS_TIMER).is_err(), "a taken line was given twice");
+        for round in 0..3 {
+            arm_phys_timer(10_000);
+            sys::irq_wait(line).map_err(|e| format!("round {round}: irq_wait: {e:?}"))?;
+            // Quiet the device, then let the line through again.
+            stop_phys_timer();
+            sys::irq_ack(line).map_err(err("irq_ack"))?;
+        }
+        check!(sys::irq_wait(slot::SELF_VMSPACE) == Err(Error::WrongType), "waited on a vmspace");
+        check!(sys::irq_register(u64::MAX) == Err(Error::InvalidArgument), "registered a line that does not exist");
+        Ok(())
+    })();
+    stop_phys_timer();
+    sys::cap_delete(line).map_err(err("delete"))?;
+    pin_self(None)?;
+    result?;
+    // Released, the line can be taken again.
+    let again = sys::irq_register(irq::VIRT_PHYS_TIMER).or_else(|_| sys::irq_register(irq::RASPI3_PHYS_TIMER));
+    check!(again.is_ok(), "a released line could not be taken again");
+    sys::cap_delete(again.unwrap_or(0)).map_err(err("delete"))?;
     Ok(())
 }
 

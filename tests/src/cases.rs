@@ -18,7 +18,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "Cooperative Scheduling Test Done!",
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
-    "[USERTEST] all 26 user tests passed",
+    "[USERTEST] all 27 user tests passed",
     "[TEST] verdict: PASS",
 ];
 

@@ -47,6 +47,14 @@ impl LocalIntc {
         }
     }
 
+    /// Route (or stop routing) timer source `bit` of `core` to its IRQ line.
+    pub fn set_timer_source(&self, core: usize, bit: u32, on: bool) {
+        if let Some(r) = self.regs.CORE_TIMER_IRQCNTL.get(core) {
+            let v = r.get() & !(1 << bit);
+            r.set(if on { v | (1 << bit) } else { v });
+        }
+    }
+
     /// Let mailbox 0 of `core` interrupt it (our inter-processor interrupt).
     pub fn enable_mailbox0(&self, core: usize) {
         if let Some(r) = self.regs.CORE_MAILBOX_IRQCNTL.get(core) {

@@ -109,6 +109,13 @@ impl GicV2 {
         }
     }
 
+    /// Stop interrupt `id` (for SPIs everywhere; for PPIs on this CPU).
+    pub fn disable(&self, id: u32) {
+        if let Some(r) = self.dist.ICENABLER.get((id / 32) as usize) {
+            r.set(1 << (id % 32));
+        }
+    }
+
     /// Raise software-generated interrupt `sgi` (0-15) on CPU interface `cpu`.
     pub fn send_sgi(&self, cpu: usize, sgi: u32) {
         // GICD_SGIR: TargetListFilter 0 (use the list), CPUTargetList bits 23:16.

@@ -23,6 +23,7 @@
 
 pub mod cap_group;
 pub mod connection;
+pub mod irq;
 pub mod notification;
 pub mod pmo;
 pub mod thread;
@@ -37,7 +38,7 @@ use thread::Thread;
 use vmspace::VmSpace;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static LIVE: [AtomicUsize; 7] = [const { AtomicUsize::new(0) }; 7];
+static LIVE: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
 /// What every object starts with.
 #[derive(Debug)]
@@ -95,6 +96,8 @@ pub enum KObject {
     Connection(Arc<connection::Connection>),
     /// A notification.
     Notification(Arc<notification::Notification>),
+    /// An interrupt line.
+    Irq(Arc<irq::Irq>),
 }
 
 impl kernel_core::cap::Object for KObject {
@@ -106,6 +109,7 @@ impl kernel_core::cap::Object for KObject {
             KObject::VmSpace(_) => ObjectType::VmSpace,
             KObject::Connection(_) => ObjectType::Connection,
             KObject::Notification(_) => ObjectType::Notification,
+            KObject::Irq(_) => ObjectType::Irq,
         }
     }
 }

@@ -121,6 +121,24 @@ pub fn init_irq_cpu(cpu: usize) {
     LOCAL.enable_mailbox0(cpu);
 }
 
+/// Local interrupt sources drivers may take: the three timers other than ours.
+const DRIVER_SOURCES: u32 = 0b111;
+
+/// Whether a driver may take line `num` (`RASPI3_LOCAL_BASE + source`).
+pub fn irq_claimable(num: u32) -> bool {
+    num.checked_sub(chcore_abi::irq::RASPI3_LOCAL_BASE as u32).is_some_and(|bit| bit < 32 && DRIVER_SOURCES & (1 << bit) != 0)
+}
+
+/// Let line `num` through on `cpu`.
+pub fn irq_unmask(num: u32, cpu: usize) {
+    LOCAL.set_timer_source(cpu, num - chcore_abi::irq::RASPI3_LOCAL_BASE as u32, true);
+}
+
+/// Hold line `num` back on `cpu`.
+pub fn irq_mask(num: u32, cpu: usize) {
+    LOCAL.set_timer_source(cpu, num - chcore_abi::irq::RASPI3_LOCAL_BASE as u32, false);
+}
+
 /// Interrupt `cpu` so that it looks at its run queue.
 pub fn send_ipi(cpu: usize) {
     LOCAL.send_ipi(cpu);
@@ -154,7 +172,12 @@ pub fn handle_irq() {
     if pending & CNTV_IRQ != 0 {
         crate::arch::timer::handle_tick();
     }
-    if pending & !(CNTV_IRQ | MAILBOX0_IRQ) != 0 {
+    for bit in 0..3 {
+        if pending & DRIVER_SOURCES & (1 << bit) != 0 && crate::object::irq::fire(chcore_abi::irq::RASPI3_LOCAL_BASE as u32 + bit) {
+            LOCAL.set_timer_source(core, bit, false);
+        }
+    }
+    if pending & !(CNTV_IRQ | MAILBOX0_IRQ | DRIVER_SOURCES) != 0 {
         log::warn!("unexpected interrupt sources {pending:#x}");
     }
 }

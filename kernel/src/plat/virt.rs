@@ -124,6 +124,27 @@ pub fn start_cpu(_id: usize, mpidr: u64, entry: u64) -> Result<(), &'static str>
     }
 }
 
+/// Whether a driver may take interrupt `id`: an existing PPI or SPI the
+/// kernel does not use itself.
+pub fn irq_claimable(id: u32) -> bool {
+    let lines = GIC_V2.get().map_or(0, |g| g.lines());
+    (16..lines.min(1020)).contains(&id) && id != TIMER_IRQ.load(Ordering::Relaxed)
+}
+
+/// Let interrupt `id` through (a PPI on the CPU running this).
+pub fn irq_unmask(id: u32, _cpu: usize) {
+    if let Some(gic) = GIC_V2.get() {
+        gic.enable(id);
+    }
+}
+
+/// Hold interrupt `id` back.
+pub fn irq_mask(id: u32, _cpu: usize) {
+    if let Some(gic) = GIC_V2.get() {
+        gic.disable(id);
+    }
+}
+
 /// Handle one pending interrupt.
 pub fn handle_irq() {
     let Some(gic) = GIC_V2.get() else { return };
@@ -135,6 +156,9 @@ pub fn handle_irq() {
         crate::arch::timer::handle_tick();
     } else if id == IPI_SGI {
         // A reschedule request: the exception return path does the work.
+    } else if crate::object::irq::fire(id) {
+        // A driver's line: hold it until the driver acknowledges it.
+        gic.disable(id);
     } else {
         log::warn!("unexpected interrupt {id}");
     }

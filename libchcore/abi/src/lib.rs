@@ -85,11 +85,17 @@ pub enum Syscall {
     Wait = 35,
     /// `notify(notification) -> 0`.
     Notify = 36,
+    /// `irq_register(irq) -> cap`: needs [`Rights::DEVICE`] on slot 0; see [`irq`].
+    IrqRegister = 37,
+    /// `irq_wait(irq_cap) -> 0`: block until the interrupt fires.
+    IrqWait = 38,
+    /// `irq_ack(irq_cap) -> 0`: the device is quiet again; let the line through.
+    IrqAck = 39,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 37;
+    pub const COUNT: u64 = 40;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -99,7 +105,7 @@ impl Syscall {
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
-            IpcReturn, CreateNotification, Wait, Notify,
+            IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -218,6 +224,8 @@ pub enum ObjectType {
     Connection = 5,
     /// A notification (counting semaphore).
     Notification = 6,
+    /// An interrupt line, for a user-level driver.
+    Irq = 7,
 }
 
 /// PMO kinds for `create_pmo`.
@@ -271,6 +279,19 @@ pub mod slot {
     pub const SELF_VMSPACE: u64 = 1;
     /// In calls that take a thread capability: the calling thread itself.
     pub const CURRENT_THREAD: u64 = u64::MAX;
+}
+
+/// Interrupt numbers for `irq_register`.
+pub mod irq {
+    /// QEMU virt: GIC interrupt IDs (16-1019: PPIs are per CPU, SPIs go to
+    /// CPU 0). The EL1 physical timer is PPI 30.
+    pub const VIRT_PHYS_TIMER: u64 = 30;
+    /// Raspberry Pi 3: the BCM2836 local sources of the registering core are
+    /// `RASPI3_LOCAL_BASE + bit` (0: secure physical timer, 1: non-secure
+    /// physical timer, 2: hypervisor timer).
+    pub const RASPI3_LOCAL_BASE: u64 = 1000;
+    /// Raspberry Pi 3: the EL1 (non-secure) physical timer.
+    pub const RASPI3_PHYS_TIMER: u64 = RASPI3_LOCAL_BASE + 1;
 }
 
 /// `wait`: no timeout.

@@ -22,8 +22,15 @@ pub fn init() {
     log::info!("timer: {} Hz counter, {} Hz tick", CNTFRQ_EL0.get(), TICK_HZ);
 }
 
+/// CNTKCTL_EL1: EL0 may read the counters (EL0PCTEN, EL0VCTEN) and use
+/// the physical timer (EL0PTEN), which user-level drivers and tests drive
+/// through an IRQ object. The virtual timer, the kernel's tick, stays EL1-only.
+const CNTKCTL_EL0_ACCESS: u64 = (1 << 0) | (1 << 1) | (1 << 9);
+
 /// Start this CPU's tick (each core has its own timer).
 pub fn init_cpu() {
+    // SAFETY: writes a timer access-control register; no memory effects.
+    unsafe { core::arch::asm!("msr cntkctl_el1, {}", in(reg) CNTKCTL_EL0_ACCESS, options(nomem, nostack)) };
     CNTV_TVAL_EL0.set(interval());
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
 }
