@@ -28,6 +28,11 @@ fn main() {
         Ok(p) => panic!("kernel: CHCORE_PROCMGR_ELF={p} is not a file; build with `cargo xtask build`"),
         Err(_) => panic!("kernel: CHCORE_PROCMGR_ELF is not set; build with `cargo xtask build`, which builds procmgr first"),
     }
+    println!("cargo:rerun-if-env-changed=CHCORE_RAMDISK");
+    match env::var("CHCORE_RAMDISK") {
+        Ok(p) if std::path::Path::new(&p).is_file() => println!("cargo:rerun-if-changed={p}"),
+        _ => panic!("kernel: CHCORE_RAMDISK must name the ramdisk archive; build with `cargo xtask build`"),
+    }
     let dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");

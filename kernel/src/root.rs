@@ -17,6 +17,8 @@ use kernel_core::elf_load::{self, ElfError};
 
 /// procmgr, built for `aarch64-unknown-none` before the kernel (by `cargo xtask`).
 static PROCMGR_ELF: &[u8] = include_bytes!(env!("CHCORE_PROCMGR_ELF"));
+/// The ramdisk: a cpio (newc) archive of the user programs, for procmgr.
+static RAMDISK: &[u8] = include_bytes!(env!("CHCORE_RAMDISK"));
 
 /// Top of the root thread's stack, and its size (pages appear on first touch).
 pub const STACK_TOP: u64 = 0x5000_0000_0000;
@@ -42,9 +44,15 @@ impl From<chcore_abi::Error> for LoadError {
 }
 
 /// Load `image` as a new cap_group called `name` and make its first thread runnable.
-pub fn spawn_elf(name: &str, image: &[u8], self_rights: Rights) -> Result<Arc<CapGroup>, LoadError> {
+pub fn spawn_elf(
+    name: &str,
+    image: &[u8],
+    self_rights: Rights,
+    setup: impl FnOnce(&Arc<CapGroup>) -> Result<(), LoadError>,
+) -> Result<Arc<CapGroup>, LoadError> {
     let plan = elf_load::plan(image).map_err(LoadError::Elf)?;
     let group = CapGroup::new(name, self_rights)?;
+    setup(&group)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
         let pmo = Pmo::new(PmoKind::Data, len)?;
@@ -66,10 +74,18 @@ pub fn spawn_elf(name: &str, image: &[u8], self_rights: Rights) -> Result<Arc<Ca
 
 /// Start procmgr. A failure here is reported, and the kernel idles.
 pub fn start() {
-    match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL) {
+    // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only.
+    let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
+        let pmo = Pmo::new(PmoKind::Data, RAMDISK.len().max(1) as u64)?;
+        pmo.write(0, RAMDISK)?;
+        let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP), None)?;
+        debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);
+        Ok(())
+    };
+    match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL, ramdisk) {
         Ok(g) => {
             ROOT_ID.store(g.header.id, Ordering::Relaxed);
-            log::info!("root process procmgr loaded ({} bytes of ELF)", PROCMGR_ELF.len());
+            log::info!("root process procmgr loaded ({} bytes of ELF, {} bytes of ramdisk)", PROCMGR_ELF.len(), RAMDISK.len());
         }
         Err(e) => log::error!("cannot start the root process procmgr: {e:?}"),
     }

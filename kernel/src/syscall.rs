@@ -193,6 +193,35 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             irq_cap(me, a[0], Rights::WRITE)?.ack();
             Ok(0)
         }
+        Syscall::CapGroupKill => {
+            let g = me.group_cap(a[0], Rights::WRITE)?;
+            if Arc::ptr_eq(&g, me) {
+                return Err(Error::InvalidArgument);
+            }
+            end_group(&g, GroupState::Killed);
+            Ok(0)
+        }
+        Syscall::CapGroupExitNotify => {
+            let g = me.group_cap(a[0], Rights::READ)?;
+            let n = notification_cap(me, a[1], Rights::WRITE)?;
+            let mut inner = g.lock();
+            if inner.state != GroupState::Alive {
+                drop(inner);
+                n.notify();
+            } else {
+                inner.exit_notify = Some(n);
+            }
+            Ok(0)
+        }
+        Syscall::VmspaceClone => {
+            let dst = me.group_cap(a[0], Rights::MAP)?;
+            let src = me.group_cap(a[1], Rights::MAP)?;
+            if Arc::ptr_eq(&dst, &src) {
+                return Err(Error::InvalidArgument);
+            }
+            src.vmspace.clone_into(&dst.vmspace)?;
+            Ok(0)
+        }
         Syscall::CapGroupState => {
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {

@@ -35,6 +35,8 @@ pub struct CapGroupInner {
     pub server: Option<super::connection::ServerConfig>,
     /// Connections to this group as a server.
     pub connections: Vec<Weak<super::connection::Connection>>,
+    /// Notified when the group ends (procmgr learns of exits this way).
+    pub exit_notify: Option<Arc<super::notification::Notification>>,
 }
 
 /// A process.
@@ -70,6 +72,7 @@ impl CapGroup {
                 state: GroupState::Alive,
                 server: None,
                 connections: Vec::new(),
+                exit_notify: None,
             }),
         });
         let mut all = ALL.lock();
@@ -115,9 +118,11 @@ impl CapGroup {
     /// Clients waiting in a call to this group are woken with `PeerDead`.
     pub fn exit(&self, state: GroupState) -> (Vec<Arc<Thread>>, Vec<Cap>) {
         let mut inner = self.lock();
-        if inner.state == GroupState::Alive {
+        let first = inner.state == GroupState::Alive;
+        if first {
             inner.state = state;
         }
+        let notify = if first { inner.exit_notify.take() } else { None };
         inner.server = None;
         for conn in core::mem::take(&mut inner.connections).iter().filter_map(Weak::upgrade) {
             conn.server_died();
@@ -130,6 +135,10 @@ impl CapGroup {
         }
         let mut inner = self.lock();
         let caps = inner.caps.clear();
+        drop(inner);
+        if let Some(n) = notify {
+            n.notify();
+        }
         (threads, caps)
     }
 

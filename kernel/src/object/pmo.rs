@@ -103,6 +103,18 @@ impl Pmo {
         }
     }
 
+    /// A private copy (for `vmspace_clone`): same kind and size, the pages
+    /// present now copied. Device PMOs cannot be copied.
+    pub fn duplicate(&self) -> Result<Arc<Pmo>, Error> {
+        let copy = Pmo::new(self.kind, self.size)?;
+        for (index, src) in self.present_pages() {
+            let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
+            // SAFETY: both are whole pages owned by these PMOs, in the linear map.
+            unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src) as *const u8, phys_to_virt(dst) as *mut u8, PAGE_SIZE as usize) };
+        }
+        Ok(copy)
+    }
+
     /// Pages present now: (index, physical address).
     pub fn present_pages(&self) -> alloc::vec::Vec<(u64, u64)> {
         match &*self.inner.lock() {

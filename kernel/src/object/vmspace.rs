@@ -181,6 +181,23 @@ impl VmSpace {
         self.resolve(va, write).map(|_| ())
     }
 
+    /// Give `dst` a copy of this address space: private memory (DATA,
+    /// ANONYM) is copied, shared memory (SHM, DEVICE) is shared.
+    pub fn clone_into(&self, dst: &VmSpace) -> Result<(), Error> {
+        let regions: alloc::vec::Vec<(u64, u64, u64, Arc<Pmo>)> = {
+            let inner = self.inner.lock();
+            inner.regions.iter().map(|r| (r.start, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
+        };
+        for (start, p, max, pmo) in regions {
+            let pmo = match pmo.kind {
+                PmoKind::Shm | PmoKind::Device => pmo,
+                PmoKind::Data | PmoKind::Anonym => pmo.duplicate()?,
+            };
+            dst.map(pmo, start, p, max)?;
+        }
+        Ok(())
+    }
+
     /// Physical address of the level 0 table.
     pub fn root(&self) -> u64 {
         self.inner.lock().pt.root()

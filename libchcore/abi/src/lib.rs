@@ -91,11 +91,18 @@ pub enum Syscall {
     IrqWait = 38,
     /// `irq_ack(irq_cap) -> 0`: the device is quiet again; let the line through.
     IrqAck = 39,
+    /// `cap_group_kill(cap_group_cap) -> 0`: end another cap_group (needs `WRITE`).
+    CapGroupKill = 40,
+    /// `cap_group_exit_notify(cap_group_cap, notification) -> 0`: notify when it ends.
+    CapGroupExitNotify = 41,
+    /// `vmspace_clone(dst_cap_group, src_cap_group) -> 0`: give `dst` a copy of
+    /// `src`'s address space (private memory copied, shared memory shared).
+    VmspaceClone = 42,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 40;
+    pub const COUNT: u64 = 43;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -105,7 +112,8 @@ impl Syscall {
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
-            IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck,
+            IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
+            CapGroupExitNotify, VmspaceClone,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -279,6 +287,10 @@ pub mod slot {
     pub const SELF_VMSPACE: u64 = 1;
     /// In calls that take a thread capability: the calling thread itself.
     pub const CURRENT_THREAD: u64 = u64::MAX;
+    /// In the root process (procmgr): the ramdisk PMO (a cpio archive).
+    pub const ROOT_RAMDISK: u64 = 2;
+    /// In processes procmgr starts: procmgr's cap_group, to connect to it.
+    pub const PROCMGR: u64 = 2;
 }
 
 /// Interrupt numbers for `irq_register`.

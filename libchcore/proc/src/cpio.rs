@@ -1,0 +1,165 @@
+//! The ramdisk format: cpio "newc" (SVR4 portable ASCII, magic `070701`).
+//!
+//! Each entry is a 110-byte ASCII header (magic and thirteen 8-digit hex
+//! fields), the NUL-terminated name padded to 4 bytes, then the data padded
+//! to 4 bytes; the archive ends with the entry `TRAILER!!!`. The reader
+//! checks the whole archive before handing out any entry.
+
+use alloc::vec::Vec;
+
+const MAGIC: &[u8; 6] = b"070701";
+const HEADER: usize = 110;
+const TRAILER: &str = "TRAILER!!!";
+/// Regular file, rwxr-xr-x.
+const MODE_FILE: u32 = 0o100755;
+
+/// Why an archive was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpioError {
+    /// A header does not start with `070701`.
+    BadMagic,
+    /// A header field is not hexadecimal.
+    BadField,
+    /// A name or data runs past the end of the archive.
+    Truncated,
+    /// A name is empty, not UTF-8 or not NUL-terminated.
+    BadName,
+    /// No `TRAILER!!!` entry.
+    NoTrailer,
+}
+
+/// One file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// Path as stored (no leading `/`).
+    pub name: &'a str,
+    /// Contents.
+    pub data: &'a [u8],
+    /// Mode bits.
+    pub mode: u32,
+}
+
+/// A checked archive.
+#[derive(Clone, Debug)]
+pub struct Archive<'a> {
+    entries: Vec<Entry<'a>>,
+}
+
+fn align4(x: usize) -> usize {
+    (x + 3) & !3
+}
+
+fn hex(field: &[u8]) -> Result<u32, CpioError> {
+    let s = core::str::from_utf8(field).map_err(|_| CpioError::BadField)?;
+    u32::from_str_radix(s, 16).map_err(|_| CpioError::BadField)
+}
+
+impl<'a> Archive<'a> {
+    /// Check `bytes` and index its entries.
+    pub fn parse(bytes: &'a [u8]) -> Result<Archive<'a>, CpioError> {
+        let mut entries = Vec::new();
+        let mut at = 0usize;
+        loop {
+            let h = bytes.get(at..at + HEADER).ok_or(CpioError::Truncated)?;
+            if &h[..6] != MAGIC {
+                return Err(CpioError::BadMagic);
+            }
+            let field = |i: usize| hex(&h[6 + i * 8..6 + (i + 1) * 8]);
+            let mode = field(1)?;
+            let size = field(6)? as usize;
+            let namesize = field(11)? as usize;
+            let name_start = at + HEADER;
+            let name_end = name_start.checked_add(namesize).ok_or(CpioError::Truncated)?;
+            let raw = bytes.get(name_start..name_end).ok_or(CpioError::Truncated)?;
+            let name = match raw.split_last() {
+                Some((0, n)) if !n.is_empty() => core::str::from_utf8(n).map_err(|_| CpioError::BadName)?,
+                _ => return Err(CpioError::BadName),
+            };
+            let data_start = align4(name_end);
+            let data_end = data_start.checked_add(size).ok_or(CpioError::Truncated)?;
+            let data = bytes.get(data_start..data_end).ok_or(CpioError::Truncated)?;
+            if name == TRAILER {
+                return Ok(Archive { entries });
+            }
+            entries.push(Entry { name: name.trim_start_matches('/'), data, mode });
+            at = align4(data_end);
+            if at >= bytes.len() {
+                return Err(CpioError::NoTrailer);
+            }
+        }
+    }
+
+    /// The files, in archive order.
+    pub fn entries(&self) -> &[Entry<'a>] {
+        &self.entries
+    }
+
+    /// The file called `name` (a leading `/` is ignored).
+    pub fn find(&self, name: &str) -> Option<&Entry<'a>> {
+        let name = name.trim_start_matches('/');
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// An archive holding `files` (name, contents), for the build.
+pub fn write(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut put = |name: &str, data: &[u8], mode: u32, ino: usize| {
+        let fields = [ino as u32, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
+        out.extend_from_slice(MAGIC);
+        for f in fields {
+            out.extend_from_slice(alloc::format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(align4(out.len()), 0);
+        out.extend_from_slice(data);
+        out.resize(align4(out.len()), 0);
+    };
+    for (i, (name, data)) in files.iter().enumerate() {
+        put(name, data, MODE_FILE, i + 1);
+    }
+    put(TRAILER, &[], 0, 0);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read() {
+        let a = write(&[("hello", b"Hello ChCore!\n"), ("dir/x", b""), ("odd", b"123")]);
+        let ar = Archive::parse(&a).unwrap();
+        let names: Vec<&str> = ar.entries().iter().map(|e| e.name).collect();
+        assert_eq!(names, vec!["hello", "dir/x", "odd"]);
+        assert_eq!(ar.find("/hello").unwrap().data, b"Hello ChCore!\n");
+        assert_eq!(ar.find("odd").unwrap().mode, MODE_FILE);
+        assert!(ar.find("missing").is_none());
+        assert_eq!(Archive::parse(&write(&[])).unwrap().entries().len(), 0);
+    }
+
+    #[test]
+    fn refuses_malformed_archives() {
+        let good = write(&[("a", b"abcdef")]);
+        assert_eq!(Archive::parse(&[]).unwrap_err(), CpioError::Truncated);
+        let mut bad = good.clone();
+        bad[0] = b'1';
+        assert_eq!(Archive::parse(&bad).unwrap_err(), CpioError::BadMagic);
+        let mut bad = good.clone();
+        bad[6 + 6 * 8] = b'Z';
+        assert_eq!(Archive::parse(&bad).unwrap_err(), CpioError::BadField);
+        let mut bad = good.clone();
+        bad[6 + 6 * 8..6 + 7 * 8].copy_from_slice(b"FFFFFFFF");
+        assert_eq!(Archive::parse(&bad).unwrap_err(), CpioError::Truncated, "size past the end");
+        let cut = &good[..good.len() - 124];
+        assert_eq!(Archive::parse(cut).unwrap_err(), CpioError::NoTrailer);
+        let mut bad = good.clone();
+        bad[6 + 11 * 8..6 + 12 * 8].copy_from_slice(b"00000001");
+        assert_eq!(Archive::parse(&bad).unwrap_err(), CpioError::BadName, "empty name");
+        for n in 0..good.len() {
+            // Every truncation is refused, never a panic.
+            assert!(Archive::parse(&good[..n]).is_err());
+        }
+    }
+}

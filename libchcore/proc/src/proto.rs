@@ -1,0 +1,55 @@
+//! The procmgr protocol: what goes in the IPC words and the shared buffer.
+//!
+//! Every request is an IPC call to procmgr with the operation in word 0 and
+//! its arguments in words 1-3; longer arguments (paths, argument lists, data)
+//! travel in the buffer's data area. The call returns a value or a negated
+//! `chcore_abi::Error` (or one of the process errors below), and up to three
+//! words.
+
+/// Start a program: buffer = path NUL args block (see [`crate::args`]);
+/// words = [op, stdin fd, stdout fd, stderr fd] in the caller's fd table.
+/// Returns the child's pid.
+pub const SPAWN: u64 = 1;
+/// Fork the caller: words = [op, resume pc, resume sp, resume arg]. Returns the child's pid.
+pub const FORK: u64 = 2;
+/// Replace the caller's program: buffer as for SPAWN. Does not return on success.
+pub const EXEC: u64 = 3;
+/// Record the caller's exit status: words = [op, code]. The caller then ends itself.
+pub const EXIT: u64 = 4;
+/// Wait for a child: words = [op, pid or [`ANY_CHILD`], nohang]. Returns the pid;
+/// word 0 = the exit code, word 1 = 1 if it was killed (fault or kill).
+pub const WAIT: u64 = 5;
+/// End a process: words = [op, pid].
+pub const KILL: u64 = 6;
+/// The caller's pid; word 0 = its parent's pid.
+pub const GETPID: u64 = 7;
+/// A pipe: returns 0; words = [read fd, write fd].
+pub const PIPE: u64 = 8;
+/// Read up to words[2] bytes from fd words[1] into the buffer. Returns the
+/// count (0 = end of file).
+pub const READ: u64 = 9;
+/// Write words[2] bytes from the buffer to fd words[1]. Returns the count.
+pub const WRITE: u64 = 10;
+/// Close fd words[1].
+pub const CLOSE: u64 = 11;
+/// Make fd words[2] a copy of fd words[1].
+pub const DUP2: u64 = 12;
+/// Open a ramdisk file (path in the buffer) for reading. Returns the fd.
+pub const OPEN: u64 = 13;
+/// List the ramdisk: names, NUL-separated, into the buffer. Returns the byte count.
+pub const LIST: u64 = 14;
+/// The process table, as lines "pid ppid state name\n" into the buffer.
+pub const PS: u64 = 15;
+
+/// WAIT: any child.
+pub const ANY_CHILD: u64 = u64::MAX;
+
+/// Standard input, output and error.
+pub const STDIN: u64 = 0;
+/// Standard output.
+pub const STDOUT: u64 = 1;
+/// Standard error.
+pub const STDERR: u64 = 2;
+
+/// Most open files per process.
+pub const MAX_FDS: usize = 64;
