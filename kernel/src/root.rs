@@ -94,10 +94,11 @@ pub fn start() {
 /// Called whenever a cap_group ends.
 pub fn on_group_exit(group: &CapGroup) {
     let state = group.state();
-    log::info!("cap_group {} ended: {state:?}", group.name);
     if group.header.id != ROOT_ID.load(Ordering::Relaxed) {
+        log::debug!("cap_group {} ended: {state:?}", group.name);
         return;
     }
+    log::info!("root process {} ended: {state:?}", group.name);
     if cfg!(feature = "selftest") {
         // The test image's verdict: the kernel self-tests and the user suite
         // (procmgr's exit status) must both have passed.

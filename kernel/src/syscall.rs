@@ -222,6 +222,17 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             src.vmspace.clone_into(&dst.vmspace)?;
             Ok(0)
         }
+        Syscall::PmoSize => match &me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)?.obj {
+            KObject::Pmo(p) => Ok(p.size),
+            _ => Err(Error::WrongType),
+        },
+        Syscall::ConnectFor => {
+            let client = me.group_cap(a[0], Rights::MAP)?;
+            let conn = crate::object::connection::connect(&client, me, a[1])?;
+            let badge = conn.index;
+            let slot = client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
+            Ok(slot | (badge << 32))
+        }
         Syscall::CapGroupState => {
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {

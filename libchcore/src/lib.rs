@@ -13,13 +13,15 @@ extern crate alloc;
 mod heap;
 pub mod ipc;
 mod print;
+pub mod process;
 mod rt;
 pub mod spawn;
 pub mod sys;
 pub mod thread;
 
 pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};
-pub use print::_print;
+pub use print::{_eprint, _print};
+pub use rt::args;
 
 /// Declare the program's entry point: `entry!(main)` with `fn main() -> i32`.
 #[macro_export]

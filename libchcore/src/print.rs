@@ -6,16 +6,32 @@ struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(chcore_abi::PUTSTR_MAX as usize) {
-            crate::sys::putstr(chunk).map_err(|_| fmt::Error)?;
-        }
-        Ok(())
+        // Standard output: a pipe or the console, through procmgr; procmgr
+        // itself writes to the console directly.
+        crate::process::write(chcore_proc::proto::STDOUT, s.as_bytes()).map(|_| ()).map_err(|_| fmt::Error)
     }
 }
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
     let _ = Console.write_fmt(args);
+}
+
+#[doc(hidden)]
+pub fn _eprint(args: fmt::Arguments) {
+    struct Err;
+    impl Write for Err {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            crate::process::write(chcore_proc::proto::STDERR, s.as_bytes()).map(|_| ()).map_err(|_| fmt::Error)
+        }
+    }
+    let _ = Err.write_fmt(args);
+}
+
+/// Print to standard error.
+#[macro_export]
+macro_rules! eprintln {
+    ($($arg:tt)*) => ($crate::_eprint(format_args!("{}\n", format_args!($($arg)*))));
 }
 
 /// Print to the console.

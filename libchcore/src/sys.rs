@@ -136,12 +136,7 @@ pub fn cap_delete(slot: Slot) -> Result<(), Error> {
 /// Type and rights of the capability in `slot`.
 pub fn cap_info(slot: Slot) -> Result<(ObjectType, Rights), Error> {
     let v = call(Syscall::CapInfo, a(slot, 0, 0, 0))?;
-    let ty = match v >> 32 {
-        1 => ObjectType::CapGroup,
-        2 => ObjectType::Thread,
-        3 => ObjectType::Pmo,
-        _ => ObjectType::VmSpace,
-    };
+    let ty = ObjectType::from_number(v >> 32).ok_or(Error::InvalidArgument)?;
     Ok((ty, Rights(v & 0xFFFF_FFFF)))
 }
 
@@ -270,6 +265,32 @@ pub fn irq_wait(irq: Slot) -> Result<(), Error> {
 /// Let the line through again once the device is quiet.
 pub fn irq_ack(irq: Slot) -> Result<(), Error> {
     call(Syscall::IrqAck, a(irq, 0, 0, 0)).map(|_| ())
+}
+
+/// Size of a PMO in bytes.
+pub fn pmo_size(pmo: Slot) -> Result<u64, Error> {
+    call(Syscall::PmoSize, a(pmo, 0, 0, 0))
+}
+
+/// As a server, connect cap_group `client` to ourselves with its buffer at
+/// `buf`: returns (the connection's slot in the client, its badge).
+pub fn connect_for(client: Slot, buf: u64) -> Result<(Slot, u64), Error> {
+    call(Syscall::ConnectFor, a(client, buf, 0, 0)).map(|v| (v & 0xFFFF_FFFF, v >> 32))
+}
+
+/// End another cap_group.
+pub fn cap_group_kill(group: Slot) -> Result<(), Error> {
+    call(Syscall::CapGroupKill, a(group, 0, 0, 0)).map(|_| ())
+}
+
+/// Have `notification` notified when `group` ends.
+pub fn cap_group_exit_notify(group: Slot, notification: Slot) -> Result<(), Error> {
+    call(Syscall::CapGroupExitNotify, a(group, notification, 0, 0)).map(|_| ())
+}
+
+/// Give `dst` a copy of `src`'s address space.
+pub fn vmspace_clone(dst: Slot, src: Slot) -> Result<(), Error> {
+    call(Syscall::VmspaceClone, a(dst, src, 0, 0)).map(|_| ())
 }
 
 /// Raw `cap_group_state` result (see `abi::group_state`).

@@ -1,15 +1,18 @@
 //! procmgr, the root process: the first program the kernel starts.
 //!
-//! Today it announces itself and, in the test image, runs the user-level
-//! tests of the kernel's system calls. Process management over IPC (spawn,
-//! fork, exec, wait, pipes) comes with the IPC work.
+//! It checks the ramdisk the kernel handed it, becomes the process manager
+//! (an IPC server: spawn, fork, exec, exit, wait, kill, files and pipes; see
+//! `server`), and starts the shell on the console. In the test image it
+//! first runs the kernel-facing user tests, then the process test suite
+//! (`usertest` from the ramdisk), and exits with the verdict.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use libchcore::println;
+use libchcore::{println, sys};
 
+mod server;
 #[cfg(feature = "selftest")]
 mod tests;
 #[cfg(feature = "selftest")]
@@ -20,7 +23,43 @@ libchcore::entry!(main);
 fn main() -> i32 {
     println!("Hello from ChCore Process Manager!");
     #[cfg(feature = "selftest")]
-    return tests::run();
-    #[cfg(not(feature = "selftest"))]
-    0
+    let kernel_tests = tests::run();
+    match server::init() {
+        Ok(n) => println!("procmgr: ramdisk with {n} programs"),
+        Err(e) => {
+            println!("procmgr: cannot start: {e:?}");
+            return 1;
+        }
+    }
+    if cfg!(feature = "selftest") {
+        let suite = run_program("usertest");
+        #[cfg(feature = "selftest")]
+        let ok = kernel_tests == 0 && suite == 0;
+        #[cfg(not(feature = "selftest"))]
+        let ok = suite == 0;
+        return if ok { 0 } else { 1 };
+    }
+    loop {
+        // The shell is the console's only user; start a new one if it ends.
+        let status = run_program("shell");
+        println!("procmgr: the shell ended ({status}); starting another");
+        sys::sleep(10);
+    }
+}
+
+/// Start `name` from the ramdisk on the console and wait for it.
+fn run_program(name: &str) -> i32 {
+    match server::spawn_with_console(name, &[name]) {
+        Ok(pid) => match server::wait_root_child(pid) {
+            (code, false) => code,
+            (_, true) => {
+                println!("procmgr: {name} was killed");
+                -1
+            }
+        },
+        Err(e) => {
+            println!("procmgr: cannot start {name}: {e:?}");
+            -1
+        }
+    }
 }

@@ -19,8 +19,11 @@ pub const USERTEST_LINES: &[&str] = &[
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
     "[USERTEST] all 27 user tests passed",
+    "[PROCTEST] 10 of 10 process tests passed",
     "[TEST] verdict: PASS",
 ];
+/// The shell's banner.
+pub const SHELL_LINE: &str = "Welcome to ChCore shell!";
 
 /// Lab checkpoints the kernel self-tests print (ChCore lab 2 names).
 pub const SELFTEST_LINES: &[&str] = &[
@@ -57,6 +60,24 @@ pub struct Case {
     /// What passing looks like.
     pub expect: Expectation,
 }
+
+/// A scripted shell session: each command typed at `$ `, and lines its
+/// output must contain.
+pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
+    (&["Hello ChCore!"], "hello"),
+    (&["hello from a pipe"], "echo hello from a pipe | cat"),
+    (&["through four stages"], "echo through four stages | cat | cat | cat"),
+    (&["usertest", "motd"], "ls"),
+    (&["Welcome to the ChCore ramdisk."], "cat motd"),
+    (&["shell: nosuchprogram: command not found"], "nosuchprogram"),
+    (&["status 127"], "echo status $?"),
+    (&["KiB free"], "free"),
+    (&["PID PPID STATE NAME", "running shell"], "ps"),
+    (&["shell: unterminated quote"], "echo 'oops"),
+    (&["builtins: echo"], "help"),
+    (&["cat: missing-file: no such file"], "cat missing-file"),
+    (&["status 1"], "echo status $?"),
+];
 
 /// The line the kernel prints once its CPUs are up.
 fn cpu_line(cpus: u32) -> String {
@@ -95,10 +116,17 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         Case {
             name: name.to_string(),
             config,
-            until: Until::LineThenSettle { line: PROCMGR_LINE.into(), settle: Duration::from_secs(2) },
+            until: Until::LineThenSettle { line: "$ ".into(), settle: Duration::from_secs(2) },
             timeout: Duration::from_secs(60),
             expect: Expectation::new(
-                &[BOOT_LINE.to_string(), memory_line(total), cpu_line(cpus), USER_LINE.to_string(), PROCMGR_LINE.to_string()],
+                &[
+                    BOOT_LINE.to_string(),
+                    memory_line(total),
+                    cpu_line(cpus),
+                    USER_LINE.to_string(),
+                    PROCMGR_LINE.to_string(),
+                    SHELL_LINE.to_string(),
+                ],
                 Ending::StillRunning,
             ),
         }
@@ -116,7 +144,24 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         }
     };
 
+    let shell_session = |name: &str, m: Machine, smp: Option<u32>| {
+        let mut config = QemuConfig::new(m, image(m, false));
+        config.smp = smp;
+        let steps: Vec<(String, String)> = SHELL_SCRIPT.iter().map(|(_, cmd)| ("$ ".to_string(), cmd.to_string())).collect();
+        let mut lines: Vec<String> = SHELL_SCRIPT.iter().flat_map(|(want, _)| want.iter().map(|s| s.to_string())).collect();
+        lines.push(SHELL_LINE.into());
+        Case {
+            name: name.to_string(),
+            config,
+            until: Until::Script { steps, settle: Duration::from_secs(2) },
+            timeout: Duration::from_secs(120),
+            expect: Expectation::new(&lines, Ending::StillRunning),
+        }
+    };
+
     vec![
+        shell_session("virt-shell-session", Machine::Virt, Some(2)),
+        shell_session("raspi3-shell-session", Machine::Raspi3, None),
         stays_up("virt-boot-128M", Machine::Virt, None, 128, 1),
         stays_up("virt-boot-1G", Machine::Virt, Some("1G"), 1024, 1),
         stays_up("virt-boot-3G", Machine::Virt, Some("3G"), 3072, 1),

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 pub enum Until {
     /// QEMU exits by itself (the test image ends with a semihosting exit).
     Exit,
+    /// Type into the console: for each (prompt, line), wait until `prompt`
+    /// appears again after what was typed before, then send `line` and a
+    /// carriage return. Then wait `settle` and stop QEMU.
+    Script {
+        /// The steps.
+        steps: Vec<(String, String)>,
+        /// How long to keep watching after the last step.
+        settle: Duration,
+    },
     /// `line` appears on the console; then wait `settle` more to see that the
     /// system stays up, and stop QEMU.
     LineThenSettle {
@@ -57,7 +66,7 @@ pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunO
     let start = Instant::now();
     let mut child = config
         .command()
-        .stdin(Stdio::null())
+        .stdin(if matches!(until, Until::Script { .. }) { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -68,6 +77,9 @@ pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunO
         pump(child.stdout.take().expect("piped stdout"), out.clone()),
         pump(child.stderr.take().expect("piped stderr"), err.clone()),
     ];
+    let mut stdin = child.stdin.take();
+    let mut step = 0usize;
+    let mut search_from = 0usize;
     let mut seen_at: Option<Instant> = None;
     let mut exit_code = None;
     let mut timed_out = false;
@@ -80,6 +92,34 @@ pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunO
             timed_out = true;
             stop(&mut child);
             break;
+        }
+        if let Until::Script { steps, settle } = until {
+            let text = String::from_utf8_lossy(&out.lock().unwrap()).to_string();
+            match steps.get(step) {
+                Some((prompt, line)) => {
+                    if let Some(at) = text.get(search_from..).and_then(|t| t.find(prompt.as_str())) {
+                        search_from += at + prompt.len();
+                        if let Some(s) = stdin.as_mut() {
+                            use std::io::Write;
+                            // Type it like a person would: a character at a time.
+                            for b in line.bytes().chain([b'\r']) {
+                                let _ = s.write_all(&[b]);
+                                let _ = s.flush();
+                                thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                        step += 1;
+                    }
+                }
+                None => match seen_at {
+                    None => seen_at = Some(Instant::now()),
+                    Some(t) if t.elapsed() >= *settle => {
+                        stop(&mut child);
+                        break;
+                    }
+                    _ => {}
+                },
+            }
         }
         if let Until::LineThenSettle { line, settle } = until {
             match seen_at {

@@ -45,6 +45,14 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// Cargo for user programs: they are embedded in the kernel image (and sent
+/// over the serial line to a real Pi), so no debug info; symbols stay.
+fn cargo_user() -> Command {
+    let mut c = cargo();
+    c.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    c
+}
+
 fn features(machine: Machine, v: Variant) -> String {
     let mut f = vec![machine.name()];
     if v.test {
@@ -62,12 +70,44 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
     root().join("target").join("kernel").join(machine.name())
 }
 
+/// Programs packed into the ramdisk (the `apps` crate's binaries).
+pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "ps", "hello", "usertest"];
+
+/// Build the ramdisk programs and pack them, with a text file for `cat` and a
+/// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
+pub fn build_ramdisk() -> Result<PathBuf, String> {
+    let dir = root().join("target").join("user");
+    let ok = cargo_user()
+        .current_dir(root())
+        .args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET])
+        .arg("--target-dir")
+        .arg(&dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?
+        .success();
+    if !ok {
+        return Err("building the ramdisk programs failed".into());
+    }
+    let bin = dir.join(USER_TARGET).join("release");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for name in RAMDISK_PROGRAMS {
+        let path = bin.join(name);
+        files.push((name.to_string(), fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?));
+    }
+    files.push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
+    files.push(("bad.elf".into(), b"\x7fELF, but not really".to_vec()));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let out = dir.join("ramdisk.cpio");
+    fs::write(&out, chcore_proc::cpio::write(&refs)).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
+}
+
 /// Build the user programs the kernel embeds (procmgr) for variant `v`;
 /// returns the ELF to embed. User programs build in their own target
 /// directory, always before the kernel, so the kernel never embeds a stale one.
 pub fn build_user(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
-    let mut cmd = cargo();
+    let mut cmd = cargo_user();
     cmd.current_dir(root()).args(["build", "--quiet", "-p", "procmgr", "--release", "--target", USER_TARGET]);
     if v.test {
         cmd.args(["--features", "selftest"]);
@@ -84,9 +124,9 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
 
 /// Run clippy over the user crates for the user target, warnings denied.
 pub fn clippy_user() -> Result<(), String> {
-    let status = cargo()
+    let status = cargo_user()
         .current_dir(root())
-        .args(["clippy", "--quiet", "-p", "procmgr", "-p", "libchcore", "--release", "--target", USER_TARGET])
+        .args(["clippy", "--quiet", "-p", "procmgr", "-p", "libchcore", "-p", "apps", "--release", "--target", USER_TARGET])
         .args(["--features", "procmgr/selftest"])
         .arg("--target-dir")
         .arg(root().join("target").join("user"))
@@ -106,9 +146,11 @@ pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
 
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
     let procmgr = build_user(v)?;
+    let ramdisk = build_ramdisk()?;
     let status = cargo()
         .current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
+        .env("CHCORE_RAMDISK", &ramdisk)
         .args(["clippy", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")
@@ -123,10 +165,12 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
 /// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
 pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let procmgr = build_user(v)?;
+    let ramdisk = build_ramdisk()?;
     let dir = kernel_target_dir(machine);
     let status = cargo()
         .current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
+        .env("CHCORE_RAMDISK", &ramdisk)
         .args(["build", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")

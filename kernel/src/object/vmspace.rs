@@ -182,13 +182,18 @@ impl VmSpace {
     }
 
     /// Give `dst` a copy of this address space: private memory (DATA,
-    /// ANONYM) is copied, shared memory (SHM, DEVICE) is shared.
+    /// ANONYM) is copied, shared memory (SHM, DEVICE) is shared. Regions
+    /// `dst` already has at the same address are left as they are (a forked
+    /// child's own connection buffer, say).
     pub fn clone_into(&self, dst: &VmSpace) -> Result<(), Error> {
         let regions: alloc::vec::Vec<(u64, u64, u64, Arc<Pmo>)> = {
             let inner = self.inner.lock();
             inner.regions.iter().map(|r| (r.start, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
         };
         for (start, p, max, pmo) in regions {
+            if dst.inner.lock().regions.find(start).is_some() {
+                continue;
+            }
             let pmo = match pmo.kind {
                 PmoKind::Shm | PmoKind::Device => pmo,
                 PmoKind::Data | PmoKind::Anonym => pmo.duplicate()?,

@@ -98,11 +98,17 @@ pub enum Syscall {
     /// `vmspace_clone(dst_cap_group, src_cap_group) -> 0`: give `dst` a copy of
     /// `src`'s address space (private memory copied, shared memory shared).
     VmspaceClone = 42,
+    /// `pmo_size(pmo_cap) -> bytes`.
+    PmoSize = 43,
+    /// `connect_for(client_cap_group, buf_addr) -> slot | badge << 32`: a
+    /// server connects a client to itself (the connection capability goes to
+    /// the client; the server learns the badge its calls will carry).
+    ConnectFor = 44,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 43;
+    pub const COUNT: u64 = 45;
 
     /// Decode `x8`.
     pub fn from_number(n: u64) -> Option<Syscall> {
@@ -113,7 +119,7 @@ impl Syscall {
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
             IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
-            CapGroupExitNotify, VmspaceClone,
+            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor,
         ];
         ALL.get(usize::try_from(n).ok()?).copied()
     }
@@ -151,6 +157,12 @@ pub enum Error {
     PeerDead = 32,
     /// A wait ran out of time.
     Timeout = 110,
+    /// No such file or program.
+    NotFound = 2,
+    /// No child to wait for.
+    NoChild = 10,
+    /// Not an open file descriptor (or not open for that).
+    BadFd = 77,
 }
 
 impl Error {
@@ -159,7 +171,7 @@ impl Error {
         use Error::*;
         [
             NoRights, Again, BadSlot, NoMemory, BadAddress, Overlap, WrongType, InvalidArgument, TableFull, NoSyscall,
-            NotMapped, Busy, PeerDead, Timeout,
+            NotMapped, Busy, PeerDead, Timeout, NotFound, NoChild, BadFd,
         ]
             .into_iter()
             .find(|e| -(*e as i64) == r)
@@ -236,6 +248,14 @@ pub enum ObjectType {
     Irq = 7,
 }
 
+impl ObjectType {
+    /// Decode the type `cap_info` reports.
+    pub fn from_number(n: u64) -> Option<ObjectType> {
+        use ObjectType::*;
+        [CapGroup, Thread, Pmo, VmSpace, Connection, Notification, Irq].into_iter().find(|t| *t as u64 == n)
+    }
+}
+
 /// PMO kinds for `create_pmo`.
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +309,7 @@ pub mod slot {
     pub const CURRENT_THREAD: u64 = u64::MAX;
     /// In the root process (procmgr): the ramdisk PMO (a cpio archive).
     pub const ROOT_RAMDISK: u64 = 2;
-    /// In processes procmgr starts: procmgr's cap_group, to connect to it.
+    /// In processes procmgr starts: the connection to procmgr.
     pub const PROCMGR: u64 = 2;
 }
 
@@ -335,6 +355,8 @@ pub mod ipc {
     pub const STACK_SIZE: u64 = 64 << 10;
     /// Most connections one server takes.
     pub const MAX_CONNECTIONS: u64 = 1024;
+    /// Where procmgr maps a process's connection buffer to it.
+    pub const PROCMGR_BUF: u64 = 0x6300_0000_0000;
 }
 
 /// `thread_set_affinity` / `thread_get_affinity`: not pinned to a CPU.
@@ -375,6 +397,9 @@ mod tests {
             Error::Busy,
             Error::PeerDead,
             Error::Timeout,
+            Error::NotFound,
+            Error::NoChild,
+            Error::BadFd,
         ];
         for e in all {
             assert!(e.to_result() < 0);

@@ -84,7 +84,7 @@ mod tests {
         for step in 0..10_000u32 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let n = (x >> 16) as usize % 9;
-            if x % 2 == 0 {
+            if x.is_multiple_of(2) {
                 let data: Vec<u8> = (0..n).map(|i| (step as usize + i) as u8).collect();
                 let w = r.write(&data);
                 model.extend(&data[..w]);

@@ -1,0 +1,9 @@
+//! Link with the user program layout.
+
+fn main() {
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        println!("cargo:rustc-link-arg-bins=-T{dir}/../libchcore/user.ld");
+        println!("cargo:rerun-if-changed={dir}/../libchcore/user.ld");
+    }
+}

@@ -1,0 +1,247 @@
+//! The process test suite (in the spirit of sel4test): each test has an id,
+//! runs on its own, and prints `[PROCTEST] <id> <name>: OK` or `FAILED:
+//! <why>`; the last line says how many ran and passed. Exit status 0 only if
+//! all passed. procmgr runs it in the test image; people can run it from the
+//! shell.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering};
+use libchcore::process::{self, Status};
+use libchcore::{println, sys, Error};
+
+libchcore::entry!(main);
+
+type TestResult = Result<(), String>;
+
+macro_rules! check {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(format!($($arg)*));
+        }
+    };
+}
+
+/// A test: id, name, body.
+type Test = (&'static str, &'static str, fn() -> TestResult);
+
+const TESTS: &[Test] = &[
+    ("PROC001", "fork returns 0 to the child and its pid to the parent", fork_returns),
+    ("PROC002", "the child's memory is its own", child_memory),
+    ("PROC003", "exec runs a program and keeps the pid", exec_success),
+    ("PROC004", "exec of a missing or malformed program fails and returns", exec_failure),
+    ("PROC005", "wait reports exit codes, faults and missing children", wait_statuses),
+    ("PROC006", "pipe: data, end of file, broken pipe", pipe_basics),
+    ("PROC007", "pipe ends are shared across fork", pipe_across_fork),
+    ("PROC008", "a pipeline of four processes", pipeline),
+    ("PROC009", "kill ends a blocked process", kill_blocked),
+    ("PROC010", "100 fork/exit/wait rounds lose no memory", fork_rounds),
+];
+
+fn main() -> i32 {
+    let mut passed = 0;
+    for (id, name, test) in TESTS {
+        match test() {
+            Ok(()) => {
+                println!("[PROCTEST] {id} {name}: OK");
+                passed += 1;
+            }
+            Err(why) => println!("[PROCTEST] {id} {name}: FAILED: {why}"),
+        }
+    }
+    println!("[PROCTEST] {passed} of {} process tests passed", TESTS.len());
+    if passed == TESTS.len() {
+        0
+    } else {
+        1
+    }
+}
+
+fn e(what: &'static str) -> impl Fn(Error) -> String {
+    move |err| format!("{what}: {err:?}")
+}
+
+fn fork_returns() -> TestResult {
+    let me = process::pid();
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let (child, parent) = process::getpid();
+        process::exit(if parent == me && child != me { 42 } else { 1 });
+    }
+    check!(pid != me, "fork returned our own pid");
+    let (who, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(who == pid && status == Status::Exited(42), "child {who} ended {status:?}, expected 42 (it checks its own and its parent's pid)");
+    Ok(())
+}
+
+static SHARED_LOOKING: AtomicU64 = AtomicU64::new(1);
+
+fn child_memory() -> TestResult {
+    let boxed = alloc::boxed::Box::new(100u64);
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        SHARED_LOOKING.store(2, Ordering::SeqCst);
+        let mut b = boxed;
+        *b += 1;
+        // Report what we saw: our static and heap changed.
+        let code = (SHARED_LOOKING.load(Ordering::SeqCst) * 1000 + *b) as i32;
+        process::exit(code);
+    }
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(status == Status::Exited(2101), "the child saw {status:?}, expected its own writes (2101)");
+    check!(SHARED_LOOKING.load(Ordering::SeqCst) == 1 && *boxed == 100, "the child's writes reached the parent");
+    Ok(())
+}
+
+fn exec_success() -> TestResult {
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let err = process::exec("echo", &["echo", "exec", "works"]);
+        println!("exec failed: {err:?}");
+        process::exit(3);
+    }
+    let (who, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(who == pid && status == Status::Exited(0), "exec'd child {who} ended {status:?}");
+    Ok(())
+}
+
+fn exec_failure() -> TestResult {
+    check!(process::exec("no-such-program", &["x"]) == Error::NotFound, "exec of a missing program did not say NotFound");
+    check!(process::exec("bad.elf", &["bad.elf"]) == Error::InvalidArgument, "exec of a malformed ELF did not fail");
+    check!(process::exec("", &[]) == Error::InvalidArgument, "exec of an empty path did not fail");
+    // Still here, still working.
+    check!(process::pid() > 1, "lost our pid");
+    Ok(())
+}
+
+fn wait_statuses() -> TestResult {
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        process::exit(7);
+    }
+    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(7)), "exit code 7 not reported");
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        // SAFETY: deliberately touches an unmapped address: the kernel must
+        // end this child and procmgr must report it.
+        unsafe { (0x10 as *mut u64).write_volatile(1) };
+        process::exit(0);
+    }
+    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Killed), "a faulting child was not reported killed");
+    check!(process::waitpid(Some(1)) == Err(Error::NoChild), "waited for procmgr");
+    check!(process::wait() == Err(Error::NoChild), "waited with no children");
+    Ok(())
+}
+
+fn pipe_basics() -> TestResult {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    process::write(w, b"abc").map_err(e("write"))?;
+    process::close(w).map_err(e("close"))?;
+    let mut buf = [0u8; 8];
+    let n = process::read(r, &mut buf).map_err(e("read"))?;
+    check!(&buf[..n] == b"abc", "read {:?}", &buf[..n]);
+    check!(process::read(r, &mut buf) == Ok(0), "no end of file after the writer closed");
+    process::close(r).map_err(e("close"))?;
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    process::close(r).map_err(e("close"))?;
+    check!(process::write(w, b"x") == Err(Error::PeerDead), "writing with no reader did not fail");
+    process::close(w).map_err(e("close"))?;
+    check!(process::close(w) == Err(Error::BadFd), "closed a closed fd");
+    check!(process::read(60, &mut buf) == Err(Error::BadFd), "read an fd never opened");
+    Ok(())
+}
+
+fn pipe_across_fork() -> TestResult {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let _ = process::close(w);
+        let mut total = 0;
+        let mut buf = [0u8; 64];
+        while let Ok(n) = process::read(r, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        process::exit(total as i32);
+    }
+    process::close(r).map_err(e("close"))?;
+    for _ in 0..10 {
+        process::write(w, &[7u8; 500]).map_err(e("write"))?;
+    }
+    process::close(w).map_err(e("close"))?;
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(status == Status::Exited(5000), "the child read {status:?} bytes, expected 5000 and end of file");
+    Ok(())
+}
+
+fn pipeline() -> TestResult {
+    // echo | cat | cat | (us)
+    let (r1, w1) = process::pipe().map_err(e("pipe"))?;
+    let (r2, w2) = process::pipe().map_err(e("pipe"))?;
+    let (r3, w3) = process::pipe().map_err(e("pipe"))?;
+    let a = process::spawn("echo", &["echo", "through", "the", "pipes"], [0, w1, 2]).map_err(e("spawn echo"))?;
+    let b = process::spawn("cat", &["cat"], [r1, w2, 2]).map_err(e("spawn cat"))?;
+    let c = process::spawn("cat", &["cat"], [r2, w3, 2]).map_err(e("spawn cat"))?;
+    for fd in [w1, r1, w2, r2, w3] {
+        process::close(fd).map_err(e("close"))?;
+    }
+    let mut out = alloc::vec::Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        let n = process::read(r3, &mut buf).map_err(e("read"))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    process::close(r3).map_err(e("close"))?;
+    for pid in [a, b, c] {
+        check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(0)), "a pipeline stage failed");
+    }
+    check!(out == b"through the pipes\n", "the pipeline produced {:?}", String::from_utf8_lossy(&out));
+    Ok(())
+}
+
+fn kill_blocked() -> TestResult {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    // cat waits for input that never comes.
+    let pid = process::spawn("cat", &["cat"], [r, 1, 2]).map_err(e("spawn"))?;
+    sys::sleep(5);
+    process::kill(pid).map_err(e("kill"))?;
+    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Killed), "the killed process was not reported killed");
+    check!(process::kill(pid) == Err(Error::NotFound), "killed a reaped process");
+    check!(process::kill(1) == Err(Error::InvalidArgument), "killed procmgr");
+    process::close(r).map_err(e("close"))?;
+    process::close(w).map_err(e("close"))?;
+    Ok(())
+}
+
+fn fork_rounds() -> TestResult {
+    let round = || -> TestResult {
+        let pid = process::fork().map_err(e("fork"))?;
+        if pid == 0 {
+            process::exit(5);
+        }
+        check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(5)), "a round's child ended wrongly");
+        Ok(())
+    };
+    // Let tables and caches that grow once settle first.
+    for _ in 0..3 {
+        round()?;
+    }
+    sys::sleep(2);
+    let before = sys::free_memory();
+    for _ in 0..100 {
+        round()?;
+    }
+    sys::sleep(2);
+    let after = sys::free_memory();
+    check!(after == before, "free memory {before} before 100 rounds, {after} after");
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Processes, files and pipes: calls to procmgr over the connection it gave
+//! this process (slot `abi::slot::PROCMGR`, buffer at `abi::ipc::PROCMGR_BUF`).
+//!
+//! One call at a time per process (a connection carries one call), so the
+//! connection sits behind a lock; a thread blocked reading a pipe holds it.
+
+use crate::sys;
+use alloc::string::String;
+use alloc::vec::Vec;
+use chcore_abi::{ipc, slot, Error, ObjectType};
+use chcore_proc::proto;
+use core::arch::global_asm;
+use spin::Mutex;
+
+/// A process id.
+pub type Pid = u64;
+
+/// Top of the first thread's stack in a process procmgr starts.
+pub const STACK_TOP: u64 = 0x5000_0000_0000;
+/// Its size (pages appear on first touch).
+pub const STACK_SIZE: u64 = 1 << 20;
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It exited with this code.
+    Exited(i32),
+    /// It was ended by a fault or a kill.
+    Killed,
+}
+
+static CONN: Mutex<()> = Mutex::new(());
+
+/// Whether procmgr manages this process (procmgr itself is not managed).
+pub fn managed() -> bool {
+    sys::cap_info(slot::PROCMGR).is_ok_and(|(t, _)| t == ObjectType::Connection)
+}
+
+fn buffer() -> &'static mut [u8] {
+    // SAFETY: procmgr maps this process's connection buffer (BUF_SIZE bytes,
+    // read/write) at PROCMGR_BUF before starting it; `CONN` serialises use.
+    unsafe { core::slice::from_raw_parts_mut(ipc::PROCMGR_BUF as *mut u8, ipc::BUF_SIZE as usize) }
+}
+
+/// One request: `data_in` goes to the buffer before the call; after it, the
+/// buffer's first bytes are copied to `data_out`. Returns x0 and the words.
+fn call(op: u64, words: [u64; 3], data_in: &[u8], data_out: &mut [u8]) -> Result<(u64, [u64; 3]), Error> {
+    if data_in.len() > ipc::DATA_MAX || data_out.len() > ipc::DATA_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let _guard = CONN.lock();
+    let buf = &mut buffer()[ipc::DATA..];
+    buf[..data_in.len()].copy_from_slice(data_in);
+    let (ret, words) = sys::ipc_call(slot::PROCMGR, [op, words[0], words[1], words[2]], 0);
+    if ret < 0 {
+        return Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument));
+    }
+    let n = data_out.len().min(ret as usize);
+    data_out[..n].copy_from_slice(&buf[..n]);
+    Ok((ret as u64, words))
+}
+
+/// Start the program `path` with `args` (argument 0 included) and the given
+/// file descriptors of ours as its stdin, stdout and stderr. Returns its pid.
+pub fn spawn(path: &str, args: &[&str], fds: [u64; 3]) -> Result<Pid, Error> {
+    let req = chcore_proc::args::join_request(path, args);
+    call(proto::SPAWN, fds, &req, &mut []).map(|r| r.0)
+}
+
+/// Replace this process's program; returns only if that failed.
+pub fn exec(path: &str, args: &[&str]) -> Error {
+    let req = chcore_proc::args::join_request(path, args);
+    match call(proto::EXEC, [0; 3], &req, &mut []) {
+        Err(e) => e,
+        Ok(_) => Error::InvalidArgument,
+    }
+}
+
+/// Wait for child `pid` (or any child with `None`) to end.
+pub fn waitpid(pid: Option<Pid>) -> Result<(Pid, Status), Error> {
+    let (p, w) = call(proto::WAIT, [pid.unwrap_or(proto::ANY_CHILD), 0, 0], &[], &mut [])?;
+    let status = if w[1] != 0 { Status::Killed } else { Status::Exited(w[0] as i32) };
+    Ok((p, status))
+}
+
+/// Wait for any child.
+pub fn wait() -> Result<(Pid, Status), Error> {
+    waitpid(None)
+}
+
+/// End process `pid`.
+pub fn kill(pid: Pid) -> Result<(), Error> {
+    call(proto::KILL, [pid, 0, 0], &[], &mut []).map(|_| ())
+}
+
+/// This process's pid and its parent's.
+pub fn getpid() -> (Pid, Pid) {
+    call(proto::GETPID, [0; 3], &[], &mut []).map_or((0, 0), |(p, w)| (p, w[0]))
+}
+
+/// This process's pid.
+pub fn pid() -> Pid {
+    getpid().0
+}
+
+/// A pipe: (read fd, write fd).
+pub fn pipe() -> Result<(u64, u64), Error> {
+    call(proto::PIPE, [0; 3], &[], &mut []).map(|(_, w)| (w[0], w[1]))
+}
+
+/// Read up to `buf.len()` bytes from `fd`; 0 means end of file.
+pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Error> {
+    let n = buf.len().min(ipc::DATA_MAX);
+    call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
+}
+
+/// Write all of `data` to `fd`.
+pub fn write(fd: u64, data: &[u8]) -> Result<usize, Error> {
+    if !managed() {
+        for chunk in data.chunks(chcore_abi::PUTSTR_MAX as usize) {
+            sys::putstr(chunk)?;
+        }
+        return Ok(data.len());
+    }
+    let mut done = 0;
+    while done < data.len() {
+        let chunk = &data[done..(done + ipc::DATA_MAX).min(data.len())];
+        let (n, _) = call(proto::WRITE, [fd, chunk.len() as u64, 0], chunk, &mut [])?;
+        done += n as usize;
+    }
+    Ok(done)
+}
+
+/// Close `fd`.
+pub fn close(fd: u64) -> Result<(), Error> {
+    call(proto::CLOSE, [fd, 0, 0], &[], &mut []).map(|_| ())
+}
+
+/// Make `new` refer to what `old` refers to.
+pub fn dup2(old: u64, new: u64) -> Result<(), Error> {
+    call(proto::DUP2, [old, new, 0], &[], &mut []).map(|_| ())
+}
+
+/// Open a ramdisk file for reading.
+pub fn open(path: &str) -> Result<u64, Error> {
+    call(proto::OPEN, [0; 3], path.as_bytes(), &mut []).map(|r| r.0)
+}
+
+fn text(op: u64) -> Result<String, Error> {
+    let mut out = alloc::vec![0u8; ipc::DATA_MAX];
+    let (n, _) = call(op, [0; 3], &[], &mut out)?;
+    out.truncate(n as usize);
+    String::from_utf8(out).map_err(|_| Error::InvalidArgument)
+}
+
+/// The ramdisk's file names.
+pub fn list() -> Result<Vec<String>, Error> {
+    Ok(text(proto::LIST)?.split('\0').filter(|s| !s.is_empty()).map(String::from).collect())
+}
+
+/// The process table as text lines "pid ppid state name".
+pub fn ps() -> Result<String, Error> {
+    text(proto::PS)
+}
+
+/// End this process with `code` (procmgr records it for `wait`).
+pub fn exit(code: i32) -> ! {
+    if managed() {
+        let _ = call(proto::EXIT, [code as u32 as u64, 0, 0], &[], &mut []);
+    }
+    sys::exit(code)
+}
+
+// fork: the child resumes from a copy of the caller's registers, saved on
+// the caller's stack (which procmgr copies with everything else).
+//
+// Jump buffer: x19-x30 (12 words), sp, then d8-d15 (8 words): 21 words,
+// rounded to 176 bytes.
+global_asm!(
+    r#"
+    .section .text.chcore_fork, "ax"
+    .global chcore_fork
+chcore_fork:
+    sub     sp, sp, #176
+    stp     x19, x20, [sp, #0]
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    add     x9, sp, #176
+    str     x9, [sp, #96]
+    stp     d8, d9, [sp, #104]
+    stp     d10, d11, [sp, #120]
+    stp     d12, d13, [sp, #136]
+    stp     d14, d15, [sp, #152]
+    mov     x1, x0
+    mov     x0, sp
+    blr     x1
+    ldp     x29, x30, [sp, #80]
+    add     sp, sp, #176
+    ret
+
+    .global chcore_fork_child
+chcore_fork_child:
+    mov     x19, x0
+    bl      chcore_fork_child_fixup
+    mov     x9, x19
+    ldp     x19, x20, [x9, #0]
+    ldp     x21, x22, [x9, #16]
+    ldp     x23, x24, [x9, #32]
+    ldp     x25, x26, [x9, #48]
+    ldp     x27, x28, [x9, #64]
+    ldp     x29, x30, [x9, #80]
+    ldp     d8, d9, [x9, #104]
+    ldp     d10, d11, [x9, #120]
+    ldp     d12, d13, [x9, #136]
+    ldp     d14, d15, [x9, #152]
+    ldr     x10, [x9, #96]
+    mov     sp, x10
+    mov     x0, #0
+    ret
+"#
+);
+
+extern "C" {
+    fn chcore_fork(do_fork: extern "C" fn(jump_buffer: u64) -> i64) -> i64;
+    fn chcore_fork_child();
+}
+
+extern "C" fn do_fork(jump_buffer: u64) -> i64 {
+    // The child starts at `chcore_fork_child` with its stack just below the
+    // jump buffer and the buffer's address as its argument.
+    match call(proto::FORK, [chcore_fork_child as *const () as u64, jump_buffer, jump_buffer], &[], &mut []) {
+        Ok((pid, _)) => pid as i64,
+        Err(e) => e.to_result(),
+    }
+}
+
+/// First Rust code of a forked child: our memory is a copy of the parent's,
+/// taken while it held the procmgr connection lock, in its fork call.
+#[no_mangle]
+extern "C" fn chcore_fork_child_fixup() {
+    // SAFETY: this is the child's only thread; the copied lock state belongs
+    // to the parent's call in progress, which does not exist here.
+    unsafe { CONN.force_unlock() };
+}
+
+/// Fork: `Ok(0)` in the child, `Ok(child pid)` in the parent.
+pub fn fork() -> Result<Pid, Error> {
+    // SAFETY: `chcore_fork` saves the callee-saved registers, calls
+    // `do_fork` and returns its result (parent), or returns 0 after
+    // `chcore_fork_child` restores them in the child; both follow the
+    // AAPCS64 contract of an `extern "C"` call.
+    let r = unsafe { chcore_fork(do_fork) };
+    if r < 0 {
+        Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(r as u64)
+    }
+}

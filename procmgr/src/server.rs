@@ -1,0 +1,594 @@
+//! procmgr's server: the process table, program loading, fork and exec,
+//! exit and wait, and files (the console, pipes, ramdisk files) per process.
+//!
+//! Every process gets a connection to procmgr at start (slot 2, buffer at
+//! `ipc::PROCMGR_BUF`); the badge on a call tells procmgr who is calling.
+//! Each connection has its own handler thread, so a call that blocks (a
+//! read from an empty pipe, a wait) does not stop procmgr serving others.
+//! The table sits behind one lock, never held while blocking.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use libchcore::abi::{group_state, ipc, perm, slot, PmoKind};
+use libchcore::Error;
+use chcore_proc::cpio::Archive;
+use chcore_proc::proto;
+use chcore_proc::ring::Ring;
+use core::sync::atomic::{AtomicU64, Ordering};
+use libchcore::ipc::{Reply, Request};
+use libchcore::process::{STACK_SIZE, STACK_TOP};
+use libchcore::sys::{self, Slot};
+use spin::Mutex;
+
+/// procmgr's own pid; orphans are handed to it.
+pub const ROOT_PID: u64 = 1;
+/// Where procmgr maps the ramdisk.
+const RAMDISK_VA: u64 = 0x7000_0000_0000;
+/// Bytes a pipe holds.
+const PIPE_CAPACITY: usize = 4096;
+
+/// A pipe.
+pub struct Pipe {
+    ring: Mutex<Ring>,
+    readers: AtomicU64,
+    writers: AtomicU64,
+    /// Notified whenever data, space or a close happens.
+    note: Slot,
+}
+
+/// What a file descriptor refers to.
+pub enum FileKind {
+    /// The serial console.
+    Console,
+    /// The read end of a pipe.
+    PipeRead(Arc<Pipe>),
+    /// The write end of a pipe.
+    PipeWrite(Arc<Pipe>),
+    /// A ramdisk file being read.
+    Ram { data: &'static [u8], pos: Mutex<usize> },
+}
+
+/// An open file, shared by every descriptor that refers to it.
+pub struct File(pub FileKind);
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let (pipe, counter) = match &self.0 {
+            FileKind::PipeRead(p) => (p, &p.readers),
+            FileKind::PipeWrite(p) => (p, &p.writers),
+            _ => return,
+        };
+        counter.fetch_sub(1, Ordering::SeqCst);
+        let _ = sys::notify(pipe.note);
+    }
+}
+
+fn pipe_end(p: &Arc<Pipe>, write: bool) -> Arc<File> {
+    if write {
+        p.writers.fetch_add(1, Ordering::SeqCst);
+        Arc::new(File(FileKind::PipeWrite(p.clone())))
+    } else {
+        p.readers.fetch_add(1, Ordering::SeqCst);
+        Arc::new(File(FileKind::PipeRead(p.clone())))
+    }
+}
+
+type Fds = Vec<Option<Arc<File>>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Ended: exit code, killed.
+    Zombie(i32, bool),
+}
+
+struct Process {
+    ppid: u64,
+    name: String,
+    group: Slot,
+    fds: Fds,
+    state: State,
+    /// The status it announced with EXIT before ending, if it did.
+    exit_code: Option<i32>,
+    /// Its parent ended first: nobody will wait for it, procmgr reaps it.
+    orphan: bool,
+}
+
+struct Table {
+    procs: BTreeMap<u64, Process>,
+    /// Connection badge -> pid.
+    badges: BTreeMap<u64, u64>,
+    next_pid: u64,
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: BTreeMap::new(), next_pid: ROOT_PID + 1 });
+static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
+/// Notified by the kernel when any child cap_group ends.
+static EXITED: AtomicU64 = AtomicU64::new(0);
+/// Notified by the reaper when a process became a zombie (waiters sleep on it).
+static ZOMBIE: AtomicU64 = AtomicU64::new(0);
+
+fn err(e: Error) -> Reply {
+    Reply { ret: e.to_result(), words: [0; 3] }
+}
+
+fn ok(v: u64, words: [u64; 3]) -> Reply {
+    Reply { ret: v as i64, words }
+}
+
+/// Map the ramdisk and check it. Returns the number of files.
+pub fn init() -> Result<usize, Error> {
+    let size = sys::pmo_size(slot::ROOT_RAMDISK)?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, slot::ROOT_RAMDISK, RAMDISK_VA, perm::READ)?;
+    // SAFETY: the ramdisk PMO was just mapped read-only at RAMDISK_VA, `size`
+    // bytes long, and is never unmapped.
+    let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(RAMDISK_VA as *const u8, size as usize) };
+    let archive = Archive::parse(bytes).map_err(|e| {
+        libchcore::println!("procmgr: the ramdisk is malformed: {e:?}");
+        Error::InvalidArgument
+    })?;
+    let n = archive.entries().len();
+    RAMDISK.call_once(|| archive);
+    EXITED.store(sys::create_notification()?, Ordering::SeqCst);
+    ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
+    libchcore::thread::spawn(reaper, 0)?;
+    libchcore::ipc::serve(handle, ipc::MAX_CONNECTIONS)?;
+    Ok(n)
+}
+
+fn program(path: &str) -> Option<&'static [u8]> {
+    let name = path.trim_start_matches('/');
+    let name = name.strip_prefix("bin/").unwrap_or(name);
+    RAMDISK.get()?.find(name).map(|e| e.data)
+}
+
+/// A new cap_group with its connection to procmgr in slot 2.
+fn new_group(name: &str) -> Result<(Slot, u64), Error> {
+    let group = sys::create_cap_group(name)?;
+    match sys::connect_for(group, ipc::PROCMGR_BUF) {
+        Ok((s, badge)) if s == slot::PROCMGR => Ok((group, badge)),
+        Ok(_) => Err(Error::InvalidArgument),
+        Err(e) => {
+            let _ = sys::cap_delete(group);
+            Err(e)
+        }
+    }
+}
+
+/// Load `image` into `group` with `args`; returns where its first thread
+/// starts: (entry point, stack pointer = argument block).
+fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
+    let plan = kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
+    for seg in &plan.segments {
+        let (start, len) = seg.pages();
+        let pmo = sys::create_pmo(len, PmoKind::Data)?;
+        let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
+        sys::write_pmo(pmo, seg.vaddr - start, file)?;
+        sys::map_pmo(group, pmo, start, seg.perm | perm::READ)?;
+        sys::cap_delete(pmo)?;
+    }
+    let stack = sys::create_pmo(STACK_SIZE, PmoKind::Anonym)?;
+    sys::map_pmo(group, stack, STACK_TOP - STACK_SIZE, perm::READ | perm::WRITE)?;
+    // The argument block at the top of the stack, 16-byte aligned.
+    let probe = chcore_proc::args::encode(args, 0).map_err(|_| Error::InvalidArgument)?;
+    let at = (STACK_TOP - probe.len() as u64) & !15;
+    let block = chcore_proc::args::encode(args, at).map_err(|_| Error::InvalidArgument)?;
+    sys::write_pmo(stack, at - (STACK_TOP - STACK_SIZE), &block)?;
+    sys::cap_delete(stack)?;
+    Ok((plan.entry, at))
+}
+
+/// Start `group`'s first thread at `pc` (stack and argument `sp`). The
+/// process must already be in the table: its first call may come at once.
+fn start(group: Slot, pc: u64, sp: u64) -> Result<(), Error> {
+    sys::cap_group_exit_notify(group, EXITED.load(Ordering::SeqCst))?;
+    let t = sys::create_thread(group, pc, sp, sp)?;
+    sys::cap_delete(t)
+}
+
+/// Put a process in the table; returns its pid.
+fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
+    let mut t = TABLE.lock();
+    let pid = t.next_pid;
+    t.next_pid += 1;
+    t.badges.insert(badge, pid);
+    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false });
+    pid
+}
+
+/// Undo `register` and end the group after a failed start.
+fn discard(pid: u64, badge: u64, group: Slot) {
+    {
+        let mut t = TABLE.lock();
+        t.badges.remove(&badge);
+        t.procs.remove(&pid);
+    }
+    let _ = sys::cap_group_kill(group);
+    let _ = sys::cap_delete(group);
+}
+
+/// Start a program on behalf of `parent` with `fds`; returns the pid.
+pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds) -> Result<u64, Error> {
+    let image = program(path).ok_or(Error::NotFound)?;
+    let name = args.first().copied().unwrap_or(path);
+    let (group, badge) = new_group(name)?;
+    let pid = register(badge, parent, name, group, fds);
+    match load(group, image, args).and_then(|(pc, sp)| start(group, pc, sp)) {
+        Ok(()) => Ok(pid),
+        Err(e) => {
+            discard(pid, badge, group);
+            Err(e)
+        }
+    }
+}
+
+/// Start `path` with the console as its standard files.
+pub fn spawn_with_console(path: &str, args: &[&str]) -> Result<u64, Error> {
+    let console = Arc::new(File(FileKind::Console));
+    let mut fds: Fds = (0..3).map(|_| Some(console.clone())).collect();
+    fds.resize_with(proto::MAX_FDS, || None);
+    spawn(ROOT_PID, path, args, fds)
+}
+
+/// Wait for process `pid` (a child of procmgr) to end; returns its status.
+pub fn wait_root_child(pid: u64) -> (i32, bool) {
+    loop {
+        if let Some(s) = take_zombie(ROOT_PID, pid) {
+            return (s.1, s.2);
+        }
+        let _ = sys::wait(ZOMBIE.load(Ordering::SeqCst), Some(10));
+    }
+}
+
+/// Remove and return a zombie child of `parent` (any if `pid` is ANY_CHILD).
+fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
+    let mut t = TABLE.lock();
+    let found = t.procs.iter().find(|(&p, pr)| pr.ppid == parent && (pid == proto::ANY_CHILD || p == pid) && matches!(pr.state, State::Zombie(..))).map(|(&p, _)| p)?;
+    let pr = t.procs.remove(&found)?;
+    let _ = sys::cap_delete(pr.group);
+    match pr.state {
+        State::Zombie(code, killed) => Some((found, code, killed)),
+        State::Running => None,
+    }
+}
+
+/// Waits for the kernel's exit notifications and turns ended processes
+/// into zombies: files closed, status recorded, orphans given to procmgr.
+extern "C" fn reaper(_: u64) -> ! {
+    loop {
+        let _ = sys::wait(EXITED.load(Ordering::SeqCst), Some(50));
+        let mut ended = Vec::new();
+        {
+            let mut t = TABLE.lock();
+            for (&pid, pr) in t.procs.iter_mut() {
+                if pr.state != State::Running {
+                    continue;
+                }
+                let st = sys::cap_group_state(pr.group).unwrap_or(group_state::KILLED);
+                let zombie = match st & 0xFF {
+                    group_state::ALIVE => continue,
+                    group_state::EXITED => State::Zombie(pr.exit_code.unwrap_or((st >> 8) as u32 as i32), false),
+                    _ => State::Zombie(pr.exit_code.unwrap_or(-1), pr.exit_code.is_none()),
+                };
+                pr.state = zombie;
+                ended.push((pid, core::mem::take(&mut pr.fds)));
+            }
+            for (pid, _) in &ended {
+                for pr in t.procs.values_mut() {
+                    if pr.ppid == *pid {
+                        pr.ppid = ROOT_PID;
+                        pr.orphan = true;
+                    }
+                }
+            }
+            t.badges.retain(|_, p| !ended.iter().any(|(e, _)| e == p));
+            // Orphans that ended have nobody to wait for them: reap them now.
+            let orphans: Vec<u64> = t.procs.iter().filter(|(_, p)| p.orphan && p.state != State::Running).map(|(&p, _)| p).collect();
+            for pid in orphans {
+                if let Some(p) = t.procs.remove(&pid) {
+                    let _ = sys::cap_delete(p.group);
+                }
+            }
+        }
+        // Files close here, outside the lock (pipe ends notify).
+        drop(ended);
+        let _ = sys::notify(ZOMBIE.load(Ordering::SeqCst));
+    }
+}
+
+fn caller(badge: u64) -> Option<u64> {
+    TABLE.lock().badges.get(&badge).copied()
+}
+
+fn fd(pid: u64, n: u64) -> Result<Arc<File>, Error> {
+    let t = TABLE.lock();
+    t.procs.get(&pid).and_then(|p| p.fds.get(n as usize)).and_then(|f| f.clone()).ok_or(Error::BadFd)
+}
+
+fn install(pid: u64, file: Arc<File>) -> Result<u64, Error> {
+    let mut t = TABLE.lock();
+    let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+    let i = p.fds.iter().position(Option::is_none).ok_or(Error::TableFull)?;
+    p.fds[i] = Some(file);
+    Ok(i as u64)
+}
+
+/// Every call from a process lands here (on that connection's handler thread).
+fn handle(req: &mut Request) -> Reply {
+    let Some(pid) = caller(req.badge) else { return err(Error::InvalidArgument) };
+    let [op, a, b, c] = req.words;
+    let result = match op {
+        proto::SPAWN => op_spawn(pid, req.data, [a, b, c]),
+        proto::FORK => op_fork(pid, [a, b, c]),
+        proto::EXEC => op_exec(pid, req.badge, req.data),
+        proto::EXIT => {
+            let mut t = TABLE.lock();
+            if let Some(p) = t.procs.get_mut(&pid) {
+                p.exit_code = Some(a as u32 as i32);
+            }
+            Ok(ok(0, [0; 3]))
+        }
+        proto::WAIT => op_wait(pid, a, b != 0),
+        proto::KILL => op_kill(pid, a),
+        proto::GETPID => Ok(ok(pid, [TABLE.lock().procs.get(&pid).map_or(0, |p| p.ppid), 0, 0])),
+        proto::PIPE => op_pipe(pid),
+        proto::READ => op_read(pid, a, (b as usize).min(req.data.len()), req.data),
+        proto::WRITE => op_write(pid, a, &req.data[..(b as usize).min(req.data.len())]),
+        proto::CLOSE => {
+            let f = TABLE.lock().procs.get_mut(&pid).and_then(|p| p.fds.get_mut(a as usize)).and_then(Option::take);
+            f.map(|_| ok(0, [0; 3])).ok_or(Error::BadFd)
+        }
+        proto::DUP2 => op_dup2(pid, a, b),
+        proto::OPEN => op_open(pid, req.data),
+        proto::LIST => Ok(op_list(req.data)),
+        proto::PS => Ok(op_ps(req.data)),
+        _ => Err(Error::NoSyscall),
+    };
+    result.unwrap_or_else(err)
+}
+
+fn op_spawn(pid: u64, data: &[u8], std: [u64; 3]) -> Result<Reply, Error> {
+    let (path, args) = chcore_proc::args::split_request(data).ok_or(Error::InvalidArgument)?;
+    let mut fds: Fds = Vec::new();
+    for f in std {
+        fds.push(Some(fd(pid, f)?));
+    }
+    fds.resize_with(proto::MAX_FDS, || None);
+    let child = spawn(pid, path, &args, fds)?;
+    Ok(ok(child, [0; 3]))
+}
+
+fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
+    let (parent_group, name, fds) = {
+        let t = TABLE.lock();
+        let p = t.procs.get(&pid).ok_or(Error::InvalidArgument)?;
+        (p.group, p.name.clone(), p.fds.clone())
+    };
+    let (group, badge) = new_group(&name)?;
+    let child = register(badge, pid, &name, group, fds);
+    let started = sys::vmspace_clone(group, parent_group).and_then(|_| {
+        sys::cap_group_exit_notify(group, EXITED.load(Ordering::SeqCst))?;
+        // The child resumes with the parent's saved registers (see libchcore's fork).
+        let t = sys::create_thread(group, resume[0], resume[1], resume[2])?;
+        sys::cap_delete(t)
+    });
+    if let Err(e) = started {
+        discard(child, badge, group);
+        return Err(e);
+    }
+    Ok(ok(child, [0; 3]))
+}
+
+fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
+    let (path, args) = chcore_proc::args::split_request(data).ok_or(Error::InvalidArgument)?;
+    let image = program(path).ok_or(Error::NotFound)?;
+    // Check the image before anything changes: a bad one leaves the caller running.
+    kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
+    let name = args.first().copied().unwrap_or(path);
+    let (group, badge) = new_group(name)?;
+    let (pc, sp) = match load(group, image, &args) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = sys::cap_group_kill(group);
+            let _ = sys::cap_delete(group);
+            return Err(e);
+        }
+    };
+    // The same process (pid, parent, files) now lives in the new cap_group.
+    let old = {
+        let mut t = TABLE.lock();
+        let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+        let old = core::mem::replace(&mut p.group, group);
+        p.name = String::from(name);
+        t.badges.remove(&old_badge);
+        t.badges.insert(badge, pid);
+        old
+    };
+    let _ = sys::cap_group_kill(old);
+    let _ = sys::cap_delete(old);
+    if let Err(e) = start(group, pc, sp) {
+        // Too late to go back: the old image is gone. The process ends.
+        libchcore::println!("procmgr: exec of {name} could not start: {e:?}");
+        let _ = sys::cap_group_kill(group);
+    }
+    Ok(ok(0, [0; 3]))
+}
+
+fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
+    loop {
+        if let Some((child, code, killed)) = take_zombie(pid, which) {
+            return Ok(ok(child, [code as u32 as u64, killed as u64, 0]));
+        }
+        let has_child = TABLE.lock().procs.iter().any(|(&p, pr)| pr.ppid == pid && (which == proto::ANY_CHILD || p == which));
+        if !has_child {
+            return Err(Error::NoChild);
+        }
+        if nohang {
+            return Ok(ok(0, [0; 3]));
+        }
+        let _ = sys::wait(ZOMBIE.load(Ordering::SeqCst), Some(5));
+    }
+}
+
+fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
+    if target == ROOT_PID || target == pid {
+        return Err(Error::InvalidArgument);
+    }
+    let group = TABLE.lock().procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
+    sys::cap_group_kill(group)?;
+    Ok(ok(0, [0; 3]))
+}
+
+fn op_pipe(pid: u64) -> Result<Reply, Error> {
+    let p = Arc::new(Pipe {
+        ring: Mutex::new(Ring::new(PIPE_CAPACITY)),
+        readers: AtomicU64::new(0),
+        writers: AtomicU64::new(0),
+        note: sys::create_notification()?,
+    });
+    let r = install(pid, pipe_end(&p, false))?;
+    let w = match install(pid, pipe_end(&p, true)) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = TABLE.lock().procs.get_mut(&pid).map(|pr| pr.fds[r as usize].take());
+            return Err(e);
+        }
+    };
+    Ok(ok(0, [r, w, 0]))
+}
+
+/// Read a line from the console with echo and backspace.
+fn console_line(out: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < out.len() {
+        let c = match sys::getc() {
+            Ok(c) => c,
+            Err(_) => {
+                sys::sleep(1);
+                continue;
+            }
+        };
+        match c {
+            b'\r' | b'\n' => {
+                let _ = sys::putstr(b"\n");
+                out[n] = b'\n';
+                return n + 1;
+            }
+            0x08 | 0x7F => {
+                if n > 0 {
+                    n -= 1;
+                    let _ = sys::putstr(b"\x08 \x08");
+                }
+            }
+            c => {
+                let _ = sys::putstr(&[c]);
+                out[n] = c;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Reply, Error> {
+    let file = fd(pid, n)?;
+    let out = &mut out[..len];
+    let got = match &file.0 {
+        FileKind::Console => console_line(out),
+        FileKind::Ram { data, pos } => {
+            let mut p = pos.lock();
+            let k = out.len().min(data.len() - *p);
+            out[..k].copy_from_slice(&data[*p..*p + k]);
+            *p += k;
+            k
+        }
+        FileKind::PipeRead(pipe) => loop {
+            let k = pipe.ring.lock().read(out);
+            if k > 0 || out.is_empty() {
+                let _ = sys::notify(pipe.note);
+                break k;
+            }
+            if pipe.writers.load(Ordering::SeqCst) == 0 {
+                break 0;
+            }
+            let _ = sys::wait(pipe.note, Some(1));
+        },
+        FileKind::PipeWrite(_) => return Err(Error::BadFd),
+    };
+    Ok(ok(got as u64, [0; 3]))
+}
+
+fn op_write(pid: u64, n: u64, data: &[u8]) -> Result<Reply, Error> {
+    let file = fd(pid, n)?;
+    let put = match &file.0 {
+        FileKind::Console => {
+            for chunk in data.chunks(libchcore::abi::PUTSTR_MAX as usize) {
+                sys::putstr(chunk)?;
+            }
+            data.len()
+        }
+        FileKind::PipeWrite(pipe) => loop {
+            if pipe.readers.load(Ordering::SeqCst) == 0 {
+                return Err(Error::PeerDead);
+            }
+            let k = pipe.ring.lock().write(data);
+            if k > 0 || data.is_empty() {
+                let _ = sys::notify(pipe.note);
+                break k;
+            }
+            let _ = sys::wait(pipe.note, Some(1));
+        },
+        _ => return Err(Error::BadFd),
+    };
+    Ok(ok(put as u64, [0; 3]))
+}
+
+fn op_dup2(pid: u64, old: u64, new: u64) -> Result<Reply, Error> {
+    let file = fd(pid, old)?;
+    let previous = {
+        let mut t = TABLE.lock();
+        let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
+        let slot = p.fds.get_mut(new as usize).ok_or(Error::BadFd)?;
+        slot.replace(file)
+    };
+    drop(previous);
+    Ok(ok(new, [0; 3]))
+}
+
+fn op_open(pid: u64, data: &[u8]) -> Result<Reply, Error> {
+    let path = core::str::from_utf8(data.split(|&b| b == 0).next().unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
+    let name = path.trim_start_matches('/');
+    let entry = RAMDISK.get().and_then(|r| r.find(name)).ok_or(Error::NotFound)?;
+    let fd = install(pid, Arc::new(File(FileKind::Ram { data: entry.data, pos: Mutex::new(0) })))?;
+    Ok(ok(fd, [0; 3]))
+}
+
+fn op_list(out: &mut [u8]) -> Reply {
+    let mut n = 0;
+    for e in RAMDISK.get().map(|r| r.entries()).unwrap_or(&[]) {
+        let name = e.name.as_bytes();
+        if n + name.len() + 1 > out.len() {
+            break;
+        }
+        out[n..n + name.len()].copy_from_slice(name);
+        out[n + name.len()] = 0;
+        n += name.len() + 1;
+    }
+    ok(n as u64, [0; 3])
+}
+
+fn op_ps(out: &mut [u8]) -> Reply {
+    let mut text = String::from("PID PPID STATE NAME\n1 0 running procmgr\n");
+    for (pid, p) in TABLE.lock().procs.iter() {
+        let state = match p.state {
+            State::Running => "running",
+            State::Zombie(..) => "zombie",
+        };
+        text.push_str(&alloc::format!("{pid} {} {state} {}\n", p.ppid, p.name));
+    }
+    let n = text.len().min(out.len());
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    ok(n as u64, [0; 3])
+}
