@@ -7,9 +7,10 @@ use crate::sched;
 use alloc::sync::Arc;
 
 /// A data or instruction abort from EL0 at `far`.
-pub fn user_abort(far: u64, pc: u64, translation: bool, write: bool, exec: bool) {
+pub fn user_abort(far: u64, pc: u64, translation: bool, permission: bool, write: bool, exec: bool) {
     let Some(t) = sched::current() else { return };
-    if translation {
+    // A write to a read-only page may be copy-on-write.
+    if translation || (permission && write) {
         if let Err(e) = t.group.vmspace.handle_fault(far, write, exec) {
             let why = match e {
                 FaultError::Unmapped => "access to unmapped memory",

@@ -40,6 +40,7 @@ const TESTS: &[Test] = &[
     ("PROC008", "a pipeline of four processes", pipeline),
     ("PROC009", "kill ends a blocked process", kill_blocked),
     ("PROC010", "100 fork/exit/wait rounds lose no memory", fork_rounds),
+    ("PROC011", "fork shares memory copy-on-write", fork_copy_on_write),
 ];
 
 fn main() -> i32 {
@@ -243,5 +244,29 @@ fn fork_rounds() -> TestResult {
     sys::sleep(2);
     let after = sys::free_memory();
     check!(after == before, "free memory {before} before 100 rounds, {after} after");
+    Ok(())
+}
+
+fn fork_copy_on_write() -> TestResult {
+    const BIG: usize = 8 << 20;
+    let mut big = alloc::vec![1u8; BIG];
+    // Touch every page so that the memory really exists before the fork.
+    for i in (0..BIG).step_by(4096) {
+        big[i] = 1;
+    }
+    let before = sys::free_memory();
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let used = before.saturating_sub(sys::free_memory());
+        let shared_ok = big[BIG / 2] == 1;
+        big[0] = 2;
+        // The fork itself must not have copied the 8 MiB.
+        process::exit(if used < BIG as u64 / 2 && shared_ok && big[0] == 2 { 0 } else { 1 });
+    }
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(status == Status::Exited(0), "the child saw its memory copied up front or wrong ({status:?})");
+    check!(big[0] == 1, "the child's write reached the parent");
+    big[1] = 3;
+    check!(big[1] == 3 && big[BIG - 1] == 1, "the parent cannot write its own memory after the child ended");
     Ok(())
 }

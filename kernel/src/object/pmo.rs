@@ -10,18 +10,30 @@
 
 use super::Header;
 use crate::mm;
+use super::vmspace::VmSpace;
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use chcore_abi::{Error, ObjectType, PmoKind, PMO_MAX};
 use kernel_core::mm::frames::order_for_pages;
 use kernel_core::mm::{align_up, phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
 use spin::Mutex;
 
+/// A page frame of a lazy PMO. After a fork, the parent's and the child's
+/// PMOs share frames (copy-on-write); the frame is freed with its last user.
+struct Frame(u64);
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        mm::free_pages(self.0, 0);
+    }
+}
+
 enum Backing {
     /// One buddy block.
     Contiguous { pa: u64, order: usize },
-    /// Pages by index, present once touched.
-    Pages(BTreeMap<u64, u64>),
+    /// Pages by index, present once touched, possibly shared with copies.
+    Pages(BTreeMap<u64, Arc<Frame>>),
     /// Device registers.
     Device { pa: u64 },
 }
@@ -36,6 +48,9 @@ pub struct Pmo {
     /// Size in bytes (whole pages).
     pub size: u64,
     inner: Mutex<Backing>,
+    /// Where the PMO is mapped (to drop stale mappings of a page whose
+    /// frame was replaced by a copy-on-write outside a page fault).
+    mappings: Mutex<Vec<(Weak<VmSpace>, u64)>>,
 }
 
 fn zero_page(pa: u64, pages: u64) {
@@ -62,7 +77,7 @@ impl Pmo {
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
             PmoKind::Device => return Err(Error::InvalidArgument),
         };
-        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing) }))
+        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), mappings: Mutex::new(Vec::new()) }))
     }
 
     /// A PMO for the device registers at `[pa, pa + size)`. The caller has
@@ -72,7 +87,13 @@ impl Pmo {
         if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) || pa.checked_add(size).is_none_or(|e| e > 1 << 48) {
             return Err(Error::InvalidArgument);
         }
-        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind: PmoKind::Device, size, inner: Mutex::new(Backing::Device { pa }) }))
+        Ok(Arc::new(Pmo {
+            header: Header::new(ObjectType::Pmo),
+            kind: PmoKind::Device,
+            size,
+            inner: Mutex::new(Backing::Device { pa }),
+            mappings: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Whether pages are allocated on first touch.
@@ -89,16 +110,111 @@ impl Pmo {
         match &mut *self.inner.lock() {
             Backing::Contiguous { pa, .. } | Backing::Device { pa } => Ok(Some(*pa + (index << PAGE_SHIFT))),
             Backing::Pages(pages) => {
-                if let Some(&pa) = pages.get(&index) {
-                    return Ok(Some(pa));
+                if let Some(f) = pages.get(&index) {
+                    return Ok(Some(f.0));
                 }
                 if !allocate {
                     return Ok(None);
                 }
                 let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
                 zero_page(pa, 1);
-                pages.insert(index, pa);
+                pages.insert(index, Arc::new(Frame(pa)));
                 Ok(Some(pa))
+            }
+        }
+    }
+
+    /// Physical address of page `index` for writing: allocated if absent,
+    /// and copied first if its frame is shared with a copy of this PMO.
+    /// Returns whether the frame changed (mappings of the old one are stale).
+    pub fn page_for_write(&self, index: u64) -> Result<(u64, bool), Error> {
+        if index >= self.size >> PAGE_SHIFT {
+            return Err(Error::InvalidArgument);
+        }
+        let mut inner = self.inner.lock();
+        let Backing::Pages(pages) = &mut *inner else {
+            drop(inner);
+            return Ok((self.page(index, true)?.ok_or(Error::NoMemory)?, false));
+        };
+        match pages.get(&index) {
+            Some(f) if Arc::strong_count(f) > 1 => {
+                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
+                // SAFETY: both are whole pages, the new one ours alone, in the linear map.
+                unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(f.0) as *const u8, phys_to_virt(pa) as *mut u8, PAGE_SIZE as usize) };
+                pages.insert(index, Arc::new(Frame(pa)));
+                Ok((pa, true))
+            }
+            Some(f) => Ok((f.0, false)),
+            None => {
+                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
+                zero_page(pa, 1);
+                pages.insert(index, Arc::new(Frame(pa)));
+                Ok((pa, false))
+            }
+        }
+    }
+
+    /// Whether page `index` shares its frame with a copy of this PMO.
+    pub fn is_shared(&self, index: u64) -> bool {
+        match &*self.inner.lock() {
+            Backing::Pages(pages) => pages.get(&index).is_some_and(|f| Arc::strong_count(f) > 1),
+            _ => false,
+        }
+    }
+
+    /// A copy for a forked address space. Lazy PMOs share their frames,
+    /// copy-on-write; contiguous ones are copied now.
+    pub fn cow_copy(&self) -> Result<Arc<Pmo>, Error> {
+        let shared = match &*self.inner.lock() {
+            Backing::Pages(pages) => Some(pages.clone()),
+            _ => None,
+        };
+        match shared {
+            Some(pages) => Ok(Arc::new(Pmo {
+                header: Header::new(ObjectType::Pmo),
+                kind: self.kind,
+                size: self.size,
+                inner: Mutex::new(Backing::Pages(pages)),
+                mappings: Mutex::new(Vec::new()),
+            })),
+            None => self.duplicate(),
+        }
+    }
+
+    /// Remember that `vm` maps this PMO at `va`.
+    pub fn add_mapping(&self, vm: &Arc<VmSpace>, va: u64) {
+        let mut m = self.mappings.lock();
+        m.retain(|(w, _)| w.strong_count() > 0);
+        m.push((Arc::downgrade(vm), va));
+    }
+
+    /// Forget the mapping of `vm` at `va`.
+    pub fn remove_mapping(&self, vm: &VmSpace, va: u64) {
+        self.mappings.lock().retain(|(w, a)| !(core::ptr::eq(w.as_ptr(), vm) && *a == va) && w.strong_count() > 0);
+    }
+
+    /// Page `index` got a new frame: drop every mapping of the old one
+    /// (the next access faults the new one in).
+    fn invalidate(&self, index: u64) {
+        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().clone();
+        for (w, va) in mappings {
+            if let Some(vm) = w.upgrade() {
+                vm.drop_page(va + (index << PAGE_SHIFT));
+            }
+        }
+    }
+
+    /// As `invalidate`, except the mapping at `va` in `vm`, which the
+    /// caller already points at the new frame.
+    pub fn invalidate_except(&self, index: u64, vm: &VmSpace, va: u64) {
+        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().clone();
+        for (w, base) in mappings {
+            let page = base + (index << PAGE_SHIFT);
+            if core::ptr::eq(w.as_ptr(), vm) && page == va {
+                continue;
+            }
+            if let Some(other) = w.upgrade() {
+                other.drop_page(page);
             }
         }
     }
@@ -107,7 +223,7 @@ impl Pmo {
     /// present now copied. Device PMOs cannot be copied.
     pub fn duplicate(&self) -> Result<Arc<Pmo>, Error> {
         let copy = Pmo::new(self.kind, self.size)?;
-        for (index, src) in self.present_pages() {
+        for (index, src, _) in self.present_pages() {
             let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
             // SAFETY: both are whole pages owned by these PMOs, in the linear map.
             unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src) as *const u8, phys_to_virt(dst) as *mut u8, PAGE_SIZE as usize) };
@@ -115,13 +231,13 @@ impl Pmo {
         Ok(copy)
     }
 
-    /// Pages present now: (index, physical address).
-    pub fn present_pages(&self) -> alloc::vec::Vec<(u64, u64)> {
+    /// Pages present now: (index, physical address, shared copy-on-write).
+    pub fn present_pages(&self) -> Vec<(u64, u64, bool)> {
         match &*self.inner.lock() {
             Backing::Contiguous { pa, .. } | Backing::Device { pa } => {
-                (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT))).collect()
+                (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect()
             }
-            Backing::Pages(pages) => pages.iter().map(|(&i, &pa)| (i, pa)).collect(),
+            Backing::Pages(pages) => pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
         }
     }
 
@@ -139,7 +255,7 @@ impl Pmo {
         if self.kind == PmoKind::Device {
             return Err(Error::InvalidArgument);
         }
-        self.for_each_chunk(offset, buf.len(), false, |pa, range| {
+        self.for_each_chunk(offset, buf.len(), |pa, range| {
             let dst = &mut buf[range];
             match pa {
                 // SAFETY: `pa + dst.len()` stays inside one page this PMO owns, in the linear map.
@@ -155,24 +271,33 @@ impl Pmo {
         if self.kind == PmoKind::Device {
             return Err(Error::InvalidArgument);
         }
-        self.for_each_chunk(offset, data.len(), true, |pa, range| {
-            if let Some(pa) = pa {
-                let src = &data[range];
-                // SAFETY: `pa + src.len()` stays inside one page this PMO owns, in the linear map.
-                unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa) as *mut u8, src.len()) }
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let in_page = pos % PAGE_SIZE;
+            let n = ((PAGE_SIZE - in_page) as usize).min(data.len() - done);
+            let (pa, copied) = self.page_for_write(pos >> PAGE_SHIFT)?;
+            if copied {
+                self.invalidate(pos >> PAGE_SHIFT);
             }
-        })
+            let src = &data[done..done + n];
+            // SAFETY: `pa + in_page + n` stays inside one page this PMO owns
+            // alone (just made private if it was shared), in the linear map.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(pa + in_page) as *mut u8, n) }
+            done += n;
+        }
+        Ok(())
     }
 
-    /// Walk `[offset, offset + len)` page by page: `f(physical address of the
-    /// chunk or None, index range in the caller's buffer)`.
-    fn for_each_chunk(&self, offset: u64, len: usize, allocate: bool, mut f: impl FnMut(Option<u64>, core::ops::Range<usize>)) -> Result<(), Error> {
+    /// Walk `[offset, offset + len)` page by page for reading: `f(physical
+    /// address of the chunk or None, index range in the caller's buffer)`.
+    fn for_each_chunk(&self, offset: u64, len: usize, mut f: impl FnMut(Option<u64>, core::ops::Range<usize>)) -> Result<(), Error> {
         let mut done = 0usize;
         while done < len {
             let pos = offset + done as u64;
             let in_page = pos % PAGE_SIZE;
             let n = ((PAGE_SIZE - in_page) as usize).min(len - done);
-            let pa = self.page(pos >> PAGE_SHIFT, allocate)?.map(|p| p + in_page);
+            let pa = self.page(pos >> PAGE_SHIFT, false)?.map(|p| p + in_page);
             f(pa, done..done + n);
             done += n;
         }
@@ -184,8 +309,8 @@ impl Drop for Pmo {
     fn drop(&mut self) {
         match &*self.inner.lock() {
             Backing::Contiguous { pa, order } => mm::free_pages(*pa, *order),
-            Backing::Pages(pages) => pages.values().for_each(|&pa| mm::free_pages(pa, 0)),
-            Backing::Device { .. } => {}
+            // Frames free themselves when their last PMO lets go.
+            Backing::Pages(_) | Backing::Device { .. } => {}
         }
     }
 }

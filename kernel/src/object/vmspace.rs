@@ -102,7 +102,7 @@ impl VmSpace {
     /// Map all of `pmo` at `va` with `p` permissions; `protect` may later
     /// grant at most `max_perm`. Pages that exist are mapped now; lazy PMOs
     /// get the rest on first touch.
-    pub fn map(&self, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64) -> Result<(), Error> {
+    pub fn map(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64) -> Result<(), Error> {
         if p & !max_perm != 0 {
             return Err(Error::NoRights);
         }
@@ -110,8 +110,10 @@ impl VmSpace {
         let len = pmo.size;
         inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
         let mem = if pmo.kind == PmoKind::Device { MemType::Device } else { MemType::Normal };
-        let result = pmo.present_pages().into_iter().try_for_each(|(i, pa)| {
-            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, PAGE_SIZE, pte_perm(p), mem, Granularity::Pages)
+        let result = pmo.present_pages().into_iter().try_for_each(|(i, pa, shared)| {
+            // A frame shared copy-on-write is mapped read-only until written.
+            let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
+            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, PAGE_SIZE, perm, mem, Granularity::Pages)
         });
         if let Err(e) = result {
             let _ = inner.pt.unmap_present(&mut KernelTableMemory, va, len);
@@ -119,7 +121,16 @@ impl VmSpace {
             mmu::tlb_flush_asid(self.asid);
             return Err(map_error(e));
         }
+        drop(inner);
+        pmo.add_mapping(self, va);
         Ok(())
+    }
+
+    /// Drop the translation of one page (its frame changed under it).
+    pub fn drop_page(&self, va: u64) {
+        let mut inner = self.inner.lock();
+        let _ = inner.pt.unmap_present(&mut KernelTableMemory, va & !(PAGE_SIZE - 1), PAGE_SIZE);
+        mmu::tlb_flush_asid(self.asid);
     }
 
     /// Remove the region that starts at `va`. Returns its PMO, for the caller
@@ -129,6 +140,8 @@ impl VmSpace {
         let region = inner.regions.remove(va)?;
         inner.pt.unmap_present(&mut KernelTableMemory, region.start, region.len).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
+        drop(inner);
+        region.pmo.pmo.remove_mapping(self, va);
         Ok(region.pmo.pmo)
     }
 
@@ -154,22 +167,42 @@ impl VmSpace {
         if (write && region.perm & perm::WRITE == 0) || region.pmo.pmo.kind == PmoKind::Device {
             return Err(FaultError::Permission);
         }
-        if let Some(t) = inner.pt.translate(&KernelTableMemory, va) {
-            return Ok(t.pa);
-        }
         let (pmo, start, p) = (region.pmo.pmo.clone(), region.start, region.perm);
         let page_va = va & !(PAGE_SIZE - 1);
         let index = (page_va - start) >> PAGE_SHIFT;
-        let pa = pmo.page(index, true).map_err(|_| FaultError::OutOfMemory)?.ok_or(FaultError::OutOfMemory)?;
+        let present = inner.pt.translate(&KernelTableMemory, va);
+        if let Some(t) = present {
+            if !write || t.perm.write {
+                return Ok(t.pa);
+            }
+        }
+        // Not mapped yet, or a write to a page mapped read-only because its
+        // frame is shared copy-on-write: give this PMO a private frame.
+        let (pa, copied) = if write {
+            pmo.page_for_write(index).map_err(|_| FaultError::OutOfMemory)?
+        } else {
+            (pmo.page(index, true).map_err(|_| FaultError::OutOfMemory)?.ok_or(FaultError::OutOfMemory)?, false)
+        };
+        let perm = if !write && pmo.is_shared(index) { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
+        if present.is_some() {
+            let _ = inner.pt.unmap_present(&mut KernelTableMemory, page_va, PAGE_SIZE);
+            mmu::tlb_flush_asid(self.asid);
+        }
         inner
             .pt
-            .map(&mut KernelTableMemory, page_va, pa, PAGE_SIZE, pte_perm(p), MemType::Normal, Granularity::Pages)
+            .map(&mut KernelTableMemory, page_va, pa, PAGE_SIZE, perm, MemType::Normal, Granularity::Pages)
             .map_err(|_| FaultError::OutOfMemory)?;
+        drop(inner);
+        if copied {
+            // Other mappings of this same PMO still point at the old frame.
+            pmo.invalidate_except(index, self, page_va);
+        }
         Ok(pa + (va & (PAGE_SIZE - 1)))
     }
 
-    /// Handle a translation fault at `va` taken by a user thread: populate a
-    /// lazy page if the region allows the access.
+    /// Handle a translation fault, or a write to a read-only page, at `va`
+    /// taken by a user thread: populate a lazy page, or copy a shared one,
+    /// if the region allows the access.
     pub fn handle_fault(&self, va: u64, write: bool, exec: bool) -> Result<(), FaultError> {
         {
             let inner = self.inner.lock();
@@ -185,20 +218,31 @@ impl VmSpace {
     /// ANONYM) is copied, shared memory (SHM, DEVICE) is shared. Regions
     /// `dst` already has at the same address are left as they are (a forked
     /// child's own connection buffer, say).
-    pub fn clone_into(&self, dst: &VmSpace) -> Result<(), Error> {
-        let regions: alloc::vec::Vec<(u64, u64, u64, Arc<Pmo>)> = {
+    pub fn clone_into(&self, dst: &Arc<VmSpace>) -> Result<(), Error> {
+        let regions: alloc::vec::Vec<(u64, u64, u64, u64, Arc<Pmo>)> = {
             let inner = self.inner.lock();
-            inner.regions.iter().map(|r| (r.start, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
+            inner.regions.iter().map(|r| (r.start, r.len, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
         };
-        for (start, p, max, pmo) in regions {
+        for (start, len, p, max, pmo) in regions {
             if dst.inner.lock().regions.find(start).is_some() {
                 continue;
             }
-            let pmo = match pmo.kind {
+            let copy = match pmo.kind {
                 PmoKind::Shm | PmoKind::Device => pmo,
-                PmoKind::Data | PmoKind::Anonym => pmo.duplicate()?,
+                // Lazy memory (heap, stacks) is shared copy-on-write: both
+                // sides see it read-only until one writes a page.
+                PmoKind::Anonym => {
+                    let c = pmo.cow_copy()?;
+                    if p & perm::WRITE != 0 {
+                        let mut inner = self.inner.lock();
+                        let _ = inner.pt.protect_present(&mut KernelTableMemory, start, len, pte_perm(p & !perm::WRITE));
+                        mmu::tlb_flush_asid(self.asid);
+                    }
+                    c
+                }
+                PmoKind::Data => pmo.duplicate()?,
             };
-            dst.map(pmo, start, p, max)?;
+            dst.map(copy, start, p, max)?;
         }
         Ok(())
     }

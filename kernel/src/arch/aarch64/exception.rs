@@ -207,10 +207,12 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
                     let far = FAR_EL1.get();
                     // ISS bits 5:0 (xFSC) 0b0001xx: translation fault at level xx.
                     let translation = (esr & 0x3C) == 0x04;
+                    // 0b0011xx: permission fault at level xx.
+                    let permission = (esr & 0x3C) == 0x0C;
                     // ISS bit 6 (WnR): the data access was a write.
                     let write = class == ec::DABT_LOWER && esr & (1 << 6) != 0;
                     let exec = class == ec::IABT_LOWER;
-                    crate::fault::user_abort(far, frame.elr, translation, write, exec);
+                    crate::fault::user_abort(far, frame.elr, translation, permission, write, exec);
                 }
                 class => crate::fault::user_exception(class_name(class), class, frame.elr),
             }
