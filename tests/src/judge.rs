@@ -81,7 +81,7 @@ mod tests {
     use std::time::Duration;
 
     fn run(output: &str, exit_code: Option<i32>, timed_out: bool) -> RunOutput {
-        RunOutput { output: output.to_string(), exit_code, timed_out, elapsed: Duration::from_secs(1) }
+        RunOutput { output: output.to_string(), exit_code, timed_out, elapsed: Duration::from_secs(1), arrivals: vec![] }
     }
 
     #[test]

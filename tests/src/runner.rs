@@ -42,16 +42,31 @@ pub struct RunOutput {
     pub timed_out: bool,
     /// Wall-clock duration.
     pub elapsed: Duration,
+    /// (seconds into the run, bytes of output received by then), for
+    /// telling when a line appeared.
+    pub arrivals: Vec<(f64, usize)>,
 }
 
-fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> thread::JoinHandle<()> {
+impl RunOutput {
+    /// Seconds into the run when `text` had appeared, if it did.
+    pub fn time_of(&self, text: &str) -> Option<f64> {
+        let end = self.output.find(text)? + text.len();
+        Some(self.arrivals.iter().find(|(_, len)| *len >= end).map_or(self.elapsed.as_secs_f64(), |(t, _)| *t))
+    }
+}
+
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>, log: Option<(Instant, Arc<Mutex<Vec<(f64, usize)>>>)>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            into.lock().unwrap().extend_from_slice(&buf[..n]);
+            let mut v = into.lock().unwrap();
+            v.extend_from_slice(&buf[..n]);
+            if let Some((start, log)) = &log {
+                log.lock().unwrap().push((start.elapsed().as_secs_f64(), v.len()));
+            }
         }
     })
 }
@@ -73,9 +88,10 @@ pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunO
         .map_err(|e| format!("cannot start {}: {e}", crate::qemu::QEMU))?;
     let out = Arc::new(Mutex::new(Vec::new()));
     let err = Arc::new(Mutex::new(Vec::new()));
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
     let readers = [
-        pump(child.stdout.take().expect("piped stdout"), out.clone()),
-        pump(child.stderr.take().expect("piped stderr"), err.clone()),
+        pump(child.stdout.take().expect("piped stdout"), out.clone(), Some((start, arrivals.clone()))),
+        pump(child.stderr.take().expect("piped stderr"), err.clone(), None),
     ];
     let mut stdin = child.stdin.take();
     let mut step = 0usize;
@@ -144,5 +160,8 @@ pub fn run(config: &QemuConfig, until: &Until, timeout: Duration) -> Result<RunO
         output.push_str("\n[qemu stderr]\n");
         output.push_str(&stderr);
     }
-    Ok(RunOutput { output, exit_code, timed_out, elapsed: start.elapsed() })
+    // Arrival offsets count raw bytes while `output` has CR LF turned into
+    // LF, so a time can be a little early: good enough for a score table.
+    let arrivals = arrivals.lock().unwrap().clone();
+    Ok(RunOutput { output, exit_code, timed_out, elapsed: start.elapsed(), arrivals })
 }

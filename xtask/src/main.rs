@@ -21,6 +21,7 @@ commands:
           [--test-image] [--mini-uart] [--append ARGS]
                                             boot in QEMU, serial on this terminal (Ctrl-A X quits)
   test                                      everything: host tests, lints, images, QEMU boot tests
+  grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
   gdb     [--machine virt|raspi3] [--port N] [--test-image]
                                             QEMU halted with a gdbstub, gdb-multiarch attached,
                                             a breakpoint on kernel_main
@@ -42,6 +43,7 @@ struct Opts {
     mini_uart: bool,
     append: Option<String>,
     port: Option<u16>,
+    lab: Option<u32>,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -81,6 +83,10 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
                 let v = value("a TCP port")?;
                 o.port = Some(v.parse().map_err(|_| UsageError(format!("--port {v:?}: expected a TCP port number")))?);
             }
+            "--lab" => {
+                let v = value("a lab number")?;
+                o.lab = Some(v.parse().map_err(|_| UsageError(format!("--lab {v:?}: expected a lab number")))?);
+            }
             "--test-image" => o.test_image = true,
             "--mini-uart" => o.mini_uart = true,
             _ => unreachable!("every allowed flag is handled"),
@@ -117,6 +123,7 @@ fn main() -> ExitCode {
         "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--mini-uart", "--append"]).map(run),
         "test" => parse(verb, rest, &[]).map(|_| test()),
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
+        "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -231,6 +238,57 @@ fn gdb(o: Opts) -> Result<(), String> {
     Ok(())
 }
 
+fn checkpoints() -> Result<Vec<systests::grade::Checkpoint>, String> {
+    let path = images::root().join("tests").join("checkpoints.txt");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    systests::grade::parse(&text)
+}
+
+/// Grade one machine; returns (got, total) and prints the table.
+fn grade_one(m: Machine, lab: Option<u32>) -> Result<(u32, u32), String> {
+    let all = checkpoints()?;
+    let selected: Vec<_> = all.into_iter().filter(|c| lab.is_none_or(|l| c.lab == l)).collect();
+    if selected.is_empty() {
+        return Err(format!("no checkpoints for lab {}", lab.unwrap_or(0)));
+    }
+    for test in [false, true] {
+        images::build(m, Variant { test, mini_uart: false })?;
+    }
+    println!("grading {m} ...");
+    let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &selected)?;
+    print!("{}", systests::grade::table(&marks));
+    let missing: Vec<_> = marks.iter().filter(|mk| mk.at.is_none()).collect();
+    if !missing.is_empty() {
+        for mk in &missing {
+            println!("missing: {:?} (lab {})", mk.checkpoint.expect, mk.checkpoint.lab);
+        }
+        println!("last lines of the test run:\n{}", indent(&systests::judge::tail(&test_run.output, 15)));
+        if let Some(s) = &shell_run {
+            println!("last lines of the shell session:\n{}", indent(&systests::judge::tail(&s.output, 15)));
+        }
+    }
+    Ok(systests::grade::totals(&marks))
+}
+
+fn grade(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let (mut got, mut total) = (0, 0);
+    for m in machines(&o) {
+        let (g, t) = grade_one(m, o.lab)?;
+        got += g;
+        total += t;
+    }
+    if machines(&o).len() > 1 {
+        println!("Score: {got}/{total}");
+    }
+    if got == total {
+        Ok(())
+    } else {
+        Err(format!("{} points missing", total - got))
+    }
+}
+
 fn step(title: &str) {
     println!("\n==> {title}");
 }
@@ -296,6 +354,30 @@ fn test() -> Result<(), String> {
         cases.len(),
         start.elapsed().as_secs_f64()
     );
+
+    step("autograder (tests/checkpoints.txt) on both machines");
+    let all = checkpoints()?;
+    for m in Machine::ALL {
+        let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &all)?;
+        let (got, total) = systests::grade::totals(&marks);
+        println!("  {m}: Score: {got}/{total}");
+        if got != total {
+            print!("{}", systests::grade::table(&marks));
+            failed.push(format!("grade-{m}"));
+        }
+        // Break one checkpoint on purpose: the grader must report it missing.
+        let mut broken = all.clone();
+        broken[0].expect.push_str(" (deliberately wrong)");
+        let marks = systests::grade::score(&broken, Some(&test_run), shell_run.as_ref());
+        let (g, t) = systests::grade::totals(&marks);
+        let table = systests::grade::table(&marks);
+        if g + broken[0].points == t && table.contains("MISSING") {
+            println!("  {m}: a deliberately broken checkpoint is reported MISSING: ok");
+        } else {
+            println!("  {m}: the grader did not notice a broken checkpoint ({g}/{t})");
+            failed.push(format!("grade-miss-{m}"));
+        }
+    }
     if failed.is_empty() {
         Ok(())
     } else {
