@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cases;
+pub mod chainboot;
 pub mod grade;
 pub mod judge;
 pub mod qemu;

@@ -55,7 +55,10 @@ impl RunOutput {
     }
 }
 
-fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>, log: Option<(Instant, Arc<Mutex<Vec<(f64, usize)>>>)>) -> thread::JoinHandle<()> {
+/// Arrival times of output: (seconds since start, bytes received).
+type ArrivalLog = Arc<Mutex<Vec<(f64, usize)>>>;
+
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>, log: Option<(Instant, ArrivalLog)>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {

@@ -208,6 +208,49 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     }
 }
 
+/// Run clippy over the chainloader (both UART variants), warnings denied.
+pub fn clippy_chainloader() -> Result<(), String> {
+    for mini in [false, true] {
+        let mut cmd = cargo();
+        cmd.current_dir(root()).args(["clippy", "--quiet", "-p", "chainloader", "--release", "--target", KERNEL_TARGET]);
+        if mini {
+            cmd.args(["--features", "mini-uart"]);
+        }
+        let ok = cmd.arg("--target-dir").arg(root().join("target").join("chainloader")).args(["--", "-D", "warnings"]).status().map_err(|e| e.to_string())?.success();
+        if !ok {
+            return Err("clippy found problems in the chainloader".into());
+        }
+    }
+    Ok(())
+}
+
+/// Build the UART chainloader and write `target/images/raspi3/chainloader.img`.
+pub fn build_chainloader(mini_uart: bool) -> Result<PathBuf, String> {
+    let dir = root().join("target").join("chainloader");
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(["build", "--quiet", "-p", "chainloader", "--release", "--target", KERNEL_TARGET]);
+    if mini_uart {
+        cmd.args(["--features", "mini-uart"]);
+    }
+    let ok = cmd.arg("--target-dir").arg(&dir).status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
+    if !ok {
+        return Err("chainloader build failed".into());
+    }
+    let elf_path = dir.join(KERNEL_TARGET).join("release").join("chainloader");
+    let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let (_, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let out = images_dir().join("raspi3");
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let img = out.join(if mini_uart { "chainloader-mini-uart.img" } else { "chainloader.img" });
+    fs::write(&img, bin).map_err(|e| format!("{}: {e}", img.display()))?;
+    Ok(img)
+}
+
+/// The firmware settings written beside kernel8.img.
+pub fn raspi3_config_txt() -> &'static str {
+    RASPI3_CONFIG_TXT
+}
+
 /// The ELF with symbols that goes with a built image (for gdb).
 pub fn symbols(machine: Machine, v: Variant) -> PathBuf {
     let name = match (v.test, v.mini_uart) {

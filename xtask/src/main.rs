@@ -3,6 +3,7 @@
 //! target crates.
 
 mod elf;
+mod flash;
 mod images;
 mod setup;
 
@@ -18,10 +19,14 @@ usage: cargo xtask <command> [options]
 commands:
   build   [--machine virt|raspi3]           build the kernel and test images (default: both machines)
   run     [--machine virt|raspi3] [--smp N] [--mem SIZE] [--el 1|2|3]
-          [--test-image] [--mini-uart] [--append ARGS]
+          [--test-image] [--mini-uart] [--append ARGS] [--log LEVEL]
                                             boot in QEMU, serial on this terminal (Ctrl-A X quits)
   test                                      everything: host tests, lints, images, QEMU boot tests
   grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
+  flash   --image FILE [--firmware DIR] [--loader] [--mini-uart] [--device /dev/sdX]
+                                            Raspberry Pi 3 SD card image (and, with --device, write a card)
+  chainboot --tty DEV [--kernel FILE] [--mini-uart]
+                                            send a kernel to the chainloader over a serial line
   gdb     [--machine virt|raspi3] [--port N] [--test-image]
                                             QEMU halted with a gdbstub, gdb-multiarch attached,
                                             a breakpoint on kernel_main
@@ -44,6 +49,13 @@ struct Opts {
     append: Option<String>,
     port: Option<u16>,
     lab: Option<u32>,
+    image: Option<String>,
+    firmware: Option<String>,
+    device: Option<String>,
+    tty: Option<String>,
+    kernel: Option<String>,
+    loader: bool,
+    log: Option<String>,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -87,6 +99,19 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
                 let v = value("a lab number")?;
                 o.lab = Some(v.parse().map_err(|_| UsageError(format!("--lab {v:?}: expected a lab number")))?);
             }
+            "--image" => o.image = Some(value("a file")?),
+            "--firmware" => o.firmware = Some(value("a folder")?),
+            "--device" => o.device = Some(value("a block device")?),
+            "--tty" => o.tty = Some(value("a serial device")?),
+            "--kernel" => o.kernel = Some(value("an image file")?),
+            "--loader" => o.loader = true,
+            "--log" => {
+                let v = value("a log level")?;
+                if !["off", "error", "warn", "info", "debug", "trace"].contains(&v.as_str()) {
+                    return Err(UsageError(format!("--log {v:?}: expected off, error, warn, info, debug or trace")));
+                }
+                o.log = Some(v);
+            }
             "--test-image" => o.test_image = true,
             "--mini-uart" => o.mini_uart = true,
             _ => unreachable!("every allowed flag is handled"),
@@ -102,10 +127,10 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
         if o.el.is_some() {
             return Err(UsageError("--el: QEMU's raspi3b always starts at EL2".into()));
         }
-        if o.append.is_some() {
-            return Err(UsageError("--append: raspi3b passes no command line to a raw image".into()));
+        if o.append.is_some() || o.log.is_some() {
+            return Err(UsageError("--append/--log: raspi3b passes no command line to a raw image".into()));
         }
-    } else if o.mini_uart {
+    } else if o.mini_uart && !matches!(verb, "flash" | "chainboot") {
         return Err(UsageError("--mini-uart applies to --machine raspi3 only".into()));
     }
     Ok(o)
@@ -120,7 +145,9 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match verb.as_str() {
         "build" => parse(verb, rest, &["--machine"]).map(build),
-        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--mini-uart", "--append"]).map(run),
+        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--mini-uart", "--append", "--log"]).map(run),
+        "flash" => parse(verb, rest, &["--image", "--firmware", "--device", "--loader", "--mini-uart"]).map(flash_cmd),
+        "chainboot" => parse(verb, rest, &["--tty", "--kernel", "--mini-uart"]).map(chainboot),
         "test" => parse(verb, rest, &[]).map(|_| test()),
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
         "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
@@ -164,7 +191,12 @@ fn qemu_config(o: &Opts, image: &std::path::Path) -> QemuConfig {
     c.smp = o.smp;
     c.mem = o.mem.clone();
     c.el = o.el.unwrap_or(EntryEl::El1);
-    c.append = o.append.clone();
+    c.append = match (&o.append, &o.log) {
+        (Some(a), Some(l)) => Some(format!("{a} loglevel={l}")),
+        (Some(a), None) => Some(a.clone()),
+        (None, Some(l)) => Some(format!("loglevel={l}")),
+        (None, None) => None,
+    };
     c.mini_uart = o.mini_uart;
     // The test image ends QEMU through semihosting.
     c.semihosting = o.test_image;
@@ -236,6 +268,167 @@ fn gdb(o: Opts) -> Result<(), String> {
     let _ = qemu.wait();
     status.map_err(|e| format!("cannot start gdb-multiarch: {e}"))?;
     Ok(())
+}
+
+fn flash_cmd(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::tool("mkfs.vfat", "dosfstools")?;
+    setup::tool("mcopy", "mtools")?;
+    let out = o.image.clone().ok_or("flash needs --image FILE (the SD card image to write)")?;
+    let firmware = flash::firmware(o.firmware.as_deref().map(std::path::Path::new))?;
+    let kernel = if o.loader {
+        images::build_chainloader(o.mini_uart)?
+    } else {
+        images::build(Machine::Raspi3, Variant { test: false, mini_uart: o.mini_uart })?
+    };
+    let mut files = firmware;
+    files.push(("kernel8.img".into(), std::fs::read(&kernel).map_err(|e| e.to_string())?));
+    files.push(("config.txt".into(), images::raspi3_config_txt().as_bytes().to_vec()));
+    flash::make_image(std::path::Path::new(&out), &files)?;
+    println!("wrote {out} ({} on its FAT32 partition)", if o.loader { "the chainloader" } else { "the kernel" });
+    if let Some(dev) = o.device {
+        flash::check_device(&dev, &flash::device_facts(&dev))?;
+        use std::io::{BufRead, IsTerminal};
+        if !std::io::stdin().is_terminal() {
+            return Err(format!("refusing to write {dev} without a person at a terminal to confirm"));
+        }
+        println!("This erases everything on {dev}. Type yes to go on:");
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            return Err("not confirmed; nothing written".into());
+        }
+        let data = std::fs::read(&out).map_err(|e| e.to_string())?;
+        std::fs::write(&dev, data).map_err(|e| format!("{dev}: {e}"))?;
+        println!("wrote {dev}; sync and remove the card");
+    }
+    Ok(())
+}
+
+fn chainboot(o: Opts) -> Result<(), String> {
+    let tty = o.tty.clone().ok_or("chainboot needs --tty DEV (the serial device the Pi is on)")?;
+    let kernel = match &o.kernel {
+        Some(k) => std::path::PathBuf::from(k),
+        None => {
+            setup::rust_targets()?;
+            images::build(Machine::Raspi3, Variant { test: false, mini_uart: o.mini_uart })?
+        }
+    };
+    let image = std::fs::read(&kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let mut serial = systests::chainboot::Serial::open(&tty, true)?;
+    eprintln!("xtask: waiting for the chainloader on {tty} (reset the Pi if it does not answer)");
+    let verdict = serial.send_image(&image, false, std::time::Duration::from_secs(600))?;
+    if !verdict.contains("jumping") {
+        return Err(format!("the chainloader said: {verdict}"));
+    }
+    eprintln!("xtask: kernel sent ({} bytes); this terminal is now the console (Ctrl-C quits)", image.len());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Ok(());
+        }
+        serial.write(line.replace('\n', "\r").as_bytes())?;
+    }
+}
+
+/// Build an SD image from stand-in firmware files and check what is on it.
+fn sd_card_check() -> Result<(), String> {
+    let dir = images::root().join("target").join("sdcard-test");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let e = flash::firmware(Some(&dir.join("empty"))).unwrap_err();
+    if !e.contains("bootcode.bin") || !e.contains(flash::FIRMWARE_URL) {
+        return Err(format!("missing firmware not explained: {e}"));
+    }
+    let fw = dir.join("firmware");
+    std::fs::create_dir_all(&fw).map_err(|e| e.to_string())?;
+    for f in flash::FIRMWARE {
+        std::fs::write(fw.join(f), format!("stand-in for {f}")).map_err(|e| e.to_string())?;
+    }
+    let img = dir.join("sdcard.img");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(images::root())
+        .args(["xtask", "flash", "--loader", "--image"])
+        .arg(&img)
+        .arg("--firmware")
+        .arg(&fw)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo xtask flash failed".into());
+    }
+    let listing = flash::list_image(&img)?.to_lowercase();
+    for want in ["bootcode.bin", "start.elf", "fixup.dat", "config.txt", "kernel8.img"] {
+        if !listing.contains(want) {
+            return Err(format!("{want} is not on the image: {listing}"));
+        }
+    }
+    Ok(())
+}
+
+/// Boot the chainloader in QEMU raspi3b with its serial line on a pty, send
+/// a corrupt image (must be refused) and then the kernel (must reach the shell).
+fn chainload_check() -> Result<(), String> {
+    let loader = images::build_chainloader(false)?;
+    let kernel = images::build(Machine::Raspi3, Variant::default())?;
+    let mut qemu = Command::new(systests::qemu::QEMU)
+        .args(["-M", "raspi3b", "-display", "none", "-monitor", "none", "-serial", "pty", "-kernel"])
+        .arg(&loader)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    // Whatever happens below (a write to the pty can block), QEMU goes
+    // after five minutes, which unblocks everything.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (done, pid) = (done.clone(), qemu.id());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if start.elapsed() > std::time::Duration::from_secs(300) {
+                    let _ = Command::new("kill").arg(pid.to_string()).status();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let result = (|| {
+        // QEMU names the pty on stdout: "char device redirected to /dev/pts/N (label serial0)".
+        let mut stdout = std::io::BufReader::new(qemu.stdout.take().ok_or("no stdout")?);
+        let mut line = String::new();
+        use std::io::BufRead;
+        let pty = loop {
+            line.clear();
+            if stdout.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("QEMU did not report a pty".to_string());
+            }
+            if let Some(p) = line.split_whitespace().find(|w| w.starts_with("/dev/pts/")) {
+                break p.to_string();
+            }
+        };
+        let mut serial = systests::chainboot::Serial::open(&pty, false)?;
+        // QEMU's pty moves about 20 KB/s: test refusal with a small image.
+        let timeout = std::time::Duration::from_secs(200);
+        let verdict = serial.send_image(&[0xAB; 4096], true, timeout)?;
+        if !verdict.contains("refused: checksum") {
+            return Err(format!("a corrupt transfer was not refused: {verdict:?}"));
+        }
+        let image = std::fs::read(&kernel).map_err(|e| e.to_string())?;
+        let verdict = serial.send_image(&image, false, timeout)?;
+        if !verdict.contains("jumping") {
+            return Err(format!("the kernel was not accepted: {verdict:?}"));
+        }
+        serial.wait_for(b"Welcome to ChCore shell!", 0, timeout)?;
+        Ok(())
+    })();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    result
 }
 
 fn checkpoints() -> Result<Vec<systests::grade::Checkpoint>, String> {
@@ -310,6 +503,7 @@ fn test() -> Result<(), String> {
     step("lints (clippy, warnings denied)");
     run_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
     images::clippy_user()?;
+    images::clippy_chainloader()?;
     for m in Machine::ALL {
         images::clippy_kernel(m)?;
     }
@@ -354,6 +548,24 @@ fn test() -> Result<(), String> {
         cases.len(),
         start.elapsed().as_secs_f64()
     );
+
+    step("Raspberry Pi 3 SD card image and UART chainloader");
+    setup::tool("mkfs.vfat", "dosfstools")?;
+    setup::tool("mcopy", "mtools")?;
+    match sd_card_check() {
+        Ok(()) => println!("  ok    SD card image: firmware, config.txt and kernel8.img on FAT32; missing firmware explained"),
+        Err(e) => {
+            println!("  FAIL  SD card image: {e}");
+            failed.push("sd-card-image".into());
+        }
+    }
+    match chainload_check() {
+        Ok(()) => println!("  ok    chainloader in QEMU raspi3b: corrupt transfer refused, kernel loaded, shell reached"),
+        Err(e) => {
+            println!("  FAIL  chainloader: {e}");
+            failed.push("chainloader".into());
+        }
+    }
 
     step("autograder (tests/checkpoints.txt) on both machines");
     let all = checkpoints()?;

@@ -36,9 +36,18 @@ pub fn rust_targets() -> Result<(), String> {
     }
 }
 
+/// Whether `binary` is on the PATH (or in the sbin folders, where Debian
+/// puts mkfs and which a user's PATH may lack).
+fn on_path(binary: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut dirs: Vec<&str> = path.split(':').collect();
+    dirs.extend(["/usr/sbin", "/sbin"]);
+    dirs.iter().any(|d| std::path::Path::new(d).join(binary).is_file())
+}
+
 /// A host tool from a Debian package: present, installed now (as root), or a clear error.
 pub fn tool(binary: &str, package: &str) -> Result<(), String> {
-    if output(binary, &["--version"]).is_some() {
+    if on_path(binary) {
         return Ok(());
     }
     if !is_root() {
@@ -48,7 +57,7 @@ pub fn tool(binary: &str, package: &str) -> Result<(), String> {
     let apt = |args: &[&str]| {
         Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().map(|s| s.success()).unwrap_or(false)
     };
-    if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package])) || output(binary, &["--version"]).is_none() {
+    if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package]) && on_path(binary)) {
         return Err(format!("installing {package} failed; install it by hand (`apt-get install -y {package}`) and retry"));
     }
     Ok(())

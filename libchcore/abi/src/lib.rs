@@ -367,6 +367,51 @@ pub const PUTSTR_MAX: u64 = 4096;
 /// Largest PMO.
 pub const PMO_MAX: u64 = 1 << 32;
 
+/// The UART chainloader's protocol (`boot/chainloader`, `cargo xtask chainboot`).
+///
+/// The loader announces itself with a line of text followed by
+/// [`chainload::READY`]; the host sends [`chainload::MAGIC`], the image size
+/// and its CRC-32 (both little-endian u32), then the image. The loader
+/// answers a line starting with `[chainloader]`: an error (and it waits
+/// again) or `jumping` (and it starts the image).
+pub mod chainload {
+    /// The loader is waiting for a header.
+    pub const READY: &[u8; 3] = b"\x03\x03\x03";
+    /// Start of a header.
+    pub const MAGIC: &[u8; 4] = b"CHCL";
+    /// Where the image goes (the Raspberry Pi's kernel8.img load address).
+    pub const LOAD_ADDR: u64 = 0x8_0000;
+    /// Where the loader moves itself out of the way.
+    pub const LOADER_ADDR: u64 = 0x200_0000;
+    /// Largest image: everything below the loader.
+    pub const MAX_SIZE: u32 = (LOADER_ADDR - LOAD_ADDR) as u32;
+
+    /// CRC-32 (IEEE 802.3, reflected, as zlib computes it), one byte at a time.
+    pub const fn crc32_update(mut crc: u32, byte: u8) -> u32 {
+        crc ^= byte as u32;
+        let mut i = 0;
+        while i < 8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            i += 1;
+        }
+        crc
+    }
+
+    /// CRC-32 of `data`.
+    pub fn crc32(data: &[u8]) -> u32 {
+        !data.iter().fold(!0u32, |c, &b| crc32_update(c, b))
+    }
+
+    /// The header for an image.
+    pub fn header(image: &[u8]) -> [u8; 12] {
+        let mut h = [0u8; 12];
+        h[..4].copy_from_slice(MAGIC);
+        h[4..8].copy_from_slice(&(image.len() as u32).to_le_bytes());
+        h[8..].copy_from_slice(&crc32(image).to_le_bytes());
+        h
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +451,15 @@ mod tests {
             assert_eq!(Error::from_result(e.to_result()), Some(e));
         }
         assert_eq!(Error::from_result(0), None);
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(chainload::crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(chainload::crc32(b""), 0);
+        let h = chainload::header(b"abc");
+        assert_eq!(&h[..4], b"CHCL");
+        assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()), 3);
     }
 
     #[test]
