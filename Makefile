@@ -13,8 +13,11 @@ qemu:
 qemu-test:
 	cargo xtask run --machine $(MACHINE) --test-image
 
-test grade:
+test:
 	cargo xtask test
+
+grade:
+	cargo xtask grade
 
 gdb:
 	cargo xtask gdb --machine $(MACHINE)
