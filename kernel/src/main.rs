@@ -57,6 +57,9 @@ pub static KERNEL_TESTS_PASSED: AtomicBool = AtomicBool::new(!cfg!(feature = "se
 /// `entry_el` the exception level the machine started the kernel in.
 #[no_mangle]
 pub extern "C" fn kernel_main(fw_arg: u64, entry_el: u64) -> ! {
+    if cfg!(feature = "bench") {
+        arch::enable_user_cycle_counter();
+    }
     arch::exception::init();
     let machine = plat::init(fw_arg);
     println!("[BOOT] Jump to kernel main");

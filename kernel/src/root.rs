@@ -99,6 +99,11 @@ pub fn on_group_exit(group: &CapGroup) {
         return;
     }
     log::info!("root process {} ended: {state:?}", group.name);
+    if cfg!(feature = "bench") {
+        let ok = state == GroupState::Exited(0);
+        crate::console::emergency_println(format_args!("[BENCH] done: {}", if ok { "PASS" } else { "FAIL" }));
+        crate::arch::stop(if ok { crate::arch::ExitStatus::Success } else { crate::arch::ExitStatus::Failure });
+    }
     if cfg!(feature = "selftest") {
         // The test image's verdict: the kernel self-tests and the user suite
         // (procmgr's exit status) must both have passed.

@@ -44,6 +44,9 @@ pub fn bring_up(machine: &Machine) -> usize {
 pub extern "C" fn secondary_main(_entry_el: u64) -> ! {
     let id = WAKING.load(Ordering::Acquire);
     smp::set_cpu_id(id);
+    if cfg!(feature = "bench") {
+        crate::arch::enable_user_cycle_counter();
+    }
     crate::arch::exception::init();
     crate::arch::mmu::disable_lower_half();
     crate::plat::init_irq_cpu(id);

@@ -31,6 +31,9 @@ fn main() -> i32 {
             return 1;
         }
     }
+    if cfg!(feature = "bench") {
+        return run_program("bench");
+    }
     if cfg!(feature = "selftest") {
         let suite = run_program("usertest");
         #[cfg(feature = "selftest")]

@@ -94,6 +94,8 @@ struct Process {
     exit_code: Option<i32>,
     /// Its parent ended first: nobody will wait for it, procmgr reaps it.
     orphan: bool,
+    /// Notified when one of its children becomes a zombie (made on its first wait).
+    child_note: Option<Slot>,
 }
 
 struct Table {
@@ -107,7 +109,7 @@ static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: 
 static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
 /// Notified by the kernel when any child cap_group ends.
 static EXITED: AtomicU64 = AtomicU64::new(0);
-/// Notified by the reaper when a process became a zombie (waiters sleep on it).
+/// Notified by the reaper when a child of procmgr itself became a zombie.
 static ZOMBIE: AtomicU64 = AtomicU64::new(0);
 
 fn err(e: Error) -> Reply {
@@ -194,7 +196,7 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
     let pid = t.next_pid;
     t.next_pid += 1;
     t.badges.insert(badge, pid);
-    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false });
+    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None });
     pid
 }
 
@@ -248,6 +250,9 @@ fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
     let found = t.procs.iter().find(|(&p, pr)| pr.ppid == parent && (pid == proto::ANY_CHILD || p == pid) && matches!(pr.state, State::Zombie(..))).map(|(&p, _)| p)?;
     let pr = t.procs.remove(&found)?;
     let _ = sys::cap_delete(pr.group);
+    if let Some(n) = pr.child_note {
+        let _ = sys::cap_delete(n);
+    }
     match pr.state {
         State::Zombie(code, killed) => Some((found, code, killed)),
         State::Running => None,
@@ -283,18 +288,29 @@ extern "C" fn reaper(_: u64) -> ! {
                     }
                 }
             }
+            // Wake each parent waiting for a child (each has its own
+            // notification, so no waiter takes another's wake-up).
+            let parents: Vec<u64> = ended.iter().filter_map(|(pid, _)| t.procs.get(pid).map(|p| p.ppid)).collect();
+            for ppid in parents {
+                let note = if ppid == ROOT_PID { Some(ZOMBIE.load(Ordering::SeqCst)) } else { t.procs.get(&ppid).and_then(|p| p.child_note) };
+                if let Some(n) = note {
+                    let _ = sys::notify(n);
+                }
+            }
             t.badges.retain(|_, p| !ended.iter().any(|(e, _)| e == p));
             // Orphans that ended have nobody to wait for them: reap them now.
             let orphans: Vec<u64> = t.procs.iter().filter(|(_, p)| p.orphan && p.state != State::Running).map(|(&p, _)| p).collect();
             for pid in orphans {
                 if let Some(p) = t.procs.remove(&pid) {
                     let _ = sys::cap_delete(p.group);
+                    if let Some(n) = p.child_note {
+                        let _ = sys::cap_delete(n);
+                    }
                 }
             }
         }
         // Files close here, outside the lock (pipe ends notify).
         drop(ended);
-        let _ = sys::notify(ZOMBIE.load(Ordering::SeqCst));
     }
 }
 
@@ -417,6 +433,19 @@ fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
 }
 
 fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
+    let note = {
+        let existing = TABLE.lock().procs.get(&pid).and_then(|p| p.child_note);
+        match existing {
+            Some(n) => n,
+            None => {
+                let n = sys::create_notification()?;
+                if let Some(p) = TABLE.lock().procs.get_mut(&pid) {
+                    p.child_note = Some(n);
+                }
+                n
+            }
+        }
+    };
     loop {
         if let Some((child, code, killed)) = take_zombie(pid, which) {
             return Ok(ok(child, [code as u32 as u64, killed as u64, 0]));
@@ -428,7 +457,8 @@ fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
         if nohang {
             return Ok(ok(0, [0; 3]));
         }
-        let _ = sys::wait(ZOMBIE.load(Ordering::SeqCst), Some(5));
+        // The timeout only guards against a lost wake-up.
+        let _ = sys::wait(note, Some(50));
     }
 }
 

@@ -102,6 +102,8 @@ pub struct QemuConfig {
     pub gdb_port: Option<u16>,
     /// Console routing.
     pub console: Console,
+    /// More arguments, added before `-kernel`.
+    pub extra: Vec<String>,
 }
 
 impl QemuConfig {
@@ -118,6 +120,7 @@ impl QemuConfig {
             mini_uart: false,
             gdb_port: None,
             console: Console::Captured,
+            extra: Vec::new(),
         }
     }
 
@@ -180,8 +183,9 @@ impl QemuConfig {
             push("-gdb");
             push(&format!("tcp::{port}"));
         }
-        push("-kernel");
-        push(&self.image.display().to_string());
+        a.extend(self.extra.iter().cloned());
+        a.push("-kernel".to_string());
+        a.push(self.image.display().to_string());
         a
     }
 

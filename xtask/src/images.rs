@@ -39,6 +39,8 @@ pub struct Variant {
     pub test: bool,
     /// Raspberry Pi 3 console on the mini UART.
     pub mini_uart: bool,
+    /// The benchmark image, with this many iterations per benchmark.
+    pub bench: Option<u32>,
 }
 
 fn cargo() -> Command {
@@ -61,6 +63,9 @@ fn features(machine: Machine, v: Variant) -> String {
     if v.mini_uart {
         f.push("mini-uart");
     }
+    if v.bench.is_some() {
+        f.push("bench");
+    }
     f.join(",")
 }
 
@@ -71,11 +76,11 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
 }
 
 /// Programs packed into the ramdisk (the `apps` crate's binaries).
-pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "ps", "hello", "usertest"];
+pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "ps", "hello", "usertest", "true", "bench"];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
-pub fn build_ramdisk() -> Result<PathBuf, String> {
+pub fn build_ramdisk(bench_iterations: Option<u32>) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
     let ok = cargo_user()
         .current_dir(root())
@@ -96,6 +101,9 @@ pub fn build_ramdisk() -> Result<PathBuf, String> {
     }
     files.push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
     files.push(("bad.elf".into(), b"\x7fELF, but not really".to_vec()));
+    if let Some(n) = bench_iterations {
+        files.push(("bench-args".into(), format!("{n}\n").into_bytes()));
+    }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     let out = dir.join("ramdisk.cpio");
     fs::write(&out, chcore_proc::cpio::write(&refs)).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -111,12 +119,18 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
     cmd.current_dir(root()).args(["build", "--quiet", "-p", "procmgr", "--release", "--target", USER_TARGET]);
     if v.test {
         cmd.args(["--features", "selftest"]);
+    } else if v.bench.is_some() {
+        cmd.args(["--features", "bench"]);
     }
     let ok = cmd.arg("--target-dir").arg(&dir).status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
     if !ok {
         return Err("procmgr build failed".into());
     }
-    let out = dir.join(if v.test { "procmgr-test.elf" } else { "procmgr.elf" });
+    let out = dir.join(match (v.test, v.bench.is_some()) {
+        (true, _) => "procmgr-test.elf",
+        (false, true) => "procmgr-bench.elf",
+        (false, false) => "procmgr.elf",
+    });
     let built = dir.join(USER_TARGET).join("release").join("procmgr");
     fs::copy(&built, &out).map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
     Ok(out)
@@ -139,14 +153,14 @@ pub fn clippy_user() -> Result<(), String> {
 /// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
 pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
     for test in [false, true] {
-        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test })?;
+        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test, bench: None })?;
     }
     Ok(())
 }
 
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
     let procmgr = build_user(v)?;
-    let ramdisk = build_ramdisk()?;
+    let ramdisk = build_ramdisk(v.bench)?;
     let status = cargo()
         .current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
@@ -165,7 +179,7 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
 /// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
 pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let procmgr = build_user(v)?;
-    let ramdisk = build_ramdisk()?;
+    let ramdisk = build_ramdisk(v.bench)?;
     let dir = kernel_target_dir(machine);
     let status = cargo()
         .current_dir(root())
@@ -183,11 +197,12 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let built = dir.join(KERNEL_TARGET).join("release").join("kernel");
     let out = images_dir().join(machine.name());
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let suffix = match (v.test, v.mini_uart) {
-        (false, false) => "",
-        (true, false) => "-test",
-        (false, true) => "-mini-uart",
-        (true, true) => "-test-mini-uart",
+    let suffix = match (v.test, v.mini_uart, v.bench.is_some()) {
+        (_, _, true) => "-bench",
+        (false, false, _) => "",
+        (true, false, _) => "-test",
+        (false, true, _) => "-mini-uart",
+        (true, true, _) => "-test-mini-uart",
     };
     let elf_path = out.join(format!("kernel{suffix}.elf"));
     fs::copy(&built, &elf_path).map_err(|e| format!("copy {} -> {}: {e}", built.display(), elf_path.display()))?;
@@ -254,6 +269,7 @@ pub fn raspi3_config_txt() -> &'static str {
 /// The ELF with symbols that goes with a built image (for gdb).
 pub fn symbols(machine: Machine, v: Variant) -> PathBuf {
     let name = match (v.test, v.mini_uart) {
+        _ if v.bench.is_some() => "kernel-bench.elf",
         (false, false) => "kernel.elf",
         (true, false) => "kernel-test.elf",
         (false, true) => "kernel-mini-uart.elf",

@@ -2,6 +2,7 @@
 //! debugging the kernel. It drives cargo and QEMU and links none of the
 //! target crates.
 
+mod bench;
 mod elf;
 mod flash;
 mod images;
@@ -23,6 +24,8 @@ commands:
                                             boot in QEMU, serial on this terminal (Ctrl-A X quits)
   test                                      everything: host tests, lints, images, QEMU boot tests
   grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
+  bench   [--machine virt|raspi3] [--iterations N] [--compare FILE]
+                                            path lengths under QEMU -icount; writes target/bench/results.json
   flash   --image FILE [--firmware DIR] [--loader] [--mini-uart] [--device /dev/sdX]
                                             Raspberry Pi 3 SD card image (and, with --device, write a card)
   chainboot --tty DEV [--kernel FILE] [--mini-uart]
@@ -56,6 +59,8 @@ struct Opts {
     kernel: Option<String>,
     loader: bool,
     log: Option<String>,
+    iterations: Option<u32>,
+    compare: Option<String>,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -105,6 +110,14 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
             "--tty" => o.tty = Some(value("a serial device")?),
             "--kernel" => o.kernel = Some(value("an image file")?),
             "--loader" => o.loader = true,
+            "--compare" => o.compare = Some(value("a results file")?),
+            "--iterations" => {
+                let v = value("a number")?;
+                match v.parse::<u32>() {
+                    Ok(n) if n >= 10 => o.iterations = Some(n),
+                    _ => return Err(UsageError(format!("--iterations {v:?}: expected a number of at least 10"))),
+                }
+            }
             "--log" => {
                 let v = value("a log level")?;
                 if !["off", "error", "warn", "info", "debug", "trace"].contains(&v.as_str()) {
@@ -151,6 +164,7 @@ fn main() -> ExitCode {
         "test" => parse(verb, rest, &[]).map(|_| test()),
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
         "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
+        "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare"]).map(bench_cmd),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -178,7 +192,7 @@ fn build(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     for m in machines(&o) {
         for test in [false, true] {
-            let path = images::build(m, Variant { test, mini_uart: false })?;
+            let path = images::build(m, Variant { test, ..Default::default() })?;
             println!("built {}", path.strip_prefix(images::root()).unwrap_or(&path).display());
         }
     }
@@ -207,7 +221,7 @@ fn run(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart })?;
+    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart, bench: None })?;
     let mut c = qemu_config(&o, &image);
     c.console = Console::Terminal;
     eprintln!("xtask: {}", c.shell_line());
@@ -225,7 +239,7 @@ fn gdb(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    let variant = Variant { test: o.test_image, mini_uart: o.mini_uart };
+    let variant = Variant { test: o.test_image, mini_uart: o.mini_uart, bench: None };
     let image = images::build(machine, variant)?;
     let symbols = images::symbols(machine, variant);
     let port = o.port.unwrap_or(1234);
@@ -279,7 +293,7 @@ fn flash_cmd(o: Opts) -> Result<(), String> {
     let kernel = if o.loader {
         images::build_chainloader(o.mini_uart)?
     } else {
-        images::build(Machine::Raspi3, Variant { test: false, mini_uart: o.mini_uart })?
+        images::build(Machine::Raspi3, Variant { mini_uart: o.mini_uart, ..Default::default() })?
     };
     let mut files = firmware;
     files.push(("kernel8.img".into(), std::fs::read(&kernel).map_err(|e| e.to_string())?));
@@ -311,7 +325,7 @@ fn chainboot(o: Opts) -> Result<(), String> {
         Some(k) => std::path::PathBuf::from(k),
         None => {
             setup::rust_targets()?;
-            images::build(Machine::Raspi3, Variant { test: false, mini_uart: o.mini_uart })?
+            images::build(Machine::Raspi3, Variant { mini_uart: o.mini_uart, ..Default::default() })?
         }
     };
     let image = std::fs::read(&kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
@@ -431,6 +445,27 @@ fn chainload_check() -> Result<(), String> {
     result
 }
 
+fn bench_cmd(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let machine = o.machine.unwrap_or(Machine::Virt);
+    let n = o.iterations.unwrap_or(10_000);
+    let image = images::build(machine, Variant { bench: Some(n), ..Default::default() })?;
+    println!("benchmarking on {machine} (QEMU -icount shift=0: counts are instructions), {n} iterations");
+    let results = bench::run(machine, &image, std::time::Duration::from_secs(1800))?;
+    let previous = match &o.compare {
+        Some(f) => Some(bench::from_json(&std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?)),
+        None => None,
+    };
+    print!("{}", bench::table(&results, "instructions", previous.as_ref()));
+    let dir = images::root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let out = dir.join("results.json");
+    std::fs::write(&out, bench::to_json(&results, "instructions")).map_err(|e| e.to_string())?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
 fn checkpoints() -> Result<Vec<systests::grade::Checkpoint>, String> {
     let path = images::root().join("tests").join("checkpoints.txt");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -445,7 +480,7 @@ fn grade_one(m: Machine, lab: Option<u32>) -> Result<(u32, u32), String> {
         return Err(format!("no checkpoints for lab {}", lab.unwrap_or(0)));
     }
     for test in [false, true] {
-        images::build(m, Variant { test, mini_uart: false })?;
+        images::build(m, Variant { test, ..Default::default() })?;
     }
     println!("grading {m} ...");
     let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &selected)?;
@@ -512,8 +547,8 @@ fn test() -> Result<(), String> {
     let builds = Machine::ALL
         .into_iter()
         .flat_map(|m| [(m, false), (m, true)])
-        .map(|(m, test)| (m, Variant { test, mini_uart: false }))
-        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true })]);
+        .map(|(m, test)| (m, Variant { test, ..Default::default() }))
+        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true, bench: None })]);
     for (m, v) in builds {
         let path = images::build(m, v)?;
         println!("built {}", path.strip_prefix(&root).unwrap_or(&path).display());
@@ -564,6 +599,29 @@ fn test() -> Result<(), String> {
         Err(e) => {
             println!("  FAIL  chainloader: {e}");
             failed.push("chainloader".into());
+        }
+    }
+
+    step("benchmark image (a few iterations of each benchmark)");
+    match images::build(Machine::Virt, Variant { bench: Some(20), ..Default::default() })
+        .and_then(|img| bench::run(Machine::Virt, &img, std::time::Duration::from_secs(300)))
+    {
+        Ok(r) => {
+            let implausible: Vec<&str> = bench::TARGETS
+                .iter()
+                .map(|t| t.0)
+                .filter(|name| r.get(*name).is_none_or(|x| x.per_op == 0 || x.per_op > 100_000_000))
+                .collect();
+            if implausible.is_empty() {
+                println!("  ok    all {} benchmarks ran and reported plausible counts", bench::TARGETS.len());
+            } else {
+                println!("  FAIL  benchmarks missing or implausible: {}", implausible.join(", "));
+                failed.push("bench".into());
+            }
+        }
+        Err(e) => {
+            println!("  FAIL  benchmark image: {e}");
+            failed.push("bench".into());
         }
     }
 

@@ -18,14 +18,16 @@ use chcore_abi::{ipc, perm, Error, ObjectType, PmoKind, Rights};
 use spin::Mutex;
 
 /// What a cap_group registered as a server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Where handler threads start.
     pub entry: u64,
     /// Most connections.
     pub max: u64,
-    /// Next connection index.
+    /// Next connection index never used.
     pub next: u64,
+    /// Indices whose connection is gone, buffer and stack unmapped: reused first.
+    pub free: alloc::vec::Vec<u64>,
 }
 
 /// What a handler thread knows about its connection.
@@ -68,7 +70,7 @@ pub fn register_server(group: &Arc<CapGroup>, entry: u64, max: u64) -> Result<()
     if inner.server.is_some() {
         return Err(Error::InvalidArgument);
     }
-    inner.server = Some(ServerConfig { entry, max, next: 0 });
+    inner.server = Some(ServerConfig { entry, max, next: 0, free: alloc::vec::Vec::new() });
     Ok(())
 }
 
@@ -78,11 +80,15 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     let (entry, index) = {
         let mut inner = server.lock();
         let cfg = inner.server.as_mut().ok_or(Error::Again)?;
-        if cfg.next >= cfg.max {
-            return Err(Error::TableFull);
-        }
-        cfg.next += 1;
-        (cfg.entry, cfg.next - 1)
+        let index = match cfg.free.pop() {
+            Some(i) => i,
+            None if cfg.next < cfg.max => {
+                cfg.next += 1;
+                cfg.next - 1
+            }
+            None => return Err(Error::TableFull),
+        };
+        (cfg.entry, index)
     };
     let buf = Pmo::new(PmoKind::Shm, ipc::BUF_SIZE)?;
     let rw = perm::READ | perm::WRITE;
@@ -187,7 +193,7 @@ impl Connection {
         move_caps(&self.buf, n, &client.group, &self.server)?;
         *caller = Some(client.clone());
         drop(caller);
-        let entry = self.server.lock().server.map_or(0, |c| c.entry);
+        let entry = self.server.lock().server.as_ref().map_or(0, |c| c.entry);
         {
             let mut h = self.handler.lock();
             let f = &mut h.ctx.frame;
@@ -221,6 +227,7 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
         // has nothing left to serve. Free its buffer and stack and end it.
         let _ = h.group.vmspace.unmap(buf_va);
         let _ = h.group.vmspace.unmap(stack_va);
+        release_index(&h.group, (buf_va - ipc::SERVER_BUF_BASE) / ipc::BUF_SIZE);
         h.lock().state = ThreadState::Exited;
         sched::request_resched();
         return Ok(());
@@ -254,6 +261,15 @@ impl Drop for Connection {
             self.handler.lock().state = ThreadState::Exited;
             let _ = self.server.vmspace.unmap(self.server_buf);
             let _ = self.server.vmspace.unmap(self.stack_top - ipc::STACK_SIZE);
+            release_index(&self.server, self.index);
         }
+    }
+}
+
+/// Connection `index` of `server` is gone and its buffer and stack are
+/// unmapped: a new connection may use the index (and those addresses).
+fn release_index(server: &CapGroup, index: u64) {
+    if let Some(cfg) = server.lock().server.as_mut() {
+        cfg.free.push(index);
     }
 }

@@ -17,7 +17,7 @@ use aarch64_cpu::registers::{Readable, DAIF};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Everything checked out.
-    #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "selftest", feature = "bench")), allow(dead_code))]
     Success,
     /// A test failed or the kernel faulted.
     Failure,
@@ -64,11 +64,34 @@ impl Drop for IrqGuard {
 /// `status` as the exit status; the normal image halts this CPU.
 pub fn stop(status: ExitStatus) -> ! {
     irq_disable();
-    if cfg!(feature = "selftest") {
+    if cfg!(any(feature = "selftest", feature = "bench")) {
         semihosting::exit(status);
     }
     loop {
         asm::wfi();
+    }
+}
+
+/// Benchmark image: start the cycle counter and let EL0 read it
+/// (ARM ARM D13: PMCR_EL0.E and .C, PMCNTENSET_EL0.C, PMUSERENR_EL0.EN/.CR).
+/// Under QEMU with `-icount shift=0` it advances exactly once per instruction.
+pub fn enable_user_cycle_counter() {
+    const PMCR_E: u64 = 1 << 0;
+    const PMCR_C: u64 = 1 << 2;
+    const PMCNTEN_C: u64 = 1 << 31;
+    const PMUSERENR_EN_CR: u64 = (1 << 0) | (1 << 2);
+    // SAFETY: PMU control registers only; no memory effects.
+    unsafe {
+        core::arch::asm!(
+            "msr pmcr_el0, {pmcr}",
+            "msr pmcntenset_el0, {en}",
+            "msr pmuserenr_el0, {user}",
+            "isb",
+            pmcr = in(reg) PMCR_E | PMCR_C,
+            en = in(reg) PMCNTEN_C,
+            user = in(reg) PMUSERENR_EN_CR,
+            options(nomem, nostack)
+        );
     }
 }
 

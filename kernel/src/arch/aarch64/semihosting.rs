@@ -4,7 +4,7 @@
 //! number goes in w0, a parameter block address in x1, then `hlt #0xf000`.
 //! QEMU honours it only with `-semihosting`; without it the instruction is
 //! undefined, which is why only the test image (always run with it) uses it.
-#![cfg_attr(not(feature = "selftest"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "selftest", feature = "bench")), allow(dead_code))]
 
 use super::ExitStatus;
 use core::sync::atomic::{AtomicBool, Ordering};

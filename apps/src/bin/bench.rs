@@ -1,0 +1,206 @@
+//! `bench`: path lengths of the kernel's and procmgr's hot paths.
+//!
+//! Reads the cycle counter (PMCCNTR_EL0, which the benchmark image lets EL0
+//! read; under QEMU with `-icount shift=0` it counts instructions) around
+//! many warm iterations of each operation and prints
+//! `BENCH <name> <per operation> <iterations>`. The iteration count comes
+//! from the ramdisk file `bench-args` (the build writes it), default 10000;
+//! the expensive process operations run a tenth as many.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use libchcore::abi::{perm, slot};
+use libchcore::ipc::{self, Reply, Request};
+use libchcore::process::{self, Status};
+use libchcore::{println, spawn, sys, PmoKind, Rights};
+
+libchcore::entry!(main);
+
+fn cycles() -> u64 {
+    let c: u64;
+    // SAFETY: reads the cycle counter, which the benchmark kernel lets EL0 read.
+    unsafe { core::arch::asm!("isb", "mrs {}, pmccntr_el0", out(reg) c, options(nomem, nostack)) };
+    c
+}
+
+fn report(name: &str, total: u64, n: u64) {
+    println!("BENCH {name} {} {n}", total / n.max(1));
+}
+
+/// Time `n` runs of `op` after `n / 10` warm-up runs.
+fn measure(name: &str, n: u64, mut op: impl FnMut()) {
+    for _ in 0..(n / 10).max(1) {
+        op();
+    }
+    let start = cycles();
+    for _ in 0..n {
+        op();
+    }
+    report(name, cycles() - start, n);
+}
+
+fn iterations() -> u64 {
+    let Ok(fd) = process::open("bench-args") else { return 10_000 };
+    let mut buf = [0u8; 32];
+    let n = process::read(fd, &mut buf).unwrap_or(0);
+    let _ = process::close(fd);
+    core::str::from_utf8(&buf[..n]).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(10_000)
+}
+
+fn echo(req: &mut Request) -> Reply {
+    // Capabilities that arrive are dropped at once.
+    for &c in req.caps {
+        let _ = sys::cap_delete(c);
+    }
+    Reply { ret: 0, words: [req.words[1], 0, 0] }
+}
+
+extern "C" fn server_main(_: u64) -> ! {
+    if ipc::serve(echo, 8).is_err() {
+        sys::exit(1);
+    }
+    if let Ok(n) = sys::create_notification() {
+        let _ = sys::wait(n, None);
+    }
+    sys::exit(2)
+}
+
+static YIELDS: AtomicU64 = AtomicU64::new(0);
+/// Operations that failed: a benchmark of a failing operation is worthless.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+fn fail() {
+    FAILURES.fetch_add(1, Ordering::Relaxed);
+}
+
+extern "C" fn yielder(_: u64) -> ! {
+    loop {
+        sys::yield_now();
+    }
+}
+
+fn main() -> i32 {
+    let boot = cycles();
+    let n = iterations();
+    let heavy = (n / 10).max(1);
+    println!("bench: {n} iterations ({heavy} for process operations)");
+    report("boot_to_shell", boot, 1);
+
+    measure("null_syscall", n, || {
+        sys::cpu_id();
+    });
+
+    let Ok((server, _)) = spawn::spawn_self("bench-server", server_main, 0, |_| Ok(())) else { return 1 };
+    let Ok(mut conn) = ipc::connect(server) else { return 1 };
+    measure("ipc_call_return", n, || {
+        if conn.call([0, 1, 2, 3], &[], &mut []).is_err() {
+            fail();
+        }
+    });
+    let Ok(pmo) = sys::create_pmo(4096, PmoKind::Anonym) else { return 1 };
+    measure("ipc_cap_transfer", n, || {
+        if conn.call([0, 1, 2, 3], &[(pmo, Rights::READ.union(Rights::COPY))], &mut []).is_err() {
+            fail();
+        }
+    });
+    let _ = sys::cap_group_kill(server);
+
+    // Two threads in different cap_groups, both on CPU 0, yielding to each other.
+    let _ = sys::set_affinity(slot::CURRENT_THREAD, Some(0));
+    sys::yield_now();
+    if let Ok((other, thread)) = spawn::spawn_self("bench-yield", yielder, 0, |_| Ok(())) {
+        let _ = sys::set_affinity(thread, Some(0));
+        sys::yield_now();
+        let start = cycles();
+        for _ in 0..n {
+            sys::yield_now();
+        }
+        // Each of our yields is two switches: to the other thread and back.
+        report("yield_switch", (cycles() - start) / 2, n);
+        YIELDS.store(n, Ordering::Relaxed);
+        let _ = sys::cap_group_kill(other);
+    }
+    let _ = sys::set_affinity(slot::CURRENT_THREAD, None);
+
+    // One byte each way through two pipes between two processes.
+    if let (Ok((r1, w1)), Ok((r2, w2))) = (process::pipe(), process::pipe()) {
+        let rounds = heavy * 2;
+        match process::fork() {
+            Ok(0) => {
+                let mut b = [0u8; 1];
+                for _ in 0..rounds + (rounds / 10).max(1) {
+                    if process::read(r1, &mut b) != Ok(1) || process::write(w2, &b).is_err() {
+                        process::exit(1);
+                    }
+                }
+                process::exit(0);
+            }
+            Ok(pid) => {
+                measure("pipe_round_trip", rounds, || {
+                    let mut b = [7u8; 1];
+                    let _ = process::write(w1, &b);
+                    let _ = process::read(r2, &mut b);
+                });
+                let _ = process::waitpid(Some(pid));
+            }
+            Err(_) => return 1,
+        }
+        for fd in [r1, w1, r2, w2] {
+            let _ = process::close(fd);
+        }
+    }
+
+    measure("fork_exit_wait", heavy, || match process::fork() {
+        Ok(0) => process::exit(0),
+        Ok(_) => {
+            if process::wait().map(|w| w.1) != Ok(Status::Exited(0)) {
+                fail();
+            }
+        }
+        Err(_) => fail(),
+    });
+    measure("fork_exec_wait", heavy, || match process::fork() {
+        Ok(0) => {
+            let _ = process::exec("true", &["true"]);
+            process::exit(1);
+        }
+        Ok(_) => {
+            if process::wait().map(|w| w.1) != Ok(Status::Exited(0)) {
+                fail();
+            }
+        }
+        Err(_) => fail(),
+    });
+    measure("spawn_wait", heavy, || match process::spawn("true", &["true"], [0, 1, 2]) {
+        Ok(pid) => {
+            if process::waitpid(Some(pid)).map(|w| w.1) != Ok(Status::Exited(0)) {
+                fail();
+            }
+        }
+        Err(_) => fail(),
+    });
+
+    // First touch of anonymous pages.
+    let pages = n.min(4096);
+    if let Ok(mem) = sys::create_pmo(pages * 4096, PmoKind::Anonym) {
+        const AT: u64 = 0x2_0000_0000;
+        if sys::map_pmo(slot::SELF_CAP_GROUP, mem, AT, perm::READ | perm::WRITE).is_ok() {
+            let start = cycles();
+            for i in 0..pages {
+                // SAFETY: the region was just mapped read/write; each write
+                // is the first touch of its page.
+                unsafe { ((AT + i * 4096) as *mut u64).write_volatile(i) };
+            }
+            report("page_fault_anon", cycles() - start, pages);
+        }
+    }
+    let failures = FAILURES.load(Ordering::Relaxed);
+    if failures > 0 {
+        println!("bench: {failures} operations failed; the numbers above are not valid");
+        return 1;
+    }
+    0
+}

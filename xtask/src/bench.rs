@@ -1,0 +1,113 @@
+//! `cargo xtask bench`: run the benchmark image under QEMU with exact
+//! instruction counting, print a table and write `target/bench/results.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use systests::qemu::{Machine, QemuConfig};
+use systests::runner::{self, Until};
+
+/// One result: instructions (or cycles) per operation over `iterations`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Result1 {
+    /// Per operation.
+    pub per_op: u64,
+    /// How many were timed.
+    pub iterations: u64,
+}
+
+/// Goals (instructions per operation, issue 7) and Linux 6.1 on the same QEMU.
+pub const TARGETS: &[(&str, Option<u64>, &str)] = &[
+    ("null_syscall", Some(100), "479"),
+    ("ipc_call_return", Some(600), "15,130 (pipe round trip)"),
+    ("ipc_cap_transfer", None, "-"),
+    ("yield_switch", Some(500), "~1,980"),
+    ("pipe_round_trip", Some(5_000), "15,130"),
+    ("fork_exit_wait", Some(100_000), "169,800"),
+    ("fork_exec_wait", Some(150_000), "259,500"),
+    ("spawn_wait", None, "-"),
+    ("page_fault_anon", None, "-"),
+    ("boot_to_shell", None, "-"),
+];
+
+/// Parse the `BENCH name per_op iterations` lines.
+pub fn parse(output: &str) -> BTreeMap<String, Result1> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("BENCH ")?;
+            let mut f = rest.split_whitespace();
+            let name = f.next()?.to_string();
+            let per_op = f.next()?.parse().ok()?;
+            let iterations = f.next()?.parse().ok()?;
+            Some((name, Result1 { per_op, iterations }))
+        })
+        .collect()
+}
+
+/// Results as JSON: `{"name": {"per_op": N, "unit": "...", "iterations": N}, ...}`.
+pub fn to_json(results: &BTreeMap<String, Result1>, unit: &str) -> String {
+    let body: Vec<String> = results
+        .iter()
+        .map(|(k, r)| format!("  \"{k}\": {{\"per_op\": {}, \"unit\": \"{unit}\", \"iterations\": {}}}", r.per_op, r.iterations))
+        .collect();
+    format!("{{\n{}\n}}\n", body.join(",\n"))
+}
+
+/// Read back a results file (the subset of JSON `to_json` writes).
+pub fn from_json(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            let name = k.trim().trim_matches('"').to_string();
+            let per = v.split("\"per_op\":").nth(1)?.split(',').next()?.trim().parse().ok()?;
+            Some((name, per))
+        })
+        .collect()
+}
+
+/// Boot `image` on `machine` under `-icount shift=0`; returns the results.
+pub fn run(machine: Machine, image: &Path, timeout: Duration) -> Result<BTreeMap<String, Result1>, String> {
+    let mut c = QemuConfig::new(machine, image);
+    c.semihosting = true;
+    if machine == Machine::Virt {
+        c.smp = Some(1);
+    }
+    c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into()];
+    let out = runner::run(&c, &Until::Exit, timeout)?;
+    if out.exit_code != Some(0) {
+        return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
+    }
+    Ok(parse(&out.output))
+}
+
+/// The table, with goals and Linux figures, and ratios against `previous`.
+pub fn table(results: &BTreeMap<String, Result1>, unit: &str, previous: Option<&BTreeMap<String, u64>>) -> String {
+    let mut s = format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", "benchmark", unit, "goal", "Linux 6.1 (same QEMU)", "vs before");
+    for (name, goal, linux) in TARGETS {
+        let Some(r) = results.get(*name) else { continue };
+        let goal = goal.map_or("-".to_string(), |g| format!("<= {g}"));
+        let ratio = previous.and_then(|p| p.get(*name)).filter(|&&b| b > 0).map_or("-".to_string(), |&b| format!("{:.2}x", r.per_op as f64 / b as f64));
+        s.push_str(&format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", name, r.per_op, goal, linux, ratio));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_json_round_trip() {
+        let out = "noise\nBENCH null_syscall 123 10000\nBENCH fork_exit_wait 98765 1000\nBENCH bad x 1\n";
+        let r = parse(out);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r["null_syscall"], Result1 { per_op: 123, iterations: 10000 });
+        let json = to_json(&r, "instructions");
+        assert!(json.contains("\"null_syscall\": {\"per_op\": 123, \"unit\": \"instructions\", \"iterations\": 10000}"));
+        let back = from_json(&json);
+        assert_eq!(back["fork_exit_wait"], 98765);
+        let t = table(&r, "instructions", Some(&back));
+        assert!(t.contains("1.00x") && t.contains("<= 100"));
+    }
+}
