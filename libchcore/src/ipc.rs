@@ -36,6 +36,18 @@ pub struct Reply {
 
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
 
+/// For a process that only serves: register, then let the calling thread
+/// wait forever (calls run on handler threads). Exits with 1 if registering fails.
+pub fn serve_forever(handler: fn(&mut Request) -> Reply, max_connections: u64) -> ! {
+    if serve(handler, max_connections).is_err() {
+        crate::process::exit(1);
+    }
+    if let Ok(n) = sys::create_notification() {
+        let _ = sys::wait(n, None);
+    }
+    crate::process::exit(2)
+}
+
 /// Become a server with `handler` for every call. Returns once registered;
 /// calls then run on handler threads the kernel creates per connection.
 pub fn serve(handler: fn(&mut Request) -> Reply, max_connections: u64) -> Result<(), Error> {

@@ -318,14 +318,7 @@ fn handle(req: &mut Request) -> Reply {
 }
 
 extern "C" fn server_main(_: u64) -> ! {
-    if ipc::serve(handle, 64).is_err() {
-        sys::exit(1);
-    }
-    // Calls run on handler threads; this one waits forever.
-    if let Ok(n) = sys::create_notification() {
-        let _ = sys::wait(n, None);
-    }
-    sys::exit(2)
+    ipc::serve_forever(handle, 64)
 }
 
 static SERVER: AtomicU64 = AtomicU64::new(u64::MAX);

@@ -55,6 +55,12 @@ fn cargo_user() -> Command {
     c
 }
 
+/// Run a cargo command; `what` names it in the error.
+fn run_cargo(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let ok = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
+    ok.then_some(()).ok_or_else(|| format!("{what} failed"))
+}
+
 fn features(machine: Machine, v: Variant) -> String {
     let mut f = vec![machine.name()];
     if v.test {
@@ -82,17 +88,10 @@ pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "p
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
 pub fn build_ramdisk(bench_iterations: Option<u32>) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
-    let ok = cargo_user()
-        .current_dir(root())
-        .args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET])
-        .arg("--target-dir")
-        .arg(&dir)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?
-        .success();
-    if !ok {
-        return Err("building the ramdisk programs failed".into());
-    }
+    run_cargo(
+        cargo_user().current_dir(root()).args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET]).arg("--target-dir").arg(&dir),
+        "building the ramdisk programs",
+    )?;
     let bin = dir.join(USER_TARGET).join("release");
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for name in RAMDISK_PROGRAMS {
@@ -122,10 +121,7 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
     } else if v.bench.is_some() {
         cmd.args(["--features", "bench"]);
     }
-    let ok = cmd.arg("--target-dir").arg(&dir).status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
-    if !ok {
-        return Err("procmgr build failed".into());
-    }
+    run_cargo(cmd.arg("--target-dir").arg(&dir), "the procmgr build")?;
     let out = dir.join(match (v.test, v.bench.is_some()) {
         (true, _) => "procmgr-test.elf",
         (false, true) => "procmgr-bench.elf",
@@ -138,16 +134,15 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
 
 /// Run clippy over the user crates for the user target, warnings denied.
 pub fn clippy_user() -> Result<(), String> {
-    let status = cargo_user()
+    let status = &mut cargo_user();
+    status
         .current_dir(root())
         .args(["clippy", "--quiet", "-p", "procmgr", "-p", "libchcore", "-p", "apps", "--release", "--target", USER_TARGET])
         .args(["--features", "procmgr/selftest"])
         .arg("--target-dir")
         .arg(root().join("target").join("user"))
-        .args(["--", "-D", "warnings"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    status.success().then_some(()).ok_or_else(|| "clippy found problems in the user programs".to_string())
+        .args(["--", "-D", "warnings"]);
+    run_cargo(status, "clippy on the user programs")
 }
 
 /// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
@@ -161,7 +156,8 @@ pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
     let procmgr = build_user(v)?;
     let ramdisk = build_ramdisk(v.bench)?;
-    let status = cargo()
+    let status = &mut cargo();
+    status
         .current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
         .env("CHCORE_RAMDISK", &ramdisk)
@@ -169,10 +165,8 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")
         .arg(kernel_target_dir(machine))
-        .args(["--", "-D", "warnings"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    status.success().then_some(()).ok_or_else(|| format!("clippy found problems in the kernel for {machine}"))
+        .args(["--", "-D", "warnings"]);
+    run_cargo(status, &format!("clippy on the kernel for {machine}"))
 }
 
 /// Build the kernel for `machine` and install it under `target/images/<machine>/`.
@@ -181,19 +175,16 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let procmgr = build_user(v)?;
     let ramdisk = build_ramdisk(v.bench)?;
     let dir = kernel_target_dir(machine);
-    let status = cargo()
+    let status = &mut cargo();
+    status
         .current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
         .env("CHCORE_RAMDISK", &ramdisk)
         .args(["build", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")
-        .arg(&dir)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("kernel build for {machine} failed"));
-    }
+        .arg(&dir);
+    run_cargo(status, &format!("the kernel build for {machine}"))?;
     let built = dir.join(KERNEL_TARGET).join("release").join("kernel");
     let out = images_dir().join(machine.name());
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -231,10 +222,7 @@ pub fn clippy_chainloader() -> Result<(), String> {
         if mini {
             cmd.args(["--features", "mini-uart"]);
         }
-        let ok = cmd.arg("--target-dir").arg(root().join("target").join("chainloader")).args(["--", "-D", "warnings"]).status().map_err(|e| e.to_string())?.success();
-        if !ok {
-            return Err("clippy found problems in the chainloader".into());
-        }
+        run_cargo(cmd.arg("--target-dir").arg(root().join("target").join("chainloader")).args(["--", "-D", "warnings"]), "clippy on the chainloader")?;
     }
     Ok(())
 }
@@ -247,10 +235,7 @@ pub fn build_chainloader(mini_uart: bool) -> Result<PathBuf, String> {
     if mini_uart {
         cmd.args(["--features", "mini-uart"]);
     }
-    let ok = cmd.arg("--target-dir").arg(&dir).status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
-    if !ok {
-        return Err("chainloader build failed".into());
-    }
+    run_cargo(cmd.arg("--target-dir").arg(&dir), "the chainloader build")?;
     let elf_path = dir.join(KERNEL_TARGET).join("release").join("chainloader");
     let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let (_, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;

@@ -59,13 +59,7 @@ fn echo(req: &mut Request) -> Reply {
 }
 
 extern "C" fn server_main(_: u64) -> ! {
-    if ipc::serve(echo, 8).is_err() {
-        sys::exit(1);
-    }
-    if let Ok(n) = sys::create_notification() {
-        let _ = sys::wait(n, None);
-    }
-    sys::exit(2)
+    ipc::serve_forever(echo, 8)
 }
 
 static YIELDS: AtomicU64 = AtomicU64::new(0);
