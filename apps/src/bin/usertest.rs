@@ -41,6 +41,7 @@ const TESTS: &[Test] = &[
     ("PROC009", "kill ends a blocked process", kill_blocked),
     ("PROC010", "100 fork/exit/wait rounds lose no memory", fork_rounds),
     ("PROC011", "fork shares memory copy-on-write", fork_copy_on_write),
+    ("PROC012", "the system call fuzzer cannot hurt the kernel or procmgr", fuzz_children),
 ];
 
 fn main() -> i32 {
@@ -270,3 +271,26 @@ fn fork_copy_on_write() -> TestResult {
     check!(big[1] == 3 && big[BIG - 1] == 1, "the parent cannot write its own memory after the child ended");
     Ok(())
 }
+
+/// Run the system call fuzzer as children with several seeds; whatever they
+/// do to themselves, the kernel, procmgr and this process must go on, and
+/// the memory they used must come back.
+fn fuzz_children() -> TestResult {
+    let before = sys::free_memory();
+    for seed in 1..=FUZZ_SEEDS {
+        let seed_s = alloc::format!("{seed}");
+        let pid = process::spawn("fuzz", &["fuzz", &seed_s, FUZZ_CALLS], [0, 1, 2]).map_err(e("spawn fuzz"))?;
+        let (_, status) = process::waitpid(Some(pid)).map_err(e("wait fuzz"))?;
+        println!("fuzz seed {seed}: {status:?}");
+    }
+    sys::sleep(5);
+    let after = sys::free_memory();
+    check!(process::pid() > 1, "procmgr stopped answering");
+    // procmgr's own heap grows on demand and keeps its pages, so allow a few;
+    // everything the fuzzers' processes held must have come back.
+    check!(before.saturating_sub(after) < 64 * 1024, "free memory {before} before the fuzzers, {after} after");
+    Ok(())
+}
+
+const FUZZ_SEEDS: u64 = 8;
+const FUZZ_CALLS: &str = "3000";
