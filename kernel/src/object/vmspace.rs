@@ -63,6 +63,9 @@ pub struct VmSpace {
     pub header: Header,
     /// Address space identifier tagging this space's TLB entries.
     pub asid: u16,
+    /// Physical address of the level 0 table (fixed for the space's life;
+    /// kept outside the lock because every switch to the space reads it).
+    root: u64,
     inner: Mutex<VmInner>,
 }
 
@@ -95,6 +98,7 @@ impl VmSpace {
         Ok(Arc::new(VmSpace {
             header: Header::new(ObjectType::VmSpace),
             asid,
+            root: pt.root(),
             inner: Mutex::new(VmInner { pt, regions: VmRegions::new() }),
         }))
     }
@@ -249,7 +253,7 @@ impl VmSpace {
 
     /// Physical address of the level 0 table.
     pub fn root(&self) -> u64 {
-        self.inner.lock().pt.root()
+        self.root
     }
 }
 
