@@ -43,8 +43,24 @@ pub fn dispatch(frame: &mut TrapFrame) {
     };
 }
 
+/// Calls that make kernel objects or grow kernel tables. They are refused
+/// with `NoMemory` when the kernel heap runs low, so that no user can drive
+/// the kernel into an allocation failure (exits and deletions still work).
+fn allocates(call: Syscall) -> bool {
+    use Syscall::*;
+    matches!(
+        call,
+        Putstr | CreatePmo | CreateDevicePmo | MapPmo | ReadPmo | WritePmo | CapCopy | CapTransfer | CreateCapGroup
+            | CreateThread | RegisterServer | RegisterClient | IpcCall | CreateNotification | IrqRegister | VmspaceClone
+            | ConnectFor
+    )
+}
+
 fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
     let me = &t.group;
+    if allocates(call) && !mm::heap_has_room() {
+        return Err(Error::NoMemory);
+    }
     match call {
         Syscall::Putstr => putstr(me, a[0], a[1]),
         Syscall::Getc => crate::console::getc().map(u64::from).ok_or(Error::Again),

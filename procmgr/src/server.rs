@@ -28,6 +28,8 @@ pub const ROOT_PID: u64 = 1;
 const RAMDISK_VA: u64 = 0x7000_0000_0000;
 /// Bytes a pipe holds.
 const PIPE_CAPACITY: usize = 4096;
+/// Most processes at once: a fork bomb stops here, with an error.
+pub const MAX_PROCESSES: usize = 64;
 
 /// A pipe.
 pub struct Pipe {
@@ -148,6 +150,9 @@ fn program(path: &str) -> Option<&'static [u8]> {
 
 /// A new cap_group with its connection to procmgr in slot 2.
 fn new_group(name: &str) -> Result<(Slot, u64), Error> {
+    if TABLE.lock().procs.len() >= MAX_PROCESSES {
+        return Err(Error::TableFull);
+    }
     let group = sys::create_cap_group(name)?;
     match sys::connect_for(group, ipc::PROCMGR_BUF) {
         Ok((s, badge)) if s == slot::PROCMGR => Ok((group, badge)),

@@ -19,7 +19,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
     "[USERTEST] all 27 user tests passed",
-    "[PROCTEST] 12 of 12 process tests passed",
+    "[PROCTEST] 13 of 13 process tests passed",
     "[TEST] verdict: PASS",
 ];
 /// The shell's banner.

@@ -42,6 +42,7 @@ const TESTS: &[Test] = &[
     ("PROC010", "100 fork/exit/wait rounds lose no memory", fork_rounds),
     ("PROC011", "fork shares memory copy-on-write", fork_copy_on_write),
     ("PROC012", "the system call fuzzer cannot hurt the kernel or procmgr", fuzz_children),
+    ("PROC013", "a fork bomb is stopped by the process limit", fork_bomb),
 ];
 
 fn main() -> i32 {
@@ -294,3 +295,42 @@ fn fuzz_children() -> TestResult {
 
 const FUZZ_SEEDS: u64 = 8;
 const FUZZ_CALLS: &str = "3000";
+
+/// A fork bomb: children that fork until refused. procmgr's process limit
+/// must stop it with an error, and everything must be given back.
+fn fork_bomb() -> TestResult {
+    sys::sleep(2);
+    let before = sys::free_memory();
+    let mut children = alloc::vec::Vec::new();
+    let refused = loop {
+        match process::fork() {
+            Ok(0) => {
+                // Stay alive (blocked) until killed.
+                loop {
+                    sys::sleep(1000);
+                }
+            }
+            Ok(pid) => children.push(pid),
+            Err(e) => break e,
+        }
+        if children.len() > 1000 {
+            break Error::InvalidArgument;
+        }
+    };
+    let n = children.len();
+    for pid in &children {
+        let _ = process::kill(*pid);
+    }
+    for pid in &children {
+        let _ = process::waitpid(Some(*pid));
+    }
+    check!(refused == Error::TableFull || refused == Error::NoMemory, "fork was never refused ({n} children, then {refused:?})");
+    check!(n >= 10, "only {n} forks before the limit");
+    sys::sleep(5);
+    let after = sys::free_memory();
+    check!(before.saturating_sub(after) < 64 * 1024, "free memory {before} before the fork bomb, {after} after ({n} children)");
+    // And the system still works.
+    let pid = process::spawn("true", &["true"], [0, 1, 2]).map_err(e("spawn after the bomb"))?;
+    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(0)), "a program did not run after the bomb");
+    Ok(())
+}

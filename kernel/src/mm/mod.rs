@@ -120,6 +120,16 @@ pub fn free_page_count() -> u64 {
     FRAMES.lock().free_pages()
 }
 
+/// Kernel heap a system call must leave free: the rest of the kernel (exit
+/// paths, the frame allocator's bookkeeping) must never find the heap empty.
+const HEAP_RESERVE: usize = 512 << 10;
+
+/// Whether a system call may allocate kernel memory now.
+pub fn heap_has_room() -> bool {
+    let h = HEAP.lock();
+    h.stats_total_bytes().saturating_sub(h.stats_alloc_actual()) > HEAP_RESERVE
+}
+
 /// Bytes currently allocated from the kernel heap (as the allocator rounds them).
 #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
 pub fn heap_allocated() -> usize {
