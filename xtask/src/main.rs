@@ -24,6 +24,8 @@ commands:
                                             boot in QEMU, serial on this terminal (Ctrl-A X quits)
   test                                      everything: host tests, lints, images, QEMU boot tests
   grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
+  fuzz    [--machine virt|raspi3] [--smp N] [--seconds N]
+                                            run the system call fuzzer from the shell, seed after seed
   bench   [--machine virt|raspi3] [--iterations N] [--compare FILE]
                                             path lengths under QEMU -icount; writes target/bench/results.json
   flash   --image FILE [--firmware DIR] [--loader] [--mini-uart] [--device /dev/sdX]
@@ -61,6 +63,7 @@ struct Opts {
     log: Option<String>,
     iterations: Option<u32>,
     compare: Option<String>,
+    seconds: Option<u64>,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -111,6 +114,10 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
             "--kernel" => o.kernel = Some(value("an image file")?),
             "--loader" => o.loader = true,
             "--compare" => o.compare = Some(value("a results file")?),
+            "--seconds" => {
+                let v = value("a number of seconds")?;
+                o.seconds = Some(v.parse().ok().filter(|s| *s > 0).ok_or_else(|| UsageError(format!("--seconds {v:?}: expected a positive number")))?);
+            }
             "--iterations" => {
                 let v = value("a number")?;
                 match v.parse::<u32>() {
@@ -165,6 +172,7 @@ fn main() -> ExitCode {
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
         "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
         "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare"]).map(bench_cmd),
+        "fuzz" => parse(verb, rest, &["--machine", "--smp", "--seconds"]).map(fuzz_cmd),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -443,6 +451,38 @@ fn chainload_check() -> Result<(), String> {
     let _ = qemu.kill();
     let _ = qemu.wait();
     result
+}
+
+/// About how long one `fuzz SEED 5000` takes under QEMU.
+const FUZZ_SECONDS_PER_SEED: u64 = 3;
+
+fn fuzz_cmd(o: Opts) -> Result<(), String> {
+    setup::rust_targets()?;
+    setup::qemu()?;
+    let machine = o.machine.unwrap_or(Machine::Virt);
+    let seconds = o.seconds.unwrap_or(60);
+    let image = images::build(machine, Variant::default())?;
+    let first_seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() % 1_000_000);
+    let seeds: Vec<u64> = (first_seed..).take((seconds / FUZZ_SECONDS_PER_SEED).max(1) as usize).collect();
+    println!("fuzzing {machine} for about {seconds} s: seeds {}..={} (replay one with `fuzz SEED 5000` at the shell)", seeds[0], seeds[seeds.len() - 1]);
+    let mut steps: Vec<(String, String)> = seeds.iter().map(|s| ("$ ".to_string(), format!("fuzz {s} 5000"))).collect();
+    // Quoted so that the echo of what was typed does not itself match.
+    steps.push(("$ ".into(), "echo 'fuzz''-survived'".into()));
+    let mut c = systests::qemu::QemuConfig::new(machine, &image);
+    c.smp = o.smp;
+    let until = systests::runner::Until::Script { steps, settle: std::time::Duration::from_secs(2) };
+    let run = systests::runner::run(&c, &until, std::time::Duration::from_secs(seconds * 4 + 120))?;
+    let log = images::root().join("target").join("fuzz.log");
+    let _ = std::fs::write(&log, &run.output);
+    let expect = systests::judge::Expectation::new(&["fuzz-survived\n"], systests::judge::Ending::StillRunning);
+    let killed = run.output.matches("shell: fuzz was killed").count();
+    match systests::judge::judge(&run, &expect) {
+        Ok(()) => {
+            println!("{} seeds ran ({killed} fuzzers ended by their own faults); kernel, procmgr and shell survived. Log: {}", seeds.len(), log.display());
+            Ok(())
+        }
+        Err(why) => Err(format!("{}\nlast lines:\n{}\nfull log: {}", why.join("\n"), indent(&systests::judge::tail(&run.output, 20)), log.display())),
+    }
 }
 
 fn bench_cmd(o: Opts) -> Result<(), String> {
