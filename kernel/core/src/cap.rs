@@ -244,6 +244,44 @@ mod tests {
     }
 
     #[test]
+    fn random_operations_keep_the_table_consistent() {
+        // A model of slot -> id; lookups, inserts, removes and a limit.
+        let mut t = CapTable::new(16);
+        let mut model: std::collections::BTreeMap<u64, CapId> = std::collections::BTreeMap::new();
+        let mut next_id = 1;
+        let mut x: u64 = 0xDEAD_BEEF;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let slot = x % 20;
+            match (x >> 8) % 3 {
+                0 => {
+                    let r = t.insert(cap(next_id, ObjectType::Pmo, Rights::ALL));
+                    if model.len() < 16 {
+                        let s = r.unwrap() as u64;
+                        // The lowest free slot is taken.
+                        assert_eq!(s, (0..).find(|i| !model.contains_key(i)).unwrap());
+                        model.insert(s, next_id);
+                    } else {
+                        assert_eq!(r.unwrap_err(), Error::TableFull);
+                    }
+                    next_id += 1;
+                }
+                1 => {
+                    let r = t.remove(slot);
+                    assert_eq!(r.map(|c| c.id).ok(), model.remove(&slot));
+                }
+                _ => {
+                    let r = t.lookup(slot, ObjectType::Pmo, Rights::READ);
+                    assert_eq!(r.map(|c| c.id).ok(), model.get(&slot).copied());
+                }
+            }
+            assert_eq!(t.len(), model.len());
+        }
+    }
+
+    #[test]
     fn clear_returns_everything() {
         let mut t = CapTable::new(4);
         t.insert(cap(1, ObjectType::Pmo, Rights::ALL)).unwrap();

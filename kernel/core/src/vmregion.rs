@@ -148,6 +148,48 @@ mod tests {
     }
 
     #[test]
+    fn random_operations_agree_with_a_page_model() {
+        // Regions of 1-4 pages starting in a 64-page window (so reaching up
+        // to 67 pages); the model marks pages.
+        let mut v = VmRegions::new();
+        let mut owner = [None::<u64>; 68];
+        let mut x: u64 = 0x1234_5678;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let page = x % 64;
+            let len = 1 + (x >> 8) % 4;
+            let start = 0x10_0000 + page * PAGE_SIZE;
+            if (x >> 16).is_multiple_of(3) {
+                let r = v.remove(start);
+                let expect = owner[page as usize] == Some(start);
+                assert_eq!(r.is_ok(), expect, "remove at page {page}");
+                if expect {
+                    for o in owner.iter_mut() {
+                        if *o == Some(start) {
+                            *o = None;
+                        }
+                    }
+                }
+            } else {
+                let fits = (page..page + len).all(|p| owner[p as usize].is_none());
+                let r = v.insert(start, len * PAGE_SIZE, perm::READ, ());
+                assert_eq!(r.is_ok(), fits, "insert {len} pages at page {page}");
+                if r.is_ok() {
+                    for p in page..page + len {
+                        owner[p as usize] = Some(start);
+                    }
+                }
+            }
+            // Every page answers `find` exactly as the model says.
+            let probe = (x >> 24) % 64;
+            let got = v.find(0x10_0000 + probe * PAGE_SIZE + 5).map(|r| r.start);
+            assert_eq!(got, owner[probe as usize], "find in page {probe}");
+        }
+    }
+
+    #[test]
     fn protect_whole_regions_only() {
         let mut v = VmRegions::new();
         v.insert(0x1000, 0x2000, RW, ()).unwrap();

@@ -105,6 +105,30 @@ mod tests {
     }
 
     #[test]
+    fn random_lines_never_panic_and_plain_words_round_trip() {
+        let alphabet: Vec<char> = "ab |'\"$?  x\t".chars().collect();
+        let mut x: u64 = 42;
+        for _ in 0..20_000 {
+            let mut line = String::new();
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                line.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            x = x.wrapping_add(1);
+            // Any line parses or is refused; never a panic, never an empty word list.
+            if let Ok(cmds) = parse(&line, 0) {
+                assert!(cmds.iter().all(|c| !c.is_empty()), "{line:?} -> {cmds:?}");
+            }
+        }
+        // Words without special characters come back as they went in.
+        let words = ["ls", "cat", "a.txt", "x-y_z", "123"];
+        let line = words.join("   ");
+        assert_eq!(parse(&line, 0).unwrap(), vec![words.iter().map(|w| w.to_string()).collect::<Vec<_>>()]);
+    }
+
+    #[test]
     fn errors() {
         assert_eq!(p("echo 'oops"), Err(ParseError::UnterminatedQuote));
         assert_eq!(p("| cat"), Err(ParseError::EmptyCommand));
