@@ -20,15 +20,19 @@ pub fn set_device(dev: &'static dyn ConsoleDevice) {
 
 struct Writer<'a>(&'a dyn ConsoleDevice);
 
+/// Send bytes, turning LF into CR LF (what serial terminals want).
+fn put_bytes(dev: &dyn ConsoleDevice, bytes: &[u8]) {
+    for &b in bytes {
+        if b == b'\n' {
+            dev.putc(b'\r');
+        }
+        dev.putc(b);
+    }
+}
+
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            // Serial terminals want CR LF.
-            if b == b'\n' {
-                self.0.putc(b'\r');
-            }
-            self.0.putc(b);
-        }
+        put_bytes(self.0, s.as_bytes());
         Ok(())
     }
 }
@@ -37,12 +41,7 @@ impl Write for Writer<'_> {
 pub fn write_bytes(bytes: &[u8]) {
     let guard = crate::arch::IrqGuard::new();
     if let Some(dev) = *CONSOLE.lock() {
-        for &b in bytes {
-            if b == b'\n' {
-                dev.putc(b'\r');
-            }
-            dev.putc(b);
-        }
+        put_bytes(dev, bytes);
     }
     drop(guard);
 }

@@ -43,7 +43,7 @@ pub struct Variant {
     pub bench: Option<u32>,
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
@@ -56,7 +56,7 @@ fn cargo_user() -> Command {
 }
 
 /// Run a cargo command; `what` names it in the error.
-fn run_cargo(cmd: &mut Command, what: &str) -> Result<(), String> {
+pub fn run_cargo(cmd: &mut Command, what: &str) -> Result<(), String> {
     let ok = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?.success();
     ok.then_some(()).ok_or_else(|| format!("{what} failed"))
 }

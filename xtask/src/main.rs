@@ -368,17 +368,12 @@ fn sd_card_check() -> Result<(), String> {
         std::fs::write(fw.join(f), format!("stand-in for {f}")).map_err(|e| e.to_string())?;
     }
     let img = dir.join("sdcard.img");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(images::root())
-        .args(["xtask", "flash", "--loader", "--image"])
-        .arg(&img)
-        .arg("--firmware")
-        .arg(&fw)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("cargo xtask flash failed".into());
-    }
+    flash_cmd(Opts {
+        image: Some(img.display().to_string()),
+        firmware: Some(fw.display().to_string()),
+        loader: true,
+        ..Default::default()
+    })?;
     let listing = flash::list_image(&img)?.to_lowercase();
     for want in ["bootcode.bin", "start.elf", "fixup.dat", "config.txt", "kernel8.img"] {
         if !listing.contains(want) {
@@ -566,17 +561,13 @@ fn test() -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let root = images::root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let run_cargo = |args: &[&str], what: &str| -> Result<(), String> {
-        let ok = Command::new(&cargo).current_dir(&root).args(args).status().map(|s| s.success()).unwrap_or(false);
-        ok.then_some(()).ok_or_else(|| format!("{what} failed"))
-    };
+    let host_cargo = |args: &[&str], what: &str| images::run_cargo(images::cargo().current_dir(&root).args(args), what);
 
     step("host unit tests (cargo test)");
-    run_cargo(&["test", "--quiet"], "host unit tests")?;
+    host_cargo(&["test", "--quiet"], "host unit tests")?;
 
     step("lints (clippy, warnings denied)");
-    run_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
+    host_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
     images::clippy_user()?;
     images::clippy_chainloader()?;
     for m in Machine::ALL {

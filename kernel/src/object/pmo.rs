@@ -53,6 +53,12 @@ pub struct Pmo {
     mappings: Mutex<Vec<(Weak<VmSpace>, u64)>>,
 }
 
+fn copy_page(src: u64, dst: u64) {
+    // SAFETY: both are whole pages owned by PMOs (`dst` by the caller alone),
+    // in the linear map.
+    unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src) as *const u8, phys_to_virt(dst) as *mut u8, PAGE_SIZE as usize) };
+}
+
 fn zero_page(pa: u64, pages: u64) {
     // SAFETY: `pa` starts `pages` pages just allocated from the buddy
     // allocator for this PMO, mapped in the linear map and owned by us.
@@ -139,8 +145,7 @@ impl Pmo {
         match pages.get(&index) {
             Some(f) if Arc::strong_count(f) > 1 => {
                 let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
-                // SAFETY: both are whole pages, the new one ours alone, in the linear map.
-                unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(f.0) as *const u8, phys_to_virt(pa) as *mut u8, PAGE_SIZE as usize) };
+                copy_page(f.0, pa);
                 pages.insert(index, Arc::new(Frame(pa)));
                 Ok((pa, true))
             }
@@ -193,28 +198,18 @@ impl Pmo {
         self.mappings.lock().retain(|(w, a)| !(core::ptr::eq(w.as_ptr(), vm) && *a == va) && w.strong_count() > 0);
     }
 
-    /// Page `index` got a new frame: drop every mapping of the old one
-    /// (the next access faults the new one in).
-    fn invalidate(&self, index: u64) {
-        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().clone();
-        for (w, va) in mappings {
-            if let Some(vm) = w.upgrade() {
-                vm.drop_page(va + (index << PAGE_SHIFT));
-            }
-        }
-    }
-
-    /// As `invalidate`, except the mapping at `va` in `vm`, which the
-    /// caller already points at the new frame.
-    pub fn invalidate_except(&self, index: u64, vm: &VmSpace, va: u64) {
+    /// Page `index` got a new frame: drop every mapping of the old one (the
+    /// next access faults the new one in), except `keep` (a vmspace and the
+    /// page's address there) which the caller already points at the new frame.
+    pub fn invalidate(&self, index: u64, keep: Option<(&VmSpace, u64)>) {
         let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().clone();
         for (w, base) in mappings {
             let page = base + (index << PAGE_SHIFT);
-            if core::ptr::eq(w.as_ptr(), vm) && page == va {
+            if keep.is_some_and(|(vm, va)| core::ptr::eq(w.as_ptr(), vm) && page == va) {
                 continue;
             }
-            if let Some(other) = w.upgrade() {
-                other.drop_page(page);
+            if let Some(vm) = w.upgrade() {
+                vm.drop_page(page);
             }
         }
     }
@@ -225,8 +220,7 @@ impl Pmo {
         let copy = Pmo::new(self.kind, self.size)?;
         for (index, src, _) in self.present_pages() {
             let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
-            // SAFETY: both are whole pages owned by these PMOs, in the linear map.
-            unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src) as *const u8, phys_to_virt(dst) as *mut u8, PAGE_SIZE as usize) };
+            copy_page(src, dst);
         }
         Ok(copy)
     }
@@ -278,7 +272,7 @@ impl Pmo {
             let n = ((PAGE_SIZE - in_page) as usize).min(data.len() - done);
             let (pa, copied) = self.page_for_write(pos >> PAGE_SHIFT)?;
             if copied {
-                self.invalidate(pos >> PAGE_SHIFT);
+                self.invalidate(pos >> PAGE_SHIFT, None);
             }
             let src = &data[done..done + n];
             // SAFETY: `pa + in_page + n` stays inside one page this PMO owns

@@ -199,7 +199,7 @@ impl VmSpace {
         drop(inner);
         if copied {
             // Other mappings of this same PMO still point at the old frame.
-            pmo.invalidate_except(index, self, page_va);
+            pmo.invalidate(index, Some((self, page_va)));
         }
         Ok(pa + (va & (PAGE_SIZE - 1)))
     }
