@@ -20,6 +20,9 @@ use crate::object::thread::{Thread, ThreadState};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kernel_core::sched::{pick_cpu, RunQueue};
+use core::mem::ManuallyDrop;
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, AtomicPtr};
 use spin::Mutex;
 
 /// Timer ticks a thread may run before others of its priority get a turn.
@@ -30,9 +33,33 @@ struct Cpu {
     /// Run this thread next, before the queue (IPC hands the CPU over).
     direct: Option<Arc<Thread>>,
     slice: u32,
-    need_resched: bool,
-    started: bool,
     queue: RunQueue<Arc<Thread>>,
+}
+
+/// What every exception return and every system call look at, kept out of
+/// the scheduler lock so that the common case (no switch) costs a few loads.
+/// Only code under the big kernel lock writes it, so `Relaxed` suffices: the
+/// lock orders everything.
+///
+/// The invariant that makes the fast path correct: whoever takes the
+/// running thread out of `Running` (block, exit, suspend, affinity change,
+/// a preempting wake-up) sets `need_resched` on its CPU.
+struct Fast {
+    /// The thread `Sched::cpus[i].current` holds, borrowed: that `Arc`
+    /// keeps it alive, and only this CPU's [`on_exception_return`] changes it.
+    current: AtomicPtr<Thread>,
+    /// Pick a thread at the next exception return.
+    need_resched: AtomicBool,
+    /// The CPU has entered the scheduler.
+    started: AtomicBool,
+}
+
+static FAST: [Fast; MAX_CPUS] =
+    [const { Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) } };
+        MAX_CPUS];
+
+fn set_need_resched(cpu: usize) {
+    FAST[cpu].need_resched.store(true, Relaxed);
 }
 
 struct Sleeper {
@@ -55,7 +82,7 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched::new());
 impl Sched {
     const fn new() -> Sched {
         Sched {
-            cpus: [const { Cpu { current: None, direct: None, slice: 0, need_resched: false, started: false, queue: RunQueue::new() } };
+            cpus: [const { Cpu { current: None, direct: None, slice: 0, queue: RunQueue::new() } };
                 MAX_CPUS],
             online: 1,
             sleepers: Vec::new(),
@@ -87,12 +114,12 @@ impl Sched {
         let current_prio = target.current.as_ref().map(|c| c.lock().prio);
         let preempt = current_prio.is_none_or(|p| p < prio);
         if preempt {
-            target.need_resched = true;
+            set_need_resched(cpu);
         }
         target.queue.push(prio, t);
         // An idle CPU, or one running something less important, should not
         // wait for its next tick to notice.
-        if preempt && cpu != cpu_id() && target.started {
+        if preempt && cpu != cpu_id() && FAST[cpu].started.load(Relaxed) {
             crate::plat::send_ipi(cpu);
         }
     }
@@ -138,9 +165,8 @@ pub fn wake_with(t: &Arc<Thread>, regs: &[u64], handoff: bool) -> bool {
             inner.state = ThreadState::Ready;
             drop(inner);
             s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
-            let c = &mut s.cpus[cpu_id()];
-            c.direct = Some(t.clone());
-            c.need_resched = true;
+            s.cpus[cpu_id()].direct = Some(t.clone());
+            set_need_resched(cpu_id());
             return true;
         }
     }
@@ -155,9 +181,8 @@ pub fn wake_with(t: &Arc<Thread>, regs: &[u64], handoff: bool) -> bool {
 pub fn handoff(t: Arc<Thread>) {
     let mut s = SCHED.lock();
     t.lock().state = ThreadState::Ready;
-    let c = &mut s.cpus[cpu_id()];
-    c.direct = Some(t);
-    c.need_resched = true;
+    s.cpus[cpu_id()].direct = Some(t);
+    set_need_resched(cpu_id());
 }
 
 /// Block the current thread until [`wake`] (or, with `timeout` ticks, until
@@ -171,17 +196,33 @@ pub fn block_current(timeout: Option<u64>, timeout_result: i64, on_timeout: Opti
         let wake_at = arch::timer::ticks() + ticks;
         s.sleepers.push(Sleeper { wake_at, thread: t, result: timeout_result, on_timeout });
     }
-    s.cpus[cpu].need_resched = true;
+    set_need_resched(cpu);
 }
 
 /// The thread on this CPU, if any.
 pub fn current() -> Option<Arc<Thread>> {
-    SCHED.lock().cpus[cpu_id()].current.clone()
+    with_current(|t| t.clone())
+}
+
+/// Run `f` on the thread on this CPU, if any, without touching its
+/// reference count or any lock (the system call path).
+pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
+    let p = FAST[cpu_id()].current.load(Relaxed);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from `Arc::into_raw`-equivalent `Arc::as_ptr` of the
+    // `Arc` in `Sched::cpus[cpu].current`, which keeps the thread alive
+    // until this CPU's next `on_exception_return` replaces it; that cannot
+    // happen during `f`, which runs inside the current exception. The
+    // `ManuallyDrop` makes the borrowed `Arc` give its count back untouched.
+    let t = ManuallyDrop::new(unsafe { Arc::from_raw(p) });
+    Some(f(&t))
 }
 
 /// Pick another thread at this CPU's next exception return.
 pub fn request_resched() {
-    SCHED.lock().cpus[cpu_id()].need_resched = true;
+    set_need_resched(cpu_id());
 }
 
 /// Timer tick on this CPU: charge the running thread; the boot CPU also
@@ -195,7 +236,7 @@ pub fn tick() {
         if c.current.is_some() {
             c.slice = c.slice.saturating_sub(1);
             if c.slice == 0 {
-                c.need_resched = true;
+                set_need_resched(cpu);
             }
         }
         if cpu == 0 && !s.sleepers.is_empty() {
@@ -218,10 +259,10 @@ pub fn tick() {
 pub fn prune() {
     let mut s = SCHED.lock();
     let online = s.online;
-    for c in s.cpus[..online].iter_mut() {
+    for (i, c) in s.cpus[..online].iter_mut().enumerate() {
         c.queue.retain(|t| t.lock().state != ThreadState::Exited);
         if c.current.as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
-            c.need_resched = true;
+            set_need_resched(i);
         }
     }
     s.sleepers.retain(|sl| sl.thread.lock().state != ThreadState::Exited);
@@ -240,10 +281,7 @@ pub fn suspend(t: &Arc<Thread>) {
             drop(inner);
             s.cpus[cpu].queue.retain(|x| !Arc::ptr_eq(x, t));
         }
-        ThreadState::Running => {
-            let cpu = inner.cpu;
-            s.cpus[cpu].need_resched = true;
-        }
+        ThreadState::Running => set_need_resched(inner.cpu),
         _ => {}
     }
 }
@@ -275,10 +313,7 @@ pub fn set_affinity(t: &Arc<Thread>, cpu: Option<usize>) -> Result<(), chcore_ab
             s.cpus[from].queue.retain(|x| !Arc::ptr_eq(x, t));
             s.enqueue(t.clone(), None);
         }
-        ThreadState::Running if cpu.is_some_and(|c| c != inner.cpu) => {
-            let on = inner.cpu;
-            s.cpus[on].need_resched = true;
-        }
+        ThreadState::Running if cpu.is_some_and(|c| c != inner.cpu) => set_need_resched(inner.cpu),
         _ => {}
     }
     Ok(())
@@ -315,33 +350,40 @@ fn idle_frame() -> TrapFrame {
 /// the big kernel lock; it is released on the way out.
 pub fn start() -> ! {
     let mut frame = idle_frame();
-    {
-        let mut s = SCHED.lock();
-        let c = &mut s.cpus[cpu_id()];
-        c.started = true;
-        c.need_resched = true;
-    }
+    FAST[cpu_id()].started.store(true, Relaxed);
+    set_need_resched(cpu_id());
     on_exception_return(&mut frame);
     crate::bkl::release();
     arch::return_to(&frame)
 }
 
 /// Switch threads on this CPU if needed before returning through `frame`.
+#[inline(always)]
 pub fn on_exception_return(frame: &mut TrapFrame) {
+    if need_switch() {
+        switch(frame);
+    }
+}
+
+/// Whether this CPU is to switch threads before it returns to user space.
+/// The common case is no: nothing asked for a switch (see `Fast` for why
+/// the running thread is then still runnable).
+#[inline(always)]
+pub fn need_switch() -> bool {
+    let fast = &FAST[cpu_id()];
+    fast.need_resched.load(Relaxed) && fast.started.load(Relaxed)
+}
+
+/// Put the current thread back (in a queue, or nowhere if it blocked or
+/// ended) and load the next one, or the idle loop, into `frame` (which must
+/// hold all of the current thread's registers).
+#[inline(never)]
+pub fn switch(frame: &mut TrapFrame) {
     let cpu = cpu_id();
+    let fast = &FAST[cpu];
+    fast.need_resched.store(false, Relaxed);
     let mut s = SCHED.lock();
     let c = &mut s.cpus[cpu];
-    if !c.started {
-        return;
-    }
-    let running = c.current.as_ref().is_some_and(|t| {
-        let i = t.lock();
-        i.state == ThreadState::Running && !i.suspended
-    });
-    if running && !c.need_resched {
-        return;
-    }
-    c.need_resched = false;
     let prev = c.current.take();
     if let Some(p) = &prev {
         let mut inner = p.lock();
@@ -370,10 +412,12 @@ pub fn on_exception_return(frame: &mut TrapFrame) {
             }
             let vm = &t.group.vmspace;
             arch::mmu::switch_user(vm.root(), vm.asid);
+            fast.current.store(Arc::as_ptr(&t).cast_mut(), Relaxed);
             c.current = Some(t);
             c.slice = SLICE_TICKS;
         }
         None => {
+            fast.current.store(core::ptr::null_mut(), Relaxed);
             // Nothing to run: stop translating user addresses (the previous
             // address space may be freed once `prev` drops) and wait.
             arch::mmu::disable_lower_half();
@@ -405,8 +449,9 @@ pub mod selftest {
         }
         for (i, c) in s.cpus.iter().enumerate() {
             let want_started = i > 0 && i < online;
-            if c.started != want_started {
-                return Err(format!("CPU {i} started = {}, expected {want_started}", c.started));
+            let started = FAST[i].started.load(Relaxed);
+            if started != want_started {
+                return Err(format!("CPU {i} started = {started}, expected {want_started}"));
             }
             if !c.queue.is_empty() || c.direct.is_some() || (i > 0 && c.current.is_some()) {
                 return Err(format!("CPU {i} has work before any thread exists"));

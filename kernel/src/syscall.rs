@@ -24,85 +24,141 @@ const IO_CHUNK: usize = PAGE_SIZE as usize;
 
 type SysResult = Result<u64, Error>;
 
-/// Decode the call in `frame` (number in x8, arguments in x0-x5) and put the result in x0.
-pub fn dispatch(frame: &mut TrapFrame) {
-    let result = match (sched::current(), Syscall::from_number(frame.x[8])) {
-        (Some(t), Some(call)) => {
-            let a = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
-            let r = handle(&t, call, a);
-            if let Err(e) = r {
-                log::debug!("cap_group {}: {call:?}{:x?} refused: {e:?}", t.group.name, &a[..4]);
-            }
-            r
-        }
-        _ => Err(Error::NoSyscall),
+/// One system call: its implementation and how it must be run.
+struct Entry {
+    run: Handler,
+    /// Makes kernel objects or grows kernel tables: refused with `NoMemory`
+    /// while the kernel heap runs low, so that no user can drive the kernel
+    /// into an allocation failure (exits and deletions still work).
+    /// `IpcCall` and `IpcReturn` check for themselves, only when they carry
+    /// capabilities (see `connection::move_caps`).
+    allocates: bool,
+    /// Touches only this CPU's state, atomics or its own locks, so runs
+    /// without the big kernel lock. This is where the big lock starts to
+    /// shrink (docs/locking.md).
+    lock_free: bool,
+}
+
+/// The system call table, indexed by number (x8).
+static TABLE: [Entry; Syscall::COUNT as usize] = {
+    let mut table = [const { Entry { run: |_, _| Err(Error::NoSyscall), allocates: false, lock_free: false } }; Syscall::COUNT as usize];
+    let mut i = 0;
+    while i < table.len() {
+        let call = Syscall::ALL[i];
+        table[i] = Entry { run: handler(call), allocates: allocates(call), lock_free: lock_free(call) };
+        i += 1;
+    }
+    table
+};
+
+/// Run the system call in `frame` (number in x8, arguments in x0-x5) and
+/// put the result in x0. Takes the big kernel lock unless the call needs
+/// none; returns whether the lock is held.
+pub fn dispatch(frame: &mut TrapFrame) -> bool {
+    let Some(entry) = usize::try_from(frame.x[8]).ok().and_then(|n| TABLE.get(n)) else {
+        frame.x[0] = refused(frame, Error::NoSyscall);
+        return false;
+    };
+    if !entry.lock_free {
+        crate::bkl::acquire();
+    }
+    let result = if entry.allocates && !mm::heap_has_room() {
+        Err(Error::NoMemory)
+    } else {
+        let a: &[u64; 6] = frame.x.first_chunk().unwrap_or(&[0; 6]);
+        sched::with_current(|t| (entry.run)(t, a)).unwrap_or(Err(Error::NoSyscall))
     };
     frame.x[0] = match result {
         Ok(v) => v,
-        Err(e) => e.to_result() as u64,
+        Err(e) => refused(frame, e),
     };
+    !entry.lock_free
 }
 
-/// Calls that make kernel objects or grow kernel tables. They are refused
-/// with `NoMemory` when the kernel heap runs low, so that no user can drive
-/// the kernel into an allocation failure (exits and deletions still work).
-fn allocates(call: Syscall) -> bool {
+/// See [`Entry::lock_free`].
+const fn lock_free(call: Syscall) -> bool {
+    use Syscall::*;
+    matches!(call, GetCpuId | CpuCount | GetTick | Yield)
+}
+
+/// Log a refused call (at debug level) and encode the error for x0.
+#[cold]
+#[inline(never)]
+fn refused(frame: &TrapFrame, e: Error) -> u64 {
+    if log::log_enabled!(log::Level::Debug) {
+        let name = sched::with_current(|t| t.group.name.clone()).unwrap_or_default();
+        log::debug!("cap_group {name}: system call {}{:x?} refused: {e:?}", frame.x[8], &frame.x[..4]);
+    }
+    e.to_result() as u64
+}
+
+/// See [`Entry::allocates`].
+const fn allocates(call: Syscall) -> bool {
     use Syscall::*;
     matches!(
         call,
         Putstr | CreatePmo | CreateDevicePmo | MapPmo | ReadPmo | WritePmo | CapCopy | CapTransfer | CreateCapGroup
-            | CreateThread | RegisterServer | RegisterClient | IpcCall | CreateNotification | IrqRegister | VmspaceClone
+            | CreateThread | RegisterServer | RegisterClient | CreateNotification | IrqRegister | VmspaceClone
             | ConnectFor
     )
 }
 
-fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
-    let me = &t.group;
-    if allocates(call) && !mm::heap_has_room() {
-        return Err(Error::NoMemory);
-    }
+/// A system call's implementation: the calling thread and x0-x5.
+type Handler = fn(&Arc<Thread>, &[u64; 6]) -> SysResult;
+
+/// The implementation of `call`. Each is its own small function (the
+/// closures below do not capture), so a call pays only for its own work:
+/// one big `match` would make every call pay for the registers the largest
+/// one needs.
+const fn handler(call: Syscall) -> Handler {
     match call {
-        Syscall::Putstr => putstr(me, a[0], a[1]),
-        Syscall::Getc => crate::console::getc().map(u64::from).ok_or(Error::Again),
-        Syscall::Yield => {
+        Syscall::Putstr => |t, a| putstr(&t.group, a[0], a[1]),
+        Syscall::Getc => |_, _| crate::console::getc().map(u64::from).ok_or(Error::Again),
+        Syscall::Yield => |_, _| {
             sched::request_resched();
             Ok(0)
-        }
-        Syscall::ThreadExit => thread_exit(t),
-        Syscall::CapGroupExit => {
+        },
+        Syscall::ThreadExit => |t, _| thread_exit(t),
+        Syscall::CapGroupExit => |t, a| {
+            let me = &t.group;
             end_group(me, GroupState::Exited(a[0] as i32 as i64));
             Ok(0)
-        }
-        Syscall::CreatePmo => {
+        },
+        Syscall::CreatePmo => |t, a| {
+            let me = &t.group;
             let kind = PmoKind::from_number(a[1]).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
             let pmo = Pmo::new(kind, a[0])?;
             me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
-        }
-        Syscall::CreateDevicePmo => {
+        },
+        Syscall::CreateDevicePmo => |t, a| {
+            let me = &t.group;
             me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
             if mm::overlaps_ram(a[0], a[1]) {
                 return Err(Error::InvalidArgument);
             }
             let pmo = Pmo::new_device(a[0], a[1])?;
             me.insert_cap(KObject::Pmo(pmo), Rights::ALL.intersect(Rights(!Rights::EXEC.0)), None)
-        }
-        Syscall::MapPmo => map_pmo(me, a[0], a[1], a[2], a[3]),
-        Syscall::UnmapPmo => {
+        },
+        Syscall::MapPmo => |t, a| map_pmo(&t.group, a[0], a[1], a[2], a[3]),
+        Syscall::UnmapPmo => |t, a| {
+            let me = &t.group;
             let target = me.group_cap(a[0], Rights::MAP)?;
             let pmo = target.vmspace.unmap(a[1])?;
             drop(pmo);
             Ok(0)
-        }
-        Syscall::Protect => {
+        },
+        Syscall::Protect => |t, a| {
+            let me = &t.group;
             let target = me.group_cap(a[0], Rights::MAP)?;
             target.vmspace.protect(a[1], a[2], a[3])?;
             Ok(0)
-        }
-        Syscall::ReadPmo => pmo_io(me, a[0], a[1], a[2], a[3], false),
-        Syscall::WritePmo => pmo_io(me, a[0], a[1], a[2], a[3], true),
-        Syscall::CapCopy => cap_copy(me, a[0], a[1], Rights(a[2]), false),
-        Syscall::CapTransfer => cap_copy(me, a[0], a[1], Rights(a[2]), true),
-        Syscall::CapRevoke => {
+        },
+        Syscall::ReadPmo => |t, a| pmo_io(&t.group, a[0], a[1], a[2], a[3], false),
+        Syscall::WritePmo => |t, a| pmo_io(&t.group, a[0], a[1], a[2], a[3], true),
+        Syscall::CapCopy => |t, a| cap_copy(&t.group, a[0], a[1], Rights(a[2]), false),
+        Syscall::CapTransfer => |t, a| cap_copy(&t.group, a[0], a[1], Rights(a[2]), true),
+        Syscall::CapRevoke => |t, a| {
+            let me = &t.group;
             let id = {
                 let inner = me.lock();
                 let cap = inner.caps.get(a[0])?;
@@ -115,109 +171,118 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             let n = removed.len() as u64;
             drop(removed);
             Ok(n)
-        }
-        Syscall::CapDelete => {
+        },
+        Syscall::CapDelete => |t, a| {
+            let me = &t.group;
             let cap = me.lock().caps.remove(a[0])?;
             drop(cap);
             Ok(0)
-        }
-        Syscall::CreateCapGroup => create_cap_group(me, a[0], a[1]),
-        Syscall::CreateThread => create_thread(me, a[0], a[1], a[2], a[3]),
-        Syscall::GetTick => Ok(crate::arch::timer::ticks()),
-        Syscall::FreeMemory => Ok(mm::free_page_count() * PAGE_SIZE),
-        Syscall::CapInfo => {
+        },
+        Syscall::CreateCapGroup => |t, a| create_cap_group(&t.group, a[0], a[1]),
+        Syscall::CreateThread => |t, a| create_thread(&t.group, a[0], a[1], a[2], a[3]),
+        Syscall::GetTick => |_, _| Ok(crate::arch::timer::ticks()),
+        Syscall::FreeMemory => |_, _| Ok(mm::free_page_count() * PAGE_SIZE),
+        Syscall::CapInfo => |t, a| {
+            let me = &t.group;
             let inner = me.lock();
             let cap = inner.caps.get(a[0])?;
             Ok(((kernel_core::cap::Object::object_type(&cap.obj) as u64) << 32) | cap.rights.0)
-        }
-        Syscall::ThreadSetPriority => {
+        },
+        Syscall::ThreadSetPriority => |t, a| {
             let t = thread_cap(t, a[0], Rights::WRITE)?;
             let prio = u8::try_from(a[1]).map_err(|_| Error::InvalidArgument)?;
             t.lock().prio = prio;
             sched::request_resched();
             Ok(0)
-        }
-        Syscall::ThreadSetAffinity => {
+        },
+        Syscall::ThreadSetAffinity => |t, a| {
             let t = thread_cap(t, a[0], Rights::WRITE)?;
             let cpu = if a[1] == NO_AFFINITY { None } else { Some(usize::try_from(a[1]).map_err(|_| Error::InvalidArgument)?) };
             sched::set_affinity(&t, cpu)?;
             sched::request_resched();
             Ok(0)
-        }
-        Syscall::ThreadGetAffinity => {
+        },
+        Syscall::ThreadGetAffinity => |t, a| {
             let t = thread_cap(t, a[0], Rights::READ)?;
             let a = t.lock().affinity;
             Ok(a.map_or(NO_AFFINITY, |c| c as u64))
-        }
-        Syscall::ThreadSuspend => {
+        },
+        Syscall::ThreadSuspend => |t, a| {
             let t = thread_cap(t, a[0], Rights::WRITE)?;
             sched::suspend(&t);
             Ok(0)
-        }
-        Syscall::ThreadResume => {
+        },
+        Syscall::ThreadResume => |t, a| {
             let t = thread_cap(t, a[0], Rights::WRITE)?;
             sched::resume(&t);
             Ok(0)
-        }
-        Syscall::Sleep => {
+        },
+        Syscall::Sleep => |_, a| {
             if a[0] > 0 {
                 sched::block_current(Some(a[0]), 0, None);
             }
             Ok(0)
-        }
-        Syscall::GetCpuId => Ok(crate::arch::smp::cpu_id() as u64),
-        Syscall::CpuCount => Ok(sched::online() as u64),
-        Syscall::RegisterServer => {
+        },
+        Syscall::GetCpuId => |_, _| Ok(crate::arch::smp::cpu_id() as u64),
+        Syscall::CpuCount => |_, _| Ok(sched::online() as u64),
+        Syscall::RegisterServer => |t, a| {
+            let me = &t.group;
             crate::object::connection::register_server(me, a[0], a[1])?;
             Ok(0)
-        }
-        Syscall::RegisterClient => {
+        },
+        Syscall::RegisterClient => |t, a| {
+            let me = &t.group;
             let server = me.group_cap(a[0], Rights::READ)?;
             let conn = crate::object::connection::connect(me, &server, a[1])?;
             me.insert_cap(KObject::Connection(conn), Rights::ALL, None)
-        }
-        Syscall::IpcCall => {
+        },
+        Syscall::IpcCall => |t, a| {
+            let me = &t.group;
             let conn = match &me.lock().caps.lookup(a[0], ObjectType::Connection, Rights::WRITE)?.obj {
                 KObject::Connection(c) => c.clone(),
                 _ => return Err(Error::WrongType),
             };
             conn.call(t, [a[1], a[2], a[3], a[4]], a[5])?;
             Ok(0)
-        }
-        Syscall::IpcReturn => {
+        },
+        Syscall::IpcReturn => |t, a| {
             crate::object::connection::ipc_return(t, [a[0], a[1], a[2], a[3]], a[4])?;
             Ok(0)
-        }
-        Syscall::CreateNotification => {
-            me.insert_cap(KObject::Notification(crate::object::notification::Notification::new()), Rights::ALL, None)
-        }
-        Syscall::Wait => {
+        },
+        Syscall::CreateNotification => |t, _| t.group.insert_cap(KObject::Notification(crate::object::notification::Notification::new()), Rights::ALL, None),
+        Syscall::Wait => |t, a| {
+            let me = &t.group;
             let n = notification_cap(me, a[0], Rights::READ)?;
             n.wait(t, if a[1] == chcore_abi::WAIT_FOREVER { None } else { Some(a[1]) })
-        }
-        Syscall::Notify => {
+        },
+        Syscall::Notify => |t, a| {
+            let me = &t.group;
             notification_cap(me, a[0], Rights::WRITE)?.notify();
             Ok(0)
-        }
-        Syscall::IrqRegister => {
+        },
+        Syscall::IrqRegister => |t, a| {
+            let me = &t.group;
             me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
             let irq = crate::object::irq::Irq::register(a[0])?;
             me.insert_cap(KObject::Irq(irq), Rights::ALL, None)
-        }
-        Syscall::IrqWait => irq_cap(me, a[0], Rights::READ)?.wait(t),
-        Syscall::IrqAck => {
+        },
+        Syscall::IrqWait => |t, a| irq_cap(&t.group, a[0], Rights::READ)?.wait(t),
+        Syscall::IrqAck => |t, a| {
+            let me = &t.group;
             irq_cap(me, a[0], Rights::WRITE)?.ack();
             Ok(0)
-        }
-        Syscall::CapGroupKill => {
+        },
+        Syscall::CapGroupKill => |t, a| {
+            let me = &t.group;
             let g = me.group_cap(a[0], Rights::WRITE)?;
             if Arc::ptr_eq(&g, me) {
                 return Err(Error::InvalidArgument);
             }
             end_group(&g, GroupState::Killed);
             Ok(0)
-        }
-        Syscall::CapGroupExitNotify => {
+        },
+        Syscall::CapGroupExitNotify => |t, a| {
+            let me = &t.group;
             let g = me.group_cap(a[0], Rights::READ)?;
             let n = notification_cap(me, a[1], Rights::WRITE)?;
             let mut inner = g.lock();
@@ -228,8 +293,9 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
                 inner.exit_notify = Some(n);
             }
             Ok(0)
-        }
-        Syscall::VmspaceClone => {
+        },
+        Syscall::VmspaceClone => |t, a| {
+            let me = &t.group;
             let dst = me.group_cap(a[0], Rights::MAP)?;
             let src = me.group_cap(a[1], Rights::MAP)?;
             if Arc::ptr_eq(&dst, &src) {
@@ -237,28 +303,34 @@ fn handle(t: &Arc<Thread>, call: Syscall, a: [u64; 6]) -> SysResult {
             }
             src.vmspace.clone_into(&dst.vmspace)?;
             Ok(0)
-        }
-        Syscall::PmoSize => match &me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)?.obj {
+        },
+        Syscall::PmoSize => |t, a| {
+            let me = &t.group;
+            match &me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)?.obj {
             KObject::Pmo(p) => Ok(p.size),
             _ => Err(Error::WrongType),
+        }
         },
-        Syscall::ConnectFor => {
+        Syscall::ConnectFor => |t, a| {
+            let me = &t.group;
             let client = me.group_cap(a[0], Rights::MAP)?;
             let conn = crate::object::connection::connect(&client, me, a[1])?;
             let badge = conn.index;
             let slot = client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
             Ok(slot | (badge << 32))
-        }
-        Syscall::CapGroupState => {
+        },
+        Syscall::CapGroupState => |t, a| {
+            let me = &t.group;
             let g = me.group_cap(a[0], Rights::READ)?;
             Ok(match g.state() {
                 GroupState::Alive => group_state::ALIVE,
                 GroupState::Exited(code) => group_state::EXITED | ((code as u32 as u64) << 8),
                 GroupState::Killed => group_state::KILLED,
             })
-        }
+        },
     }
 }
+
 
 fn irq_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::irq::Irq>, Error> {
     match &me.lock().caps.lookup(slot, ObjectType::Irq, need)?.obj {

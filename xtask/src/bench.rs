@@ -81,6 +81,62 @@ pub fn run(machine: Machine, image: &Path, timeout: Duration) -> Result<BTreeMap
     Ok(parse(&out.output))
 }
 
+/// Instructions executed per function.
+pub type Profile = BTreeMap<String, u64>;
+
+/// Boot `image` like [`run`] with QEMU logging every translated block and
+/// every block it executes (`-d in_asm,exec,nochain`) into `log`; returns
+/// the results and the instructions executed per function.
+pub fn run_logged(machine: Machine, image: &Path, log: &Path, timeout: Duration) -> Result<(BTreeMap<String, Result1>, Profile), String> {
+    let mut c = QemuConfig::new(machine, image);
+    c.semihosting = true;
+    if machine == Machine::Virt {
+        c.smp = Some(1);
+    }
+    c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into(), "-d".into(), "in_asm,exec,nochain".into(), "-D".into(), log.display().to_string()];
+    let out = runner::run(&c, &Until::Exit, timeout)?;
+    if out.exit_code != Some(0) {
+        return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
+    }
+    let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Ok((parse(&out.output), profile(&String::from_utf8_lossy(&text))))
+}
+
+/// Instructions executed per function, from a QEMU `-d in_asm,exec,nochain`
+/// log: `in_asm` tells how many instructions each translated block has
+/// (keyed by its guest PC; the last translation wins), each `Trace` line is
+/// one execution of a block, named by QEMU from the kernel's symbols. Code
+/// QEMU has no symbol for (user programs) counts as `(user)`.
+pub fn profile(log: &str) -> Profile {
+    let mut size: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut totals = BTreeMap::new();
+    let mut block: Option<(u64, u64)> = None;
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("0x") {
+            // A disassembled instruction: `0x<pc>:  <encoding>  <text>`.
+            let pc = rest.split(':').next().and_then(|h| u64::from_str_radix(h, 16).ok());
+            block = match (block, pc) {
+                (None, Some(pc)) => Some((pc, 1)),
+                (Some((start, n)), _) => Some((start, n + 1)),
+                (None, None) => None,
+            };
+            continue;
+        }
+        if let Some((start, n)) = block.take() {
+            size.insert(start, n);
+        }
+        if let Some(rest) = line.strip_prefix("Trace ") {
+            // `Trace <cpu>: <host> [<cs_base>/<pc>/<flags>/<cflags>] <symbol>`
+            let Some((fields, symbol)) = rest.split_once('[').and_then(|(_, r)| r.split_once(']')) else { continue };
+            let Some(pc) = fields.split('/').nth(1).and_then(|h| u64::from_str_radix(h, 16).ok()) else { continue };
+            let symbol = symbol.trim();
+            let name = if symbol.is_empty() { "(user)" } else { symbol };
+            *totals.entry(name.to_string()).or_insert(0) += size.get(&pc).copied().unwrap_or(1);
+        }
+    }
+    totals
+}
+
 /// The table, with goals and Linux figures, and ratios against `previous`.
 pub fn table(results: &BTreeMap<String, Result1>, unit: &str, previous: Option<&BTreeMap<String, u64>>) -> String {
     let mut s = format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", "benchmark", unit, "goal", "Linux 6.1 (same QEMU)", "vs before");
@@ -109,5 +165,18 @@ mod tests {
         assert_eq!(back["fork_exit_wait"], 98765);
         let t = table(&r, "instructions", Some(&back));
         assert!(t.contains("1.00x") && t.contains("<= 100"));
+    }
+
+    #[test]
+    fn profile_counts_block_sizes_per_execution() {
+        let log = "----------------\nIN: handle_exception\n0xffff000040081000:  d10443ff  sub sp, sp, #0x110\n\
+                   0xffff000040081004:  a90007e0  stp x0, x1, [sp]\n\n\
+                   ----------------\nIN: \n0x0000000000401000:  d4000001  svc #0\n\n\
+                   Trace 0: 0x7f00 [00000000/ffff000040081000/00000000/ff000000] handle_exception\n\
+                   Trace 0: 0x7f00 [00000000/ffff000040081000/00000000/ff000000] handle_exception\n\
+                   Trace 0: 0x7f80 [00000000/0000000000401000/00000000/ff000000] \n";
+        let p = profile(log);
+        assert_eq!(p["handle_exception"], 4);
+        assert_eq!(p["(user)"], 1);
     }
 }

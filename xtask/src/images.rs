@@ -41,6 +41,8 @@ pub struct Variant {
     pub mini_uart: bool,
     /// The benchmark image, with this many iterations per benchmark.
     pub bench: Option<u32>,
+    /// In the benchmark image, run only this benchmark.
+    pub bench_only: Option<&'static str>,
 }
 
 pub fn cargo() -> Command {
@@ -86,7 +88,7 @@ pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "p
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
-pub fn build_ramdisk(bench_iterations: Option<u32>) -> Result<PathBuf, String> {
+pub fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
     run_cargo(
         cargo_user().current_dir(root()).args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET]).arg("--target-dir").arg(&dir),
@@ -100,8 +102,8 @@ pub fn build_ramdisk(bench_iterations: Option<u32>) -> Result<PathBuf, String> {
     }
     files.push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
     files.push(("bad.elf".into(), b"\x7fELF, but not really".to_vec()));
-    if let Some(n) = bench_iterations {
-        files.push(("bench-args".into(), format!("{n}\n").into_bytes()));
+    if let Some(n) = v.bench {
+        files.push(("bench-args".into(), format!("{n} {}\n", v.bench_only.unwrap_or("all")).into_bytes()));
     }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     let out = dir.join("ramdisk.cpio");
@@ -148,14 +150,14 @@ pub fn clippy_user() -> Result<(), String> {
 /// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
 pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
     for test in [false, true] {
-        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test, bench: None })?;
+        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test, ..Default::default() })?;
     }
     Ok(())
 }
 
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
     let procmgr = build_user(v)?;
-    let ramdisk = build_ramdisk(v.bench)?;
+    let ramdisk = build_ramdisk(v)?;
     let status = &mut cargo();
     status
         .current_dir(root())
@@ -173,7 +175,7 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
 /// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
 pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let procmgr = build_user(v)?;
-    let ramdisk = build_ramdisk(v.bench)?;
+    let ramdisk = build_ramdisk(v)?;
     let dir = kernel_target_dir(machine);
     let status = &mut cargo();
     status

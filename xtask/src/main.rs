@@ -26,8 +26,9 @@ commands:
   grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
   fuzz    [--machine virt|raspi3] [--smp N] [--seconds N]
                                             run the system call fuzzer from the shell, seed after seed
-  bench   [--machine virt|raspi3] [--iterations N] [--compare FILE]
-                                            path lengths under QEMU -icount; writes target/bench/results.json
+  bench   [--machine virt|raspi3] [--iterations N] [--compare FILE] [--only NAME [--profile]]
+                                            path lengths under QEMU -icount; writes target/bench/results.json;
+                                            --profile: instructions per operation by kernel function
   flash   --image FILE [--firmware DIR] [--loader] [--mini-uart] [--device /dev/sdX]
                                             Raspberry Pi 3 SD card image (and, with --device, write a card)
   chainboot --tty DEV [--kernel FILE] [--mini-uart]
@@ -64,6 +65,8 @@ struct Opts {
     iterations: Option<u32>,
     compare: Option<String>,
     seconds: Option<u64>,
+    only: Option<&'static str>,
+    profile: bool,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -132,6 +135,14 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
                 }
                 o.log = Some(v);
             }
+            "--only" => {
+                let v = value("a benchmark name")?;
+                let known = || bench::TARGETS.iter().map(|t| t.0).filter(|n| *n != "boot_to_shell");
+                o.only = Some(known().find(|n| *n == v).ok_or_else(|| {
+                    UsageError(format!("--only {v:?}: expected one of {}", known().collect::<Vec<_>>().join(", ")))
+                })?);
+            }
+            "--profile" => o.profile = true,
             "--test-image" => o.test_image = true,
             "--mini-uart" => o.mini_uart = true,
             _ => unreachable!("every allowed flag is handled"),
@@ -171,7 +182,7 @@ fn main() -> ExitCode {
         "test" => parse(verb, rest, &[]).map(|_| test()),
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
         "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
-        "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare"]).map(bench_cmd),
+        "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare", "--only", "--profile"]).map(bench_cmd),
         "fuzz" => parse(verb, rest, &["--machine", "--smp", "--seconds"]).map(fuzz_cmd),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -229,7 +240,7 @@ fn run(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart, bench: None })?;
+    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart, ..Default::default() })?;
     let mut c = qemu_config(&o, &image);
     c.console = Console::Terminal;
     eprintln!("xtask: {}", c.shell_line());
@@ -247,7 +258,7 @@ fn gdb(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    let variant = Variant { test: o.test_image, mini_uart: o.mini_uart, bench: None };
+    let variant = Variant { test: o.test_image, mini_uart: o.mini_uart, ..Default::default() };
     let image = images::build(machine, variant)?;
     let symbols = images::symbols(machine, variant);
     let port = o.port.unwrap_or(1234);
@@ -484,8 +495,11 @@ fn bench_cmd(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
+    if o.profile {
+        return bench_profile(machine, o.only.ok_or("--profile needs --only NAME: one benchmark at a time")?, o.iterations.unwrap_or(1000));
+    }
     let n = o.iterations.unwrap_or(10_000);
-    let image = images::build(machine, Variant { bench: Some(n), ..Default::default() })?;
+    let image = images::build(machine, Variant { bench: Some(n), bench_only: o.only, ..Default::default() })?;
     println!("benchmarking on {machine} (QEMU -icount shift=0: counts are instructions), {n} iterations");
     let results = bench::run(machine, &image, std::time::Duration::from_secs(1800))?;
     let previous = match &o.compare {
@@ -498,6 +512,41 @@ fn bench_cmd(o: Opts) -> Result<(), String> {
     let out = dir.join("results.json");
     std::fs::write(&out, bench::to_json(&results, "instructions")).map_err(|e| e.to_string())?;
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Where one benchmark's instructions go: run it with `n` and `2n`
+/// iterations under QEMU's block logging and print, per kernel function,
+/// the instructions the extra iterations cost, per operation. Everything the
+/// two runs share (boot, set-up) cancels out.
+fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), String> {
+    let dir = images::root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for k in [n, 2 * n] {
+        let image = images::build(machine, Variant { bench: Some(k), bench_only: Some(name), ..Default::default() })?;
+        println!("profiling {name} on {machine} with {k} iterations (QEMU -d in_asm,exec,nochain; slow)");
+        let log = dir.join(format!("profile-{name}-{k}.log"));
+        let (results, per_fn) = bench::run_logged(machine, &image, &log, std::time::Duration::from_secs(3600))?;
+        let _ = std::fs::remove_file(&log);
+        let r = results.get(name).ok_or_else(|| format!("{name} reported no result"))?.clone();
+        runs.push((r, per_fn));
+    }
+    // Every timed loop runs a tenth more untimed to warm up.
+    let ops = |r: &bench::Result1| r.iterations + (r.iterations / 10).max(1);
+    let extra_ops = ops(&runs[1].0).saturating_sub(ops(&runs[0].0)).max(1);
+    let mut rows: Vec<(String, i64)> = runs[1]
+        .1
+        .iter()
+        .map(|(f, &c)| (f.clone(), c as i64 - runs[0].1.get(f).copied().unwrap_or(0) as i64))
+        .filter(|(_, d)| *d != 0)
+        .collect();
+    rows.sort_by_key(|(_, d)| -d.abs());
+    let total: i64 = rows.iter().map(|(_, d)| d).sum();
+    println!("{name}: {} per operation measured; {:.1} per operation (incl. warm-up runs) by function:", runs[1].0.per_op, total as f64 / extra_ops as f64);
+    for (f, d) in rows.iter().take(40) {
+        println!("  {:>10.1}  {:>5.1}%  {f}", *d as f64 / extra_ops as f64, 100.0 * *d as f64 / total.max(1) as f64);
+    }
     Ok(())
 }
 
@@ -579,7 +628,7 @@ fn test() -> Result<(), String> {
         .into_iter()
         .flat_map(|m| [(m, false), (m, true)])
         .map(|(m, test)| (m, Variant { test, ..Default::default() }))
-        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true, bench: None })]);
+        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true, ..Default::default() })]);
     for (m, v) in builds {
         let path = images::build(m, v)?;
         println!("built {}", path.strip_prefix(&root).unwrap_or(&path).display());

@@ -3,9 +3,10 @@
 //! Reads the cycle counter (PMCCNTR_EL0, which the benchmark image lets EL0
 //! read; under QEMU with `-icount shift=0` it counts instructions) around
 //! many warm iterations of each operation and prints
-//! `BENCH <name> <per operation> <iterations>`. The iteration count comes
-//! from the ramdisk file `bench-args` (the build writes it), default 10000;
-//! the expensive process operations run a tenth as many.
+//! `BENCH <name> <per operation> <iterations>`. The iteration count, and
+//! optionally the one benchmark to run, come from the ramdisk file
+//! `bench-args` (`<iterations> <name>|all`; the build writes it), default
+//! 10000 and all; the expensive process operations run a tenth as many.
 #![no_std]
 #![no_main]
 
@@ -15,6 +16,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::abi::{perm, slot};
 use libchcore::ipc::{self, Reply, Request};
 use libchcore::process::{self, Status};
+use alloc::string::String;
 use libchcore::{println, spawn, sys, PmoKind, Rights};
 
 libchcore::entry!(main);
@@ -42,12 +44,17 @@ fn measure(name: &str, n: u64, mut op: impl FnMut()) {
     report(name, cycles() - start, n);
 }
 
-fn iterations() -> u64 {
-    let Ok(fd) = process::open("bench-args") else { return 10_000 };
-    let mut buf = [0u8; 32];
+/// Iterations and the benchmark to run (`None`: all), from `bench-args`.
+fn args() -> (u64, Option<String>) {
+    let Ok(fd) = process::open("bench-args") else { return (10_000, None) };
+    let mut buf = [0u8; 64];
     let n = process::read(fd, &mut buf).unwrap_or(0);
     let _ = process::close(fd);
-    core::str::from_utf8(&buf[..n]).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(10_000)
+    let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
+    let mut words = text.split_whitespace();
+    let iterations = words.next().and_then(|w| w.parse().ok()).unwrap_or(10_000);
+    let only = words.next().filter(|w| *w != "all").map(String::from);
+    (iterations, only)
 }
 
 fn echo(req: &mut Request) -> Reply {
@@ -78,34 +85,44 @@ extern "C" fn yielder(_: u64) -> ! {
 
 fn main() -> i32 {
     let boot = cycles();
-    let n = iterations();
+    let (n, only) = args();
+    let wants = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let heavy = (n / 10).max(1);
     println!("bench: {n} iterations ({heavy} for process operations)");
     report("boot_to_shell", boot, 1);
 
-    measure("null_syscall", n, || {
-        sys::cpu_id();
-    });
+    if wants("null_syscall") {
+        measure("null_syscall", n, || {
+            sys::cpu_id();
+        });
+    }
 
-    let Ok((server, _)) = spawn::spawn_self("bench-server", server_main, 0, |_| Ok(())) else { return 1 };
-    let Ok(mut conn) = ipc::connect(server) else { return 1 };
-    measure("ipc_call_return", n, || {
-        if conn.call([0, 1, 2, 3], &[], &mut []).is_err() {
-            fail();
+    if wants("ipc_call_return") || wants("ipc_cap_transfer") {
+        let Ok((server, _)) = spawn::spawn_self("bench-server", server_main, 0, |_| Ok(())) else { return 1 };
+        let Ok(mut conn) = ipc::connect(server) else { return 1 };
+        if wants("ipc_call_return") {
+            measure("ipc_call_return", n, || {
+                if conn.call([0, 1, 2, 3], &[], &mut []).is_err() {
+                    fail();
+                }
+            });
         }
-    });
-    let Ok(pmo) = sys::create_pmo(4096, PmoKind::Anonym) else { return 1 };
-    measure("ipc_cap_transfer", n, || {
-        if conn.call([0, 1, 2, 3], &[(pmo, Rights::READ.union(Rights::COPY))], &mut []).is_err() {
-            fail();
+        let Ok(pmo) = sys::create_pmo(4096, PmoKind::Anonym) else { return 1 };
+        if wants("ipc_cap_transfer") {
+            measure("ipc_cap_transfer", n, || {
+                if conn.call([0, 1, 2, 3], &[(pmo, Rights::READ.union(Rights::COPY))], &mut []).is_err() {
+                    fail();
+                }
+            });
         }
-    });
-    let _ = sys::cap_group_kill(server);
+        let _ = sys::cap_group_kill(server);
+    }
 
     // Two threads in different cap_groups, both on CPU 0, yielding to each other.
     let _ = sys::set_affinity(slot::CURRENT_THREAD, Some(0));
     sys::yield_now();
-    if let Ok((other, thread)) = spawn::spawn_self("bench-yield", yielder, 0, |_| Ok(())) {
+    let yielder = if wants("yield_switch") { spawn::spawn_self("bench-yield", yielder, 0, |_| Ok(())).ok() } else { None };
+    if let Some((other, thread)) = yielder {
         let _ = sys::set_affinity(thread, Some(0));
         sys::yield_now();
         let start = cycles();
@@ -120,7 +137,8 @@ fn main() -> i32 {
     let _ = sys::set_affinity(slot::CURRENT_THREAD, None);
 
     // One byte each way through two pipes between two processes.
-    if let (Ok((r1, w1)), Ok((r2, w2))) = (process::pipe(), process::pipe()) {
+    let pipes = if wants("pipe_round_trip") { process::pipe().ok().zip(process::pipe().ok()) } else { None };
+    if let Some(((r1, w1), (r2, w2))) = pipes {
         let rounds = heavy * 2;
         match process::fork() {
             Ok(0) => {
@@ -147,7 +165,12 @@ fn main() -> i32 {
         }
     }
 
-    measure("fork_exit_wait", heavy, || match process::fork() {
+    let measure = |name: &str, n: u64, op: &mut dyn FnMut()| {
+        if wants(name) {
+            measure(name, n, op)
+        }
+    };
+    measure("fork_exit_wait", heavy, &mut || match process::fork() {
         Ok(0) => process::exit(0),
         Ok(_) => {
             if process::wait().map(|w| w.1) != Ok(Status::Exited(0)) {
@@ -156,7 +179,7 @@ fn main() -> i32 {
         }
         Err(_) => fail(),
     });
-    measure("fork_exec_wait", heavy, || match process::fork() {
+    measure("fork_exec_wait", heavy, &mut || match process::fork() {
         Ok(0) => {
             let _ = process::exec("true", &["true"]);
             process::exit(1);
@@ -168,7 +191,7 @@ fn main() -> i32 {
         }
         Err(_) => fail(),
     });
-    measure("spawn_wait", heavy, || match process::spawn("true", &["true"], [0, 1, 2]) {
+    measure("spawn_wait", heavy, &mut || match process::spawn("true", &["true"], [0, 1, 2]) {
         Ok(pid) => {
             if process::waitpid(Some(pid)).map(|w| w.1) != Ok(Status::Exited(0)) {
                 fail();
@@ -179,7 +202,8 @@ fn main() -> i32 {
 
     // First touch of anonymous pages.
     let pages = n.min(4096);
-    if let Ok(mem) = sys::create_pmo(pages * 4096, PmoKind::Anonym) {
+    let mem = if wants("page_fault_anon") { sys::create_pmo(pages * 4096, PmoKind::Anonym).ok() } else { None };
+    if let Some(mem) = mem {
         const AT: u64 = 0x2_0000_0000;
         if sys::map_pmo(slot::SELF_CAP_GROUP, mem, AT, perm::READ | perm::WRITE).is_ok() {
             let start = cycles();

@@ -147,6 +147,9 @@ fn move_caps(buf: &Pmo, n: usize, from: &Arc<CapGroup>, to: &Arc<CapGroup>) -> R
     if n > ipc::MAX_CAPS {
         return Err(Error::InvalidArgument);
     }
+    if !crate::mm::heap_has_room() {
+        return Err(Error::NoMemory);
+    }
     let (slots, rights) = cap_header(buf, n)?;
     let mut copies = alloc::vec::Vec::with_capacity(n);
     {

@@ -110,18 +110,22 @@ impl Syscall {
     /// Number of system calls.
     pub const COUNT: u64 = 45;
 
-    /// Decode `x8`.
-    pub fn from_number(n: u64) -> Option<Syscall> {
+    /// Every call, in number order.
+    pub const ALL: [Syscall; Syscall::COUNT as usize] = {
         use Syscall::*;
-        const ALL: [Syscall; Syscall::COUNT as usize] = [
+        [
             Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
             ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
             IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
             CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor,
-        ];
-        ALL.get(usize::try_from(n).ok()?).copied()
+        ]
+    };
+
+    /// Decode `x8`.
+    pub fn from_number(n: u64) -> Option<Syscall> {
+        Syscall::ALL.get(usize::try_from(n).ok()?).copied()
     }
 }
 

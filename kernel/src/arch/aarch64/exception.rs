@@ -1,8 +1,10 @@
 //! Exception vectors for EL1 and EL0 (ARM ARM D1.10 "Exception entry").
 //!
-//! Every vector saves the full integer state into a [`TrapFrame`] on the
+//! Every vector saves the integer state into a [`TrapFrame`] on the
 //! current kernel stack and calls [`handle_exception`] with the vector's
-//! number. IRQs go to the platform's interrupt controller. Anything else is,
+//! number; synchronous exceptions from EL0 (system calls above all) take a
+//! shorter path, [`handle_lower_sync`], that saves the callee-saved
+//! registers only when the thread is switched out. IRQs go to the platform's interrupt controller. Anything else is,
 //! until user space exists, a fault in the kernel: it is reported with the
 //! exception class, ESR, FAR, ELR and all registers, and the machine stops.
 
@@ -76,8 +78,12 @@ global_asm!(
     .balign 0x80
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp, #0]
+    .if \num == 8
+    b       .Llower_sync
+    .else
     mov     x0, #\num
     b       .Lsave_and_handle
+    .endif
 .endm
 
     .section .text.vectors, "ax"
@@ -147,9 +153,61 @@ exception_return:
     ldp     x28, x29, [sp, #224]
     add     sp, sp, #{frame}
     eret
+
+// Synchronous exceptions from EL0 (system calls, faults) save only what the
+// handler may clobber: x19-x29 are callee-saved, so every Rust function
+// hands them back unchanged. Only when the thread is to be switched out
+// are they stored too, completing the frame.
+.Llower_sync:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+    mrs     x2, sp_el0
+    stp     x30, x2, [sp, #240]
+    mrs     x2, elr_el1
+    mrs     x3, spsr_el1
+    stp     x2, x3, [sp, #256]
+    mov     x0, sp
+    bl      {lower_sync}
+    cbnz    x0, .Lswitch
+    ldp     x2, x3, [sp, #256]
+    msr     elr_el1, x2
+    msr     spsr_el1, x3
+    ldp     x30, x2, [sp, #240]
+    msr     sp_el0, x2
+    ldr     x18, [sp, #144]
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    add     sp, sp, #{frame}
+    eret
+.Lswitch:
+    stp     x19, x20, [sp, #152]
+    stp     x21, x22, [sp, #168]
+    stp     x23, x24, [sp, #184]
+    stp     x25, x26, [sp, #200]
+    stp     x27, x28, [sp, #216]
+    str     x29, [sp, #232]
+    mov     x0, sp
+    bl      {switch}
+    b       exception_return
 "#,
     frame = const FRAME_SIZE,
     handler = sym handle_exception,
+    lower_sync = sym handle_lower_sync,
+    switch = sym switch_and_leave,
 );
 
 extern "C" {
@@ -189,34 +247,70 @@ mod ec {
     pub const DABT_LOWER: u64 = 0x24;
 }
 
+/// A synchronous exception from EL0: a system call or a fault. `frame` holds
+/// all but x19-x29 (see the vector code). Returns whether the thread is to
+/// be switched out: then the vector code completes the frame and calls
+/// [`switch_and_leave`], still under the big kernel lock.
+extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
+    let esr = ESR_EL1.get();
+    let class = (esr >> 26) & 0x3F;
+    let locked = if class == ec::SVC64 {
+        crate::syscall::dispatch(frame)
+    } else {
+        crate::bkl::acquire();
+        user_fault(class, esr, frame);
+        true
+    };
+    if crate::sched::need_switch() {
+        if !locked {
+            crate::bkl::acquire();
+        }
+        return true;
+    }
+    if locked {
+        crate::bkl::release();
+    }
+    false
+}
+
+/// Second half of [`handle_lower_sync`] when a switch is due: `frame` is
+/// complete now.
+extern "C" fn switch_and_leave(frame: &mut TrapFrame) {
+    crate::sched::switch(frame);
+    crate::bkl::release();
+}
+
+/// A fault or trapped instruction from EL0 (exception class `class`).
+#[inline(never)]
+fn user_fault(class: u64, esr: u64, frame: &TrapFrame) {
+    match class {
+        ec::DABT_LOWER | ec::IABT_LOWER => {
+            let far = FAR_EL1.get();
+            // ISS bits 5:0 (xFSC) 0b0001xx: translation fault at level xx.
+            let translation = (esr & 0x3C) == 0x04;
+            // 0b0011xx: permission fault at level xx.
+            let permission = (esr & 0x3C) == 0x0C;
+            // ISS bit 6 (WnR): the data access was a write.
+            let write = class == ec::DABT_LOWER && esr & (1 << 6) != 0;
+            let exec = class == ec::IABT_LOWER;
+            crate::fault::user_abort(far, frame.elr, translation, permission, write, exec);
+        }
+        class => crate::fault::user_exception(class_name(class), class, frame.elr),
+    }
+}
+
+/// Every other exception, with a full frame: interrupts, anything from EL1,
+/// AArch32 code at EL0.
 extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
     let (origin, kind) = decode(vector);
     if origin == Origin::CurrentSpx && kind != Kind::Irq {
         fatal(origin, kind, frame);
     }
-    // Everything else (user exceptions, interrupts in the idle loop or in
+    // Everything else (user interrupts, interrupts in the idle loop or in
     // early boot) runs under the big kernel lock.
     crate::bkl::acquire();
     match (origin, kind) {
         (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => crate::plat::handle_irq(),
-        (Origin::Lower64, Kind::Sync) => {
-            let esr = ESR_EL1.get();
-            match (esr >> 26) & 0x3F {
-                ec::SVC64 => crate::syscall::dispatch(frame),
-                class @ (ec::DABT_LOWER | ec::IABT_LOWER) => {
-                    let far = FAR_EL1.get();
-                    // ISS bits 5:0 (xFSC) 0b0001xx: translation fault at level xx.
-                    let translation = (esr & 0x3C) == 0x04;
-                    // 0b0011xx: permission fault at level xx.
-                    let permission = (esr & 0x3C) == 0x0C;
-                    // ISS bit 6 (WnR): the data access was a write.
-                    let write = class == ec::DABT_LOWER && esr & (1 << 6) != 0;
-                    let exec = class == ec::IABT_LOWER;
-                    crate::fault::user_abort(far, frame.elr, translation, permission, write, exec);
-                }
-                class => crate::fault::user_exception(class_name(class), class, frame.elr),
-            }
-        }
         (Origin::Lower64 | Origin::Lower32, kind) if kind != Kind::Irq => {
             crate::fault::user_exception("exception from a lower exception level", vector, frame.elr)
         }
