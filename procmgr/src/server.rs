@@ -11,7 +11,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use libchcore::abi::{group_state, ipc, perm, slot, PmoKind};
+use libchcore::abi::{group_state, ipc, perm, slot, PmoKind, Rights};
 use libchcore::Error;
 use chcore_proc::cpio::Archive;
 use chcore_proc::proto;
@@ -170,9 +170,19 @@ fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
     let plan = kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
-        let pmo = sys::create_pmo(len, PmoKind::Data)?;
+        let mut pmo = sys::create_pmo(len, PmoKind::Data)?;
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
         sys::write_pmo(pmo, seg.vaddr - start, file)?;
+        if seg.perm & perm::WRITE == 0 {
+            // Mapped through a capability without WRITE, the segment can
+            // never be made writable (no self-modifying text), and fork
+            // shares it instead of copying it.
+            let mut rights = Rights::MAP.union(Rights::READ);
+            if seg.perm & perm::EXEC != 0 {
+                rights = rights.union(Rights::EXEC);
+            }
+            pmo = sys::cap_transfer(pmo, slot::SELF_CAP_GROUP, rights)?;
+        }
         sys::map_pmo(group, pmo, start, seg.perm | perm::READ)?;
         sys::cap_delete(pmo)?;
     }

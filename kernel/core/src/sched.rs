@@ -81,9 +81,12 @@ impl<T> RunQueue<T> {
         None
     }
 
-    /// Remove every thread for which `drop_it` holds.
+    /// Keep only the threads for which `keep` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
         for p in 0..self.levels.len() {
+            if self.bitmap[p / 64] & (1 << (p % 64)) == 0 {
+                continue;
+            }
             let q = &mut self.levels[p];
             let before = q.len();
             q.retain(&mut keep);

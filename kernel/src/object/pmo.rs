@@ -56,18 +56,24 @@ pub struct Pmo {
 fn copy_page(src: u64, dst: u64) {
     // SAFETY: both are whole pages owned by PMOs (`dst` by the caller alone),
     // in the linear map.
-    unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src) as *const u8, phys_to_virt(dst) as *mut u8, PAGE_SIZE as usize) };
+    unsafe { mm::copy_frame(src, dst) };
 }
 
 fn zero_page(pa: u64, pages: u64) {
     // SAFETY: `pa` starts `pages` pages just allocated from the buddy
     // allocator for this PMO, mapped in the linear map and owned by us.
-    unsafe { core::ptr::write_bytes(phys_to_virt(pa) as *mut u8, 0, (pages * PAGE_SIZE) as usize) };
+    unsafe { mm::zero_frames(pa, pages) };
 }
 
 impl Pmo {
     /// A new PMO of `kind` (not `Device`) holding at least `size` bytes.
     pub fn new(kind: PmoKind, size: u64) -> Result<Arc<Pmo>, Error> {
+        Pmo::create(kind, size, true)
+    }
+
+    /// [`Pmo::new`]; a contiguous PMO is zeroed only if `zero` (the caller
+    /// overwrites all of it otherwise).
+    fn create(kind: PmoKind, size: u64, zero: bool) -> Result<Arc<Pmo>, Error> {
         if size == 0 || size > PMO_MAX {
             return Err(Error::InvalidArgument);
         }
@@ -77,7 +83,9 @@ impl Pmo {
                 let pages = size >> PAGE_SHIFT;
                 let order = order_for_pages(pages);
                 let pa = mm::alloc_pages(order).map_err(|_| Error::NoMemory)?;
-                zero_page(pa, pages);
+                if zero {
+                    zero_page(pa, pages);
+                }
                 Backing::Contiguous { pa, order }
             }
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
@@ -217,7 +225,8 @@ impl Pmo {
     /// A private copy (for `vmspace_clone`): same kind and size, the pages
     /// present now copied. Device PMOs cannot be copied.
     pub fn duplicate(&self) -> Result<Arc<Pmo>, Error> {
-        let copy = Pmo::new(self.kind, self.size)?;
+        // Every page of a contiguous PMO is present and gets copied over.
+        let copy = Pmo::create(self.kind, self.size, false)?;
         for (index, src, _) in self.present_pages() {
             let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
             copy_page(src, dst);

@@ -114,10 +114,19 @@ impl VmSpace {
         let len = pmo.size;
         inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
         let mem = if pmo.kind == PmoKind::Device { MemType::Device } else { MemType::Normal };
-        let result = pmo.present_pages().into_iter().try_for_each(|(i, pa, shared)| {
+        // Present pages in runs of consecutive pages and frames (all of a
+        // contiguous PMO is one run), each mapped with one call.
+        let mut runs: alloc::vec::Vec<(u64, u64, u64, bool)> = alloc::vec::Vec::new();
+        for (i, pa, shared) in pmo.present_pages() {
+            match runs.last_mut() {
+                Some((first, start_pa, n, s)) if *first + *n == i && *start_pa + (*n << PAGE_SHIFT) == pa && *s == shared => *n += 1,
+                _ => runs.push((i, pa, 1, shared)),
+            }
+        }
+        let result = runs.into_iter().try_for_each(|(i, pa, n, shared)| {
             // A frame shared copy-on-write is mapped read-only until written.
             let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
-            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, PAGE_SIZE, perm, mem, Granularity::Pages)
+            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, n << PAGE_SHIFT, perm, mem, Granularity::Pages)
         });
         if let Err(e) = result {
             let _ = inner.pt.unmap_present(&mut KernelTableMemory, va, len);
@@ -219,7 +228,9 @@ impl VmSpace {
     }
 
     /// Give `dst` a copy of this address space: private memory (DATA,
-    /// ANONYM) is copied, shared memory (SHM, DEVICE) is shared. Regions
+    /// ANONYM) is copied (ANONYM copy-on-write; DATA that can never be
+    /// written through the mapping is shared), shared memory (SHM, DEVICE)
+    /// is shared. Regions
     /// `dst` already has at the same address are left as they are (a forked
     /// child's own connection buffer, say).
     pub fn clone_into(&self, dst: &Arc<VmSpace>) -> Result<(), Error> {
@@ -238,12 +249,28 @@ impl VmSpace {
                 PmoKind::Anonym => {
                     let c = pmo.cow_copy()?;
                     if p & perm::WRITE != 0 {
+                        let ro = pte_perm(p & !perm::WRITE);
+                        let present: alloc::vec::Vec<u64> =
+                            c.present_pages().into_iter().map(|(i, _, _)| i << PAGE_SHIFT).filter(|off| *off < len).collect();
                         let mut inner = self.inner.lock();
-                        let _ = inner.pt.protect_present(&mut KernelTableMemory, start, len, pte_perm(p & !perm::WRITE));
+                        // A big region (a heap) is mostly holes: write-protect
+                        // the pages present one by one unless there are many.
+                        if present.len() < COW_PAGEWISE_MAX {
+                            for off in present {
+                                let _ = inner.pt.protect_present(&mut KernelTableMemory, start + off, PAGE_SIZE, ro);
+                            }
+                        } else {
+                            let _ = inner.pt.protect_present(&mut KernelTableMemory, start, len, ro);
+                        }
                         mmu::tlb_flush_asid(self.asid);
                     }
                     c
                 }
+                // A mapping that can never be made writable is shared: the
+                // child could not tell it from a copy (writes through another
+                // capability to the PMO show in both, as POSIX allows for
+                // private mappings). Saves copying program text on fork.
+                PmoKind::Data if max & perm::WRITE == 0 => pmo,
                 PmoKind::Data => pmo.duplicate()?,
             };
             dst.map(copy, start, p, max)?;
@@ -256,6 +283,10 @@ impl VmSpace {
         self.root
     }
 }
+
+/// Below this many present pages, fork write-protects a copy-on-write
+/// region page by page; above, with one walk over the region's tables.
+const COW_PAGEWISE_MAX: usize = 64;
 
 impl Drop for VmSpace {
     fn drop(&mut self) {

@@ -38,6 +38,11 @@ pub trait TableMemory {
     fn read(&self, table: u64, index: usize) -> u64;
     /// Set entry `index` of the table at physical address `table`.
     fn write(&mut self, table: u64, index: usize, value: u64);
+    /// The first non-zero entry of `table` at or after `from`. Tables are
+    /// mostly empty, so implementations should make this fast.
+    fn next_nonzero(&self, table: u64, from: usize) -> Option<usize> {
+        (from..ENTRIES).find(|&i| self.read(table, i) != 0)
+    }
 }
 
 /// Why a page-table operation was refused.
@@ -204,20 +209,23 @@ impl PageTable {
     fn protect_inner(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm, holes: bool) -> Result<(), MapError> {
         let (start, end) = check_range(va, len)?;
         self.check_unmappable(mem, self.root, 0, 0, start, end, holes)?;
-        let mut v = start;
-        while v < end {
-            let Some((table, level, desc)) = self.walk(mem, v) else {
-                // A hole (only possible when `holes`): skip one page.
-                v += PAGE_SIZE;
-                continue;
-            };
-            let pa = pte::output_addr(desc);
-            let mt = pte::mem_type_of(desc);
-            let new = if level == 3 { pte::page(pa, perm, mt) } else { pte::block(pa, perm, mt) };
-            mem.write(table, level_index(v, level), new);
-            v += level_size(level);
-        }
+        Self::protect_range(mem, self.root, 0, 0, start, end, perm);
         Ok(())
+    }
+
+    /// Rewrite the leaves in `[start, end)` below `table` with `perm`. Holes
+    /// are skipped a whole table entry at a time, so a huge, sparsely
+    /// populated region costs what is mapped, not what it spans.
+    fn protect_range(mem: &mut impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64, perm: Perm) {
+        for (i, lo, _) in Self::overlap(level, base, start, end) {
+            let e = mem.read(table, i);
+            if is_table(e, level) {
+                Self::protect_range(mem, pte::output_addr(e), level + 1, lo, start, end, perm);
+            } else if is_valid(e) {
+                let (pa, mt) = (pte::output_addr(e), pte::mem_type_of(e));
+                mem.write(table, i, if level == 3 { pte::page(pa, perm, mt) } else { pte::block(pa, perm, mt) });
+            }
+        }
     }
 
     /// Where `va` maps to, if anywhere.
@@ -241,10 +249,15 @@ impl PageTable {
     }
 
     fn free_tree(mem: &mut impl TableMemory, table: u64, level: usize) {
-        for i in 0..ENTRIES {
-            let e = mem.read(table, i);
-            if is_table(e, level) {
-                Self::free_tree(mem, pte::output_addr(e), level + 1);
+        // Level 3 tables hold only pages: nothing below them to free.
+        if level < 3 {
+            let mut from = 0;
+            while let Some(i) = mem.next_nonzero(table, from) {
+                let e = mem.read(table, i);
+                if is_table(e, level) {
+                    Self::free_tree(mem, pte::output_addr(e), level + 1);
+                }
+                from = i + 1;
             }
         }
         mem.free_table(table);
@@ -330,6 +343,11 @@ impl PageTable {
         end: u64,
         holes: bool,
     ) -> Result<(), MapError> {
+        // With holes allowed, a level 3 table (pages only, never a block
+        // sticking out) has nothing that could refuse the operation.
+        if holes && level == 3 {
+            return Ok(());
+        }
         for (i, lo, hi) in Self::overlap(level, base, start, end) {
             let e = mem.read(table, i);
             if is_table(e, level) {
@@ -362,7 +380,7 @@ impl PageTable {
                 mem.write(table, i, 0);
             }
         }
-        table != self.root && (0..ENTRIES).all(|i| mem.read(table, i) == 0)
+        table != self.root && mem.next_nonzero(table, 0).is_none()
     }
 }
 
