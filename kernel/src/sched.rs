@@ -154,35 +154,62 @@ pub fn wake(t: &Arc<Thread>, result: i64) {
 /// `handoff` it runs next on this CPU, ahead of the queue (the IPC return
 /// path); otherwise it is queued. Returns whether it was blocked.
 pub fn wake_with(t: &Arc<Thread>, regs: &[u64], handoff: bool) -> bool {
-    let mut s = SCHED.lock();
-    {
-        let mut inner = t.lock();
-        if inner.state != ThreadState::Blocked {
-            return false;
-        }
-        inner.ctx.frame.x[..regs.len()].copy_from_slice(regs);
-        if handoff && !inner.suspended && inner.affinity.is_none_or(|a| a == cpu_id()) {
-            inner.state = ThreadState::Ready;
-            drop(inner);
-            s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
-            s.cpus[cpu_id()].direct = Some(t.clone());
-            set_need_resched(cpu_id());
-            return true;
-        }
-    }
-    s.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
-    let prefer = Some(cpu_id());
-    s.enqueue(t.clone(), prefer);
-    true
+    SCHED.lock().wake_with(t, regs, handoff)
 }
 
-/// Run `t` (ready, in no queue) next on this CPU; the current thread must
-/// have blocked. This is the IPC call path: no trip through the queues.
-pub fn handoff(t: Arc<Thread>) {
+/// The IPC call path: block the current thread (no timeout) and run `t`
+/// (ready, in no queue) next on this CPU, with one trip through the lock.
+pub fn block_and_handoff(t: Arc<Thread>) {
     let mut s = SCHED.lock();
+    s.block_current();
     t.lock().state = ThreadState::Ready;
     s.cpus[cpu_id()].direct = Some(t);
     set_need_resched(cpu_id());
+}
+
+/// The IPC return path: block the current thread (no timeout) and wake `t`
+/// with `regs`, to run next on this CPU if it may.
+pub fn block_and_wake(t: &Arc<Thread>, regs: &[u64]) {
+    let mut s = SCHED.lock();
+    s.block_current();
+    s.wake_with(t, regs, true);
+}
+
+impl Sched {
+    fn block_current(&mut self) {
+        let cpu = cpu_id();
+        if let Some(t) = &self.cpus[cpu].current {
+            let mut inner = t.lock();
+            inner.state = ThreadState::Blocked;
+            inner.timed = false;
+        }
+        set_need_resched(cpu);
+    }
+
+    fn wake_with(&mut self, t: &Arc<Thread>, regs: &[u64], handoff: bool) -> bool {
+        {
+            let mut inner = t.lock();
+            if inner.state != ThreadState::Blocked {
+                return false;
+            }
+            // Element by element: at most four words, not worth a `memcpy` call.
+            for (x, r) in inner.ctx.frame.x.iter_mut().zip(regs) {
+                *x = *r;
+            }
+            if core::mem::replace(&mut inner.timed, false) {
+                self.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
+            }
+            if handoff && !inner.suspended && inner.affinity.is_none_or(|a| a == cpu_id()) {
+                inner.state = ThreadState::Ready;
+                drop(inner);
+                self.cpus[cpu_id()].direct = Some(t.clone());
+                set_need_resched(cpu_id());
+                return true;
+            }
+        }
+        self.enqueue(t.clone(), Some(cpu_id()));
+        true
+    }
 }
 
 /// Block the current thread until [`wake`] (or, with `timeout` ticks, until
@@ -191,7 +218,11 @@ pub fn block_current(timeout: Option<u64>, timeout_result: i64, on_timeout: Opti
     let mut s = SCHED.lock();
     let cpu = cpu_id();
     let Some(t) = s.cpus[cpu].current.clone() else { return };
-    t.lock().state = ThreadState::Blocked;
+    {
+        let mut inner = t.lock();
+        inner.state = ThreadState::Blocked;
+        inner.timed = timeout.is_some();
+    }
     if let Some(ticks) = timeout {
         let wake_at = arch::timer::ticks() + ticks;
         s.sleepers.push(Sleeper { wake_at, thread: t, result: timeout_result, on_timeout });
@@ -388,14 +419,24 @@ pub fn switch(frame: &mut TrapFrame) {
     if let Some(p) = &prev {
         let mut inner = p.lock();
         if inner.state != ThreadState::Exited {
-            inner.ctx.frame = *frame;
+            inner.ctx.frame.copy_from(frame);
             arch::save_fp(&mut inner.ctx.fp);
         }
         if inner.state == ThreadState::Running {
-            // Back in a queue (or, if suspension was asked for, in none).
-            let stay = inner.affinity.is_none_or(|a| a == cpu);
-            drop(inner);
-            s.enqueue(p.clone(), if stay { Some(cpu) } else { None });
+            if !inner.suspended && inner.affinity.is_none_or(|a| a == cpu) {
+                // The common case (a yield, a slice used up): back to the
+                // end of this CPU's queue. No one to preempt: we are about
+                // to pick.
+                inner.state = ThreadState::Ready;
+                let prio = inner.prio;
+                drop(inner);
+                s.cpus[cpu].queue.push(prio, p.clone());
+            } else {
+                // Into another CPU's queue, or, if suspension was asked
+                // for, into none.
+                drop(inner);
+                s.enqueue(p.clone(), None);
+            }
         }
     }
     let direct = s.cpus[cpu].direct.take().filter(|t| t.lock().state == ThreadState::Ready);
@@ -407,7 +448,7 @@ pub fn switch(frame: &mut TrapFrame) {
                 let mut inner = t.lock();
                 inner.state = ThreadState::Running;
                 inner.cpu = cpu;
-                *frame = inner.ctx.frame;
+                frame.copy_from(&inner.ctx.frame);
                 arch::restore_fp(&inner.ctx.fp);
             }
             let vm = &t.group.vmspace;

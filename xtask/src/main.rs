@@ -137,7 +137,7 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
             }
             "--only" => {
                 let v = value("a benchmark name")?;
-                let known = || bench::TARGETS.iter().map(|t| t.0).filter(|n| *n != "boot_to_shell");
+                let known = || bench::TARGETS.iter().map(|t| t.0);
                 o.only = Some(known().find(|n| *n == v).ok_or_else(|| {
                     UsageError(format!("--only {v:?}: expected one of {}", known().collect::<Vec<_>>().join(", ")))
                 })?);
@@ -522,6 +522,22 @@ fn bench_cmd(o: Opts) -> Result<(), String> {
 fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), String> {
     let dir = images::root().join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if name == "boot_to_shell" {
+        // Boot happens once: one run, absolute counts (up to the program's
+        // exit, which is a few thousand instructions more than the boot).
+        let image = images::build(machine, Variant { bench: Some(10), bench_only: Some(name), ..Default::default() })?;
+        let log = dir.join("profile-boot.log");
+        let (results, per_fn) = bench::run_logged(machine, &image, &log, std::time::Duration::from_secs(3600))?;
+        let _ = std::fs::remove_file(&log);
+        let mut rows: Vec<(&String, &u64)> = per_fn.iter().collect();
+        rows.sort_by_key(|(_, c)| std::cmp::Reverse(**c));
+        let total: u64 = rows.iter().map(|(_, c)| **c).sum();
+        println!("boot_to_shell: {} measured; {total} executed in all, by function:", results.get(name).map_or(0, |r| r.per_op));
+        for (f, c) in rows.iter().take(40) {
+            println!("  {c:>10}  {:>5.1}%  {f}", 100.0 * **c as f64 / total.max(1) as f64);
+        }
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for k in [n, 2 * n] {
         let image = images::build(machine, Variant { bench: Some(k), bench_only: Some(name), ..Default::default() })?;

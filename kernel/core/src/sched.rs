@@ -59,7 +59,7 @@ impl<T> RunQueue<T> {
 
     fn take_at(&mut self, p: u8, index: usize) -> Option<T> {
         let q = &mut self.levels[p as usize];
-        let t = q.remove(index)?;
+        let t = if index == 0 { q.pop_front()? } else { q.remove(index)? };
         if q.is_empty() {
             self.bitmap[p as usize / 64] &= !(1 << (p as usize % 64));
         }

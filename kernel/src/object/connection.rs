@@ -57,6 +57,8 @@ pub struct Connection {
     pub server_buf: u64,
     /// Top of the handler's stack in the server.
     pub stack_top: u64,
+    /// Where the handler starts (the server's entry point, fixed once registered).
+    entry: u64,
     /// The client thread waiting in a call, if one is.
     caller: Mutex<Option<Arc<Thread>>>,
 }
@@ -117,6 +119,7 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         buf,
         server_buf,
         stack_top: stack_va + ipc::STACK_SIZE,
+        entry,
         caller: Mutex::new(None),
     });
     handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), buf_va: server_buf, stack_va });
@@ -196,19 +199,20 @@ impl Connection {
         move_caps(&self.buf, n, &client.group, &self.server)?;
         *caller = Some(client.clone());
         drop(caller);
-        let entry = self.server.lock().server.as_ref().map_or(0, |c| c.entry);
         {
             let mut h = self.handler.lock();
+            // The handler starts afresh at the entry point. Its other
+            // registers keep what it left in them at its last return: its
+            // own values, nothing from the client.
             let f = &mut h.ctx.frame;
-            *f = crate::arch::TrapFrame::zeroed();
             f.x[0] = self.index;
             f.x[1..5].copy_from_slice(&words);
             f.x[5] = ncaps;
-            f.elr = entry;
+            f.elr = self.entry;
             f.sp_el0 = self.stack_top;
+            f.spsr = crate::arch::context::SPSR_EL0T;
         }
-        sched::block_current(None, 0, None);
-        sched::handoff(self.handler.clone());
+        sched::block_and_handoff(self.handler.clone());
         Ok(())
     }
 
@@ -242,15 +246,10 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
     } else {
         Ok(())
     };
-    // The handler waits for the next call.
-    sched::block_current(None, 0, None);
+    // The handler waits for the next call; the caller runs next.
     match delivered {
-        Ok(()) => {
-            sched::wake_with(&caller, &regs, true);
-        }
-        Err(e) => {
-            sched::wake_with(&caller, &[e.to_result() as u64], true);
-        }
+        Ok(()) => sched::block_and_wake(&caller, &regs),
+        Err(e) => sched::block_and_wake(&caller, &[e.to_result() as u64]),
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct ThreadInner {
     pub cpu: usize,
     /// For an IPC handler thread: the connection it serves.
     pub handler: Option<super::connection::HandlerInfo>,
+    /// Blocked with a timeout: it is in the scheduler's sleeper list.
+    pub timed: bool,
     /// The notification it is blocked on, if any (for timeouts).
     pub waiting_on: Option<Arc<super::notification::Notification>>,
 }
@@ -69,6 +71,7 @@ impl Thread {
                 suspended: false,
                 cpu: 0,
                 handler: None,
+                timed: false,
                 waiting_on: None,
             }),
         });

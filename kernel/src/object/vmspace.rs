@@ -114,20 +114,26 @@ impl VmSpace {
         let len = pmo.size;
         inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
         let mem = if pmo.kind == PmoKind::Device { MemType::Device } else { MemType::Normal };
-        // Present pages in runs of consecutive pages and frames (all of a
-        // contiguous PMO is one run), each mapped with one call.
-        let mut runs: alloc::vec::Vec<(u64, u64, u64, bool)> = alloc::vec::Vec::new();
-        for (i, pa, shared) in pmo.present_pages() {
-            match runs.last_mut() {
-                Some((first, start_pa, n, s)) if *first + *n == i && *start_pa + (*n << PAGE_SHIFT) == pa && *s == shared => *n += 1,
-                _ => runs.push((i, pa, 1, shared)),
+        // Present pages in runs of consecutive pages (all of a contiguous
+        // PMO is one run), each mapped with one call.
+        let present = pmo.present_pages();
+        let mut frames: alloc::vec::Vec<u64> = alloc::vec::Vec::with_capacity(present.len());
+        let mut result = Ok(());
+        let mut k = 0;
+        while k < present.len() && result.is_ok() {
+            let (first, _, shared) = present[k];
+            frames.clear();
+            while let Some(&(i, pa, s)) = present.get(k) {
+                if i != first + frames.len() as u64 || s != shared {
+                    break;
+                }
+                frames.push(pa);
+                k += 1;
             }
-        }
-        let result = runs.into_iter().try_for_each(|(i, pa, n, shared)| {
             // A frame shared copy-on-write is mapped read-only until written.
             let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
-            inner.pt.map(&mut KernelTableMemory, va + (i << PAGE_SHIFT), pa, n << PAGE_SHIFT, perm, mem, Granularity::Pages)
-        });
+            result = inner.pt.map_frames(&mut KernelTableMemory, va + (first << PAGE_SHIFT), &frames, perm, mem);
+        }
         if let Err(e) = result {
             let _ = inner.pt.unmap_present(&mut KernelTableMemory, va, len);
             let _ = inner.regions.remove(va);

@@ -176,6 +176,43 @@ impl PageTable {
         Ok(())
     }
 
+    /// Map the pages from `va` on to `frames`, one 4 KiB page per frame, in
+    /// order. Nothing in the range may be mapped. One walk per level 3
+    /// table, not per page: this is how a forked child gets its
+    /// copy-on-write pages.
+    pub fn map_frames(&mut self, mem: &mut impl TableMemory, va: u64, frames: &[u64], perm: Perm, mem_type: MemType) -> Result<(), MapError> {
+        let (start, end) = check_range(va, frames.len() as u64 * PAGE_SIZE)?;
+        if frames.iter().any(|pa| !pa.is_multiple_of(PAGE_SIZE)) {
+            return Err(MapError::Misaligned);
+        }
+        if frames.iter().any(|pa| *pa > pte::ADDR_MASK) {
+            return Err(MapError::OutOfRange);
+        }
+        if self.any_mapped(mem, self.root, 0, 0, start, end) {
+            return Err(MapError::AlreadyMapped);
+        }
+        // The level 3 table in use and the first address it covers.
+        let mut current: Option<(u64, u64)> = None;
+        for (i, &pa) in frames.iter().enumerate() {
+            let v = start + i as u64 * PAGE_SIZE;
+            let table = match current {
+                Some((t, base)) if v - base < level_size(2) => t,
+                _ => {
+                    let Some(t) = self.walk_create(mem, v, 3) else {
+                        if v > start {
+                            self.clear_range(mem, self.root, 0, 0, start, v);
+                        }
+                        return Err(MapError::OutOfMemory);
+                    };
+                    current = Some((t, v & !(level_size(2) - 1)));
+                    t
+                }
+            };
+            mem.write(table, level_index(v, 3), pte::page(pa, perm, mem_type));
+        }
+        Ok(())
+    }
+
     /// Remove every mapping in `[va, va + len)`. The whole range must be mapped,
     /// and no block mapping may stick out of it. Tables left empty are freed.
     pub fn unmap(&mut self, mem: &mut impl TableMemory, va: u64, len: u64) -> Result<(), MapError> {
@@ -443,6 +480,27 @@ mod tests {
         assert_eq!(m.tables.len(), 1, "intermediate tables freed");
         pt.destroy(&mut m);
         assert!(m.tables.is_empty());
+    }
+
+    #[test]
+    fn map_frames_maps_each_page_to_its_frame() {
+        let mut mem = MockMemory::new(64);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        // Scattered frames, crossing a level 3 table boundary (2 MiB).
+        let va = 0x4000_0000 + 0x20_0000 - 3 * PAGE_SIZE;
+        let frames: Vec<u64> = (0..6).map(|i| 0x9000_0000 + (5 - i) * 0x10_000).collect();
+        pt.map_frames(&mut mem, va, &frames, Perm::USER_RW, MemType::Normal).unwrap();
+        for (i, pa) in frames.iter().enumerate() {
+            assert_eq!(pt.translate(&mem, va + i as u64 * PAGE_SIZE).unwrap().pa, *pa);
+        }
+        assert_eq!(pt.map_frames(&mut mem, va + PAGE_SIZE, &[0x1000], Perm::USER_RW, MemType::Normal), Err(MapError::AlreadyMapped));
+        assert_eq!(pt.map_frames(&mut mem, 0x1000, &[0x1001], Perm::USER_RW, MemType::Normal), Err(MapError::Misaligned));
+        // Out of table pages halfway: nothing of the call stays mapped.
+        let mut small = MockMemory::new(4);
+        let mut pt2 = PageTable::new(&mut small).unwrap();
+        assert_eq!(pt2.map_frames(&mut small, va, &frames, Perm::USER_RW, MemType::Normal), Err(MapError::OutOfMemory));
+        assert!(pt2.translate(&small, va).is_none());
+        assert_eq!(small.tables.len(), 1, "tables made for the failed call were freed");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct UserContext {
 }
 
 /// SPSR for a user thread: EL0t, all interrupts unmasked.
-const SPSR_EL0T: u64 = 0;
+pub const SPSR_EL0T: u64 = 0;
 
 impl UserContext {
     /// A fresh thread that starts at `pc` with stack `sp` and `arg` in x0.
