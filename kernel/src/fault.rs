@@ -9,6 +9,11 @@ use alloc::sync::Arc;
 /// A data or instruction abort from EL0 at `far`.
 pub fn user_abort(far: u64, pc: u64, translation: bool, permission: bool, write: bool, exec: bool) {
     let Some(t) = sched::current() else { return };
+    if t.group.state() != GroupState::Alive {
+        // Its process ended (on another CPU) and took the memory with it;
+        // this thread is on its way out.
+        return;
+    }
     // A write to a read-only page may be copy-on-write.
     if translation || (permission && write) {
         if let Err(e) = t.group.vmspace.handle_fault(far, write, exec) {
@@ -46,12 +51,19 @@ fn kill(group: &Arc<CapGroup>, why: &str, addr: u64, pc: u64) {
     end_group(group, GroupState::Killed);
 }
 
-/// End `group` with `state`: stop its threads, drop its capabilities.
+/// End `group` with `state`: stop its threads, drop its capabilities, and
+/// end the cap_groups it created (which nobody else may be able to name).
 pub fn end_group(group: &Arc<CapGroup>, state: GroupState) {
-    let (threads, caps) = group.exit(state);
-    sched::prune();
-    sched::request_resched();
-    crate::root::on_group_exit(group);
-    drop(threads);
-    drop(caps);
+    // A work list, not recursion: a chain of groups each made by the last
+    // must not run the kernel out of stack.
+    let mut ending = alloc::vec![(group.clone(), state)];
+    while let Some((g, state)) = ending.pop() {
+        let (threads, caps) = g.exit(state);
+        sched::prune();
+        sched::request_resched();
+        crate::root::on_group_exit(&g);
+        drop(threads);
+        drop(caps);
+        ending.extend(crate::object::cap_group::created_by(&g).into_iter().filter(|c| c.state() == GroupState::Alive).map(|c| (c, GroupState::Killed)));
+    }
 }

@@ -62,14 +62,14 @@ pub fn spawn_elf(
     setup(&group)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
-        let pmo = Pmo::new(PmoKind::Data, len)?;
+        let pmo = Pmo::new(PmoKind::Data, len, &group.account)?;
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
         pmo.write(seg.vaddr - start, file)?;
         let p = seg.perm | perm::READ;
         group.vmspace.map(pmo.clone(), start, p, p)?;
         group.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)?;
     }
-    let stack = Pmo::new(PmoKind::Anonym, STACK_SIZE)?;
+    let stack = Pmo::new(PmoKind::Anonym, STACK_SIZE, &group.account)?;
     let rw = perm::READ | perm::WRITE;
     group.vmspace.map(stack.clone(), STACK_TOP - STACK_SIZE, rw, rw)?;
     group.insert_cap(KObject::Pmo(stack), Rights::ALL, None)?;
@@ -83,7 +83,7 @@ pub fn spawn_elf(
 pub fn start() {
     // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only.
     let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
-        let pmo = Pmo::new(PmoKind::Data, RAMDISK.len().max(1) as u64)?;
+        let pmo = Pmo::new(PmoKind::Data, RAMDISK.len().max(1) as u64, &g.account)?;
         pmo.write(0, RAMDISK)?;
         let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);

@@ -294,6 +294,10 @@ pub fn prune() {
         c.queue.retain(|t| t.lock().state != ThreadState::Exited);
         if c.current.as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
             set_need_resched(i);
+            // Now, not at its next tick: its memory is about to go.
+            if i != cpu_id() && FAST[i].started.load(Relaxed) {
+                crate::plat::send_ipi(i);
+            }
         }
     }
     s.sleepers.retain(|sl| sl.thread.lock().state != ThreadState::Exited);

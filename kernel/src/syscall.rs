@@ -17,6 +17,10 @@ use alloc::vec::Vec;
 use chcore_abi::{group_state, perm, Error, ObjectType, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
 use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
 
+/// Most threads `create_thread` makes in one cap_group (IPC handler threads
+/// are bounded separately, by the server's connection limit). A thread costs
+/// the kernel about a kilobyte and a half of heap.
+const MAX_THREADS: usize = 256;
 /// Longest cap_group name.
 const NAME_MAX: u64 = 64;
 /// PMO reads and writes go through a kernel buffer this big at a time.
@@ -127,7 +131,7 @@ const fn handler(call: Syscall) -> Handler {
         Syscall::CreatePmo => |t, a| {
             let me = &t.group;
             let kind = PmoKind::from_number(a[1]).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
-            let pmo = Pmo::new(kind, a[0])?;
+            let pmo = Pmo::new(kind, a[0], &me.account)?;
             me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
         },
         Syscall::CreateDevicePmo => |t, a| {
@@ -301,8 +305,23 @@ const fn handler(call: Syscall) -> Handler {
             if Arc::ptr_eq(&dst, &src) {
                 return Err(Error::InvalidArgument);
             }
-            src.vmspace.clone_into(&dst.vmspace)?;
+            src.vmspace.clone_into(&dst.vmspace, &dst.account)?;
             Ok(0)
+        },
+        Syscall::SetMemLimit => |t, a| {
+            let me = &t.group;
+            let g = me.group_cap(a[0], Rights::WRITE)?;
+            // Nobody raises their own limit (lowering it is fine), nor
+            // gives another more than they have themselves.
+            if a[1] / PAGE_SIZE > me.account.limit() {
+                return Err(Error::NoRights);
+            }
+            g.account.set_limit(a[1] / PAGE_SIZE);
+            Ok(0)
+        },
+        Syscall::MemUsage => |t, a| {
+            let g = t.group.group_cap(a[0], Rights::READ)?;
+            Ok(g.account.used() * PAGE_SIZE)
         },
         Syscall::PmoSize => |t, a| {
             let me = &t.group;
@@ -484,7 +503,8 @@ fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64) -> SysResult {
     uaccess::copy_from_user(&me.vmspace, name, &mut bytes)?;
     let name = core::str::from_utf8(&bytes).map_err(|_| Error::InvalidArgument)?;
     let child_rights = Rights::ALL.intersect(Rights(!Rights::DEVICE.0));
-    let child = CapGroup::new(name, child_rights)?;
+    // Its memory counts against ours, and it ends with us.
+    let child = CapGroup::new_child(name, child_rights, me)?;
     me.insert_cap(KObject::CapGroup(child), child_rights, None)
 }
 
@@ -492,6 +512,9 @@ fn create_thread(me: &Arc<CapGroup>, group: u64, pc: u64, sp: u64, arg: u64) -> 
     let target = me.group_cap(group, Rights::WRITE)?;
     if pc >= USER_VA_END || sp >= USER_VA_END || !pc.is_multiple_of(4) {
         return Err(Error::InvalidArgument);
+    }
+    if target.live_threads() >= MAX_THREADS {
+        return Err(Error::TableFull);
     }
     let t = Thread::new(&target, pc, sp, arg)?;
     let slot = me.insert_cap(KObject::Thread(t.clone()), Rights::ALL, None)?;

@@ -2,8 +2,29 @@
 //! allocated by the kernel on first touch, so a large heap costs nothing
 //! until it is used.
 
-use buddy_system_allocator::LockedHeap;
+use crate::sync::Mutex;
+use buddy_system_allocator::Heap;
 use chcore_abi::{perm, slot, PmoKind};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+
+/// The allocator behind a lock that yields under contention (the
+/// allocator crate's own `LockedHeap` spins).
+pub struct YieldingHeap(Mutex<Heap<32>>);
+
+// SAFETY: allocation and deallocation go through the buddy allocator under
+// the lock; it hands out disjoint blocks of the heap region.
+unsafe impl GlobalAlloc for YieldingHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.0.lock().alloc(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(p) = NonNull::new(ptr) {
+            self.0.lock().dealloc(p, layout);
+        }
+    }
+}
 
 /// Where the heap lives.
 pub const HEAP_BASE: u64 = 0x4000_0000_0000;
@@ -11,7 +32,7 @@ pub const HEAP_BASE: u64 = 0x4000_0000_0000;
 pub const HEAP_SIZE: u64 = 64 << 20;
 
 #[global_allocator]
-static HEAP: LockedHeap<32> = LockedHeap::empty();
+static HEAP: YieldingHeap = YieldingHeap(Mutex::new(Heap::empty()));
 
 /// In a spawned copy: our data is a snapshot of the parent's, so the
 /// allocator describes the parent's heap (and its lock may look taken by a
@@ -19,8 +40,8 @@ static HEAP: LockedHeap<32> = LockedHeap::empty();
 pub fn reset_in_child() {
     // SAFETY: the child has one thread, which runs this first; the copied
     // lock state belongs to parent threads that do not exist here.
-    unsafe { HEAP.force_unlock() };
-    *HEAP.lock() = buddy_system_allocator::Heap::empty();
+    unsafe { HEAP.0.force_unlock() };
+    *HEAP.0.lock() = Heap::empty();
     init();
 }
 
@@ -33,6 +54,6 @@ pub fn init() -> bool {
     }
     // SAFETY: `[HEAP_BASE, HEAP_BASE + HEAP_SIZE)` was just mapped read/write
     // for this cap_group and nothing else uses it.
-    unsafe { HEAP.lock().init(HEAP_BASE as usize, HEAP_SIZE as usize) };
+    unsafe { HEAP.0.lock().init(HEAP_BASE as usize, HEAP_SIZE as usize) };
     true
 }

@@ -7,7 +7,7 @@
 //! (a connection carries one call at a time) and [`Connection::call`]s.
 
 use crate::sys::{self, Slot};
-use chcore_abi::{ipc, Error, Rights};
+use chcore_abi::{ipc, slot, Error, Rights};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A call as the server sees it.
@@ -127,6 +127,15 @@ pub fn connect(group: Slot) -> Result<Connection, Error> {
         }
     }
     Err(Error::Again)
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The connection capability is all that keeps the kernel's side
+        // (and, once the server is gone, the server's remains) alive.
+        let _ = sys::cap_delete(self.slot);
+        let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, self.buf);
+    }
 }
 
 impl Connection {

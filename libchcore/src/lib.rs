@@ -16,6 +16,7 @@ mod print;
 pub mod process;
 mod rt;
 pub mod spawn;
+pub mod sync;
 pub mod sys;
 pub mod thread;
 

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use chcore_abi::{ipc, slot, Error, ObjectType};
 use chcore_proc::proto;
 use core::arch::global_asm;
-use spin::Mutex;
+use crate::sync::Mutex;
 
 /// A process id.
 pub type Pid = u64;

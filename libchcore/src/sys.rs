@@ -5,6 +5,23 @@ use chcore_abi::{Error, ObjectType, PmoKind, Rights, Syscall};
 /// A raw system call. Returns x0 as the kernel left it.
 #[inline(always)]
 pub fn raw(call: Syscall, args: [u64; 6]) -> i64 {
+    raw_number(call as u64, args)
+}
+
+/// A system call by number, which need not name a call (for tests of the
+/// kernel's own checks), decoded like every other call.
+pub fn by_number(number: u64, args: [u64; 6]) -> Result<u64, Error> {
+    let r = raw_number(number, args);
+    if r < 0 {
+        Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// [`raw`] by number.
+#[inline(always)]
+pub fn raw_number(number: u64, args: [u64; 6]) -> i64 {
     let ret: i64;
     // SAFETY: `svc #0` enters the kernel, which reads x0-x5 and x8, writes
     // only x0, and checks every argument (pointers included) itself.
@@ -17,7 +34,7 @@ pub fn raw(call: Syscall, args: [u64; 6]) -> i64 {
             in("x3") args[3],
             in("x4") args[4],
             in("x5") args[5],
-            in("x8") call as u64,
+            in("x8") number,
             options(nostack)
         );
     }
@@ -310,4 +327,14 @@ pub fn vmspace_clone(dst: Slot, src: Slot) -> Result<(), Error> {
 /// Raw `cap_group_state` result (see `abi::group_state`).
 pub fn cap_group_state(group: Slot) -> Result<u64, Error> {
     call(Syscall::CapGroupState, a(group, 0, 0, 0))
+}
+
+/// Limit the physical memory `group`'s PMOs may hold to `bytes`.
+pub fn set_mem_limit(group: Slot, bytes: u64) -> Result<(), Error> {
+    call(Syscall::SetMemLimit, a(group, bytes, 0, 0)).map(|_| ())
+}
+
+/// Physical memory charged to `group` now, in bytes.
+pub fn mem_usage(group: Slot) -> Result<u64, Error> {
+    call(Syscall::MemUsage, a(group, 0, 0, 0))
 }

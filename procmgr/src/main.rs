@@ -36,10 +36,11 @@ fn main() -> i32 {
     }
     if cfg!(feature = "selftest") {
         let suite = run_program("usertest");
+        let harden = run_program("harden");
         #[cfg(feature = "selftest")]
-        let ok = kernel_tests == 0 && suite == 0;
+        let ok = kernel_tests == 0 && suite == 0 && harden == 0;
         #[cfg(not(feature = "selftest"))]
-        let ok = suite == 0;
+        let ok = suite == 0 && harden == 0;
         return if ok { 0 } else { 1 };
     }
     loop {

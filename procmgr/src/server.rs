@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::ipc::{Reply, Request};
 use libchcore::process::{STACK_SIZE, STACK_TOP};
 use libchcore::sys::{self, Slot};
-use spin::Mutex;
+use libchcore::sync::Mutex;
 
 /// procmgr's own pid; orphans are handed to it.
 pub const ROOT_PID: u64 = 1;
@@ -109,6 +109,12 @@ struct Table {
 
 static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: BTreeMap::new(), next_pid: ROOT_PID + 1 });
 static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
+/// The most physical memory one process may hold: half of what was free
+/// when procmgr started, so that one process allocating without end is
+/// stopped (its allocations fail, or the page fault that needed memory ends
+/// it) while the rest of the system still has memory to work with.
+static MEM_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+
 /// Notified by the kernel when any child cap_group ends.
 static EXITED: AtomicU64 = AtomicU64::new(0);
 /// Notified by the reaper when a child of procmgr itself became a zombie.
@@ -135,6 +141,7 @@ pub fn init() -> Result<usize, Error> {
     })?;
     let n = archive.entries().len();
     RAMDISK.call_once(|| archive);
+    MEM_LIMIT.store(sys::free_memory() / 2, Ordering::Relaxed);
     EXITED.store(sys::create_notification()?, Ordering::SeqCst);
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
     libchcore::thread::spawn(reaper, 0)?;
@@ -154,6 +161,10 @@ fn new_group(name: &str) -> Result<(Slot, u64), Error> {
         return Err(Error::TableFull);
     }
     let group = sys::create_cap_group(name)?;
+    if let Err(e) = sys::set_mem_limit(group, MEM_LIMIT.load(Ordering::Relaxed)) {
+        let _ = sys::cap_delete(group);
+        return Err(e);
+    }
     match sys::connect_for(group, ipc::PROCMGR_BUF) {
         Ok((s, badge)) if s == slot::PROCMGR => Ok((group, badge)),
         Ok(_) => Err(Error::InvalidArgument),
@@ -348,6 +359,12 @@ fn install(pid: u64, file: Arc<File>) -> Result<u64, Error> {
 
 /// Every call from a process lands here (on that connection's handler thread).
 fn handle(req: &mut Request) -> Reply {
+    // procmgr's protocol carries no capabilities. Any a client sends anyway
+    // are dropped at once: kept, they would hold what they name (say, the
+    // client's own cap_group, and with it all its memory) alive forever.
+    for &c in req.caps {
+        let _ = sys::cap_delete(c);
+    }
     let Some(pid) = caller(req.badge) else { return err(Error::InvalidArgument) };
     let [op, a, b, c] = req.words;
     let result = match op {

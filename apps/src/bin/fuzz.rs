@@ -3,6 +3,7 @@
 //! holds), from a seeded generator so a failure can be replayed. The kernel
 //! must survive whatever this does; the process itself may well not (it can
 //! unmap its own code), which is why a harness runs it as a child.
+//! `fuzz SEED COUNT -v` prints every call and its result.
 #![no_std]
 #![no_main]
 
@@ -64,6 +65,8 @@ fn main() -> i32 {
     let args = libchcore::args();
     let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let count: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    // `-v`: print every call and its result, to pin down what a seed does.
+    let verbose = args.get(3).is_some_and(|a| a == "-v");
     println!("fuzz: seed {seed}, {count} calls");
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut held: alloc::vec::Vec<u64> = alloc::vec![0, 1];
@@ -89,6 +92,9 @@ fn main() -> i32 {
             _ => {}
         }
         let r = sys::raw(call, a);
+        if verbose {
+            println!("fuzz: #{i} {call:?}{a:x?} -> {r}");
+        }
         // New capabilities join the pool of things to misuse.
         if r >= 0
             && matches!(call, Syscall::CreatePmo | Syscall::CreateNotification | Syscall::CapCopy | Syscall::CreateCapGroup | Syscall::CreateThread | Syscall::RegisterClient)

@@ -26,6 +26,9 @@ pub const FDT_MAGIC: u32 = 0xd00d_feed;
 pub enum DtbError {
     /// Not a device tree: bad magic, or the buffer is shorter than its header says.
     BadHeader,
+    /// The structure or strings block is malformed (a token, length, name
+    /// or string out of bounds, or a name that is not UTF-8).
+    Malformed,
     /// No `device_type = "memory"` node with a usable `reg`.
     NoMemory,
     /// More memory or reserved ranges than we track.
@@ -149,9 +152,96 @@ pub fn total_size(header: &[u8]) -> Option<usize> {
     word(4).map(|s| s as usize)
 }
 
+/// Walk the structure block and check every token, name and property
+/// against the bounds of the blob, before the `fdt` crate sees it: that
+/// crate trusts the blob and panics (`expect`) on a property name that is
+/// not UTF-8, among other things. Device Tree Specification v0.4, ch. 5.
+fn validate(blob: &[u8]) -> Result<(), DtbError> {
+    const BEGIN_NODE: u32 = 1;
+    const END_NODE: u32 = 2;
+    const PROP: u32 = 3;
+    const NOP: u32 = 4;
+    const END: u32 = 9;
+    let word = |i: usize| blob.get(i..i.checked_add(4)?).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let field = |i: usize| word(i).map(|w| w as usize).ok_or(DtbError::BadHeader);
+    let (total, off_struct, off_strings, off_rsv) = (field(4)?, field(8)?, field(12)?, field(16)?);
+    let (size_strings, size_struct) = (field(32)?, field(36)?);
+    let in_blob = |off: usize, len: usize| off.checked_add(len).is_some_and(|e| e <= total && e <= blob.len());
+    if !in_blob(off_struct, size_struct) || !in_blob(off_strings, size_strings) || !in_blob(off_rsv, 16) {
+        return Err(DtbError::BadHeader);
+    }
+    let strings = &blob[off_strings..off_strings + size_strings];
+    let structure = &blob[off_struct..off_struct + size_struct];
+    // A NUL-terminated UTF-8 string starting at `at` in `bytes`; its length.
+    let c_str = |bytes: &[u8], at: usize| -> Result<usize, DtbError> {
+        let rest = bytes.get(at..).ok_or(DtbError::Malformed)?;
+        let len = rest.iter().position(|&b| b == 0).ok_or(DtbError::Malformed)?;
+        core::str::from_utf8(&rest[..len]).map_err(|_| DtbError::Malformed)?;
+        Ok(len)
+    };
+    let token = |at: usize| structure.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(DtbError::Malformed);
+    let align4 = |n: usize| n.checked_add(3).map(|n| n & !3).ok_or(DtbError::Malformed);
+    // The grammar the `fdt` crate walks (and asserts): node := BEGIN_NODE
+    // name PROP* node* NOP* END_NODE. `phase` per open node: 0 properties,
+    // 1 children, 2 trailing NOPs. Nesting deeper than this is refused.
+    let mut phase = [0u8; 32];
+    let mut at = 0;
+    let mut depth = 0usize;
+    loop {
+        match token(at)? {
+            BEGIN_NODE => {
+                if depth > 0 {
+                    if phase[depth - 1] == 2 {
+                        return Err(DtbError::Malformed);
+                    }
+                    phase[depth - 1] = 1;
+                }
+                if depth == phase.len() {
+                    return Err(DtbError::Malformed);
+                }
+                let len = c_str(structure, at + 4)?;
+                at = align4(at + 4 + len + 1)?;
+                phase[depth] = 0;
+                depth += 1;
+            }
+            END_NODE => {
+                depth = depth.checked_sub(1).ok_or(DtbError::Malformed)?;
+                at += 4;
+            }
+            PROP => {
+                if depth == 0 || phase[depth - 1] != 0 {
+                    return Err(DtbError::Malformed);
+                }
+                let len = token(at + 4)? as usize;
+                let name_at = token(at + 8)? as usize;
+                let name_len = c_str(strings, name_at)?;
+                let name = &strings[name_at..name_at + name_len];
+                // The crate reads these as a 32-bit cell with `expect`.
+                if (name == b"#address-cells" || name == b"#size-cells") && len < 4 {
+                    return Err(DtbError::Malformed);
+                }
+                let value_end = (at + 12).checked_add(len).ok_or(DtbError::Malformed)?;
+                if value_end > structure.len() {
+                    return Err(DtbError::Malformed);
+                }
+                at = align4(value_end)?;
+            }
+            NOP => {
+                if depth > 0 {
+                    phase[depth - 1] = 2;
+                }
+                at += 4;
+            }
+            END if depth == 0 => return Ok(()),
+            _ => return Err(DtbError::Malformed),
+        }
+    }
+}
+
 /// Decode the tree in `blob`.
 pub fn parse(blob: &[u8]) -> Result<MachineInfo, DtbError> {
     let fdt = Fdt::new(blob).map_err(|_| DtbError::BadHeader)?;
+    validate(blob)?;
     let mut info = MachineInfo {
         memory: RegionSet::new(),
         reserved: RegionSet::new(),
@@ -366,6 +456,39 @@ mod tests {
         assert_eq!(total_size(&blob), Some(blob.len()));
         assert_eq!(total_size(&[0; 8]), None);
         assert_eq!(total_size(&[0xd0, 0x0d]), None);
+    }
+
+    /// Random bytes flipped in real device trees (firmware input: a broken
+    /// one must give an error, never a panic in the kernel's first steps).
+    #[test]
+    fn mutated_blobs_never_panic() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut parsed = 0;
+        for name in ["virt-128M-smp1.dtb", "virt-1G-smp4.dtb", "virt-gicv3.dtb", "virt-bootargs.dtb"] {
+            let good = fixture(name);
+            for _ in 0..1500 {
+                let mut blob = good.clone();
+                for _ in 0..1 + next() % 8 {
+                    // Past the 40-byte header (mostly): that is where the
+                    // structure, strings and reserved-memory blocks are.
+                    let at = if next() % 8 == 0 { next() as usize % blob.len() } else { 40 + next() as usize % (blob.len() - 40) };
+                    blob[at] = next() as u8;
+                }
+                let r = std::panic::catch_unwind(|| parse(&blob).map(|i| i.cpus().len()));
+                match r {
+                    Ok(Ok(_)) => parsed += 1,
+                    Ok(Err(_)) => {}
+                    Err(_) => panic!("parse panicked on a mutation of {name}"),
+                }
+            }
+        }
+        assert!(parsed > 0, "some mutations should still parse");
     }
 
     #[test]

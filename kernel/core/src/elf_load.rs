@@ -179,6 +179,39 @@ pub(crate) mod tests {
         assert_eq!(&img[p.segments[0].offset as usize..][..4], b"code");
     }
 
+    /// Random bytes flipped in a valid image: `plan` never panics, and a
+    /// plan it accepts can be carried out without slicing past the file or
+    /// overflowing an address (what the kernel and procmgr do with it).
+    #[test]
+    fn mutated_images_plan_safely() {
+        let good = build(0x40_0010, &[(0x40_0000, RX, b"code", 0x100), (0x40_1000, RW, b"data", 0x3000)]);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut img = good.clone();
+            for _ in 0..1 + next() % 6 {
+                let at = next() as usize % img.len();
+                img[at] = next() as u8;
+            }
+            let r = std::panic::catch_unwind(|| plan(&img));
+            let Ok(result) = r else { panic!("plan panicked") };
+            if let Ok(p) = result {
+                for seg in &p.segments {
+                    let end = seg.offset.checked_add(seg.filesz).expect("offset + filesz overflows");
+                    assert!(end as usize <= img.len(), "segment past the end of the file");
+                    assert!(seg.filesz <= seg.memsz);
+                    let (start, len) = seg.pages();
+                    assert!(start.checked_add(len).is_some_and(|e| e <= crate::mm::USER_VA_END), "segment outside user space");
+                }
+            }
+        }
+    }
+
     #[test]
     fn refuses_malformed_images() {
         let good = build(0x40_0000, &[(0x40_0000, RX, b"code", 4)]);

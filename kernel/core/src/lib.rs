@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+pub mod account;
 pub mod atag;
 pub mod cap;
 pub mod elf_load;

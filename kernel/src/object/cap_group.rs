@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use chcore_abi::{slot, Error, ObjectType, Rights};
+use kernel_core::account::Account;
 use spin::Mutex;
 
 /// Capabilities one cap_group may hold.
@@ -47,6 +48,11 @@ pub struct CapGroup {
     pub name: String,
     /// The address space every thread of the group runs in.
     pub vmspace: Arc<VmSpace>,
+    /// The physical pages the group's PMOs hold, and its limit.
+    pub account: Arc<Account>,
+    /// The cap_group that made this one with `create_cap_group`: this one
+    /// ends with it (a group nobody can name any more must not run on).
+    creator: Option<Weak<CapGroup>>,
     inner: Mutex<CapGroupInner>,
 }
 
@@ -54,9 +60,26 @@ pub struct CapGroup {
 static ALL: Mutex<Vec<Weak<CapGroup>>> = Mutex::new(Vec::new());
 
 impl CapGroup {
+    /// Threads that have not exited.
+    pub fn live_threads(&self) -> usize {
+        let inner = self.inner.lock();
+        inner.threads.iter().filter_map(|w| w.upgrade()).filter(|t| t.lock().state != ThreadState::Exited).count()
+    }
+
     /// A new cap_group with its own vmspace: slot 0 names the group itself
-    /// (with `self_rights`), slot 1 its vmspace.
+    /// (with `self_rights`), slot 1 its vmspace. It has no creator and no
+    /// memory limit (the root process, kernel tests).
     pub fn new(name: &str, self_rights: Rights) -> Result<Arc<CapGroup>, Error> {
+        CapGroup::create(name, self_rights, None)
+    }
+
+    /// A cap_group made by `creator`: its memory is charged to the
+    /// creator's account too, and it ends when the creator ends.
+    pub fn new_child(name: &str, self_rights: Rights, creator: &Arc<CapGroup>) -> Result<Arc<CapGroup>, Error> {
+        CapGroup::create(name, self_rights, Some(creator))
+    }
+
+    fn create(name: &str, self_rights: Rights, creator: Option<&Arc<CapGroup>>) -> Result<Arc<CapGroup>, Error> {
         let vmspace = VmSpace::new()?;
         let mut caps = CapTable::new(CAP_TABLE_LIMIT);
         let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
@@ -66,6 +89,11 @@ impl CapGroup {
             header: Header::new(ObjectType::CapGroup),
             name: String::from(name),
             vmspace,
+            account: Arc::new(match creator {
+                Some(c) => Account::child_of(&c.account),
+                None => Account::new(kernel_core::account::UNLIMITED),
+            }),
+            creator: creator.map(Arc::downgrade),
             inner: Mutex::new(CapGroupInner {
                 caps,
                 threads: Vec::new(),
@@ -136,6 +164,9 @@ impl CapGroup {
         let mut inner = self.lock();
         let caps = inner.caps.clear();
         drop(inner);
+        // Its memory goes now; the group itself lives on while capabilities
+        // name it (procmgr's zombies), at the cost of a small object.
+        drop(self.vmspace.clear());
         if let Some(n) = notify {
             n.notify();
         }
@@ -153,6 +184,15 @@ impl CapGroup {
 pub fn revoke_everywhere(id: u64) -> Vec<Cap> {
     let groups: Vec<Arc<CapGroup>> = ALL.lock().iter().filter_map(Weak::upgrade).collect();
     kernel_core::cap::revoke_with(id, |parents| groups.iter().flat_map(|g| g.lock().caps.remove_children(parents)).collect())
+}
+
+/// Live cap_groups that `group` created.
+pub fn created_by(group: &CapGroup) -> Vec<Arc<CapGroup>> {
+    ALL.lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|g| g.creator.as_ref().is_some_and(|c| core::ptr::eq(c.as_ptr(), group)))
+        .collect()
 }
 
 /// Live cap_groups (for diagnostics).

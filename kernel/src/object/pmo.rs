@@ -15,17 +15,36 @@ use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use chcore_abi::{Error, ObjectType, PmoKind, PMO_MAX};
+use kernel_core::account::Account;
 use kernel_core::mm::frames::order_for_pages;
 use kernel_core::mm::{align_up, phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
 use spin::Mutex;
 
 /// A page frame of a lazy PMO. After a fork, the parent's and the child's
-/// PMOs share frames (copy-on-write); the frame is freed with its last user.
-struct Frame(u64);
+/// PMOs share frames (copy-on-write); the frame is freed with its last user,
+/// and given back to the account it was charged to.
+struct Frame(u64, Arc<Account>);
+
+impl Frame {
+    /// A zeroed (or, with `from`, copied) frame charged to `account`.
+    fn new(account: &Arc<Account>, from: Option<u64>) -> Result<Frame, Error> {
+        account.charge(1).map_err(|_| Error::NoMemory)?;
+        let Ok(pa) = mm::alloc_pages(0) else {
+            account.uncharge(1);
+            return Err(Error::NoMemory);
+        };
+        match from {
+            Some(src) => copy_page(src, pa),
+            None => zero_page(pa, 1),
+        }
+        Ok(Frame(pa, account.clone()))
+    }
+}
 
 impl Drop for Frame {
     fn drop(&mut self) {
         mm::free_pages(self.0, 0);
+        self.1.uncharge(1);
     }
 }
 
@@ -48,6 +67,8 @@ pub struct Pmo {
     /// Size in bytes (whole pages).
     pub size: u64,
     inner: Mutex<Backing>,
+    /// Where the pages it allocates are charged (the creator's cap_group).
+    account: Arc<Account>,
     /// Where the PMO is mapped (to drop stale mappings of a page whose
     /// frame was replaced by a copy-on-write outside a page fault).
     mappings: Mutex<Vec<(Weak<VmSpace>, u64)>>,
@@ -66,14 +87,15 @@ fn zero_page(pa: u64, pages: u64) {
 }
 
 impl Pmo {
-    /// A new PMO of `kind` (not `Device`) holding at least `size` bytes.
-    pub fn new(kind: PmoKind, size: u64) -> Result<Arc<Pmo>, Error> {
-        Pmo::create(kind, size, true)
+    /// A new PMO of `kind` (not `Device`) holding at least `size` bytes,
+    /// its pages charged to `account`.
+    pub fn new(kind: PmoKind, size: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+        Pmo::create(kind, size, account, true)
     }
 
     /// [`Pmo::new`]; a contiguous PMO is zeroed only if `zero` (the caller
     /// overwrites all of it otherwise).
-    fn create(kind: PmoKind, size: u64, zero: bool) -> Result<Arc<Pmo>, Error> {
+    fn create(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool) -> Result<Arc<Pmo>, Error> {
         if size == 0 || size > PMO_MAX {
             return Err(Error::InvalidArgument);
         }
@@ -82,7 +104,12 @@ impl Pmo {
             PmoKind::Data => {
                 let pages = size >> PAGE_SHIFT;
                 let order = order_for_pages(pages);
-                let pa = mm::alloc_pages(order).map_err(|_| Error::NoMemory)?;
+                // Charged what the buddy allocator really hands out.
+                account.charge(1 << order).map_err(|_| Error::NoMemory)?;
+                let Ok(pa) = mm::alloc_pages(order) else {
+                    account.uncharge(1 << order);
+                    return Err(Error::NoMemory);
+                };
                 if zero {
                     zero_page(pa, pages);
                 }
@@ -91,7 +118,14 @@ impl Pmo {
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
             PmoKind::Device => return Err(Error::InvalidArgument),
         };
-        Ok(Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), mappings: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(Pmo {
+            header: Header::new(ObjectType::Pmo),
+            kind,
+            size,
+            inner: Mutex::new(backing),
+            account: account.clone(),
+            mappings: Mutex::new(Vec::new()),
+        }))
     }
 
     /// A PMO for the device registers at `[pa, pa + size)`. The caller has
@@ -106,6 +140,8 @@ impl Pmo {
             kind: PmoKind::Device,
             size,
             inner: Mutex::new(Backing::Device { pa }),
+            // Device registers are not RAM: nothing to charge.
+            account: Arc::new(Account::new(kernel_core::account::UNLIMITED)),
             mappings: Mutex::new(Vec::new()),
         }))
     }
@@ -130,9 +166,9 @@ impl Pmo {
                 if !allocate {
                     return Ok(None);
                 }
-                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
-                zero_page(pa, 1);
-                pages.insert(index, Arc::new(Frame(pa)));
+                let f = Frame::new(&self.account, None)?;
+                let pa = f.0;
+                pages.insert(index, Arc::new(f));
                 Ok(Some(pa))
             }
         }
@@ -152,16 +188,17 @@ impl Pmo {
         };
         match pages.get(&index) {
             Some(f) if Arc::strong_count(f) > 1 => {
-                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
-                copy_page(f.0, pa);
-                pages.insert(index, Arc::new(Frame(pa)));
+                // The copy is this PMO's own page: charged to its account.
+                let copy = Frame::new(&self.account, Some(f.0))?;
+                let pa = copy.0;
+                pages.insert(index, Arc::new(copy));
                 Ok((pa, true))
             }
             Some(f) => Ok((f.0, false)),
             None => {
-                let pa = mm::alloc_pages(0).map_err(|_| Error::NoMemory)?;
-                zero_page(pa, 1);
-                pages.insert(index, Arc::new(Frame(pa)));
+                let f = Frame::new(&self.account, None)?;
+                let pa = f.0;
+                pages.insert(index, Arc::new(f));
                 Ok((pa, false))
             }
         }
@@ -175,9 +212,10 @@ impl Pmo {
         }
     }
 
-    /// A copy for a forked address space. Lazy PMOs share their frames,
-    /// copy-on-write; contiguous ones are copied now.
-    pub fn cow_copy(&self) -> Result<Arc<Pmo>, Error> {
+    /// A copy for a forked address space, charged to `account`. Lazy PMOs
+    /// share their frames, copy-on-write (a shared frame stays charged to
+    /// whoever allocated it); contiguous ones are copied now.
+    pub fn cow_copy(&self, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
         let shared = match &*self.inner.lock() {
             Backing::Pages(pages) => Some(pages.clone()),
             _ => None,
@@ -188,9 +226,10 @@ impl Pmo {
                 kind: self.kind,
                 size: self.size,
                 inner: Mutex::new(Backing::Pages(pages)),
+                account: account.clone(),
                 mappings: Mutex::new(Vec::new()),
             })),
-            None => self.duplicate(),
+            None => self.duplicate(account),
         }
     }
 
@@ -224,9 +263,9 @@ impl Pmo {
 
     /// A private copy (for `vmspace_clone`): same kind and size, the pages
     /// present now copied. Device PMOs cannot be copied.
-    pub fn duplicate(&self) -> Result<Arc<Pmo>, Error> {
+    pub fn duplicate(&self, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
         // Every page of a contiguous PMO is present and gets copied over.
-        let copy = Pmo::create(self.kind, self.size, false)?;
+        let copy = Pmo::create(self.kind, self.size, account, false)?;
         for (index, src, _) in self.present_pages() {
             let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
             copy_page(src, dst);
@@ -311,7 +350,10 @@ impl Pmo {
 impl Drop for Pmo {
     fn drop(&mut self) {
         match &*self.inner.lock() {
-            Backing::Contiguous { pa, order } => mm::free_pages(*pa, *order),
+            Backing::Contiguous { pa, order } => {
+                mm::free_pages(*pa, *order);
+                self.account.uncharge(1 << *order);
+            }
             // Frames free themselves when their last PMO lets go.
             Backing::Pages(_) | Backing::Device { .. } => {}
         }

@@ -145,6 +145,14 @@ impl VmSpace {
         Ok(())
     }
 
+    /// Remove every region (when the cap_group ends: its memory comes back
+    /// at once, not when the last capability to the group goes). Returns
+    /// the PMOs, for the caller to drop outside the lock.
+    pub fn clear(&self) -> alloc::vec::Vec<Arc<Pmo>> {
+        let starts: alloc::vec::Vec<u64> = self.inner.lock().regions.iter().map(|r| r.start).collect();
+        starts.into_iter().filter_map(|va| self.unmap(va).ok()).collect()
+    }
+
     /// Drop the translation of one page (its frame changed under it).
     pub fn drop_page(&self, va: u64) {
         let mut inner = self.inner.lock();
@@ -233,13 +241,13 @@ impl VmSpace {
         self.resolve(va, write).map(|_| ())
     }
 
-    /// Give `dst` a copy of this address space: private memory (DATA,
+    /// Give `dst` a copy of this address space (new pages charged to `account`): private memory (DATA,
     /// ANONYM) is copied (ANONYM copy-on-write; DATA that can never be
     /// written through the mapping is shared), shared memory (SHM, DEVICE)
     /// is shared. Regions
     /// `dst` already has at the same address are left as they are (a forked
     /// child's own connection buffer, say).
-    pub fn clone_into(&self, dst: &Arc<VmSpace>) -> Result<(), Error> {
+    pub fn clone_into(&self, dst: &Arc<VmSpace>, account: &Arc<kernel_core::account::Account>) -> Result<(), Error> {
         let regions: alloc::vec::Vec<(u64, u64, u64, u64, Arc<Pmo>)> = {
             let inner = self.inner.lock();
             inner.regions.iter().map(|r| (r.start, r.len, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
@@ -253,7 +261,7 @@ impl VmSpace {
                 // Lazy memory (heap, stacks) is shared copy-on-write: both
                 // sides see it read-only until one writes a page.
                 PmoKind::Anonym => {
-                    let c = pmo.cow_copy()?;
+                    let c = pmo.cow_copy(account)?;
                     if p & perm::WRITE != 0 {
                         let ro = pte_perm(p & !perm::WRITE);
                         let present: alloc::vec::Vec<u64> =
@@ -277,7 +285,7 @@ impl VmSpace {
                 // capability to the PMO show in both, as POSIX allows for
                 // private mappings). Saves copying program text on fork.
                 PmoKind::Data if max & perm::WRITE == 0 => pmo,
-                PmoKind::Data => pmo.duplicate()?,
+                PmoKind::Data => pmo.duplicate(account)?,
             };
             dst.map(copy, start, p, max)?;
         }

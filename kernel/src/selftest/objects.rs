@@ -25,7 +25,7 @@ pub fn cap_create() -> TestResult {
     let (objects, pages) = (counts(), free_page_count());
     {
         let g = CapGroup::new("cap-test", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
-        let pmo = Pmo::new(PmoKind::Anonym, 8192).map_err(|e| alloc::format!("create pmo: {e:?}"))?;
+        let pmo = Pmo::new(PmoKind::Anonym, 8192, &g.account).map_err(|e| alloc::format!("create pmo: {e:?}"))?;
         let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::COPY).union(Rights::REVOKE), None)
             .map_err(|e| alloc::format!("insert: {e:?}"))?;
         let (parent_id, derived) = {

@@ -104,11 +104,20 @@ pub enum Syscall {
     /// server connects a client to itself (the connection capability goes to
     /// the client; the server learns the badge its calls will carry).
     ConnectFor = 44,
+    /// `set_mem_limit(cap_group_cap, bytes) -> 0`: the most physical memory
+    /// the group's PMOs may hold (rounded down to pages). Needs WRITE on the
+    /// group, and no more than the caller's own limit (`NoRights`): a group
+    /// may lower its own limit, never raise it. A new cap_group starts with
+    /// its creator's limit, and its memory counts against its creator's too.
+    SetMemLimit = 45,
+    /// `mem_usage(cap_group_cap) -> bytes`: physical memory charged to the
+    /// group now (pages its PMOs allocated and still hold). Needs READ.
+    MemUsage = 46,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 45;
+    pub const COUNT: u64 = 47;
 
     /// Every call, in number order.
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
@@ -119,7 +128,7 @@ impl Syscall {
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
             IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
-            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor,
+            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage,
         ]
     };
 
