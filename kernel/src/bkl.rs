@@ -33,7 +33,7 @@ pub fn acquire() {
     while SERVING.load(Ordering::Acquire) != ticket {
         core::hint::spin_loop();
         spins = spins.wrapping_add(1);
-        if spins % (1 << 16) == 0 {
+        if spins.is_multiple_of(1 << 16) {
             let (now, freq) = crate::arch::timer::counter();
             let start = *since.get_or_insert(now);
             if now.wrapping_sub(start) > WATCHDOG_SECONDS * freq {
