@@ -11,12 +11,7 @@ pub fn raw(call: Syscall, args: [u64; 6]) -> i64 {
 /// A system call by number, which need not name a call (for tests of the
 /// kernel's own checks), decoded like every other call.
 pub fn by_number(number: u64, args: [u64; 6]) -> Result<u64, Error> {
-    let r = raw_number(number, args);
-    if r < 0 {
-        Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
-    } else {
-        Ok(r as u64)
-    }
+    decode(raw_number(number, args))
 }
 
 /// [`raw`] by number.
@@ -42,7 +37,11 @@ pub fn raw_number(number: u64, args: [u64; 6]) -> i64 {
 }
 
 fn call(c: Syscall, args: [u64; 6]) -> Result<u64, Error> {
-    let r = raw(c, args);
+    decode(raw(c, args))
+}
+
+/// x0 as the kernel left it: a value, or a negated error.
+fn decode(r: i64) -> Result<u64, Error> {
     if r < 0 {
         Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
     } else {
@@ -57,11 +56,7 @@ fn call0(c: Syscall) -> Result<u64, Error> {
     let r: i64;
     // SAFETY: as in `raw`; a call without arguments reads only x8.
     unsafe { core::arch::asm!("svc #0", out("x0") r, in("x8") c as u64, options(nostack)) };
-    if r < 0 {
-        Err(Error::from_result(r).unwrap_or(Error::InvalidArgument))
-    } else {
-        Ok(r as u64)
-    }
+    decode(r)
 }
 
 fn a(x0: u64, x1: u64, x2: u64, x3: u64) -> [u64; 6] {

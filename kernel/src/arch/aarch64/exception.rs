@@ -134,58 +134,7 @@ exception_vectors:
     VENTRY 14
     VENTRY 15
 
-.Lsave_and_handle:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x2, sp_el0
-    stp     x30, x2, [sp, #240]
-    mrs     x2, elr_el1
-    mrs     x3, spsr_el1
-    stp     x2, x3, [sp, #256]
-    mov     x1, sp
-    bl      {handler}
-    .global exception_return
-exception_return:
-    ldp     x2, x3, [sp, #256]
-    msr     elr_el1, x2
-    msr     spsr_el1, x3
-    ldp     x30, x2, [sp, #240]
-    msr     sp_el0, x2
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    add     sp, sp, #{frame}
-    eret
-
-// Synchronous exceptions from EL0 (system calls, faults) save only what the
-// handler may clobber: x19-x29 are callee-saved, so every Rust function
-// hands them back unchanged. Only when the thread is to be switched out
-// are they stored too, completing the frame.
-.Llower_sync:
+.macro SAVE_CALLER_SAVED
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -200,9 +149,28 @@ exception_return:
     mrs     x2, elr_el1
     mrs     x3, spsr_el1
     stp     x2, x3, [sp, #256]
-    mov     x0, sp
-    bl      {lower_sync}
-    cbnz    x0, .Lswitch
+.endm
+
+// x19-x29: callee-saved, so every Rust function hands them back unchanged.
+.macro SAVE_CALLEE_SAVED
+    stp     x19, x20, [sp, #152]
+    stp     x21, x22, [sp, #168]
+    stp     x23, x24, [sp, #184]
+    stp     x25, x26, [sp, #200]
+    stp     x27, x28, [sp, #216]
+    str     x29, [sp, #232]
+.endm
+
+.macro RESTORE_CALLEE_SAVED
+    ldp     x19, x20, [sp, #152]
+    ldp     x21, x22, [sp, #168]
+    ldp     x23, x24, [sp, #184]
+    ldp     x25, x26, [sp, #200]
+    ldp     x27, x28, [sp, #216]
+    ldr     x29, [sp, #232]
+.endm
+
+.macro RESTORE_CALLER_SAVED_AND_ERET
     ldp     x2, x3, [sp, #256]
     msr     elr_el1, x2
     msr     spsr_el1, x3
@@ -220,13 +188,29 @@ exception_return:
     ldp     x16, x17, [sp, #128]
     add     sp, sp, #{frame}
     eret
+.endm
+
+.Lsave_and_handle:
+    SAVE_CALLER_SAVED
+    SAVE_CALLEE_SAVED
+    mov     x1, sp
+    bl      {handler}
+    .global exception_return
+exception_return:
+    RESTORE_CALLEE_SAVED
+    RESTORE_CALLER_SAVED_AND_ERET
+
+// Synchronous exceptions from EL0 (system calls, faults) save only what the
+// handler may clobber. Only when the thread is to be switched out are the
+// callee-saved registers stored too, completing the frame.
+.Llower_sync:
+    SAVE_CALLER_SAVED
+    mov     x0, sp
+    bl      {lower_sync}
+    cbnz    x0, .Lswitch
+    RESTORE_CALLER_SAVED_AND_ERET
 .Lswitch:
-    stp     x19, x20, [sp, #152]
-    stp     x21, x22, [sp, #168]
-    stp     x23, x24, [sp, #184]
-    stp     x25, x26, [sp, #200]
-    stp     x27, x28, [sp, #216]
-    str     x29, [sp, #232]
+    SAVE_CALLEE_SAVED
     mov     x0, sp
     bl      {switch}
     b       exception_return
