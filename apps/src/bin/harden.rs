@@ -73,7 +73,7 @@ const SCRATCH: u64 = 0x3000_0000_0000;
 
 fn main() -> i32 {
     let args = libchcore::args();
-    let rounds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let rounds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     // Everything runs twice: the first pass brings procmgr's heap and
     // tables to their high-water marks (memory procmgr keeps for reuse, not
     // a leak); across the second, free memory must come back exactly.

@@ -149,8 +149,19 @@ impl VmSpace {
     /// at once, not when the last capability to the group goes). Returns
     /// the PMOs, for the caller to drop outside the lock.
     pub fn clear(&self) -> alloc::vec::Vec<Arc<Pmo>> {
-        let starts: alloc::vec::Vec<u64> = self.inner.lock().regions.iter().map(|r| r.start).collect();
-        starts.into_iter().filter_map(|va| self.unmap(va).ok()).collect()
+        let mut inner = self.inner.lock();
+        let starts: alloc::vec::Vec<u64> = inner.regions.iter().map(|r| r.start).collect();
+        let pmos: alloc::vec::Vec<(u64, Arc<Pmo>)> =
+            starts.into_iter().filter_map(|va| inner.regions.remove(va).ok().map(|r| (va, r.pmo.pmo))).collect();
+        let asid = self.asid;
+        inner.pt.clear_all(&mut KernelTableMemory, || mmu::tlb_flush_asid(asid));
+        drop(inner);
+        pmos.into_iter()
+            .map(|(va, pmo)| {
+                pmo.remove_mapping(self, va);
+                pmo
+            })
+            .collect()
     }
 
     /// Drop the translation of one page (its frame changed under it).

@@ -280,6 +280,27 @@ impl PageTable {
         })
     }
 
+    /// Remove every mapping at once: the root's entries are cleared, `flush`
+    /// runs (the caller's TLB invalidation: no walker may still use the old
+    /// tables), then the tables below the root are freed. Cost follows the
+    /// tables in use, not the address space the mappings spanned.
+    pub fn clear_all(&mut self, mem: &mut impl TableMemory, flush: impl FnOnce()) {
+        let mut detached = alloc::vec::Vec::new();
+        let mut from = 0;
+        while let Some(i) = mem.next_nonzero(self.root, from) {
+            let e = mem.read(self.root, i);
+            if is_table(e, 0) {
+                detached.push(pte::output_addr(e));
+            }
+            mem.write(self.root, i, 0);
+            from = i + 1;
+        }
+        flush();
+        for t in detached {
+            Self::free_tree(mem, t, 1);
+        }
+    }
+
     /// Free every table page of the tree (not the memory it maps).
     pub fn destroy(self, mem: &mut impl TableMemory) {
         Self::free_tree(mem, self.root, 0);
@@ -347,11 +368,19 @@ impl PageTable {
         Some(table)
     }
 
-    /// The entries of a table at `level` (covering VAs from `base`) that overlap `[start, end)`.
-    fn overlap(level: usize, base: u64, start: u64, end: u64) -> impl Iterator<Item = (usize, u64, u64)> {
+    /// First and last index of the entries of a table at `level` (covering
+    /// VAs from `base`) that overlap `[start, end)`.
+    fn overlap_indices(level: usize, base: u64, start: u64, end: u64) -> (usize, usize) {
         let size = level_size(level);
         let first = if start > base { ((start - base) / size) as usize } else { 0 };
         let last = (((end - 1).saturating_sub(base)) / size).min(ENTRIES as u64 - 1) as usize;
+        (first, last)
+    }
+
+    /// The entries of a table at `level` (covering VAs from `base`) that overlap `[start, end)`.
+    fn overlap(level: usize, base: u64, start: u64, end: u64) -> impl Iterator<Item = (usize, u64, u64)> {
+        let size = level_size(level);
+        let (first, last) = Self::overlap_indices(level, base, start, end);
         (first..=last).map(move |i| {
             let lo = base + i as u64 * size;
             (i, lo, lo + size)
@@ -405,6 +434,17 @@ impl PageTable {
     /// Clear leaves in `[start, end)` below `table`; free tables that become
     /// empty. Returns whether `table` itself is now empty.
     fn clear_range(&mut self, mem: &mut impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64) -> bool {
+        if level == 3 {
+            // Pages only: visit just the entries in use (a big, sparsely
+            // touched region is mostly zero entries, skipped eight at a time).
+            let (first, last) = Self::overlap_indices(level, base, start, end);
+            let mut from = first;
+            while let Some(i) = mem.next_nonzero(table, from).filter(|&i| i <= last) {
+                mem.write(table, i, 0);
+                from = i + 1;
+            }
+            return mem.next_nonzero(table, 0).is_none();
+        }
         for (i, lo, _) in Self::overlap(level, base, start, end) {
             let e = mem.read(table, i);
             if is_table(e, level) {
@@ -501,6 +541,23 @@ mod tests {
         assert_eq!(pt2.map_frames(&mut small, va, &frames, Perm::USER_RW, MemType::Normal), Err(MapError::OutOfMemory));
         assert!(pt2.translate(&small, va).is_none());
         assert_eq!(small.tables.len(), 1, "tables made for the failed call were freed");
+    }
+
+    #[test]
+    fn clear_all_unmaps_everything_and_frees_the_tables() {
+        let mut mem = MockMemory::new(64);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        for va in [0x40_0000u64, 0x4000_0000_0000, 0x5000_0000_0000 - 0x1000] {
+            pt.map(&mut mem, va, 0x8000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        }
+        let mut flushed = false;
+        pt.clear_all(&mut mem, || flushed = true);
+        assert!(flushed);
+        assert!(pt.translate(&mem, 0x40_0000).is_none() && pt.translate(&mem, 0x4000_0000_0000).is_none());
+        assert_eq!(mem.tables.len(), 1, "only the root is left");
+        pt.map(&mut mem, 0x40_0000, 0x8000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        pt.destroy(&mut mem);
+        assert!(mem.tables.is_empty());
     }
 
     #[test]
