@@ -2,18 +2,21 @@
 //! end the cap_group otherwise, with a line saying who, where and why.
 
 use crate::object::cap_group::{CapGroup, GroupState};
+use crate::object::thread::Thread;
 use crate::object::vmspace::FaultError;
 use crate::sched;
 use alloc::sync::Arc;
 
+/// The thread that trapped, if its process still runs. A thread whose
+/// process just ended on another CPU (taking its memory with it) may trap
+/// once more on its way out: there is nothing to resolve or report then.
+fn faulting_thread() -> Option<Arc<Thread>> {
+    sched::current().filter(|t| t.group.state() == GroupState::Alive)
+}
+
 /// A data or instruction abort from EL0 at `far`.
 pub fn user_abort(far: u64, pc: u64, translation: bool, permission: bool, write: bool, exec: bool) {
-    let Some(t) = sched::current() else { return };
-    if t.group.state() != GroupState::Alive {
-        // Its process ended (on another CPU) and took the memory with it;
-        // this thread is on its way out.
-        return;
-    }
+    let Some(t) = faulting_thread() else { return };
     // A write to a read-only page may be copy-on-write.
     if translation || (permission && write) {
         if let Err(e) = t.group.vmspace.handle_fault(far, write, exec) {
@@ -41,7 +44,7 @@ pub fn user_abort(far: u64, pc: u64, translation: bool, permission: bool, write:
 /// Any other synchronous exception from EL0 (undefined instruction,
 /// misaligned stack or PC, privileged register access, breakpoint...).
 pub fn user_exception(what: &str, class: u64, pc: u64) {
-    let Some(t) = sched::current() else { return };
+    let Some(t) = faulting_thread() else { return };
     log::warn!("cap_group {}: {what} (class {class:#x}) at pc {pc:#x}; ending it", t.group.name);
     end_group(&t.group, GroupState::Killed);
 }

@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 /// Relax by spinning a little, then yielding the CPU.
 pub struct SpinThenYield;
 
-/// Spins between yields, counted per CPU-less thread of control: a plain
-/// shared counter is good enough (it only paces how often we yield).
+/// Failed attempts, counted across all of the program's waiting threads:
+/// one shared counter is enough, it only paces how often a waiter yields.
 static SPINS: AtomicU32 = AtomicU32::new(0);
 
 impl spin::RelaxStrategy for SpinThenYield {

@@ -249,11 +249,9 @@ mod tests {
         let mut t = CapTable::new(16);
         let mut model: std::collections::BTreeMap<u64, CapId> = std::collections::BTreeMap::new();
         let mut next_id = 1;
-        let mut x: u64 = 0xDEAD_BEEF;
+        let mut rng = crate::testing::XorShift(0xDEAD_BEEF);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let slot = x % 20;
             match (x >> 8) % 3 {
                 0 => {

@@ -462,23 +462,17 @@ mod tests {
     /// one must give an error, never a panic in the kernel's first steps).
     #[test]
     fn mutated_blobs_never_panic() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testing::XorShift(0x2545_F491_4F6C_DD1D);
         let mut parsed = 0;
         for name in ["virt-128M-smp1.dtb", "virt-1G-smp4.dtb", "virt-gicv3.dtb", "virt-bootargs.dtb"] {
             let good = fixture(name);
             for _ in 0..1500 {
                 let mut blob = good.clone();
-                for _ in 0..1 + next() % 8 {
+                for _ in 0..1 + rng.next() % 8 {
                     // Past the 40-byte header (mostly): that is where the
                     // structure, strings and reserved-memory blocks are.
-                    let at = if next() % 8 == 0 { next() as usize % blob.len() } else { 40 + next() as usize % (blob.len() - 40) };
-                    blob[at] = next() as u8;
+                    let at = if rng.next().is_multiple_of(8) { rng.next() as usize % blob.len() } else { 40 + rng.next() as usize % (blob.len() - 40) };
+                    blob[at] = rng.next() as u8;
                 }
                 let r = std::panic::catch_unwind(|| parse(&blob).map(|i| i.cpus().len()));
                 match r {

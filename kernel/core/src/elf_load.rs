@@ -185,18 +185,12 @@ pub(crate) mod tests {
     #[test]
     fn mutated_images_plan_safely() {
         let good = build(0x40_0010, &[(0x40_0000, RX, b"code", 0x100), (0x40_1000, RW, b"data", 0x3000)]);
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut img = good.clone();
-            for _ in 0..1 + next() % 6 {
-                let at = next() as usize % img.len();
-                img[at] = next() as u8;
+            for _ in 0..1 + rng.next() % 6 {
+                let at = rng.next() as usize % img.len();
+                img[at] = rng.next() as u8;
             }
             let r = std::panic::catch_unwind(|| plan(&img));
             let Ok(result) = r else { panic!("plan panicked") };

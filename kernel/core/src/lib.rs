@@ -19,6 +19,8 @@ pub mod elf_load;
 pub mod sched;
 pub mod vmregion;
 pub mod dtb;
+#[cfg(test)]
+mod testing;
 
 
 

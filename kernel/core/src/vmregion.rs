@@ -153,11 +153,9 @@ mod tests {
         // to 67 pages); the model marks pages.
         let mut v = VmRegions::new();
         let mut owner = [None::<u64>; 68];
-        let mut x: u64 = 0x1234_5678;
+        let mut rng = crate::testing::XorShift(0x1234_5678);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let page = x % 64;
             let len = 1 + (x >> 8) % 4;
             let start = 0x10_0000 + page * PAGE_SIZE;

@@ -144,19 +144,13 @@ mod tests {
     #[test]
     fn mutated_archives_never_panic() {
         let good = write(&[("a", b"abcdef"), ("bb", b"0123456789"), ("ccc", b"")]);
-        let mut x = 0xD1B5_4A32_D192_ED03u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testing::XorShift(0xD1B5_4A32_D192_ED03);
         for _ in 0..20_000 {
             let mut bytes = good.clone();
-            for _ in 0..1 + next() % 6 {
-                let at = next() as usize % bytes.len();
+            for _ in 0..1 + rng.next() % 6 {
+                let at = rng.next() as usize % bytes.len();
                 // Hex digits most of the time: they get past the field checks.
-                bytes[at] = if next() % 2 == 0 { b"0123456789ABCDEF"[next() as usize % 16] } else { next() as u8 };
+                bytes[at] = if rng.next().is_multiple_of(2) { b"0123456789ABCDEF"[rng.next() as usize % 16] } else { rng.next() as u8 };
             }
             let r = std::panic::catch_unwind(|| Archive::parse(&bytes).map(|a| a.entries().iter().map(|e| e.data.len()).sum::<usize>()));
             assert!(r.is_ok(), "parse panicked");

@@ -12,3 +12,5 @@ pub mod cpio;
 pub mod proto;
 pub mod ring;
 pub mod shell;
+#[cfg(test)]
+mod testing;

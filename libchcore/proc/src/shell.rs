@@ -107,16 +107,14 @@ mod tests {
     #[test]
     fn random_lines_never_panic_and_plain_words_round_trip() {
         let alphabet: Vec<char> = "ab |'\"$?  x\t".chars().collect();
-        let mut x: u64 = 42;
+        let mut rng = crate::testing::XorShift(42);
         for _ in 0..20_000 {
             let mut line = String::new();
-            for _ in 0..(x % 24) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+            for _ in 0..(rng.0 % 24) {
+                let x = rng.next();
                 line.push(alphabet[(x % alphabet.len() as u64) as usize]);
             }
-            x = x.wrapping_add(1);
+            rng.0 = rng.0.wrapping_add(1);
             // Any line parses or is refused; never a panic, never an empty word list.
             if let Ok(cmds) = parse(&line, 0) {
                 assert!(cmds.iter().all(|c| !c.is_empty()), "{line:?} -> {cmds:?}");

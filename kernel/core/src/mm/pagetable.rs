@@ -674,11 +674,9 @@ mod tests {
         let mut m = MockMemory::new(10_000);
         let mut pt = PageTable::new(&mut m).unwrap();
         let mut model = BTreeMap::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..5000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             // Spread pages over a few tables at different levels.
             let va = ((x % 64) << 12) | (((x >> 8) % 4) << 30) | (((x >> 16) % 2) << 39);
             let pa = (x >> 20) & 0xF_FFFF_F000;

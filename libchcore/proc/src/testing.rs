@@ -1,0 +1,14 @@
+//! Helpers for this crate's host tests.
+
+/// A seeded xorshift64 generator: randomised tests that replay exactly.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next value (the state must not be zero).
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
