@@ -387,17 +387,22 @@ pub fn start() -> ! {
     let mut frame = idle_frame();
     FAST[cpu_id()].started.store(true, Relaxed);
     set_need_resched(cpu_id());
-    on_exception_return(&mut frame);
+    let next = on_exception_return(&mut frame);
+    // SAFETY: see `switch`: the frame stays valid and unchanged until this
+    // CPU's next exception; `return_to` copies it first thing.
+    let next = unsafe { *next };
     crate::bkl::release();
-    arch::return_to(&frame)
+    arch::return_to(&next)
 }
 
-/// Switch threads on this CPU if needed before returning through `frame`.
+/// Switch threads on this CPU if needed before returning through `frame`;
+/// returns the frame to leave through (see [`switch`]).
 #[inline(always)]
-pub fn on_exception_return(frame: &mut TrapFrame) {
+pub fn on_exception_return(frame: &mut TrapFrame) -> *const TrapFrame {
     if need_switch() {
-        switch(frame);
+        return switch(frame);
     }
+    frame
 }
 
 /// Whether this CPU is to switch threads before it returns to user space.
@@ -410,10 +415,17 @@ pub fn need_switch() -> bool {
 }
 
 /// Put the current thread back (in a queue, or nowhere if it blocked or
-/// ended) and load the next one, or the idle loop, into `frame` (which must
-/// hold all of the current thread's registers).
+/// ended; `frame` must hold all of its registers) and make the next one
+/// current. Returns the frame to leave the exception through: the next
+/// thread's saved registers where they lie (copying them to the stack first
+/// would cost as much again), or `frame`, set to the idle loop.
+///
+/// The returned pointer stays valid and its frame unchanged until this
+/// CPU's next exception: the thread is this CPU's `current` (that `Arc`
+/// keeps it alive until this CPU switches again), and nothing writes the
+/// saved frame of a running thread (wake-ups write only blocked threads').
 #[inline(never)]
-pub fn switch(frame: &mut TrapFrame) {
+pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     let cpu = cpu_id();
     let fast = &FAST[cpu];
     fast.need_resched.store(false, Relaxed);
@@ -446,20 +458,21 @@ pub fn switch(frame: &mut TrapFrame) {
     let direct = s.cpus[cpu].direct.take().filter(|t| t.lock().state == ThreadState::Ready);
     let next = direct.or_else(|| s.pick(cpu));
     let c = &mut s.cpus[cpu];
-    match next {
+    let out: *const TrapFrame = match next {
         Some(t) => {
-            {
+            let out = {
                 let mut inner = t.lock();
                 inner.state = ThreadState::Running;
                 inner.cpu = cpu;
-                frame.copy_from(&inner.ctx.frame);
                 arch::restore_fp(&inner.ctx.fp);
-            }
+                &inner.ctx.frame as *const TrapFrame
+            };
             let vm = &t.group.vmspace;
             arch::mmu::switch_user(vm.root(), vm.asid);
             fast.current.store(Arc::as_ptr(&t).cast_mut(), Relaxed);
             c.current = Some(t);
             c.slice = SLICE_TICKS;
+            out
         }
         None => {
             fast.current.store(core::ptr::null_mut(), Relaxed);
@@ -467,12 +480,58 @@ pub fn switch(frame: &mut TrapFrame) {
             // address space may be freed once `prev` drops) and wait.
             arch::mmu::disable_lower_half();
             *frame = idle_frame();
+            frame
         }
-    }
+    };
     drop(s);
     // `prev` may hold the last reference to an exited thread: drop it with
     // the scheduler unlocked.
     drop(prev);
+    out
+}
+
+/// The IPC fast path's switch (see `connection::fast_path`): the current
+/// thread blocks and `next`, blocked in no queue, runs on this CPU at once:
+/// no run queue, no pick, and the time slice carries over (the call's work
+/// is done on the caller's time, as in seL4). With `save` the current
+/// thread's registers (all of them: `frame` is complete) are kept for its
+/// return; without it they are dropped (a handler thread ending its call
+/// restarts at its entry point next time). `load` adjusts `next`'s saved
+/// frame under its lock; `next`'s FP/SIMD registers are restored. Returns
+/// the frame to leave through, as [`switch`] does.
+///
+/// The caller has checked that no switch is pending (`need_switch`), that
+/// `next` is blocked, not suspended and allowed on this CPU.
+pub fn ipc_switch(frame: &TrapFrame, next: &Arc<Thread>, save: bool, load: impl FnOnce(&mut TrapFrame)) -> *const TrapFrame {
+    let cpu = cpu_id();
+    let mut s = SCHED.lock();
+    let c = &mut s.cpus[cpu];
+    let prev = c.current.replace(next.clone());
+    if let Some(p) = &prev {
+        let mut inner = p.lock();
+        inner.state = ThreadState::Blocked;
+        inner.timed = false;
+        if save {
+            inner.ctx.frame.copy_from(frame);
+            arch::save_fp(&mut inner.ctx.fp);
+        }
+    }
+    let out = {
+        let mut inner = next.lock();
+        inner.state = ThreadState::Running;
+        inner.cpu = cpu;
+        load(&mut inner.ctx.frame);
+        arch::restore_fp(&inner.ctx.fp);
+        &inner.ctx.frame as *const TrapFrame
+    };
+    let vm = &next.group.vmspace;
+    arch::mmu::switch_user(vm.root(), vm.asid);
+    FAST[cpu].current.store(Arc::as_ptr(next).cast_mut(), Relaxed);
+    drop(s);
+    // The caller keeps `prev` alive (it is the connection's caller or
+    // handler), so this is never the last reference.
+    drop(prev);
+    out
 }
 
 /// Scheduler self-tests (the ChCore lab names), on the live scheduler's

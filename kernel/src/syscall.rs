@@ -58,6 +58,7 @@ static TABLE: [Entry; Syscall::COUNT as usize] = {
 /// Run the system call in `frame` (number in x8, arguments in x0-x5) and
 /// put the result in x0. Takes the big kernel lock unless the call needs
 /// none; returns whether the lock is held.
+#[inline(always)]
 pub fn dispatch(frame: &mut TrapFrame) -> bool {
     let Some(entry) = usize::try_from(frame.x[8]).ok().and_then(|n| TABLE.get(n)) else {
         frame.x[0] = refused(frame, Error::NoSyscall);

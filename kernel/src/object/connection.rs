@@ -12,6 +12,7 @@ use super::cap_group::CapGroup;
 use super::pmo::Pmo;
 use super::thread::{Thread, ThreadState};
 use super::Header;
+use crate::arch::TrapFrame;
 use crate::sched;
 use alloc::sync::{Arc, Weak};
 use chcore_abi::{ipc, perm, Error, ObjectType, PmoKind, Rights};
@@ -201,21 +202,22 @@ impl Connection {
         move_caps(&self.buf, n, &client.group, &self.server)?;
         *caller = Some(client.clone());
         drop(caller);
-        {
-            let mut h = self.handler.lock();
-            // The handler starts afresh at the entry point. Its other
-            // registers keep what it left in them at its last return: its
-            // own values, nothing from the client.
-            let f = &mut h.ctx.frame;
-            f.x[0] = self.index;
-            f.x[1..5].copy_from_slice(&words);
-            f.x[5] = ncaps;
-            f.elr = self.entry;
-            f.sp_el0 = self.stack_top;
-            f.spsr = crate::arch::context::SPSR_EL0T;
-        }
+        self.start_handler(&mut self.handler.lock().ctx.frame, words, ncaps);
         sched::block_and_handoff(self.handler.clone());
         Ok(())
+    }
+
+    /// Set `f` up for the handler to start a call afresh at the entry point:
+    /// badge, the caller's words and capability count in x0-x5, every other
+    /// register zero (nothing of the client's, nor of an earlier call).
+    fn start_handler(&self, f: &mut TrapFrame, words: [u64; 4], ncaps: u64) {
+        f.clear();
+        f.x[0] = self.index;
+        f.x[1..5].copy_from_slice(&words);
+        f.x[5] = ncaps;
+        f.elr = self.entry;
+        f.sp_el0 = self.stack_top;
+        f.spsr = crate::arch::context::SPSR_EL0T;
     }
 
     /// The server ended: whoever waits in a call gets `PeerDead`.
@@ -276,4 +278,76 @@ fn release_index(server: &CapGroup, index: u64) {
     if let Some(cfg) = server.lock().server.as_mut() {
         cfg.free.push(index);
     }
+}
+
+/// The fast path for `ipc_call` and `ipc_return` (system call number in
+/// x8 of `frame`, which holds all of the caller's registers): the common
+/// case, a call or return without capabilities on a healthy connection,
+/// switches straight between client and handler in one trip through the
+/// scheduler lock, saves nothing of a handler that ends its call (it starts
+/// afresh next time) and skips the general dispatch and switch. Returns the
+/// frame to leave through, or `None`, having changed nothing, when the
+/// general path must run: errors,
+/// capabilities to move, a switch already due, a peer that is not where the
+/// fast path expects it. Runs under the big kernel lock.
+pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
+    if sched::need_switch() {
+        return None;
+    }
+    let n = frame.x[8];
+    sched::with_current(|t| {
+        if n == chcore_abi::Syscall::IpcCall as u64 {
+            fast_call(t, frame)
+        } else if n == chcore_abi::Syscall::IpcReturn as u64 {
+            fast_return(t, frame)
+        } else {
+            None
+        }
+    })
+    .flatten()
+}
+
+/// Whether `t`, blocked, may be switched to on this CPU right away.
+fn runnable_here(t: &Thread) -> bool {
+    let inner = t.lock();
+    inner.state == ThreadState::Blocked && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == crate::arch::smp::cpu_id())
+}
+
+fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
+    if frame.x[5] != 0 {
+        return None;
+    }
+    let conn = match client.group.lock().caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE) {
+        Ok(cap) => match &cap.obj {
+            super::KObject::Connection(c) => c.clone(),
+            _ => return None,
+        },
+        Err(_) => return None,
+    };
+    if conn.server.state() != super::cap_group::GroupState::Alive {
+        return None;
+    }
+    let mut caller = conn.caller.lock();
+    if caller.is_some() || !runnable_here(&conn.handler) {
+        return None;
+    }
+    *caller = Some(client.clone());
+    drop(caller);
+    let words = [frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    Some(sched::ipc_switch(frame, &conn.handler, true, |f| conn.start_handler(f, words, 0)))
+}
+
+fn fast_return(handler: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
+    if frame.x[4] != 0 {
+        return None;
+    }
+    let Some(conn) = handler.lock().handler.as_ref().and_then(|i| i.conn.upgrade()) else { return None };
+    let mut caller = conn.caller.lock();
+    if !caller.as_ref().is_some_and(|c| runnable_here(c) && c.group.state() == super::cap_group::GroupState::Alive) {
+        return None;
+    }
+    let Some(client) = caller.take() else { return None };
+    drop(caller);
+    let regs = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
+    Some(sched::ipc_switch(frame, &client, false, |f| f.x[..4].copy_from_slice(&regs)))
 }

@@ -47,6 +47,7 @@ global_asm!(
     .arch_extension simd
     .section .text.fp_state, "ax"
     .global fp_save
+    .type fp_save, %function
 fp_save:
     stp     q0, q1, [x0, #0]
     stp     q2, q3, [x0, #32]
@@ -69,8 +70,10 @@ fp_save:
     add     x0, x0, #512
     stp     x1, x2, [x0]
     ret
+    .size fp_save, . - fp_save
 
     .global fp_restore
+    .type fp_restore, %function
 fp_restore:
     ldp     q0, q1, [x0, #0]
     ldp     q2, q3, [x0, #32]
@@ -93,6 +96,7 @@ fp_restore:
     msr     fpcr, x1
     msr     fpsr, x2
     ret
+    .size fp_restore, . - fp_restore
 "#
 );
 

@@ -59,7 +59,26 @@ impl TrapFrame {
     }
 }
 
-const _: () = assert!(FRAME_SIZE == 17 * 16, "TrapFrame::copy_from moves 17 pairs of registers");
+impl TrapFrame {
+    /// Set every register to zero (the soft-float kernel's `memset` would
+    /// take about 100 instructions, this 17).
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        // SAFETY: writes exactly the 272 bytes of the frame `self` borrows
+        // mutably, in 16-byte steps from an 8-byte aligned address.
+        unsafe {
+            core::arch::asm!(
+                ".rept 17",
+                "stp xzr, xzr, [{d}], #16",
+                ".endr",
+                d = inout(reg) self as *mut TrapFrame => _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+const _: () = assert!(FRAME_SIZE == 17 * 16, "TrapFrame::copy_from and clear move 17 pairs of registers");
 const _: () = assert!(FRAME_SIZE.is_multiple_of(16), "the stack pointer must stay 16-byte aligned");
 
 /// The vector a handler was entered through: (origin, kind).
@@ -106,16 +125,17 @@ global_asm!(
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp, #0]
     .if \num == 8
-    b       .Llower_sync
+    b       lower_sync_entry
     .else
     mov     x0, #\num
-    b       .Lsave_and_handle
+    b       save_and_handle
     .endif
 .endm
 
     .section .text.vectors, "ax"
     .balign 0x800
     .global exception_vectors
+    .type exception_vectors, %function
 exception_vectors:
     VENTRY 0
     VENTRY 1
@@ -133,6 +153,7 @@ exception_vectors:
     VENTRY 13
     VENTRY 14
     VENTRY 15
+    .size exception_vectors, . - exception_vectors
 
 .macro SAVE_CALLER_SAVED
     stp     x2, x3, [sp, #16]
@@ -161,64 +182,86 @@ exception_vectors:
     str     x29, [sp, #232]
 .endm
 
-.macro RESTORE_CALLEE_SAVED
-    ldp     x19, x20, [sp, #152]
-    ldp     x21, x22, [sp, #168]
-    ldp     x23, x24, [sp, #184]
-    ldp     x25, x26, [sp, #200]
-    ldp     x27, x28, [sp, #216]
-    ldr     x29, [sp, #232]
+.macro RESTORE_CALLEE_SAVED base
+    ldp     x19, x20, [\base, #152]
+    ldp     x21, x22, [\base, #168]
+    ldp     x23, x24, [\base, #184]
+    ldp     x25, x26, [\base, #200]
+    ldp     x27, x28, [\base, #216]
+    ldr     x29, [\base, #232]
 .endm
 
-.macro RESTORE_CALLER_SAVED_AND_ERET
-    ldp     x2, x3, [sp, #256]
+// Restores x0 last, so `base` may be x0; pops the frame on the stack
+// (which `base` need not be: see `exception_return`).
+.macro RESTORE_CALLER_SAVED_AND_ERET base
+    ldp     x2, x3, [\base, #256]
     msr     elr_el1, x2
     msr     spsr_el1, x3
-    ldp     x30, x2, [sp, #240]
+    ldp     x30, x2, [\base, #240]
     msr     sp_el0, x2
-    ldr     x18, [sp, #144]
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
+    ldr     x18, [\base, #144]
+    ldp     x2, x3, [\base, #16]
+    ldp     x4, x5, [\base, #32]
+    ldp     x6, x7, [\base, #48]
+    ldp     x8, x9, [\base, #64]
+    ldp     x10, x11, [\base, #80]
+    ldp     x12, x13, [\base, #96]
+    ldp     x14, x15, [\base, #112]
+    ldp     x16, x17, [\base, #128]
+    ldp     x0, x1, [\base, #0]
     add     sp, sp, #{frame}
     eret
 .endm
 
-.Lsave_and_handle:
+.type save_and_handle, %function
+save_and_handle:
     SAVE_CALLER_SAVED
     SAVE_CALLEE_SAVED
     mov     x1, sp
     bl      {handler}
+// Leave through the frame at x0: the one on the stack, or, after a thread
+// switch, the next thread's saved frame (restored from where it lies, not
+// copied to the stack first). The stack frame is popped either way.
     .global exception_return
 exception_return:
-    RESTORE_CALLEE_SAVED
-    RESTORE_CALLER_SAVED_AND_ERET
+    RESTORE_CALLEE_SAVED x0
+    RESTORE_CALLER_SAVED_AND_ERET x0
+    .size save_and_handle, . - save_and_handle
 
 // Synchronous exceptions from EL0 (system calls, faults) save only what the
 // handler may clobber. Only when the thread is to be switched out are the
 // callee-saved registers stored too, completing the frame.
-.Llower_sync:
+.type lower_sync_entry, %function
+lower_sync_entry:
     SAVE_CALLER_SAVED
+    // IPC calls and returns nearly always switch threads: complete the
+    // frame at once and try the IPC fast path.
+    // (x9 is saved: free to use.) x8 / 2 == ipc_call / 2: one of the two.
+    lsr     x9, x8, #1
+    cmp     x9, #{ipc_call} / 2
+    b.eq    .Lipc
     mov     x0, sp
     bl      {lower_sync}
     cbnz    x0, .Lswitch
-    RESTORE_CALLER_SAVED_AND_ERET
+    RESTORE_CALLER_SAVED_AND_ERET sp
 .Lswitch:
     SAVE_CALLEE_SAVED
     mov     x0, sp
     bl      {switch}
     b       exception_return
+.Lipc:
+    SAVE_CALLEE_SAVED
+    mov     x0, sp
+    bl      {ipc}
+    b       exception_return
+    .size lower_sync_entry, . - lower_sync_entry
 "#,
     frame = const FRAME_SIZE,
     handler = sym handle_exception,
     lower_sync = sym handle_lower_sync,
     switch = sym switch_and_leave,
+    ipc = sym handle_ipc,
+    ipc_call = const chcore_abi::Syscall::IpcCall as u64,
 );
 
 extern "C" {
@@ -244,10 +287,10 @@ pub fn return_to(frame: &TrapFrame) -> ! {
     // SAFETY: the frame is copied to the top of this CPU's stack, which
     // nothing else uses once we jump (the kernel keeps no state on the stack
     // between exceptions); `exception_return` restores the registers from
-    // `sp` and `eret`s, never coming back.
+    // the frame at x0 (this one), pops it and `eret`s, never coming back.
     unsafe {
         core::ptr::write(slot, *frame);
-        core::arch::asm!("mov sp, {0}", "b {1}", in(reg) slot, sym exception_return, options(noreturn));
+        core::arch::asm!("mov sp, {0}", "mov x0, {0}", "b {1}", in(reg) slot, sym exception_return, options(noreturn));
     }
 }
 
@@ -258,6 +301,11 @@ mod ec {
     pub const DABT_LOWER: u64 = 0x24;
 }
 
+const _: () = assert!(
+    chcore_abi::Syscall::IpcCall as u64 % 2 == 0 && chcore_abi::Syscall::IpcReturn as u64 == chcore_abi::Syscall::IpcCall as u64 + 1,
+    "the EL0 sync entry finds both IPC calls with one shift and compare"
+);
+
 /// A synchronous exception from EL0: a system call or a fault. `frame` holds
 /// all but x19-x29 (see the vector code). Returns whether the thread is to
 /// be switched out: then the vector code completes the frame and calls
@@ -265,13 +313,7 @@ mod ec {
 extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
     let esr = ESR_EL1.get();
     let class = (esr >> 26) & 0x3F;
-    let locked = if class == ec::SVC64 {
-        crate::syscall::dispatch(frame)
-    } else {
-        crate::bkl::acquire();
-        user_fault(class, esr, frame);
-        true
-    };
+    let locked = if class == ec::SVC64 { crate::syscall::dispatch(frame) } else { user_fault(class, esr, frame) };
     if crate::sched::need_switch() {
         if !locked {
             crate::bkl::acquire();
@@ -284,16 +326,38 @@ extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
     false
 }
 
+/// `ipc_call` or `ipc_return` (by x8; the exception class is checked
+/// here), with a complete frame: the IPC fast path, else the general one.
+/// Returns the frame to leave through (see `exception_return`).
+extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
+    if (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
+        crate::bkl::acquire();
+        let next = crate::object::connection::fast_path(frame);
+        crate::bkl::release();
+        if let Some(next) = next {
+            return next;
+        }
+    }
+    if handle_lower_sync(frame) {
+        return switch_and_leave(frame);
+    }
+    frame
+}
+
 /// Second half of [`handle_lower_sync`] when a switch is due: `frame` is
-/// complete now.
-extern "C" fn switch_and_leave(frame: &mut TrapFrame) {
-    crate::sched::switch(frame);
+/// complete now. Returns the frame to leave through.
+extern "C" fn switch_and_leave(frame: &mut TrapFrame) -> *const TrapFrame {
+    let next = crate::sched::switch(frame);
     crate::bkl::release();
+    next
 }
 
 /// A fault or trapped instruction from EL0 (exception class `class`).
+/// Takes the big kernel lock and returns `true` (it is held).
+#[cold]
 #[inline(never)]
-fn user_fault(class: u64, esr: u64, frame: &TrapFrame) {
+fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
+    crate::bkl::acquire();
     match class {
         ec::DABT_LOWER | ec::IABT_LOWER => {
             let far = FAR_EL1.get();
@@ -308,11 +372,12 @@ fn user_fault(class: u64, esr: u64, frame: &TrapFrame) {
         }
         class => crate::fault::user_exception(class_name(class), class, frame.elr),
     }
+    true
 }
 
 /// Every other exception, with a full frame: interrupts, anything from EL1,
 /// AArch32 code at EL0.
-extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
+extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) -> *const TrapFrame {
     let (origin, kind) = decode(vector);
     if origin == Origin::CurrentSpx && kind != Kind::Irq {
         fatal(origin, kind, frame);
@@ -327,8 +392,9 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
         }
         (origin, kind) => fatal(origin, kind, frame),
     }
-    crate::sched::on_exception_return(frame);
+    let next = crate::sched::on_exception_return(frame);
     crate::bkl::release();
+    next
 }
 
 /// Name of an exception class (ESR_ELx.EC, ARM ARM D19.2.37).

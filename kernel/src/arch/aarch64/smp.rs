@@ -4,6 +4,7 @@ use aarch64_cpu::registers::{Readable, Writeable, MPIDR_EL1, TPIDR_EL1};
 
 /// Most CPUs the kernel runs on (kernel/link.ld reserves a stack for each).
 pub const MAX_CPUS: usize = 8;
+const _: () = assert!(MAX_CPUS.is_power_of_two(), "cpu_id masks with MAX_CPUS - 1");
 /// Bytes of kernel stack per CPU (kernel/link.ld).
 pub const STACK_SIZE: usize = 64 << 10;
 
@@ -12,12 +13,16 @@ extern "C" {
 }
 
 /// This CPU's logical id (0 is the boot CPU), kept in TPIDR_EL1.
+#[inline(always)]
 pub fn cpu_id() -> usize {
-    TPIDR_EL1.get() as usize
+    // Always below MAX_CPUS (`set_cpu_id` checks); the mask tells the
+    // compiler so, and per-CPU array accesses need no bounds check.
+    TPIDR_EL1.get() as usize & (MAX_CPUS - 1)
 }
 
 /// Record this CPU's logical id.
 pub fn set_cpu_id(id: usize) {
+    assert!(id < MAX_CPUS, "CPU id {id} out of range");
     TPIDR_EL1.set(id as u64);
 }
 
