@@ -262,6 +262,15 @@ impl TableMemory for KernelTableMemory {
         free_pages(table, 0);
     }
 
+    fn zero_table(&mut self, table: u64) {
+        // SAFETY: a live table page in the linear map (see `read`) that
+        // only its walker writes. The MMU may read it meanwhile; DC ZVA
+        // zeroes whole 64-byte blocks, so a walk sees an old entry or zero,
+        // and the caller flushes the TLB before freeing the tables it
+        // pointed to (`PageTable::clear_all`).
+        unsafe { zero_frames(table, 1) };
+    }
+
     fn read(&self, table: u64, index: usize) -> u64 {
         // SAFETY: `table` came from `alloc_table` (the walker only follows
         // descriptors it wrote), so it is a live page in the linear map, and

@@ -317,12 +317,9 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
     if frame.x[5] != 0 {
         return None;
     }
-    let conn = match client.group.lock().caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE) {
-        Ok(cap) => match &cap.obj {
-            super::KObject::Connection(c) => c.clone(),
-            _ => return None,
-        },
-        Err(_) => return None,
+    let conn = match &client.group.lock().caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj {
+        super::KObject::Connection(c) => c.clone(),
+        _ => return None,
     };
     if conn.server.state() != super::cap_group::GroupState::Alive {
         return None;
@@ -341,12 +338,12 @@ fn fast_return(handler: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFr
     if frame.x[4] != 0 {
         return None;
     }
-    let Some(conn) = handler.lock().handler.as_ref().and_then(|i| i.conn.upgrade()) else { return None };
+    let conn = handler.lock().handler.as_ref().and_then(|i| i.conn.upgrade())?;
     let mut caller = conn.caller.lock();
     if !caller.as_ref().is_some_and(|c| runnable_here(c) && c.group.state() == super::cap_group::GroupState::Alive) {
         return None;
     }
-    let Some(client) = caller.take() else { return None };
+    let client = caller.take()?;
     drop(caller);
     let regs = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
     Some(sched::ipc_switch(frame, &client, false, |f| f.x[..4].copy_from_slice(&regs)))

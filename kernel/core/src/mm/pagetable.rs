@@ -43,6 +43,12 @@ pub trait TableMemory {
     fn next_nonzero(&self, table: u64, from: usize) -> Option<usize> {
         (from..ENTRIES).find(|&i| self.read(table, i) != 0)
     }
+    /// Set every entry of `table` to zero.
+    fn zero_table(&mut self, table: u64) {
+        for i in 0..ENTRIES {
+            self.write(table, i, 0);
+        }
+    }
 }
 
 /// Why a page-table operation was refused.
@@ -88,6 +94,11 @@ pub enum Granularity {
 #[derive(Debug)]
 pub struct PageTable {
     root: u64,
+    /// Every table page below the root this tree allocated and still uses:
+    /// emptying or destroying the tree frees them from this list instead of
+    /// walking the tree (finding the entries of a sparse 512-entry table
+    /// means reading most of it).
+    tables: alloc::vec::Vec<u64>,
 }
 
 /// Validate a range and return it in 48-bit index space.
@@ -117,12 +128,26 @@ fn is_table(desc: u64, level: usize) -> bool {
 impl PageTable {
     /// A new, empty tree.
     pub fn new(mem: &mut impl TableMemory) -> Result<PageTable, MapError> {
-        mem.alloc_table().map(|root| PageTable { root }).ok_or(MapError::OutOfMemory)
+        mem.alloc_table().map(|root| PageTable { root, tables: alloc::vec::Vec::new() }).ok_or(MapError::OutOfMemory)
     }
 
     /// Adopt an existing tree (for example the one TTBR1 already uses).
+    /// Only tables it allocates from now on are its own: [`PageTable::destroy`]
+    /// and [`PageTable::clear_all`] free those.
     pub fn from_root(root: u64) -> PageTable {
-        PageTable { root }
+        PageTable { root, tables: alloc::vec::Vec::new() }
+    }
+
+    /// Table pages below the root in use.
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Forget `table` (about to be freed) in the list of tables in use.
+    fn forget_table(&mut self, table: u64) {
+        if let Some(i) = self.tables.iter().rposition(|&t| t == table) {
+            self.tables.swap_remove(i);
+        }
     }
 
     /// Physical address of the level 0 table, for TTBRx_EL1.
@@ -280,45 +305,24 @@ impl PageTable {
         })
     }
 
-    /// Remove every mapping at once: the root's entries are cleared, `flush`
-    /// runs (the caller's TLB invalidation: no walker may still use the old
-    /// tables), then the tables below the root are freed. Cost follows the
-    /// tables in use, not the address space the mappings spanned.
+    /// Remove every mapping at once: the root is emptied, `flush` runs (the
+    /// caller's TLB invalidation: no walker may still use the old tables),
+    /// then the tables below the root are freed, from the list of tables in
+    /// use: no walk at all.
     pub fn clear_all(&mut self, mem: &mut impl TableMemory, flush: impl FnOnce()) {
-        let mut detached = alloc::vec::Vec::new();
-        let mut from = 0;
-        while let Some(i) = mem.next_nonzero(self.root, from) {
-            let e = mem.read(self.root, i);
-            if is_table(e, 0) {
-                detached.push(pte::output_addr(e));
-            }
-            mem.write(self.root, i, 0);
-            from = i + 1;
-        }
+        mem.zero_table(self.root);
         flush();
-        for t in detached {
-            Self::free_tree(mem, t, 1);
+        for t in self.tables.drain(..) {
+            mem.free_table(t);
         }
     }
 
     /// Free every table page of the tree (not the memory it maps).
-    pub fn destroy(self, mem: &mut impl TableMemory) {
-        Self::free_tree(mem, self.root, 0);
-    }
-
-    fn free_tree(mem: &mut impl TableMemory, table: u64, level: usize) {
-        // Level 3 tables hold only pages: nothing below them to free.
-        if level < 3 {
-            let mut from = 0;
-            while let Some(i) = mem.next_nonzero(table, from) {
-                let e = mem.read(table, i);
-                if is_table(e, level) {
-                    Self::free_tree(mem, pte::output_addr(e), level + 1);
-                }
-                from = i + 1;
-            }
+    pub fn destroy(mut self, mem: &mut impl TableMemory) {
+        for t in self.tables.drain(..) {
+            mem.free_table(t);
         }
-        mem.free_table(table);
+        mem.free_table(self.root);
     }
 
     /// The deepest level at which one entry can map `v -> p` within `remaining`.
@@ -361,6 +365,7 @@ impl PageTable {
                 pte::output_addr(e)
             } else {
                 let t = mem.alloc_table()?;
+                self.tables.push(t);
                 mem.write(table, idx, pte::table(t));
                 t
             };
@@ -451,6 +456,7 @@ impl PageTable {
                 let child = pte::output_addr(e);
                 if self.clear_range(mem, child, level + 1, lo, start, end) {
                     mem.write(table, i, 0);
+                    self.forget_table(child);
                     mem.free_table(child);
                 }
             } else if is_valid(e) {
@@ -687,6 +693,7 @@ mod tests {
                 pt.unmap(&mut m, va, PAGE_SIZE).unwrap();
                 model.remove(&va);
             }
+            assert_eq!(pt.table_count() + 1, m.tables.len(), "the list of tables in use is exact");
         }
         for (&va, &pa) in &model {
             assert_eq!(pt.translate(&m, va).unwrap().pa, pa);

@@ -302,7 +302,7 @@ mod ec {
 }
 
 const _: () = assert!(
-    chcore_abi::Syscall::IpcCall as u64 % 2 == 0 && chcore_abi::Syscall::IpcReturn as u64 == chcore_abi::Syscall::IpcCall as u64 + 1,
+    (chcore_abi::Syscall::IpcCall as u64).is_multiple_of(2) && chcore_abi::Syscall::IpcReturn as u64 == chcore_abi::Syscall::IpcCall as u64 + 1,
     "the EL0 sync entry finds both IPC calls with one shift and compare"
 );
 
