@@ -43,6 +43,7 @@ const TESTS: &[Test] = &[
     ("PROC011", "fork shares memory copy-on-write", fork_copy_on_write),
     ("PROC012", "the system call fuzzer cannot hurt the kernel or procmgr", fuzz_children),
     ("PROC013", "a fork bomb is stopped by the process limit", fork_bomb),
+    ("PROC014", "an IPC call and return carry no registers across", ipc_registers),
 ];
 
 fn main() -> i32 {
@@ -333,4 +334,129 @@ fn fork_bomb() -> TestResult {
     let pid = process::spawn("true", &["true"], [0, 1, 2]).map_err(e("spawn after the bomb"))?;
     check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(0)), "a program did not run after the bomb");
     Ok(())
+}
+
+// A server entry point in assembly, so that no compiled prologue touches a
+// register first: it answers each call with the OR of every register a
+// call could leak into it (x6-x30 and all SIMD registers; the kernel sets
+// only x0-x5, the stack pointer and the entry point) as its first word.
+core::arch::global_asm!(
+    ".global usertest_leak_probe",
+    "usertest_leak_probe:",
+    ".irp r, 6,7,8,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
+    "orr x9, x9, x\\r",
+    ".endr",
+    ".irp i, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "orr v0.16b, v0.16b, v\\i\\().16b",
+    ".endr",
+    "mov x10, v0.d[0]",
+    "mov x11, v0.d[1]",
+    "orr x9, x9, x10",
+    "orr x1, x9, x11",
+    // ipc_return(0, leaked, 0, 0, no capabilities)
+    "mov x0, xzr",
+    "mov x2, xzr",
+    "mov x3, xzr",
+    "mov x4, xzr",
+    "mov x8, #{ret}",
+    "svc #0",
+    "udf #0",
+    ret = const libchcore::abi::Syscall::IpcReturn as u64,
+);
+
+extern "C" {
+    fn usertest_leak_probe();
+}
+
+extern "C" fn leak_probe_server(_: u64) -> ! {
+    if sys::register_server(usertest_leak_probe as *const () as u64, 4).is_err() {
+        process::exit(1);
+    }
+    loop {
+        sys::sleep(1000);
+    }
+}
+
+/// One call on `conn` with a pattern in every register the caller may set:
+/// returns (status, what the probe saw leak in, how the caller's own
+/// registers changed across the call: zero when all came back).
+fn probe_call(conn: u64) -> (i64, u64, u64) {
+    let pattern: u64 = 0x5A5A_5A5A_A5A5_A5A5;
+    let (ret, leaked, changed): (i64, u64, u64);
+    // SAFETY: sets caller-owned registers (all declared clobbered) and makes
+    // the ipc_call system call; the kernel hands back x0-x3 and preserves
+    // the rest, which the code then checks against the pattern.
+    unsafe {
+        core::arch::asm!(
+            ".irp r, 6,7,9,10,11,12,13,14,15,16,20,21,22,23,24,25,26,27,28",
+            "mov x\\r, x17",
+            ".endr",
+            ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "dup v\\i\\().2d, x17",
+            ".endr",
+            "mov x8, #{call}",
+            "svc #0",
+            // x9 becomes zero only if every patterned register came back.
+            "eor x9, x9, x17",
+            ".irp r, 6,7,10,11,12,13,14,15,16,20,21,22,23,24,25,26,27,28",
+            "eor x\\r, x\\r, x17",
+            "orr x9, x9, x\\r",
+            ".endr",
+            // v31 first (it then holds the pattern to compare with), then
+            // v30 as the accumulator, then the rest into it.
+            "mov x10, v31.d[0]",
+            "eor x10, x10, x17",
+            "orr x9, x9, x10",
+            "mov x10, v31.d[1]",
+            "eor x10, x10, x17",
+            "orr x9, x9, x10",
+            "dup v31.2d, x17",
+            "eor v30.16b, v30.16b, v31.16b",
+            ".irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29",
+            "eor v\\i\\().16b, v\\i\\().16b, v31.16b",
+            "orr v30.16b, v30.16b, v\\i\\().16b",
+            ".endr",
+            "mov x10, v30.d[0]",
+            "orr x9, x9, x10",
+            "mov x10, v30.d[1]",
+            "orr x9, x9, x10",
+            call = const libchcore::abi::Syscall::IpcCall as u64,
+            in("x17") pattern,
+            inout("x0") conn => ret,
+            inout("x1") 1u64 => leaked,
+            inout("x2") 2u64 => _,
+            inout("x3") 3u64 => _,
+            in("x4") 4u64,
+            in("x5") 0u64,
+            out("x6") _, out("x7") _, out("x8") _, out("x9") changed,
+            out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
+            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _, out("x25") _, out("x26") _,
+            out("x27") _, out("x28") _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+            out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            options(nostack),
+        );
+    }
+    (ret, leaked, changed)
+}
+
+/// The client's registers must not reach the server's handler, and the
+/// handler's must not reach the client: a handler starts each call with
+/// zeroed registers, and the caller gets back all of its own.
+fn ipc_registers() -> TestResult {
+    let (server, _) = libchcore::spawn::spawn_self("leak-probe", leak_probe_server, 0, |_| Ok(())).map_err(e("spawn the probe server"))?;
+    let result = (|| {
+        let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
+        for round in 0..3 {
+            let (ret, leaked, changed) = probe_call(conn.slot);
+            check!(ret == 0, "call {round}: returned {ret}");
+            check!(leaked == 0, "call {round}: the handler started with client data in its registers (OR {leaked:#x})");
+            check!(changed == 0, "call {round}: the caller's registers changed across the call (XOR {changed:#x})");
+        }
+        Ok(())
+    })();
+    let _ = sys::cap_group_kill(server);
+    result
 }
