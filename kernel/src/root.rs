@@ -85,7 +85,8 @@ pub fn start() {
     let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
         let pmo = Pmo::new(PmoKind::Data, RAMDISK.len().max(1) as u64, &g.account)?;
         pmo.write(0, RAMDISK)?;
-        let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP), None)?;
+        // EXEC too: procmgr maps program text straight from it (`pmo_slice`).
+        let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);
         Ok(())
     };

@@ -104,7 +104,7 @@ const fn allocates(call: Syscall) -> bool {
         call,
         Putstr | CreatePmo | CreateDevicePmo | MapPmo | ReadPmo | WritePmo | CapCopy | CapTransfer | CreateCapGroup
             | CreateThread | RegisterServer | RegisterClient | CreateNotification | IrqRegister | VmspaceClone
-            | ConnectFor
+            | ConnectFor | PmoSlice
     )
 }
 
@@ -323,6 +323,15 @@ const fn handler(call: Syscall) -> Handler {
         Syscall::MemUsage => |t, a| {
             let g = t.group.group_cap(a[0], Rights::READ)?;
             Ok(g.account.used() * PAGE_SIZE)
+        },
+        Syscall::PmoSlice => |t, a| {
+            let me = &t.group;
+            let (pmo, rights, id) = match me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)? {
+                kernel_core::cap::Cap { obj: KObject::Pmo(p), rights, id, .. } => (p.clone(), *rights, *id),
+                _ => return Err(Error::WrongType),
+            };
+            let slice = pmo.slice(a[1], a[2])?;
+            me.insert_cap(KObject::Pmo(slice), rights.intersect(Rights(a[3])), Some(id))
         },
         Syscall::PmoSize => |t, a| {
             let me = &t.group;

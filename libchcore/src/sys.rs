@@ -298,6 +298,12 @@ pub fn pmo_size(pmo: Slot) -> Result<u64, Error> {
     call(Syscall::PmoSize, a(pmo, 0, 0, 0))
 }
 
+/// A PMO for the pages `[offset, offset + len)` of the contiguous PMO
+/// `pmo`, sharing its memory, with `pmo`'s rights narrowed to `rights`.
+pub fn pmo_slice(pmo: Slot, offset: u64, len: u64, rights: Rights) -> Result<Slot, Error> {
+    call(Syscall::PmoSlice, a(pmo, offset, len, rights.0))
+}
+
 /// As a server, connect cap_group `client` to ourselves with its buffer at
 /// `buf`: returns (the connection's slot in the client, its badge).
 pub fn connect_for(client: Slot, buf: u64) -> Result<(Slot, u64), Error> {

@@ -109,6 +109,8 @@ struct Table {
 
 static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: BTreeMap::new(), next_pid: ROOT_PID + 1 });
 static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
+/// Bytes of the ramdisk mapped at `RAMDISK_VA`.
+static RAMDISK_SIZE: AtomicU64 = AtomicU64::new(0);
 /// The most physical memory one process may hold: half of what was free
 /// when procmgr started, so that one process allocating without end is
 /// stopped (its allocations fail, or the page fault that needed memory ends
@@ -141,6 +143,7 @@ pub fn init() -> Result<usize, Error> {
     })?;
     let n = archive.entries().len();
     RAMDISK.call_once(|| archive);
+    RAMDISK_SIZE.store(size, Ordering::Relaxed);
     MEM_LIMIT.store(sys::free_memory() / 2, Ordering::Relaxed);
     EXITED.store(sys::create_notification()?, Ordering::SeqCst);
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
@@ -181,6 +184,11 @@ fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
     let plan = kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
+        if let Some(pmo) = ramdisk_slice(image, seg, start, len)? {
+            sys::map_pmo(group, pmo, start, seg.perm | perm::READ)?;
+            sys::cap_delete(pmo)?;
+            continue;
+        }
         let mut pmo = sys::create_pmo(len, PmoKind::Data)?;
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
         sys::write_pmo(pmo, seg.vaddr - start, file)?;
@@ -206,6 +214,34 @@ fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
     sys::write_pmo(stack, at - (STACK_TOP - STACK_SIZE), &block)?;
     sys::cap_delete(stack)?;
     Ok((plan.entry, at))
+}
+
+/// A read-only segment of a ramdisk program whose pages lie page-aligned in
+/// the ramdisk (the build aligns every file there) is mapped straight from
+/// the ramdisk: nothing copied, nothing allocated. The capability carries no
+/// WRITE, so the text can never be written (and fork shares it). Returns
+/// `None` when the segment must be copied instead: writable, with zeroed
+/// memory past its file bytes, or not in the ramdisk.
+fn ramdisk_slice(image: &[u8], seg: &kernel_core::elf_load::Segment, start: u64, len: u64) -> Result<Option<Slot>, Error> {
+    if seg.perm & perm::WRITE != 0 || seg.memsz != seg.filesz || seg.filesz == 0 {
+        return Ok(None);
+    }
+    let base = RAMDISK_VA;
+    let at = image.as_ptr() as u64;
+    let end = base + RAMDISK_SIZE.load(Ordering::Relaxed);
+    if at < base || at + image.len() as u64 > end {
+        return Ok(None);
+    }
+    // Where the segment's first page starts in the ramdisk.
+    let Some(first) = (at - base + seg.offset).checked_sub(seg.vaddr - start) else { return Ok(None) };
+    if !first.is_multiple_of(kernel_core::mm::PAGE_SIZE) || first + len > end - base {
+        return Ok(None);
+    }
+    let mut rights = Rights::MAP.union(Rights::READ);
+    if seg.perm & perm::EXEC != 0 {
+        rights = rights.union(Rights::EXEC);
+    }
+    sys::pmo_slice(slot::ROOT_RAMDISK, first, len, rights).map(Some)
 }
 
 /// Start `group`'s first thread at `pc` (stack and argument `sp`). The

@@ -55,6 +55,9 @@ enum Backing {
     Pages(BTreeMap<u64, Arc<Frame>>),
     /// Device registers.
     Device { pa: u64 },
+    /// Pages of a contiguous PMO (kept alive here), shared, never freed by
+    /// this one.
+    Slice { pa: u64, _owner: Arc<Pmo> },
 }
 
 /// A physical memory object.
@@ -146,6 +149,30 @@ impl Pmo {
         }))
     }
 
+    /// A PMO for pages `[offset, offset + len)` of this one, which must be
+    /// contiguous (`Data`, or a slice of one): the same memory, shared,
+    /// nothing copied or charged. The source stays alive while the slice
+    /// does.
+    pub fn slice(self: &Arc<Self>, offset: u64, len: u64) -> Result<Arc<Pmo>, Error> {
+        if len == 0 || !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        self.check_range(offset, len)?;
+        let (base, owner) = match &*self.inner.lock() {
+            Backing::Contiguous { pa, .. } => (*pa, self.clone()),
+            Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
+            Backing::Pages(_) | Backing::Device { .. } => return Err(Error::InvalidArgument),
+        };
+        Ok(Arc::new(Pmo {
+            header: Header::new(ObjectType::Pmo),
+            kind: PmoKind::Data,
+            size: len,
+            inner: Mutex::new(Backing::Slice { pa: base + offset, _owner: owner }),
+            account: self.account.clone(),
+            mappings: Mutex::new(Vec::new()),
+        }))
+    }
+
     /// Whether pages are allocated on first touch.
     pub fn is_lazy(&self) -> bool {
         matches!(self.kind, PmoKind::Anonym | PmoKind::Shm)
@@ -158,7 +185,7 @@ impl Pmo {
             return Err(Error::InvalidArgument);
         }
         match &mut *self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } => Ok(Some(*pa + (index << PAGE_SHIFT))),
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } => Ok(Some(*pa + (index << PAGE_SHIFT))),
             Backing::Pages(pages) => {
                 if let Some(f) = pages.get(&index) {
                     return Ok(Some(f.0));
@@ -276,7 +303,7 @@ impl Pmo {
     /// Pages present now: (index, physical address, shared copy-on-write).
     pub fn present_pages(&self) -> Vec<(u64, u64, bool)> {
         match &*self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } => {
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } => {
                 (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect()
             }
             Backing::Pages(pages) => pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
@@ -354,8 +381,9 @@ impl Drop for Pmo {
                 mm::free_pages(*pa, *order);
                 self.account.uncharge(1 << *order);
             }
-            // Frames free themselves when their last PMO lets go.
-            Backing::Pages(_) | Backing::Device { .. } => {}
+            // Frames free themselves when their last PMO lets go; a slice's
+            // belong to the PMO it was cut from.
+            Backing::Pages(_) | Backing::Device { .. } | Backing::Slice { .. } => {}
         }
     }
 }

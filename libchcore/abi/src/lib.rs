@@ -113,11 +113,17 @@ pub enum Syscall {
     /// `mem_usage(cap_group_cap) -> bytes`: physical memory charged to the
     /// group now (pages its PMOs allocated and still hold). Needs READ.
     MemUsage = 46,
+    /// `pmo_slice(pmo_cap, offset, len, rights_mask) -> cap`: a PMO for the
+    /// pages `[offset, offset + len)` of a contiguous (`Data`) PMO, sharing
+    /// its memory (nothing is copied or charged). Offset and length are
+    /// page-aligned and inside the PMO. The new capability has the source
+    /// capability's rights ANDed with the mask, and is revoked with it.
+    PmoSlice = 47,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 47;
+    pub const COUNT: u64 = 48;
 
     /// Every call, in number order.
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
@@ -128,7 +134,7 @@ impl Syscall {
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
             IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
-            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage,
+            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage, PmoSlice,
         ]
     };
 

@@ -71,10 +71,13 @@ impl<'a> Archive<'a> {
             let name_start = at + HEADER;
             let name_end = name_start.checked_add(namesize).ok_or(CpioError::Truncated)?;
             let raw = bytes.get(name_start..name_end).ok_or(CpioError::Truncated)?;
-            let name = match raw.split_last() {
-                Some((0, n)) if !n.is_empty() => core::str::from_utf8(n).map_err(|_| CpioError::BadName)?,
-                _ => return Err(CpioError::BadName),
-            };
+            // A C string: the name ends at its first NUL; any further bytes
+            // (the writer's alignment padding) must be NULs too.
+            let len = raw.iter().position(|&b| b == 0).ok_or(CpioError::BadName)?;
+            if len == 0 || raw[len..].iter().any(|&b| b != 0) {
+                return Err(CpioError::BadName);
+            }
+            let name = core::str::from_utf8(&raw[..len]).map_err(|_| CpioError::BadName)?;
             let data_start = align4(name_end);
             let data_end = data_start.checked_add(size).ok_or(CpioError::Truncated)?;
             let data = bytes.get(data_start..data_end).ok_or(CpioError::Truncated)?;
@@ -101,18 +104,28 @@ impl<'a> Archive<'a> {
     }
 }
 
-/// An archive holding `files` (name, contents), for the build.
+/// Where the writer puts every file's data: at a multiple of this from the
+/// archive's start, so that a page-aligned archive in memory holds each
+/// file page-aligned too (procmgr maps program text straight from it).
+pub const DATA_ALIGN: usize = 4096;
+
+/// An archive holding `files` (name, contents), for the build. Each name is
+/// padded with NULs (still a valid C string, as cpio readers take it) so
+/// that the data starts at a multiple of [`DATA_ALIGN`].
 pub fn write(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut put = |name: &str, data: &[u8], mode: u32, ino: usize| {
-        let fields = [ino as u32, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
+        let start = out.len();
+        let name_end = start + HEADER + name.len() + 1;
+        let data_start = if data.is_empty() { align4(name_end) } else { name_end.div_ceil(DATA_ALIGN) * DATA_ALIGN };
+        let namesize = data_start - start - HEADER;
+        let fields = [ino as u32, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, namesize as u32, 0];
         out.extend_from_slice(MAGIC);
         for f in fields {
             out.extend_from_slice(alloc::format!("{f:08X}").as_bytes());
         }
         out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        out.resize(align4(out.len()), 0);
+        out.resize(data_start, 0);
         out.extend_from_slice(data);
         out.resize(align4(out.len()), 0);
     };
@@ -137,6 +150,20 @@ mod tests {
         assert_eq!(ar.find("odd").unwrap().mode, MODE_FILE);
         assert!(ar.find("missing").is_none());
         assert_eq!(Archive::parse(&write(&[])).unwrap().entries().len(), 0);
+    }
+
+    #[test]
+    fn file_data_is_page_aligned_and_names_stop_at_the_first_nul() {
+        let a = write(&[("a", b"x"), ("long/name/here", &[7u8; 5000]), ("empty", b"")]);
+        let ar = Archive::parse(&a).unwrap();
+        for e in ar.entries().iter().filter(|e| !e.data.is_empty()) {
+            assert_eq!((e.data.as_ptr() as usize - a.as_ptr() as usize) % DATA_ALIGN, 0, "{} is aligned", e.name);
+        }
+        assert_eq!(ar.find("long/name/here").unwrap().data.len(), 5000);
+        // Something other than NUL after a name's terminator is refused.
+        let mut bad = write(&[("a", b"x")]);
+        bad[HEADER + 2] = b'z';
+        assert_eq!(Archive::parse(&bad).unwrap_err(), CpioError::BadName);
     }
 
     /// Random bytes flipped in a valid archive: an error or an archive,
