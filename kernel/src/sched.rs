@@ -237,6 +237,7 @@ pub fn current() -> Option<Arc<Thread>> {
 
 /// Run `f` on the thread on this CPU, if any, without touching its
 /// reference count or any lock (the system call path).
+#[inline(always)]
 pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
     let p = FAST[cpu_id()].current.load(Relaxed);
     if p.is_null() {

@@ -83,17 +83,24 @@ impl<T> RunQueue<T> {
 
     /// Keep only the threads for which `keep` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        for p in 0..self.levels.len() {
-            if self.bitmap[p / 64] & (1 << (p % 64)) == 0 {
-                continue;
+        // Only the levels the bitmap marks: most of the 256 are empty.
+        for w in 0..self.bitmap.len() {
+            let mut bits = self.bitmap[w];
+            while bits != 0 {
+                let p = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.retain_level(p, &mut keep);
             }
-            let q = &mut self.levels[p];
-            let before = q.len();
-            q.retain(&mut keep);
-            self.len -= before - q.len();
-            if q.is_empty() {
-                self.bitmap[p / 64] &= !(1 << (p % 64));
-            }
+        }
+    }
+
+    fn retain_level(&mut self, p: usize, keep: &mut impl FnMut(&T) -> bool) {
+        let q = &mut self.levels[p];
+        let before = q.len();
+        q.retain(|t| keep(t));
+        self.len -= before - q.len();
+        if q.is_empty() {
+            self.bitmap[p / 64] &= !(1 << (p % 64));
         }
     }
 

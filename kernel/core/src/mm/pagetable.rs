@@ -209,10 +209,16 @@ impl PageTable {
             return Err(MapError::AlreadyMapped);
         }
         let mut off = 0;
+        // The table last written to: (table, its slot, its level, first
+        // address it covers). Consecutive pages mostly share it: one walk
+        // per table, not per page.
+        let mut current: Option<(u64, Slot, usize, u64)> = None;
         while off < len {
             let (v, p) = (start + off, pa + off);
             let level = Self::leaf_level(v, p, len - off, gran);
-            let Some((table, slot)) = self.walk_create(mem, v, level) else {
+            let span = level_size(level - 1);
+            let cached = current.filter(|&(_, _, l, b)| l == level && v & !(span - 1) == b);
+            let Some((table, slot)) = cached.map(|(t, s, _, _)| (t, s)).or_else(|| self.walk_create(mem, v, level)) else {
                 // Roll back what this call mapped; the range was free before.
                 if off > 0 {
                     self.clear_range(mem, self.root, 0, 0, start, start + off);
@@ -226,6 +232,7 @@ impl PageTable {
             };
             mem.write(table, level_index(v, level), desc);
             count_up(mem, slot, 1);
+            current = Some((table, slot, level, v & !(span - 1)));
             off += level_size(level);
         }
         Ok(())
@@ -805,7 +812,7 @@ mod tests {
                 model.remove(&va);
             }
             assert_eq!(pt.table_count() + 1, m.tables.len(), "the list of tables in use is exact");
-            if x % 16 == 0 {
+            if x.is_multiple_of(16) {
                 check_counts(&m, pt.root(), 0);
             }
         }
