@@ -7,8 +7,9 @@
 //! a small static area (the buddy allocator's free lists need a heap) and then
 //! receives a block of pages from the buddy allocator.
 
+mod heap;
+
 use crate::plat::Machine;
-use buddy_system_allocator::LockedHeap;
 use core::cell::UnsafeCell;
 use kernel_core::mm::frames::{order_for_pages, FrameError, Frames};
 use kernel_core::mm::pagetable::{TableMemory, ENTRIES};
@@ -21,7 +22,7 @@ static FRAMES: Mutex<Frames> = Mutex::new(Frames::new());
 static RAM: Mutex<RegionSet<{ crate::plat::MAX_REGIONS }>> = Mutex::new(RegionSet::new());
 
 #[global_allocator]
-static HEAP: LockedHeap<32> = LockedHeap::empty();
+static HEAP: heap::Heap = heap::Heap::empty();
 
 /// Heap for the allocator's own bookkeeping until pages can be handed over.
 const BOOT_HEAP_SIZE: usize = 64 << 10;
@@ -59,7 +60,7 @@ fn kernel_image() -> Region {
 pub fn init(machine: &Machine) {
     // SAFETY: called once on the boot CPU before anything allocates; the
     // static area is exclusively the heap's from here on.
-    unsafe { HEAP.lock().init(BOOT_HEAP.0.get() as usize, BOOT_HEAP_SIZE) };
+    unsafe { HEAP.add(BOOT_HEAP.0.get() as usize, BOOT_HEAP.0.get() as usize + BOOT_HEAP_SIZE) };
 
     crate::arch::mmu::disable_lower_half();
     *RAM.lock() = machine.memory;
@@ -92,7 +93,7 @@ pub fn init(machine: &Machine) {
             let va = phys_to_virt(pa) as usize;
             // SAFETY: the block was just taken from the frame allocator, so
             // no one else owns it; it is mapped in the linear map.
-            unsafe { HEAP.lock().add_to_heap(va, va + (PAGE_SIZE << order) as usize) };
+            unsafe { HEAP.add(va, va + (PAGE_SIZE << order) as usize) };
             log::info!("kernel heap: {} KiB", (PAGE_SIZE << order) >> 10);
         }
         Err(e) => log::warn!("no memory for the kernel heap ({e:?}): only {} KiB", BOOT_HEAP_SIZE >> 10),
@@ -126,14 +127,14 @@ const HEAP_RESERVE: usize = 512 << 10;
 
 /// Whether a system call may allocate kernel memory now.
 pub fn heap_has_room() -> bool {
-    let h = HEAP.lock();
-    h.stats_total_bytes().saturating_sub(h.stats_alloc_actual()) > HEAP_RESERVE
+    let (total, allocated) = HEAP.stats();
+    total.saturating_sub(allocated) > HEAP_RESERVE
 }
 
 /// Bytes currently allocated from the kernel heap (as the allocator rounds them).
 #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
 pub fn heap_allocated() -> usize {
-    HEAP.lock().stats_alloc_actual()
+    HEAP.stats().1
 }
 
 /// Page tables kept in pages from the buddy allocator, reached through the linear map.
