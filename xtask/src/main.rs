@@ -544,7 +544,9 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         println!("profiling {name} on {machine} with {k} iterations (QEMU -d in_asm,exec,nochain; slow)");
         let log = dir.join(format!("profile-{name}-{k}.log"));
         let (results, per_fn) = bench::run_logged(machine, &image, &log, std::time::Duration::from_secs(3600))?;
-        let _ = std::fs::remove_file(&log);
+        if std::env::var_os("CHCORE_KEEP_PROFILE_LOG").is_none() {
+            let _ = std::fs::remove_file(&log);
+        }
         let r = results.get(name).ok_or_else(|| format!("{name} reported no result"))?.clone();
         runs.push((r, per_fn));
     }

@@ -284,16 +284,17 @@ impl TableMemory for KernelTableMemory {
         unsafe { core::ptr::write_volatile(Self::entry(table, index), value) }
     }
 
-    fn next_nonzero(&self, table: u64, from: usize) -> Option<usize> {
+    fn next_nonzero(&self, table: u64, from: usize, end: usize) -> Option<usize> {
         // SAFETY: as for `read`: a live table page in the linear map. Only
         // the walker (under its vmspace's lock) writes it; the MMU only
         // reads it (hardware access/dirty flag updates are off).
         let entries = unsafe { &*(phys_to_virt(table) as *const [u64; ENTRIES]) };
+        let end = end.min(ENTRIES);
         let mut i = from;
         // Eight entries at a time while they are all zero.
-        while i + 8 <= ENTRIES && entries[i..i + 8].iter().fold(0, |acc, e| acc | e) == 0 {
+        while i + 8 <= end && entries[i..i + 8].iter().fold(0, |acc, e| acc | e) == 0 {
             i += 8;
         }
-        (i..ENTRIES).find(|&j| entries[j] != 0)
+        (i..end).find(|&j| entries[j] != 0)
     }
 }

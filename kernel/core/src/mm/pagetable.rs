@@ -38,10 +38,11 @@ pub trait TableMemory {
     fn read(&self, table: u64, index: usize) -> u64;
     /// Set entry `index` of the table at physical address `table`.
     fn write(&mut self, table: u64, index: usize, value: u64);
-    /// The first non-zero entry of `table` at or after `from`. Tables are
-    /// mostly empty, so implementations should make this fast.
-    fn next_nonzero(&self, table: u64, from: usize) -> Option<usize> {
-        (from..ENTRIES).find(|&i| self.read(table, i) != 0)
+    /// The first non-zero entry of `table` in `[from, end)` (`end` at most
+    /// [`ENTRIES`]). Tables are mostly empty, so implementations should make
+    /// this fast.
+    fn next_nonzero(&self, table: u64, from: usize, end: usize) -> Option<usize> {
+        (from..end.min(ENTRIES)).find(|&i| self.read(table, i) != 0)
     }
     /// Set every entry of `table` to zero.
     fn zero_table(&mut self, table: u64) {
@@ -491,7 +492,7 @@ impl PageTable {
             // touched region is mostly zero entries, skipped eight at a time).
             let (first, last) = Self::overlap_indices(level, base, start, end);
             let mut from = first;
-            while let Some(i) = mem.next_nonzero(table, from).filter(|&i| i <= last) {
+            while let Some(i) = mem.next_nonzero(table, from, last + 1) {
                 mem.write(table, i, 0);
                 cleared += 1;
                 from = i + 1;
