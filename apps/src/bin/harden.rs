@@ -213,10 +213,59 @@ fn capabilities() {
         }
         let _ = sys::cap_delete(pmo);
     }
+    slices();
     // Rights a process does not have.
     refused("create_device_pmo without the DEVICE right", sys::create_device_pmo(0x0900_0000, 4096));
     refused("irq_register without the DEVICE right", sys::irq_register(33));
     refused("raising one's own memory limit", sys::set_mem_limit(slot::SELF_CAP_GROUP, u64::MAX));
+}
+
+/// `pmo_slice`: only whole pages inside contiguous memory, never wider
+/// rights than the source capability, the same memory, revoked with it.
+fn slices() {
+    let Ok(data) = sys::create_pmo(4 * 4096, PmoKind::Data) else {
+        broken("create_pmo for the slice tests");
+        return;
+    };
+    refused("pmo_slice at a misaligned offset", sys::pmo_slice(data, 100, 4096, Rights::ALL));
+    refused("pmo_slice of a misaligned length", sys::pmo_slice(data, 0, 100, Rights::ALL));
+    refused("pmo_slice of no pages", sys::pmo_slice(data, 0, 0, Rights::ALL));
+    refused("pmo_slice past the end", sys::pmo_slice(data, 3 * 4096, 2 * 4096, Rights::ALL));
+    refused("pmo_slice of a wrapping range", sys::pmo_slice(data, u64::MAX - 4095, 8192, Rights::ALL));
+    refused("pmo_slice of a cap_group", sys::pmo_slice(slot::SELF_CAP_GROUP, 0, 4096, Rights::ALL));
+    if let Ok(anon) = sys::create_pmo(4096, PmoKind::Anonym) {
+        refused("pmo_slice of memory allocated on demand", sys::pmo_slice(anon, 0, 4096, Rights::ALL));
+        let _ = sys::cap_delete(anon);
+    }
+    if let Ok(ro) = sys::cap_copy(data, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::MAP)) {
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        match sys::pmo_slice(ro, 4096, 4096, Rights::ALL) {
+            Ok(s) => {
+                if sys::cap_info(s).is_ok_and(|(_, r)| r.contains(Rights::WRITE) || r.contains(Rights::COPY)) {
+                    broken("pmo_slice widened rights");
+                }
+                refused("write_pmo through a slice of a read-only capability", sys::write_pmo(s, 0, b"x"));
+                let _ = sys::cap_delete(s);
+            }
+            Err(e) => broken(&format!("pmo_slice of a read-only capability: {e:?}")),
+        }
+        let _ = sys::cap_delete(ro);
+    }
+    // The same memory as its source, and gone with the source's revocation.
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    match sys::pmo_slice(data, 2 * 4096, 4096, Rights::READ) {
+        Ok(s) => {
+            let mut b = [0u8; 5];
+            let shared = sys::write_pmo(data, 2 * 4096 + 8, b"slice").is_ok() && sys::read_pmo(s, 8, &mut b).is_ok() && &b == b"slice";
+            if !shared {
+                broken("a slice does not show its source's memory");
+            }
+            let _ = sys::cap_revoke(data);
+            refused("cap_info on a slice of a revoked capability", sys::cap_info(s));
+        }
+        Err(e) => broken(&format!("pmo_slice: {e:?}")),
+    }
+    let _ = sys::cap_delete(data);
 }
 
 /// Mappings of kernel addresses, past the user half, misaligned, overlapping.
