@@ -50,6 +50,19 @@ impl From<chcore_abi::Error> for LoadError {
     }
 }
 
+/// A read-only segment of `image` (page-aligned in the kernel image) whose
+/// pages can be mapped where they lie instead of copied: no zeroed tail,
+/// file offset and address congruent modulo the page size.
+fn in_place(image: &[u8], seg: &elf_load::Segment, start: u64, len: u64) -> Result<Option<Arc<Pmo>>, LoadError> {
+    let base = image.as_ptr() as u64;
+    let Some(first) = seg.offset.checked_sub(seg.vaddr - start) else { return Ok(None) };
+    let fits = first + len <= kernel_core::mm::align_up(image.len() as u64, kernel_core::mm::PAGE_SIZE).unwrap_or(0);
+    if seg.perm & perm::WRITE != 0 || seg.memsz != seg.filesz || !base.is_multiple_of(kernel_core::mm::PAGE_SIZE) || !first.is_multiple_of(kernel_core::mm::PAGE_SIZE) || !fits {
+        return Ok(None);
+    }
+    Ok(Some(Pmo::new_static(kernel_core::mm::virt_to_phys(base + first), len)?))
+}
+
 /// Load `image` as a new cap_group called `name` and make its first thread runnable.
 pub fn spawn_elf(
     name: &str,
@@ -62,10 +75,16 @@ pub fn spawn_elf(
     setup(&group)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
+        let p = seg.perm | perm::READ;
+        if let Some(pmo) = in_place(image, seg, start, len)? {
+            // Read-only, and it must stay so: it is the kernel image.
+            group.vmspace.map(pmo.clone(), start, p, p & !perm::WRITE)?;
+            group.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
+            continue;
+        }
         let pmo = Pmo::new(PmoKind::Data, len, &group.account)?;
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
         pmo.write(seg.vaddr - start, file)?;
-        let p = seg.perm | perm::READ;
         group.vmspace.map(pmo.clone(), start, p, p)?;
         group.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)?;
     }
@@ -83,8 +102,11 @@ pub fn spawn_elf(
 pub fn start() {
     // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only.
     let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
-        let pmo = Pmo::new(PmoKind::Data, RAMDISK.len().max(1) as u64, &g.account)?;
-        pmo.write(0, RAMDISK)?;
+        // The ramdisk's pages in the kernel image themselves, not a copy: the
+        // image is never freed, and `PageAligned` gives the archive whole
+        // pages of its own (no kernel data shares its last page).
+        let pa = kernel_core::mm::virt_to_phys(RAMDISK.as_ptr() as u64);
+        let pmo = Pmo::new_static(pa, RAMDISK.len().max(1) as u64)?;
         // EXEC too: procmgr maps program text straight from it (`pmo_slice`).
         let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);

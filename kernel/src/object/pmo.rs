@@ -58,6 +58,8 @@ enum Backing {
     /// Pages of a contiguous PMO (kept alive here), shared, never freed by
     /// this one.
     Slice { pa: u64, _owner: Arc<Pmo> },
+    /// Memory that is never freed: part of the kernel image.
+    Static { pa: u64 },
 }
 
 /// A physical memory object.
@@ -159,7 +161,7 @@ impl Pmo {
         }
         self.check_range(offset, len)?;
         let (base, owner) = match &*self.inner.lock() {
-            Backing::Contiguous { pa, .. } => (*pa, self.clone()),
+            Backing::Contiguous { pa, .. } | Backing::Static { pa } => (*pa, self.clone()),
             Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
             Backing::Pages(_) | Backing::Device { .. } => return Err(Error::InvalidArgument),
         };
@@ -169,6 +171,24 @@ impl Pmo {
             size: len,
             inner: Mutex::new(Backing::Slice { pa: base + offset, _owner: owner }),
             account: self.account.clone(),
+            mappings: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// A `Data` PMO over `[pa, pa + size)`, memory that is never freed (a
+    /// page-aligned part of the kernel image, such as the ramdisk): nothing
+    /// is allocated, copied or charged.
+    pub fn new_static(pa: u64, size: u64) -> Result<Arc<Pmo>, Error> {
+        let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(Arc::new(Pmo {
+            header: Header::new(ObjectType::Pmo),
+            kind: PmoKind::Data,
+            size,
+            inner: Mutex::new(Backing::Static { pa }),
+            account: Arc::new(Account::new(kernel_core::account::UNLIMITED)),
             mappings: Mutex::new(Vec::new()),
         }))
     }
@@ -185,7 +205,9 @@ impl Pmo {
             return Err(Error::InvalidArgument);
         }
         match &mut *self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } => Ok(Some(*pa + (index << PAGE_SHIFT))),
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } | Backing::Static { pa } => {
+                Ok(Some(*pa + (index << PAGE_SHIFT)))
+            }
             Backing::Pages(pages) => {
                 if let Some(f) = pages.get(&index) {
                     return Ok(Some(f.0));
@@ -303,7 +325,7 @@ impl Pmo {
     /// Pages present now: (index, physical address, shared copy-on-write).
     pub fn present_pages(&self) -> Vec<(u64, u64, bool)> {
         match &*self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } => {
+            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } | Backing::Static { pa } => {
                 (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect()
             }
             Backing::Pages(pages) => pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
@@ -383,7 +405,7 @@ impl Drop for Pmo {
             }
             // Frames free themselves when their last PMO lets go; a slice's
             // belong to the PMO it was cut from.
-            Backing::Pages(_) | Backing::Device { .. } | Backing::Slice { .. } => {}
+            Backing::Pages(_) | Backing::Device { .. } | Backing::Slice { .. } | Backing::Static { .. } => {}
         }
     }
 }
