@@ -32,12 +32,112 @@ const PIPE_CAPACITY: usize = 4096;
 pub const MAX_PROCESSES: usize = 64;
 
 /// A pipe.
+///
+/// Readers wait for data on `data`, writers for room on `room`. Whoever
+/// waits says so (under the lock, before waiting); whoever changes the pipe
+/// notifies only a side that waits: a round trip through two pipes makes no
+/// notify call that wakes nobody. A wake-up that leaves work for another
+/// waiter of the same side (data left over, room left over, an end closed)
+/// is passed on. The notifications count, so a notify that comes between
+/// "I will wait" and the wait itself is not lost, and no timeout is needed.
 pub struct Pipe {
-    ring: Mutex<Ring>,
+    state: Mutex<PipeState>,
     readers: AtomicU64,
     writers: AtomicU64,
-    /// Notified whenever data, space or a close happens.
-    note: Slot,
+    data: Slot,
+    room: Slot,
+}
+
+struct PipeState {
+    ring: Ring,
+    /// Readers between "the pipe is empty" and the end of their wait.
+    readers_waiting: u64,
+    /// Writers between "the pipe is full" and the end of their wait.
+    writers_waiting: u64,
+}
+
+impl Pipe {
+    fn new() -> Result<Pipe, Error> {
+        let data = sys::create_notification()?;
+        let room = sys::create_notification().inspect_err(|_| {
+            let _ = sys::cap_delete(data);
+        })?;
+        let state = PipeState { ring: Ring::new(PIPE_CAPACITY), readers_waiting: 0, writers_waiting: 0 };
+        Ok(Pipe { state: Mutex::new(state), readers: AtomicU64::new(0), writers: AtomicU64::new(0), data, room })
+    }
+
+    /// Wake one waiter of each side that `state` says waits.
+    fn wake(&self, readers: bool, writers: bool) {
+        if readers {
+            let _ = sys::notify(self.data);
+        }
+        if writers {
+            let _ = sys::notify(self.room);
+        }
+    }
+
+    /// An end was closed: everyone waiting looks again (for end of file,
+    /// or a broken pipe).
+    fn closed(&self) {
+        let (r, w) = {
+            let st = self.state.lock();
+            (st.readers_waiting > 0, st.writers_waiting > 0)
+        };
+        self.wake(r, w);
+    }
+
+    /// Read into `out`, waiting while the pipe is empty and has writers.
+    fn read(&self, out: &mut [u8]) -> usize {
+        loop {
+            let mut st = self.state.lock();
+            let k = st.ring.read(out);
+            let eof = k == 0 && self.writers.load(Ordering::SeqCst) == 0;
+            if k > 0 || out.is_empty() || eof {
+                let wake_writer = k > 0 && st.writers_waiting > 0;
+                let pass_on = (eof || !st.ring.is_empty()) && st.readers_waiting > 0;
+                drop(st);
+                self.wake(pass_on, wake_writer);
+                return k;
+            }
+            st.readers_waiting += 1;
+            drop(st);
+            let _ = sys::wait(self.data, None);
+            self.state.lock().readers_waiting -= 1;
+        }
+    }
+
+    /// Write some of `data`, waiting while the pipe is full and has
+    /// readers; `PeerDead` once it has none.
+    fn write(&self, data: &[u8]) -> Result<usize, Error> {
+        loop {
+            let mut st = self.state.lock();
+            if self.readers.load(Ordering::SeqCst) == 0 {
+                let pass_on = st.writers_waiting > 0;
+                drop(st);
+                self.wake(false, pass_on);
+                return Err(Error::PeerDead);
+            }
+            let k = st.ring.write(data);
+            if k > 0 || data.is_empty() {
+                let wake_reader = k > 0 && st.readers_waiting > 0;
+                let pass_on = !st.ring.is_full() && st.writers_waiting > 0;
+                drop(st);
+                self.wake(wake_reader, pass_on);
+                return Ok(k);
+            }
+            st.writers_waiting += 1;
+            drop(st);
+            let _ = sys::wait(self.room, None);
+            self.state.lock().writers_waiting -= 1;
+        }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let _ = sys::cap_delete(self.data);
+        let _ = sys::cap_delete(self.room);
+    }
 }
 
 /// What a file descriptor refers to.
@@ -62,8 +162,10 @@ impl Drop for File {
             FileKind::PipeWrite(p) => (p, &p.writers),
             _ => return,
         };
+        // The count drops before `closed` takes the lock: a reader or
+        // writer that looks after that sees it (see `Pipe::read`).
         counter.fetch_sub(1, Ordering::SeqCst);
-        let _ = sys::notify(pipe.note);
+        pipe.closed();
     }
 }
 
@@ -540,12 +642,7 @@ fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
 }
 
 fn op_pipe(pid: u64) -> Result<Reply, Error> {
-    let p = Arc::new(Pipe {
-        ring: Mutex::new(Ring::new(PIPE_CAPACITY)),
-        readers: AtomicU64::new(0),
-        writers: AtomicU64::new(0),
-        note: sys::create_notification()?,
-    });
+    let p = Arc::new(Pipe::new()?);
     let r = install(pid, pipe_end(&p, false))?;
     let w = match install(pid, pipe_end(&p, true)) {
         Ok(w) => w,
@@ -602,17 +699,7 @@ fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Reply, Error>
             *p += k;
             k
         }
-        FileKind::PipeRead(pipe) => loop {
-            let k = pipe.ring.lock().read(out);
-            if k > 0 || out.is_empty() {
-                let _ = sys::notify(pipe.note);
-                break k;
-            }
-            if pipe.writers.load(Ordering::SeqCst) == 0 {
-                break 0;
-            }
-            let _ = sys::wait(pipe.note, Some(1));
-        },
+        FileKind::PipeRead(pipe) => pipe.read(out),
         FileKind::PipeWrite(_) => return Err(Error::BadFd),
     };
     Ok(ok(got as u64, [0; 3]))
@@ -627,17 +714,7 @@ fn op_write(pid: u64, n: u64, data: &[u8]) -> Result<Reply, Error> {
             }
             data.len()
         }
-        FileKind::PipeWrite(pipe) => loop {
-            if pipe.readers.load(Ordering::SeqCst) == 0 {
-                return Err(Error::PeerDead);
-            }
-            let k = pipe.ring.lock().write(data);
-            if k > 0 || data.is_empty() {
-                let _ = sys::notify(pipe.note);
-                break k;
-            }
-            let _ = sys::wait(pipe.note, Some(1));
-        },
+        FileKind::PipeWrite(pipe) => pipe.write(data)?,
         _ => return Err(Error::BadFd),
     };
     Ok(ok(put as u64, [0; 3]))

@@ -44,6 +44,7 @@ const TESTS: &[Test] = &[
     ("PROC012", "the system call fuzzer cannot hurt the kernel or procmgr", fuzz_children),
     ("PROC013", "a fork bomb is stopped by the process limit", fork_bomb),
     ("PROC014", "an IPC call and return carry no registers across", ipc_registers),
+    ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
 ];
 
 fn main() -> i32 {
@@ -156,6 +157,79 @@ fn pipe_basics() -> TestResult {
     process::close(w).map_err(e("close"))?;
     check!(process::close(w) == Err(Error::BadFd), "closed a closed fd");
     check!(process::read(60, &mut buf) == Err(Error::BadFd), "read an fd never opened");
+    Ok(())
+}
+
+/// Bytes each writer of `pipe_crowd` sends: ten times the pipe's capacity,
+/// so writers wait for room and readers for data many times over.
+const CROWD_BYTES: usize = 40_000;
+
+fn pipe_crowd() -> TestResult {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    let (results, report) = process::pipe().map_err(e("pipe"))?;
+    let mut children = alloc::vec::Vec::new();
+    for writer in 1..=2u8 {
+        match process::fork().map_err(e("fork"))? {
+            0 => {
+                let chunk = [writer; 1000];
+                for _ in 0..CROWD_BYTES / chunk.len() {
+                    if process::write(w, &chunk).is_err() {
+                        process::exit(1);
+                    }
+                }
+                process::exit(0);
+            }
+            pid => children.push(pid),
+        }
+    }
+    for _ in 0..2 {
+        match process::fork().map_err(e("fork"))? {
+            0 => {
+                // Only the writers may hold the write end, or end of file
+                // would never come.
+                let _ = process::close(w);
+                let mut counts = [0u64; 3];
+                let mut buf = [0u8; 700];
+                loop {
+                    match process::read(r, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => buf[..n].iter().for_each(|&b| counts[(b as usize).min(2)] += 1),
+                        Err(_) => process::exit(1),
+                    }
+                }
+                let mut msg = [0u8; 24];
+                for (i, c) in counts.iter().enumerate() {
+                    msg[i * 8..i * 8 + 8].copy_from_slice(&c.to_le_bytes());
+                }
+                process::exit(if process::write(report, &msg) == Ok(24) { 0 } else { 1 });
+            }
+            pid => children.push(pid),
+        }
+    }
+    let _ = process::close(r);
+    let _ = process::close(w);
+    let _ = process::close(report);
+    let mut total = [0u64; 3];
+    for _ in 0..2 {
+        let mut msg = [0u8; 24];
+        let mut got = 0;
+        while got < 24 {
+            match process::read(results, &mut msg[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        check!(got == 24, "a reader reported {got} bytes, expected 24");
+        for (i, t) in total.iter_mut().enumerate() {
+            *t += u64::from_le_bytes(msg[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        }
+    }
+    let _ = process::close(results);
+    for pid in children {
+        let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+        check!(status == Status::Exited(0), "child {pid} ended {status:?}");
+    }
+    check!(total == [0, CROWD_BYTES as u64, CROWD_BYTES as u64], "the readers got {total:?}, expected [0, {CROWD_BYTES}, {CROWD_BYTES}]");
     Ok(())
 }
 
