@@ -114,6 +114,18 @@ pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Error> {
     call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
 }
 
+/// Read until `buf` is full, end of file or an error; returns the bytes read.
+pub fn read_full(fd: u64, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match read(fd, &mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
 /// Write all of `data` to `fd`.
 pub fn write(fd: u64, data: &[u8]) -> Result<usize, Error> {
     if !managed() {

@@ -611,13 +611,7 @@ fn stress_round(round: u64) -> Result<(), String> {
             break;
         }
         let mut back = [0u8; 32];
-        let mut got = 0;
-        while got < 32 {
-            match process::read(r2, &mut back[got..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
+        let got = process::read_full(r2, &mut back);
         if got != 32 || back.iter().any(|&x| x != out[0].wrapping_add(1)) {
             result = Err(format!("the pipe returned {got} bytes, not what went in"));
             break;

@@ -212,13 +212,7 @@ fn pipe_crowd() -> TestResult {
     let mut total = [0u64; 3];
     for _ in 0..2 {
         let mut msg = [0u8; 24];
-        let mut got = 0;
-        while got < 24 {
-            match process::read(results, &mut msg[got..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
+        let got = process::read_full(results, &mut msg);
         check!(got == 24, "a reader reported {got} bytes, expected 24");
         for (i, t) in total.iter_mut().enumerate() {
             *t += u64::from_le_bytes(msg[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));

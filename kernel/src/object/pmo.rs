@@ -123,14 +123,17 @@ impl Pmo {
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
             PmoKind::Device => return Err(Error::InvalidArgument),
         };
-        Ok(Arc::new(Pmo {
-            header: Header::new(ObjectType::Pmo),
-            kind,
-            size,
-            inner: Mutex::new(backing),
-            account: account.clone(),
-            mappings: Mutex::new(Vec::new()),
-        }))
+        Ok(Pmo::with_backing(kind, size, backing, account.clone()))
+    }
+
+    fn with_backing(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Arc<Pmo> {
+        Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, mappings: Mutex::new(Vec::new()) })
+    }
+
+    /// Memory that is not RAM to be charged (device registers, the kernel
+    /// image): an account without a limit, of its own.
+    fn uncharged() -> Arc<Account> {
+        Arc::new(Account::new(kernel_core::account::UNLIMITED))
     }
 
     /// A PMO for the device registers at `[pa, pa + size)`. The caller has
@@ -140,15 +143,7 @@ impl Pmo {
         if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) || pa.checked_add(size).is_none_or(|e| e > 1 << 48) {
             return Err(Error::InvalidArgument);
         }
-        Ok(Arc::new(Pmo {
-            header: Header::new(ObjectType::Pmo),
-            kind: PmoKind::Device,
-            size,
-            inner: Mutex::new(Backing::Device { pa }),
-            // Device registers are not RAM: nothing to charge.
-            account: Arc::new(Account::new(kernel_core::account::UNLIMITED)),
-            mappings: Mutex::new(Vec::new()),
-        }))
+        Ok(Pmo::with_backing(PmoKind::Device, size, Backing::Device { pa }, Pmo::uncharged()))
     }
 
     /// A PMO for pages `[offset, offset + len)` of this one, which must be
@@ -165,14 +160,7 @@ impl Pmo {
             Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
             Backing::Pages(_) | Backing::Device { .. } => return Err(Error::InvalidArgument),
         };
-        Ok(Arc::new(Pmo {
-            header: Header::new(ObjectType::Pmo),
-            kind: PmoKind::Data,
-            size: len,
-            inner: Mutex::new(Backing::Slice { pa: base + offset, _owner: owner }),
-            account: self.account.clone(),
-            mappings: Mutex::new(Vec::new()),
-        }))
+        Ok(Pmo::with_backing(PmoKind::Data, len, Backing::Slice { pa: base + offset, _owner: owner }, self.account.clone()))
     }
 
     /// A `Data` PMO over `[pa, pa + size)`, memory that is never freed (a
@@ -183,14 +171,7 @@ impl Pmo {
         if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument);
         }
-        Ok(Arc::new(Pmo {
-            header: Header::new(ObjectType::Pmo),
-            kind: PmoKind::Data,
-            size,
-            inner: Mutex::new(Backing::Static { pa }),
-            account: Arc::new(Account::new(kernel_core::account::UNLIMITED)),
-            mappings: Mutex::new(Vec::new()),
-        }))
+        Ok(Pmo::with_backing(PmoKind::Data, size, Backing::Static { pa }, Pmo::uncharged()))
     }
 
     /// Whether pages are allocated on first touch.
@@ -270,14 +251,7 @@ impl Pmo {
             _ => None,
         };
         match shared {
-            Some(pages) => Ok(Arc::new(Pmo {
-                header: Header::new(ObjectType::Pmo),
-                kind: self.kind,
-                size: self.size,
-                inner: Mutex::new(Backing::Pages(pages)),
-                account: account.clone(),
-                mappings: Mutex::new(Vec::new()),
-            })),
+            Some(pages) => Ok(Pmo::with_backing(self.kind, self.size, Backing::Pages(pages), account.clone())),
             None => self.duplicate(account),
         }
     }
