@@ -429,6 +429,7 @@ impl PageTable {
     }
 
     /// The entries of a table at `level` (covering VAs from `base`) that overlap `[start, end)`.
+    #[inline(always)]
     fn overlap(level: usize, base: u64, start: u64, end: u64) -> impl Iterator<Item = (usize, u64, u64)> {
         let size = level_size(level);
         let (first, last) = Self::overlap_indices(level, base, start, end);
