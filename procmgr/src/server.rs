@@ -86,8 +86,50 @@ impl Pipe {
         self.wake(r, w);
     }
 
-    /// Read into `out`, waiting while the pipe is empty and has writers.
-    fn read(&self, out: &mut [u8]) -> usize {
+    /// A call of an ended process counted as waiting on the `reader` side
+    /// will not take itself off the count: the kernel ends a handler thread
+    /// that waits when its client's connection goes. The reaper does it
+    /// instead, and wakes that side's waiters (one more than counted: a
+    /// handler woken just before its process ended may have waited again),
+    /// who look again.
+    fn abandon(&self, reader: bool) {
+        for _ in 0..self.uncount(reader) + 1 {
+            let _ = sys::notify(if reader { self.data } else { self.room });
+        }
+    }
+
+    /// Wait on the `reader` side's notification for a call of process
+    /// `pid`, already counted as waiting (in the same hold of the lock that
+    /// saw the pipe empty, or full: a change after that notifies). Takes the
+    /// waiter off the count again; `Err(PeerDead)` when the process ended
+    /// (the count is then settled, by the reaper or here).
+    fn wait_for(self: &Arc<Self>, pid: u64, reader: bool) -> Result<(), Error> {
+        if !set_blocked(pid, Some((self.clone(), reader))) {
+            self.uncount(reader);
+            return Err(Error::PeerDead);
+        }
+        let _ = sys::wait(if reader { self.data } else { self.room }, None);
+        // Whoever takes the record off the process (this call, or the
+        // reaper when the process ended) takes the waiter off the count.
+        if !take_blocked(pid) {
+            return Err(Error::PeerDead);
+        }
+        self.uncount(reader);
+        Ok(())
+    }
+
+    /// Take one waiter of the `reader` side off the count; returns how many
+    /// are left.
+    fn uncount(&self, reader: bool) -> u64 {
+        let mut st = self.state.lock();
+        let count = if reader { &mut st.readers_waiting } else { &mut st.writers_waiting };
+        *count = count.saturating_sub(1);
+        *count
+    }
+
+    /// Read into `out` for process `pid`, waiting while the pipe is empty
+    /// and has writers.
+    fn read(self: &Arc<Self>, out: &mut [u8], pid: u64) -> Result<usize, Error> {
         loop {
             let mut st = self.state.lock();
             let k = st.ring.read(out);
@@ -97,18 +139,17 @@ impl Pipe {
                 let pass_on = (eof || !st.ring.is_empty()) && st.readers_waiting > 0;
                 drop(st);
                 self.wake(pass_on, wake_writer);
-                return k;
+                return Ok(k);
             }
             st.readers_waiting += 1;
             drop(st);
-            let _ = sys::wait(self.data, None);
-            self.state.lock().readers_waiting -= 1;
+            self.wait_for(pid, true)?;
         }
     }
 
-    /// Write some of `data`, waiting while the pipe is full and has
-    /// readers; `PeerDead` once it has none.
-    fn write(&self, data: &[u8]) -> Result<usize, Error> {
+    /// Write some of `data` for process `pid`, waiting while the pipe is
+    /// full and has readers; `PeerDead` once it has none.
+    fn write(self: &Arc<Self>, data: &[u8], pid: u64) -> Result<usize, Error> {
         loop {
             let mut st = self.state.lock();
             if self.readers.load(Ordering::SeqCst) == 0 {
@@ -127,8 +168,7 @@ impl Pipe {
             }
             st.writers_waiting += 1;
             drop(st);
-            let _ = sys::wait(self.room, None);
-            self.state.lock().writers_waiting -= 1;
+            self.wait_for(pid, false)?;
         }
     }
 }
@@ -198,6 +238,9 @@ struct Process {
     exit_code: Option<i32>,
     /// Its parent ended first: nobody will wait for it, procmgr reaps it.
     orphan: bool,
+    /// The pipe a call of its waits on, and whether as a reader (see
+    /// `Pipe::wait_for`).
+    blocked_on: Option<(Arc<Pipe>, bool)>,
     /// Notified when one of its children becomes a zombie (made on its first wait).
     child_note: Option<Slot>,
 }
@@ -360,7 +403,7 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
     let pid = t.next_pid;
     t.next_pid += 1;
     t.badges.insert(badge, pid);
-    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None });
+    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None, blocked_on: None });
     pid
 }
 
@@ -429,6 +472,7 @@ extern "C" fn reaper(_: u64) -> ! {
     loop {
         let _ = sys::wait(EXITED.load(Ordering::SeqCst), Some(50));
         let mut ended = Vec::new();
+        let mut woken: Vec<(Arc<Pipe>, bool)> = Vec::new();
         {
             let mut t = TABLE.lock();
             for (&pid, pr) in t.procs.iter_mut() {
@@ -442,6 +486,7 @@ extern "C" fn reaper(_: u64) -> ! {
                     _ => State::Zombie(pr.exit_code.unwrap_or(-1), pr.exit_code.is_none()),
                 };
                 pr.state = zombie;
+                woken.extend(pr.blocked_on.take());
                 ended.push((pid, core::mem::take(&mut pr.fds)));
             }
             for (pid, _) in &ended {
@@ -473,9 +518,35 @@ extern "C" fn reaper(_: u64) -> ! {
                 }
             }
         }
-        // Files close here, outside the lock (pipe ends notify).
+        // Files close here, outside the lock (pipe ends notify), and calls
+        // of ended processes blocked in a pipe stop waiting.
         drop(ended);
+        for (p, reader) in woken {
+            p.abandon(reader);
+        }
     }
+}
+
+/// Record that a call of process `pid` waits on a pipe. Returns whether
+/// the process still runs (if not, nothing is recorded).
+fn set_blocked(pid: u64, on: Option<(Arc<Pipe>, bool)>) -> bool {
+    let previous = {
+        let mut t = TABLE.lock();
+        match t.procs.get_mut(&pid) {
+            Some(p) if p.state == State::Running => core::mem::replace(&mut p.blocked_on, on),
+            _ => return false,
+        }
+    };
+    // A pipe's last reference may go here: outside the table's lock.
+    drop(previous);
+    true
+}
+
+/// Take the record `set_blocked` made; returns whether it was still there
+/// (the reaper takes it when the process ends).
+fn take_blocked(pid: u64) -> bool {
+    let taken = TABLE.lock().procs.get_mut(&pid).and_then(|p| p.blocked_on.take());
+    taken.is_some()
 }
 
 fn caller(badge: u64) -> Option<u64> {
@@ -699,7 +770,7 @@ fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Reply, Error>
             *p += k;
             k
         }
-        FileKind::PipeRead(pipe) => pipe.read(out),
+        FileKind::PipeRead(pipe) => pipe.read(out, pid)?,
         FileKind::PipeWrite(_) => return Err(Error::BadFd),
     };
     Ok(ok(got as u64, [0; 3]))
@@ -714,7 +785,7 @@ fn op_write(pid: u64, n: u64, data: &[u8]) -> Result<Reply, Error> {
             }
             data.len()
         }
-        FileKind::PipeWrite(pipe) => pipe.write(data)?,
+        FileKind::PipeWrite(pipe) => pipe.write(data, pid)?,
         _ => return Err(Error::BadFd),
     };
     Ok(ok(put as u64, [0; 3]))

@@ -289,6 +289,16 @@ fn kill_blocked() -> TestResult {
     check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Killed), "the killed process was not reported killed");
     check!(process::kill(pid) == Err(Error::NotFound), "killed a reaped process");
     check!(process::kill(1) == Err(Error::InvalidArgument), "killed procmgr");
+    // The pipe the killed reader waited in still works: a new reader gets
+    // what is written next.
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let mut b = [0u8; 1];
+        let code = if process::read(r, &mut b) == Ok(1) { i32::from(b[0]) } else { 1 };
+        process::exit(code);
+    }
+    process::write(w, b"\x2a").map_err(e("write"))?;
+    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(42)), "a reader after the killed one did not get the byte");
     process::close(r).map_err(e("close"))?;
     process::close(w).map_err(e("close"))?;
     Ok(())
