@@ -20,10 +20,23 @@ pub struct Request<'a> {
     pub caps: &'a [u64],
     /// The shared buffer's data area (read the message, write the reply).
     pub data: &'a mut [u8],
-    /// Capabilities to send back: (slot, rights mask).
-    pub reply_caps: [(Slot, Rights); ipc::MAX_CAPS],
-    /// How many of `reply_caps` are used.
-    pub reply_ncaps: usize,
+    /// The buffer's capability header, where replies name capabilities.
+    head: &'a mut [u8],
+    /// Capabilities named for the reply so far.
+    reply_ncaps: usize,
+}
+
+impl Request<'_> {
+    /// Send capability `slot` back with the reply, narrowed to `rights`
+    /// (at most `ipc::MAX_CAPS`; `TableFull` past that).
+    pub fn reply_cap(&mut self, slot: Slot, rights: Rights) -> Result<(), Error> {
+        if self.reply_ncaps >= ipc::MAX_CAPS {
+            return Err(Error::TableFull);
+        }
+        put_caps(&mut self.head[self.reply_ncaps * 8..], &[(slot, rights)]);
+        self.reply_ncaps += 1;
+        Ok(())
+    }
 }
 
 /// What the handler answers: the call's return value and three words.
@@ -82,7 +95,7 @@ extern "C" fn handler_entry(badge: u64, w0: u64, w1: u64, w2: u64, w3: u64, ncap
         *c = word(buf, ipc::CAP_SLOTS / 8 + i);
     }
     let (head, data) = buf.split_at_mut(ipc::DATA);
-    let mut req = Request { badge, words: [w0, w1, w2, w3], caps: &caps[..n], data, reply_caps: [(0, Rights::NONE); ipc::MAX_CAPS], reply_ncaps: 0 };
+    let mut req = Request { badge, words: [w0, w1, w2, w3], caps: &caps[..n], data, head, reply_ncaps: 0 };
     let f = HANDLER.load(Ordering::SeqCst);
     let reply = if f == 0 {
         Reply { ret: Error::NoSyscall.to_result(), words: [0; 3] }
@@ -91,9 +104,7 @@ extern "C" fn handler_entry(badge: u64, w0: u64, w1: u64, w2: u64, w3: u64, ncap
         let handler: fn(&mut Request) -> Reply = unsafe { core::mem::transmute::<usize, fn(&mut Request) -> Reply>(f) };
         handler(&mut req)
     };
-    let rn = req.reply_ncaps.min(ipc::MAX_CAPS);
-    put_caps(head, &req.reply_caps[..rn]);
-    sys::ipc_return(reply.ret, reply.words, rn as u64)
+    sys::ipc_return(reply.ret, reply.words, req.reply_ncaps as u64)
 }
 
 /// Where clients map connection buffers.

@@ -304,8 +304,9 @@ fn handle(req: &mut Request) -> Reply {
             let ok = sys::write_pmo(given, 0, b"server was here").is_ok();
             let Ok(mine) = sys::create_pmo(4096, PmoKind::Anonym) else { return Reply { ret: Error::NoMemory.to_result(), words: [0; 3] } };
             let _ = sys::write_pmo(mine, 0, b"a gift");
-            req.reply_caps[0] = (mine, Rights::READ.union(Rights::COPY));
-            req.reply_ncaps = 1;
+            if req.reply_cap(mine, Rights::READ.union(Rights::COPY)).is_err() {
+                return Reply { ret: Error::TableFull.to_result(), words: [0; 3] };
+            }
             Reply { ret: if ok { 0 } else { Error::NoRights.to_result() }, words: [req.caps.len() as u64, 0, 0] }
         }
         OP_EXIT => sys::exit(0),

@@ -53,6 +53,9 @@ pub struct CapGroup {
     /// The cap_group that made this one with `create_cap_group`: this one
     /// ends with it (a group nobody can name any more must not run on).
     creator: Option<Weak<CapGroup>>,
+    /// `state == Alive`, readable without the lock (the IPC fast path);
+    /// cleared under the lock when the group ends.
+    alive: core::sync::atomic::AtomicBool,
     inner: Mutex<CapGroupInner>,
 }
 
@@ -94,6 +97,7 @@ impl CapGroup {
                 None => Account::new(kernel_core::account::UNLIMITED),
             }),
             creator: creator.map(Arc::downgrade),
+            alive: core::sync::atomic::AtomicBool::new(true),
             inner: Mutex::new(CapGroupInner {
                 caps,
                 threads: Vec::new(),
@@ -107,6 +111,11 @@ impl CapGroup {
         all.retain(|g| g.strong_count() > 0);
         all.push(Arc::downgrade(&group));
         Ok(group)
+    }
+
+    /// Whether the group has not ended, without taking its lock.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(core::sync::atomic::Ordering::Acquire)
     }
 
     /// Lock the mutable state.
@@ -149,6 +158,7 @@ impl CapGroup {
         let first = inner.state == GroupState::Alive;
         if first {
             inner.state = state;
+            self.alive.store(false, core::sync::atomic::Ordering::Release);
         }
         let notify = if first { inner.exit_notify.take() } else { None };
         inner.server = None;

@@ -321,7 +321,7 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
         super::KObject::Connection(c) => c.clone(),
         _ => return None,
     };
-    if conn.server.state() != super::cap_group::GroupState::Alive {
+    if !conn.server.is_alive() {
         return None;
     }
     let mut caller = conn.caller.lock();
@@ -340,7 +340,7 @@ fn fast_return(handler: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFr
     }
     let conn = handler.lock().handler.as_ref().and_then(|i| i.conn.upgrade())?;
     let mut caller = conn.caller.lock();
-    if !caller.as_ref().is_some_and(|c| runnable_here(c) && c.group.state() == super::cap_group::GroupState::Alive) {
+    if !caller.as_ref().is_some_and(|c| runnable_here(c) && c.group.is_alive()) {
         return None;
     }
     let client = caller.take()?;
