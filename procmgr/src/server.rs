@@ -247,12 +247,45 @@ struct Process {
 
 struct Table {
     procs: BTreeMap<u64, Process>,
-    /// Connection badge -> pid.
-    badges: BTreeMap<u64, u64>,
+    badges: Badges,
     next_pid: u64,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: BTreeMap::new(), next_pid: ROOT_PID + 1 });
+/// Connection badge -> pid. Badges are the kernel's connection indices,
+/// small and dense, so a vector indexed by badge does (every request looks
+/// its caller up here).
+struct Badges(Vec<u64>);
+
+impl Badges {
+    fn get(&self, badge: u64) -> Option<u64> {
+        self.0.get(usize::try_from(badge).ok()?).copied().filter(|&p| p != 0)
+    }
+
+    fn insert(&mut self, badge: u64, pid: u64) {
+        let Ok(i) = usize::try_from(badge) else { return };
+        if i < ipc::MAX_CONNECTIONS as usize {
+            if self.0.len() <= i {
+                self.0.resize(i + 1, 0);
+            }
+            self.0[i] = pid;
+        }
+    }
+
+    fn remove(&mut self, badge: u64) {
+        if let Some(p) = usize::try_from(badge).ok().and_then(|i| self.0.get_mut(i)) {
+            *p = 0;
+        }
+    }
+
+    /// Forget the badges of the processes `gone` says.
+    fn retain(&mut self, gone: impl Fn(u64) -> bool) {
+        for p in self.0.iter_mut().filter(|p| **p != 0 && gone(**p)) {
+            *p = 0;
+        }
+    }
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: Badges(Vec::new()), next_pid: ROOT_PID + 1 });
 static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
 /// Bytes of the ramdisk mapped at `RAMDISK_VA`.
 static RAMDISK_SIZE: AtomicU64 = AtomicU64::new(0);
@@ -411,7 +444,7 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
 fn discard(pid: u64, badge: u64, group: Slot) {
     {
         let mut t = TABLE.lock();
-        t.badges.remove(&badge);
+        t.badges.remove(badge);
         t.procs.remove(&pid);
     }
     let _ = sys::cap_group_kill(group);
@@ -506,7 +539,7 @@ extern "C" fn reaper(_: u64) -> ! {
                     let _ = sys::notify(n);
                 }
             }
-            t.badges.retain(|_, p| !ended.iter().any(|(e, _)| e == p));
+            t.badges.retain(|p| ended.iter().any(|(e, _)| *e == p));
             // Orphans that ended have nobody to wait for them: reap them now.
             let orphans: Vec<u64> = t.procs.iter().filter(|(_, p)| p.orphan && p.state != State::Running).map(|(&p, _)| p).collect();
             for pid in orphans {
@@ -550,7 +583,7 @@ fn take_blocked(pid: u64) -> bool {
 }
 
 fn caller(badge: u64) -> Option<u64> {
-    TABLE.lock().badges.get(&badge).copied()
+    TABLE.lock().badges.get(badge)
 }
 
 fn fd(pid: u64, n: u64) -> Result<Arc<File>, Error> {
@@ -659,7 +692,7 @@ fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
         let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
         let old = core::mem::replace(&mut p.group, group);
         p.name = String::from(name);
-        t.badges.remove(&old_badge);
+        t.badges.remove(old_badge);
         t.badges.insert(badge, pid);
         old
     };
