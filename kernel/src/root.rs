@@ -51,16 +51,15 @@ impl From<chcore_abi::Error> for LoadError {
 }
 
 /// A read-only segment of `image` (page-aligned in the kernel image) whose
-/// pages can be mapped where they lie instead of copied: no zeroed tail,
-/// file offset and address congruent modulo the page size.
-fn in_place(image: &[u8], seg: &elf_load::Segment, start: u64, len: u64) -> Result<Option<Arc<Pmo>>, LoadError> {
+/// pages can be mapped where they lie instead of copied
+/// (`Segment::shared_pages`).
+fn in_place(image: &[u8], seg: &elf_load::Segment) -> Result<Option<Arc<Pmo>>, LoadError> {
     let base = image.as_ptr() as u64;
-    let Some(first) = seg.offset.checked_sub(seg.vaddr - start) else { return Ok(None) };
-    let fits = first + len <= kernel_core::mm::align_up(image.len() as u64, kernel_core::mm::PAGE_SIZE).unwrap_or(0);
-    if seg.perm & perm::WRITE != 0 || seg.memsz != seg.filesz || !base.is_multiple_of(kernel_core::mm::PAGE_SIZE) || !first.is_multiple_of(kernel_core::mm::PAGE_SIZE) || !fits {
+    if !base.is_multiple_of(kernel_core::mm::PAGE_SIZE) {
         return Ok(None);
     }
-    Ok(Some(Pmo::new_static(kernel_core::mm::virt_to_phys(base + first), len)?))
+    let Some(first) = seg.shared_pages(0, image.len() as u64) else { return Ok(None) };
+    Ok(Some(Pmo::new_static(kernel_core::mm::virt_to_phys(base + first), seg.pages().1)?))
 }
 
 /// Load `image` as a new cap_group called `name` and make its first thread runnable.
@@ -76,7 +75,7 @@ pub fn spawn_elf(
     for seg in &plan.segments {
         let (start, len) = seg.pages();
         let p = seg.perm | perm::READ;
-        if let Some(pmo) = in_place(image, seg, start, len)? {
+        if let Some(pmo) = in_place(image, seg)? {
             // Read-only, and it must stay so: it is the kernel image.
             group.vmspace.map(pmo.clone(), start, p, p & !perm::WRITE)?;
             group.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;

@@ -362,7 +362,7 @@ fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
     let plan = kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
     for seg in &plan.segments {
         let (start, len) = seg.pages();
-        if let Some(pmo) = ramdisk_slice(image, seg, start, len)? {
+        if let Some(pmo) = ramdisk_slice(image, seg)? {
             sys::map_pmo(group, pmo, start, seg.perm | perm::READ)?;
             sys::cap_delete(pmo)?;
             continue;
@@ -396,30 +396,22 @@ fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64), Error> {
 
 /// A read-only segment of a ramdisk program whose pages lie page-aligned in
 /// the ramdisk (the build aligns every file there) is mapped straight from
-/// the ramdisk: nothing copied, nothing allocated. The capability carries no
-/// WRITE, so the text can never be written (and fork shares it). Returns
-/// `None` when the segment must be copied instead: writable, with zeroed
-/// memory past its file bytes, or not in the ramdisk.
-fn ramdisk_slice(image: &[u8], seg: &kernel_core::elf_load::Segment, start: u64, len: u64) -> Result<Option<Slot>, Error> {
-    if seg.perm & perm::WRITE != 0 || seg.memsz != seg.filesz || seg.filesz == 0 {
-        return Ok(None);
-    }
-    let base = RAMDISK_VA;
+/// the ramdisk (`Segment::shared_pages`): nothing copied, nothing
+/// allocated. The capability carries no WRITE, so the text can never be
+/// written (and fork shares it). Returns `None` when the segment must be
+/// copied instead.
+fn ramdisk_slice(image: &[u8], seg: &kernel_core::elf_load::Segment) -> Result<Option<Slot>, Error> {
     let at = image.as_ptr() as u64;
-    let end = base + RAMDISK_SIZE.load(Ordering::Relaxed);
-    if at < base || at + image.len() as u64 > end {
+    let size = RAMDISK_SIZE.load(Ordering::Relaxed);
+    if at < RAMDISK_VA || at + image.len() as u64 > RAMDISK_VA + size {
         return Ok(None);
     }
-    // Where the segment's first page starts in the ramdisk.
-    let Some(first) = (at - base + seg.offset).checked_sub(seg.vaddr - start) else { return Ok(None) };
-    if !first.is_multiple_of(kernel_core::mm::PAGE_SIZE) || first + len > end - base {
-        return Ok(None);
-    }
+    let Some(first) = seg.shared_pages(at - RAMDISK_VA, size) else { return Ok(None) };
     let mut rights = Rights::MAP.union(Rights::READ);
     if seg.perm & perm::EXEC != 0 {
         rights = rights.union(Rights::EXEC);
     }
-    sys::pmo_slice(slot::ROOT_RAMDISK, first, len, rights).map(Some)
+    sys::pmo_slice(slot::ROOT_RAMDISK, first, seg.pages().1, rights).map(Some)
 }
 
 /// Start `group`'s first thread at `pc` (stack and argument `sp`). The

@@ -58,6 +58,24 @@ impl Segment {
         let end = align_up(self.vaddr + self.memsz, PAGE_SIZE).unwrap_or(u64::MAX);
         (start, end - start)
     }
+
+    /// Where the segment's pages start in a page-aligned blob of `blob_len`
+    /// bytes whose file begins `file_at` bytes in, if the segment can be
+    /// mapped from the blob's own pages instead of copied: read-only (a
+    /// mapping of shared pages must never be writable), with no zeroed tail
+    /// (those bytes would show the file's next bytes), its file offset
+    /// congruent to its address modulo the page size, and the whole page
+    /// range inside the blob (`blob_len` rounded up to a page: the blob owns
+    /// its last page).
+    pub fn shared_pages(&self, file_at: u64, blob_len: u64) -> Option<u64> {
+        if self.perm & chcore_abi::perm::WRITE != 0 || self.memsz != self.filesz || self.filesz == 0 {
+            return None;
+        }
+        let (start, len) = self.pages();
+        let first = file_at.checked_add(self.offset)?.checked_sub(self.vaddr - start)?;
+        let end = first.checked_add(len)?;
+        (first.is_multiple_of(PAGE_SIZE) && end <= align_up(blob_len, PAGE_SIZE)?).then_some(first)
+    }
 }
 
 /// What to load and where to start.
@@ -127,6 +145,28 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn shared_pages_only_for_read_only_aligned_segments_inside_the_blob() {
+        let seg = |vaddr, offset, filesz, memsz, perm| Segment { vaddr, memsz, offset, filesz, perm };
+        let text = seg(0x40_0000, 0x1_0000, 0x2fc0, 0x2fc0, chcore_abi::perm::READ | chcore_abi::perm::EXEC);
+        // A file 3 pages into the blob: the text's pages start at 0x13000.
+        assert_eq!(text.shared_pages(0x3000, 0x20_000), Some(0x13000));
+        // The blob's last page is its own: a blob ending mid-page still holds it.
+        assert_eq!(text.shared_pages(0x3000, 0x13000 + 0x2fc0), Some(0x13000));
+        assert_eq!(text.shared_pages(0x3000, 0x13000 + 0x2000), None, "pages past the blob");
+        assert_eq!(text.shared_pages(0x3004, 0x20_000), None, "file not page-aligned in the blob");
+        let mut writable = text.clone();
+        writable.perm |= chcore_abi::perm::WRITE;
+        assert_eq!(writable.shared_pages(0x3000, 0x20_000), None, "writable");
+        let bss = seg(0x40_4000, 0x1_4000, 0x10, 0x200, chcore_abi::perm::READ);
+        assert_eq!(bss.shared_pages(0, 0x20_000), None, "zeroed tail");
+        let odd = seg(0x40_0100, 0x1_0200, 0x100, 0x100, chcore_abi::perm::READ);
+        assert_eq!(odd.shared_pages(0, 0x20_000), None, "offset not congruent to the address");
+        assert_eq!(seg(0x40_0000, 0, 0, 0, chcore_abi::perm::READ).shared_pages(0, 0x1000), None, "empty");
+        assert_eq!(text.shared_pages(u64::MAX - 10, u64::MAX), None, "overflow");
+    }
+
     use super::*;
 
     /// A minimal AArch64 ELF64 executable with segments (vaddr, flags, bytes, memsz).
