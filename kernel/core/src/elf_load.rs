@@ -156,7 +156,7 @@ pub(crate) mod tests {
         assert_eq!(text.shared_pages(0x3000, 0x13000 + 0x2fc0), Some(0x13000));
         assert_eq!(text.shared_pages(0x3000, 0x13000 + 0x2000), None, "pages past the blob");
         assert_eq!(text.shared_pages(0x3004, 0x20_000), None, "file not page-aligned in the blob");
-        let mut writable = text.clone();
+        let mut writable = text;
         writable.perm |= chcore_abi::perm::WRITE;
         assert_eq!(writable.shared_pages(0x3000, 0x20_000), None, "writable");
         let bss = seg(0x40_4000, 0x1_4000, 0x10, 0x200, chcore_abi::perm::READ);
