@@ -567,6 +567,11 @@ fn set_blocked(pid: u64, on: Option<(Arc<Pipe>, bool)>) -> bool {
     true
 }
 
+/// Whether process `pid` has not ended.
+fn running(pid: u64) -> bool {
+    TABLE.lock().procs.get(&pid).is_some_and(|p| p.state == State::Running)
+}
+
 /// Take the record `set_blocked` made; returns whether it was still there
 /// (the reaper takes it when the process ends).
 fn take_blocked(pid: u64) -> bool {
@@ -751,12 +756,17 @@ fn op_pipe(pid: u64) -> Result<Reply, Error> {
 }
 
 /// Read a line from the console with echo and backspace.
-fn console_line(out: &mut [u8]) -> usize {
+/// For process `pid`; if it ends while waiting (killed), the read ends
+/// too, or its handler would go on taking the console's input.
+fn console_line(out: &mut [u8], pid: u64) -> usize {
     let mut n = 0;
     while n < out.len() {
         let c = match sys::getc() {
             Ok(c) => c,
             Err(_) => {
+                if !running(pid) {
+                    return 0;
+                }
                 sys::sleep(1);
                 continue;
             }
@@ -787,7 +797,7 @@ fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Reply, Error>
     let file = fd(pid, n)?;
     let out = &mut out[..len];
     let got = match &file.0 {
-        FileKind::Console => console_line(out),
+        FileKind::Console => console_line(out, pid),
         FileKind::Ram { data, pos } => {
             let mut p = pos.lock();
             let k = out.len().min(data.len() - *p);
