@@ -328,6 +328,9 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
     if caller.is_some() || !runnable_here(&conn.handler) {
         return None;
     }
+    // Before the switch, not after: `client` borrows the CPU's reference to
+    // the running thread, which the switch drops; from here on the
+    // connection's reference is what keeps the client alive.
     *caller = Some(client.clone());
     drop(caller);
     let words = [frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
