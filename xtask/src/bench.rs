@@ -87,7 +87,13 @@ pub type Profile = BTreeMap<String, u64>;
 /// Boot `image` like [`run`] with QEMU logging every translated block and
 /// every block it executes (`-d in_asm,exec,nochain`) into `log`; returns
 /// the results and the instructions executed per function.
-pub fn run_logged(machine: Machine, image: &Path, log: &Path, timeout: Duration) -> Result<(BTreeMap<String, Result1>, Profile), String> {
+pub fn run_logged(
+    machine: Machine,
+    image: &Path,
+    log: &Path,
+    user: &[(&str, crate::symbols::Symbols)],
+    timeout: Duration,
+) -> Result<(BTreeMap<String, Result1>, Profile), String> {
     let mut c = QemuConfig::new(machine, image);
     c.semihosting = true;
     if machine == Machine::Virt {
@@ -99,15 +105,16 @@ pub fn run_logged(machine: Machine, image: &Path, log: &Path, timeout: Duration)
         return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
     }
     let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    Ok((parse(&out.output), profile(&String::from_utf8_lossy(&text))))
+    Ok((parse(&out.output), profile(&String::from_utf8_lossy(&text), user)))
 }
 
 /// Instructions executed per function, from a QEMU `-d in_asm,exec,nochain`
 /// log: `in_asm` tells how many instructions each translated block has
 /// (keyed by its guest PC; the last translation wins), each `Trace` line is
 /// one execution of a block, named by QEMU from the kernel's symbols. Code
-/// QEMU has no symbol for (user programs) counts as `(user)`.
-pub fn profile(log: &str) -> Profile {
+/// QEMU has no symbol for (user programs) is named from `user` (label,
+/// symbols), `[label] function`, or counts as `(user)`.
+pub fn profile(log: &str, user: &[(&str, crate::symbols::Symbols)]) -> Profile {
     let mut size: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let mut totals = BTreeMap::new();
     let mut block: Option<(u64, u64)> = None;
@@ -130,8 +137,12 @@ pub fn profile(log: &str) -> Profile {
             let Some((fields, symbol)) = rest.split_once('[').and_then(|(_, r)| r.split_once(']')) else { continue };
             let Some(pc) = fields.split('/').nth(1).and_then(|h| u64::from_str_radix(h, 16).ok()) else { continue };
             let symbol = symbol.trim();
-            let name = if symbol.is_empty() { "(user)" } else { symbol };
-            *totals.entry(name.to_string()).or_insert(0) += size.get(&pc).copied().unwrap_or(1);
+            let name = if symbol.is_empty() {
+                user.iter().find_map(|(label, syms)| syms.lookup(pc).map(|f| format!("[{label}] {f}"))).unwrap_or_else(|| "(user)".to_string())
+            } else {
+                symbol.to_string()
+            };
+            *totals.entry(name).or_insert(0) += size.get(&pc).copied().unwrap_or(1);
         }
     }
     totals
@@ -175,7 +186,7 @@ mod tests {
                    Trace 0: 0x7f00 [00000000/ffff000040081000/00000000/ff000000] handle_exception\n\
                    Trace 0: 0x7f00 [00000000/ffff000040081000/00000000/ff000000] handle_exception\n\
                    Trace 0: 0x7f80 [00000000/0000000000401000/00000000/ff000000] \n";
-        let p = profile(log);
+        let p = profile(log, &[]);
         assert_eq!(p["handle_exception"], 4);
         assert_eq!(p["(user)"], 1);
     }

@@ -7,6 +7,7 @@ mod elf;
 mod flash;
 mod images;
 mod setup;
+mod symbols;
 
 use images::Variant;
 use std::io::IsTerminal;
@@ -515,6 +516,18 @@ fn bench_cmd(o: Opts) -> Result<(), String> {
     Ok(())
 }
 
+/// Symbols of the user code a benchmark runs, to name it in profiles:
+/// procmgr (linked apart from the programs, see libchcore/user.ld) and the
+/// benchmark program. Other programs (`true` after an exec) share the
+/// benchmark's addresses and are named as if they were it.
+fn user_symbols() -> Result<Vec<(&'static str, symbols::Symbols)>, String> {
+    let dir = images::root().join("target").join("user");
+    Ok(vec![
+        ("procmgr", symbols::Symbols::read(&dir.join("procmgr-bench.elf"))?),
+        ("bench", symbols::Symbols::read(&dir.join("aarch64-unknown-none").join("release").join("bench"))?),
+    ])
+}
+
 /// Where one benchmark's instructions go: run it with `n` and `2n`
 /// iterations under QEMU's block logging and print, per kernel function,
 /// the instructions the extra iterations cost, per operation. Everything the
@@ -527,7 +540,7 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         // exit, which is a few thousand instructions more than the boot).
         let image = images::build(machine, Variant { bench: Some(10), bench_only: Some(name), ..Default::default() })?;
         let log = dir.join("profile-boot.log");
-        let (results, per_fn) = bench::run_logged(machine, &image, &log, std::time::Duration::from_secs(3600))?;
+        let (results, per_fn) = bench::run_logged(machine, &image, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
         let _ = std::fs::remove_file(&log);
         let mut rows: Vec<(&String, &u64)> = per_fn.iter().collect();
         rows.sort_by_key(|(_, c)| std::cmp::Reverse(**c));
@@ -543,7 +556,7 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         let image = images::build(machine, Variant { bench: Some(k), bench_only: Some(name), ..Default::default() })?;
         println!("profiling {name} on {machine} with {k} iterations (QEMU -d in_asm,exec,nochain; slow)");
         let log = dir.join(format!("profile-{name}-{k}.log"));
-        let (results, per_fn) = bench::run_logged(machine, &image, &log, std::time::Duration::from_secs(3600))?;
+        let (results, per_fn) = bench::run_logged(machine, &image, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
         if std::env::var_os("CHCORE_KEEP_PROFILE_LOG").is_none() {
             let _ = std::fs::remove_file(&log);
         }
