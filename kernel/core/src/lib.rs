@@ -19,8 +19,7 @@ pub mod elf_load;
 pub mod sched;
 pub mod vmregion;
 pub mod dtb;
-#[cfg(test)]
-mod testing;
+pub mod testing;
 
 
 

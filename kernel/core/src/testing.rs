@@ -1,4 +1,5 @@
-//! Helpers for this crate's host tests.
+//! Helpers for the host tests of this crate and of the others in the
+//! workspace (chcore-proc's tests use them too).
 
 /// A seeded xorshift64 generator: randomised tests that replay exactly.
 pub struct XorShift(pub u64);

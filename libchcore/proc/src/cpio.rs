@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn mutated_archives_never_panic() {
         let good = write(&[("a", b"abcdef"), ("bb", b"0123456789"), ("ccc", b"")]);
-        let mut rng = crate::testing::XorShift(0xD1B5_4A32_D192_ED03);
+        let mut rng = kernel_core::testing::XorShift(0xD1B5_4A32_D192_ED03);
         for _ in 0..20_000 {
             let mut bytes = good.clone();
             for _ in 0..1 + rng.next() % 6 {

@@ -12,5 +12,3 @@ pub mod cpio;
 pub mod proto;
 pub mod ring;
 pub mod shell;
-#[cfg(test)]
-mod testing;

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn random_lines_never_panic_and_plain_words_round_trip() {
         let alphabet: Vec<char> = "ab |'\"$?  x\t".chars().collect();
-        let mut rng = crate::testing::XorShift(42);
+        let mut rng = kernel_core::testing::XorShift(42);
         for _ in 0..20_000 {
             let mut line = String::new();
             for _ in 0..(rng.0 % 24) {
