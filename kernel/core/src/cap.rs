@@ -251,7 +251,7 @@ mod tests {
         let mut next_id = 1;
         let mut rng = crate::testing::XorShift(0xDEAD_BEEF);
         for _ in 0..20_000 {
-            let x = rng.next();
+            let x = rng.next_u64();
             let slot = x % 20;
             match (x >> 8) % 3 {
                 0 => {

@@ -468,11 +468,11 @@ mod tests {
             let good = fixture(name);
             for _ in 0..1500 {
                 let mut blob = good.clone();
-                for _ in 0..1 + rng.next() % 8 {
+                for _ in 0..1 + rng.next_u64() % 8 {
                     // Past the 40-byte header (mostly): that is where the
                     // structure, strings and reserved-memory blocks are.
-                    let at = if rng.next().is_multiple_of(8) { rng.next() as usize % blob.len() } else { 40 + rng.next() as usize % (blob.len() - 40) };
-                    blob[at] = rng.next() as u8;
+                    let at = if rng.next_u64().is_multiple_of(8) { rng.next_u64() as usize % blob.len() } else { 40 + rng.next_u64() as usize % (blob.len() - 40) };
+                    blob[at] = rng.next_u64() as u8;
                 }
                 let r = std::panic::catch_unwind(|| parse(&blob).map(|i| i.cpus().len()));
                 match r {

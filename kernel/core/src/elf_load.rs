@@ -228,9 +228,9 @@ pub(crate) mod tests {
         let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut img = good.clone();
-            for _ in 0..1 + rng.next() % 6 {
-                let at = rng.next() as usize % img.len();
-                img[at] = rng.next() as u8;
+            for _ in 0..1 + rng.next_u64() % 6 {
+                let at = rng.next_u64() as usize % img.len();
+                img[at] = rng.next_u64() as u8;
             }
             let r = std::panic::catch_unwind(|| plan(&img));
             let Ok(result) = r else { panic!("plan panicked") };

@@ -6,7 +6,7 @@ pub struct XorShift(pub u64);
 
 impl XorShift {
     /// The next value (the state must not be zero).
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

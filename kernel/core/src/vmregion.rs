@@ -155,7 +155,7 @@ mod tests {
         let mut owner = [None::<u64>; 68];
         let mut rng = crate::testing::XorShift(0x1234_5678);
         for _ in 0..20_000 {
-            let x = rng.next();
+            let x = rng.next_u64();
             let page = x % 64;
             let len = 1 + (x >> 8) % 4;
             let start = 0x10_0000 + page * PAGE_SIZE;

@@ -111,7 +111,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut line = String::new();
             for _ in 0..(rng.0 % 24) {
-                let x = rng.next();
+                let x = rng.next_u64();
                 line.push(alphabet[(x % alphabet.len() as u64) as usize]);
             }
             rng.0 = rng.0.wrapping_add(1);

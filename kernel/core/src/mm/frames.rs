@@ -232,7 +232,7 @@ mod tests {
         let mut rng = crate::testing::XorShift(7);
         let mut held: Vec<(u64, usize)> = Vec::new();
         for _ in 0..5000 {
-            let x = rng.next();
+            let x = rng.next_u64();
             if x.is_multiple_of(3) && !held.is_empty() {
                 let (pa, order) = held.swap_remove((x as usize / 3) % held.len());
                 f.free(pa, order);

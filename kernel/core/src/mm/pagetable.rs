@@ -760,7 +760,7 @@ mod tests {
         let window = 8 * level_size(2);
         let (mut mapped, mut unmapped) = (0, 0);
         for _ in 0..2000 {
-            let x = rng.next();
+            let x = rng.next_u64();
             let va = base + (x % (window / PAGE_SIZE)) * PAGE_SIZE;
             let len = ((1 + (x >> 20) % 96) * PAGE_SIZE).min(base + window - va);
             let ok = match (x >> 40) % 8 {
@@ -802,7 +802,7 @@ mod tests {
         let mut model = BTreeMap::new();
         let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..5000 {
-            let x = rng.next();
+            let x = rng.next_u64();
             // Spread pages over a few tables at different levels.
             let va = ((x % 64) << 12) | (((x >> 8) % 4) << 30) | (((x >> 16) % 2) << 39);
             let pa = (x >> 20) & 0xF_FFFF_F000;
