@@ -461,16 +461,7 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     let c = &mut s.cpus[cpu];
     let out: *const TrapFrame = match next {
         Some(t) => {
-            let out = {
-                let mut inner = t.lock();
-                inner.state = ThreadState::Running;
-                inner.cpu = cpu;
-                arch::restore_fp(&inner.ctx.fp);
-                &inner.ctx.frame as *const TrapFrame
-            };
-            let vm = &t.group.vmspace;
-            arch::mmu::switch_user(vm.root(), vm.asid);
-            fast.current.store(Arc::as_ptr(&t).cast_mut(), Relaxed);
+            let out = run_here(&t, cpu, |_| {});
             c.current = Some(t);
             c.slice = SLICE_TICKS;
             out
@@ -488,6 +479,26 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     // `prev` may hold the last reference to an exited thread: drop it with
     // the scheduler unlocked.
     drop(prev);
+    out
+}
+
+/// Make `t` the thread running on `cpu` (the caller holds the scheduler
+/// lock and puts `t` in `current`): `load` adjusts its saved frame, its FP
+/// registers and address space are loaded. Returns its saved frame, to
+/// leave the exception through.
+#[inline(always)]
+fn run_here(t: &Arc<Thread>, cpu: usize, load: impl FnOnce(&mut TrapFrame)) -> *const TrapFrame {
+    let out = {
+        let mut inner = t.lock();
+        inner.state = ThreadState::Running;
+        inner.cpu = cpu;
+        load(&mut inner.ctx.frame);
+        arch::restore_fp(&inner.ctx.fp);
+        &inner.ctx.frame as *const TrapFrame
+    };
+    let vm = &t.group.vmspace;
+    arch::mmu::switch_user(vm.root(), vm.asid);
+    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
     out
 }
 
@@ -517,17 +528,7 @@ pub fn ipc_switch(frame: &TrapFrame, next: &Arc<Thread>, save: bool, load: impl 
             arch::save_fp(&mut inner.ctx.fp);
         }
     }
-    let out = {
-        let mut inner = next.lock();
-        inner.state = ThreadState::Running;
-        inner.cpu = cpu;
-        load(&mut inner.ctx.frame);
-        arch::restore_fp(&inner.ctx.fp);
-        &inner.ctx.frame as *const TrapFrame
-    };
-    let vm = &next.group.vmspace;
-    arch::mmu::switch_user(vm.root(), vm.asid);
-    FAST[cpu].current.store(Arc::as_ptr(next).cast_mut(), Relaxed);
+    let out = run_here(next, cpu, load);
     drop(s);
     // The caller keeps `prev` alive (it is the connection's caller or
     // handler), so this is never the last reference.
