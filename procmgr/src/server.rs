@@ -278,7 +278,7 @@ impl Badges {
     }
 
     /// Forget the badges of the processes `gone` says.
-    fn retain(&mut self, gone: impl Fn(u64) -> bool) {
+    fn forget(&mut self, gone: impl Fn(u64) -> bool) {
         for p in self.0.iter_mut().filter(|p| **p != 0 && gone(**p)) {
             *p = 0;
         }
@@ -531,7 +531,7 @@ extern "C" fn reaper(_: u64) -> ! {
                     let _ = sys::notify(n);
                 }
             }
-            t.badges.retain(|p| ended.iter().any(|(e, _)| *e == p));
+            t.badges.forget(|p| ended.iter().any(|(e, _)| *e == p));
             // Orphans that ended have nobody to wait for them: reap them now.
             let orphans: Vec<u64> = t.procs.iter().filter(|(_, p)| p.orphan && p.state != State::Running).map(|(&p, _)| p).collect();
             for pid in orphans {

@@ -19,7 +19,7 @@ const MAX_CACHED: usize = 2048;
 /// Size classes: 8, 16, ..., `MAX_CACHED` bytes.
 const CLASSES: usize = (MAX_CACHED.trailing_zeros() - MIN_SHIFT + 1) as usize;
 const MIN_SHIFT: u32 = 3;
-/// Blocks kept per class at most (so at most 4 KiB x 64 = 256 KiB in all).
+/// Blocks kept per class at most (so under 64 x (8 B + 16 B + ... + 2 KiB) = 256 KiB in all).
 const PER_CLASS: usize = 64;
 
 /// The block size the buddy heap uses for `layout` (its rounding), as a

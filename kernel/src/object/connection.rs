@@ -188,7 +188,7 @@ impl Connection {
     /// A client thread calls: hand the CPU to the handler. `words` are the
     /// caller's x1-x4; `ncaps` capabilities are named in the buffer.
     pub fn call(self: &Arc<Self>, client: &Arc<Thread>, words: [u64; 4], ncaps: u64) -> Result<(), Error> {
-        if self.server.state() != super::cap_group::GroupState::Alive {
+        if !self.server.is_alive() {
             return Err(Error::PeerDead);
         }
         let mut caller = self.caller.lock();
@@ -245,7 +245,7 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
     };
     let caller = conn.caller.lock().take().ok_or(Error::InvalidArgument)?;
     let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
-    let delivered = if caller.group.state() == super::cap_group::GroupState::Alive {
+    let delivered = if caller.group.is_alive() {
         move_caps(&conn.buf, n, &conn.server, &caller.group)
     } else {
         Ok(())

@@ -111,7 +111,7 @@ impl Frames {
     }
 
     /// Give every cached page back to the buddy system.
-    pub fn drain(&mut self) {
+    fn drain(&mut self) {
         for &f in &self.cache[..self.cached] {
             self.buddy.dealloc(f, 1);
         }
