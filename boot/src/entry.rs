@@ -27,7 +27,8 @@ const SCTLR_EL1_RES1: u64 = (1 << 29) | (1 << 28) | (1 << 23) | (1 << 22) | (1 <
 /// (SA, SA0) and instruction cache (I) on.
 const SCTLR_EL1_MMU_ON: u64 = SCTLR_EL1_RES1 | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12);
 /// CPACR_EL1.FPEN = 0b11: FP/SIMD is not trapped at EL0 or EL1. The kernel is
-/// built soft-float, so only user threads touch FP registers.
+/// built soft-float, so only user threads touch FP registers; the scheduler
+/// then sets EL0's access per thread (`arch::fp_access`).
 const CPACR_EL1_FPEN: u64 = 0b11 << 20;
 /// TCR_EL1 for 48-bit VAs in both halves, 4 KiB granules, write-back
 /// cacheable inner-shareable table walks. IPS (bits 34:32) is filled in at

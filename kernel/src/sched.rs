@@ -252,6 +252,19 @@ pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
     Some(f(&t))
 }
 
+/// The current thread used FP/SIMD for the first time (its access
+/// trapped): from now on its FP registers are its own, saved and restored
+/// with it. They start as its context holds them (zero for a new thread);
+/// the CPU's registers still hold whatever thread used them last.
+pub fn fp_first_use() {
+    with_current(|t| {
+        let mut inner = t.lock();
+        inner.ctx.fp_on = true;
+        arch::restore_fp(&inner.ctx.fp);
+        arch::fp_access(true);
+    });
+}
+
 /// Pick another thread at this CPU's next exception return.
 pub fn request_resched() {
     set_need_resched(cpu_id());
@@ -437,7 +450,9 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
         let mut inner = p.lock();
         if inner.state != ThreadState::Exited {
             inner.ctx.frame.copy_from(frame);
-            arch::save_fp(&mut inner.ctx.fp);
+            if inner.ctx.fp_on {
+                arch::save_fp(&mut inner.ctx.fp);
+            }
         }
         if inner.state == ThreadState::Running {
             if !inner.suspended && inner.affinity.is_none_or(|a| a == cpu) {
@@ -493,7 +508,10 @@ fn run_here(t: &Arc<Thread>, cpu: usize, load: impl FnOnce(&mut TrapFrame)) -> *
         inner.state = ThreadState::Running;
         inner.cpu = cpu;
         load(&mut inner.ctx.frame);
-        arch::restore_fp(&inner.ctx.fp);
+        if inner.ctx.fp_on {
+            arch::restore_fp(&inner.ctx.fp);
+        }
+        arch::fp_access(inner.ctx.fp_on);
         &inner.ctx.frame as *const TrapFrame
     };
     let vm = &t.group.vmspace;
@@ -525,7 +543,9 @@ pub fn ipc_switch(frame: &TrapFrame, next: &Arc<Thread>, save: bool, load: impl 
         inner.timed = false;
         if save {
             inner.ctx.frame.copy_from(frame);
-            arch::save_fp(&mut inner.ctx.fp);
+            if inner.ctx.fp_on {
+                arch::save_fp(&mut inner.ctx.fp);
+            }
         }
     }
     let out = run_here(next, cpu, load);

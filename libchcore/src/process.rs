@@ -187,7 +187,10 @@ pub fn exit(code: i32) -> ! {
 // the caller's stack (which procmgr copies with everything else).
 //
 // Jump buffer: x19-x30 (12 words), sp, then d8-d15 (8 words): 21 words,
-// rounded to 176 bytes.
+// rounded to 176 bytes. d8-d15 are callee-saved only in code built with
+// FP/SIMD registers: soft-float programs (ours) never touch them, and
+// touching them would make the kernel switch this thread's FP state from
+// then on, so the copy is assembled only for hard-float builds.
 global_asm!(
     r#"
     .section .text.chcore_fork, "ax"
@@ -202,10 +205,12 @@ chcore_fork:
     stp     x29, x30, [sp, #80]
     add     x9, sp, #176
     str     x9, [sp, #96]
+    .if {fp}
     stp     d8, d9, [sp, #104]
     stp     d10, d11, [sp, #120]
     stp     d12, d13, [sp, #136]
     stp     d14, d15, [sp, #152]
+    .endif
     mov     x1, x0
     mov     x0, sp
     blr     x1
@@ -224,15 +229,18 @@ chcore_fork_child:
     ldp     x25, x26, [x9, #48]
     ldp     x27, x28, [x9, #64]
     ldp     x29, x30, [x9, #80]
+    .if {fp}
     ldp     d8, d9, [x9, #104]
     ldp     d10, d11, [x9, #120]
     ldp     d12, d13, [x9, #136]
     ldp     d14, d15, [x9, #152]
+    .endif
     ldr     x10, [x9, #96]
     mov     sp, x10
     mov     x0, #0
     ret
-"#
+"#,
+    fp = const cfg!(target_feature = "fp-armv8") as u8,
 );
 
 extern "C" {

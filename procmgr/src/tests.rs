@@ -319,16 +319,18 @@ fn device_pmo() -> TestResult {
     Ok(())
 }
 
-/// Write `v` into v8 (a callee-saved FP register), yield `n` times, read it back.
+/// Write `v` into v8, yield `n` times, read it back. procmgr is soft-float:
+/// its first FP instruction traps and the kernel turns FP on for the thread
+/// (see docs/scheduler.md), so this checks that path too.
 fn fp_round(v: u64, n: u32) -> u64 {
     let out: u64;
     // SAFETY: only moves between x and d registers; v8 is declared clobbered.
-    unsafe { core::arch::asm!("fmov d8, {0}", in(reg) v, out("v8") _) };
+    unsafe { core::arch::asm!(".arch_extension fp", "fmov d8, {0}", in(reg) v, out("v8") _) };
     for _ in 0..n {
         sys::yield_now();
     }
     // SAFETY: as above.
-    unsafe { core::arch::asm!("fmov {0}, d8", out(reg) out, out("v8") _) };
+    unsafe { core::arch::asm!(".arch_extension fp", "fmov {0}, d8", out(reg) out, out("v8") _) };
     out
 }
 

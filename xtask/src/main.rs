@@ -524,7 +524,7 @@ fn user_symbols() -> Result<Vec<(&'static str, symbols::Symbols)>, String> {
     let dir = images::root().join("target").join("user");
     Ok(vec![
         ("procmgr", symbols::Symbols::read(&dir.join("procmgr-bench.elf"))?),
-        ("bench", symbols::Symbols::read(&dir.join("aarch64-unknown-none").join("release").join("bench"))?),
+        ("bench", symbols::Symbols::read(&dir.join(setup::USER_TARGET).join("release").join("bench"))?),
     ])
 }
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 /// touches FP registers, so traps need not save them), user programs use NEON.
 pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// Target for user programs.
-pub const USER_TARGET: &str = "aarch64-unknown-none";
+pub const USER_TARGET: &str = "aarch64-unknown-none-softfloat";
 
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).stderr(Stdio::null()).output().ok()?;

@@ -419,6 +419,8 @@ fn fork_bomb() -> TestResult {
 // call could leak into it (x6-x30 and all SIMD registers; the kernel sets
 // only x0-x5, the stack pointer and the entry point) as its first word.
 core::arch::global_asm!(
+    ".arch_extension fp",
+    ".arch_extension simd",
     ".global usertest_leak_probe",
     "usertest_leak_probe:",
     ".irp r, 6,7,8,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
@@ -466,6 +468,8 @@ fn probe_call(conn: u64) -> (i64, u64, u64) {
     // the rest, which the code then checks against the pattern.
     unsafe {
         core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
             ".irp r, 6,7,9,10,11,12,13,14,15,16,20,21,22,23,24,25,26,27,28",
             "mov x\\r, x17",
             ".endr",

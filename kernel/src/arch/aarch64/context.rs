@@ -3,6 +3,12 @@
 //! The kernel is built soft-float, so it never touches q0-q31, FPCR or FPSR:
 //! a user thread's FP state stays in the registers across a trap and only
 //! needs saving when another thread takes the CPU.
+//!
+//! FP/SIMD is off for a thread until it first uses it: EL0 access traps
+//! (CPACR_EL1.FPEN), the kernel turns it on for good for that thread
+//! ([`UserContext::fp_on`]) and from then on saves and restores its
+//! registers at each switch. Our programs are built soft-float and never
+//! trap, so their switches skip the 528 bytes of FP state.
 
 use super::exception::TrapFrame;
 use core::arch::global_asm;
@@ -22,8 +28,11 @@ pub struct FpState {
 pub struct UserContext {
     /// Integer registers, SP_EL0, PC and PSTATE.
     pub frame: TrapFrame,
-    /// FP/SIMD registers.
+    /// FP/SIMD registers (meaningful only once `fp_on`).
     pub fp: FpState,
+    /// The thread has used FP/SIMD: its registers are switched with it and
+    /// EL0 may use them while it runs.
+    pub fp_on: bool,
 }
 
 /// SPSR for a user thread: EL0t, all interrupts unmasked.
@@ -37,8 +46,25 @@ impl UserContext {
         frame.sp_el0 = sp;
         frame.elr = pc;
         frame.spsr = SPSR_EL0T;
-        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 } }
+        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 }, fp_on: false }
     }
+}
+
+/// CPACR_EL1.FPEN (bits 21:20): 0b11 lets EL0 and EL1 use FP/SIMD, 0b01
+/// traps EL0's use (exception class 0x07) and lets EL1's through, which
+/// `fp_save` and `fp_restore` need.
+const FPEN_ALL: u64 = 0b11 << 20;
+const FPEN_EL1: u64 = 0b01 << 20;
+
+/// Let EL0 use FP/SIMD, or make its first use trap, from the next return
+/// to EL0 on (the exception return synchronises the write).
+#[inline(always)]
+pub fn fp_access(on: bool) {
+    let v = if on { FPEN_ALL } else { FPEN_EL1 };
+    // SAFETY: CPACR_EL1 only gates FP/SIMD access; the soft-float kernel
+    // never uses those registers outside `fp_save`/`fp_restore`, which
+    // run at EL1 and are allowed either way.
+    unsafe { core::arch::asm!("msr cpacr_el1, {0}", in(reg) v, options(nomem, nostack, preserves_flags)) };
 }
 
 global_asm!(

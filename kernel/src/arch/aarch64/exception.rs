@@ -296,6 +296,7 @@ pub fn return_to(frame: &TrapFrame) -> ! {
 
 /// Exception syndrome classes we act on (ESR_ELx.EC, ARM ARM D19.2.37).
 mod ec {
+    pub const FP_ACCESS: u64 = 0x07;
     pub const SVC64: u64 = 0x15;
     pub const IABT_LOWER: u64 = 0x20;
     pub const DABT_LOWER: u64 = 0x24;
@@ -370,6 +371,9 @@ fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
             let exec = class == ec::IABT_LOWER;
             crate::fault::user_abort(far, frame.elr, translation, permission, write, exec);
         }
+        // The thread's first FP/SIMD instruction (see `context`): turn FP
+        // on for it and run the instruction again.
+        ec::FP_ACCESS => crate::sched::fp_first_use(),
         class => crate::fault::user_exception(class_name(class), class, frame.elr),
     }
     true
