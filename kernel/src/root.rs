@@ -22,7 +22,7 @@ use kernel_core::elf_load::{self, ElfError};
 #[repr(C, align(4096))]
 struct PageAligned<T: ?Sized>(T);
 
-/// procmgr, built for `aarch64-unknown-none` before the kernel (by `cargo xtask`).
+/// procmgr, built for `aarch64-unknown-none-softfloat` before the kernel (by `cargo xtask`).
 static PROCMGR_ELF: &[u8] = &PageAligned(*include_bytes!(env!("CHCORE_PROCMGR_ELF"))).0;
 /// The ramdisk: a cpio (newc) archive of the user programs, for procmgr.
 static RAMDISK: &[u8] = &PageAligned(*include_bytes!(env!("CHCORE_RAMDISK"))).0;

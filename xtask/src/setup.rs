@@ -2,8 +2,11 @@
 
 use std::process::{Command, Stdio};
 
-/// Rust targets from rust-toolchain.toml: the kernel is soft-float (it never
-/// touches FP registers, so traps need not save them), user programs use NEON.
+/// Rust targets from rust-toolchain.toml. The kernel is soft-float (it never
+/// touches FP registers, so traps need not save them); so are our user
+/// programs (a thread's FP/SIMD state costs nothing until it uses it, see
+/// docs/scheduler.md). A program built for `aarch64-unknown-none` may use
+/// FP/SIMD: the kernel switches it from its first use on.
 pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// Target for user programs.
 pub const USER_TARGET: &str = "aarch64-unknown-none-softfloat";
