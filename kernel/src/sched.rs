@@ -16,7 +16,7 @@
 
 use crate::arch::smp::{cpu_id, MAX_CPUS};
 use crate::arch::{self, TrapFrame};
-use crate::object::thread::{Thread, ThreadState};
+use crate::object::thread::{Thread, ThreadInner, ThreadState};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kernel_core::sched::{pick_cpu, RunQueue};
@@ -449,10 +449,7 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     if let Some(p) = &prev {
         let mut inner = p.lock();
         if inner.state != ThreadState::Exited {
-            inner.ctx.frame.copy_from(frame);
-            if inner.ctx.fp_on {
-                arch::save_fp(&mut inner.ctx.fp);
-            }
+            save_here(&mut inner, frame);
         }
         if inner.state == ThreadState::Running {
             if !inner.suspended && inner.affinity.is_none_or(|a| a == cpu) {
@@ -476,7 +473,7 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     let c = &mut s.cpus[cpu];
     let out: *const TrapFrame = match next {
         Some(t) => {
-            let out = run_here(&t, cpu, |_| {});
+            let out = run_here(&t, cpu);
             c.current = Some(t);
             c.slice = SLICE_TICKS;
             out
@@ -498,62 +495,136 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
 }
 
 /// Make `t` the thread running on `cpu` (the caller holds the scheduler
-/// lock and puts `t` in `current`): `load` adjusts its saved frame, its FP
-/// registers and address space are loaded. Returns its saved frame, to
-/// leave the exception through.
+/// lock and puts `t` in `current`): its FP registers and address space are
+/// loaded. Returns its saved frame, to leave the exception through.
 #[inline(always)]
-fn run_here(t: &Arc<Thread>, cpu: usize, load: impl FnOnce(&mut TrapFrame)) -> *const TrapFrame {
-    let out = {
-        let mut inner = t.lock();
-        inner.state = ThreadState::Running;
-        inner.cpu = cpu;
-        load(&mut inner.ctx.frame);
-        if inner.ctx.fp_on {
-            arch::restore_fp(&inner.ctx.fp);
-        }
-        arch::fp_access(inner.ctx.fp_on);
-        &inner.ctx.frame as *const TrapFrame
-    };
-    let vm = &t.group.vmspace;
-    arch::mmu::switch_user(vm.root(), vm.asid);
-    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
+    let out = enter(&mut t.lock(), cpu);
+    switch_to(t, cpu);
     out
 }
 
-/// The IPC fast path's switch (see `connection::fast_path`): the current
-/// thread blocks and `next`, blocked in no queue, runs on this CPU at once:
-/// no run queue, no pick, and the time slice carries over (the call's work
-/// is done on the caller's time, as in seL4). With `save` the current
-/// thread's registers (all of them: `frame` is complete) are kept for its
-/// return; without it they are dropped (a handler thread ending its call
-/// restarts at its entry point next time). `load` adjusts `next`'s saved
-/// frame under its lock; `next`'s FP/SIMD registers are restored. Returns
-/// the frame to leave through, as [`switch`] does.
+/// The part of [`run_here`] under `t`'s lock (held by the caller as `inner`).
+#[inline(always)]
+fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
+    inner.state = ThreadState::Running;
+    inner.cpu = cpu;
+    if inner.ctx.fp_on {
+        arch::restore_fp(&inner.ctx.fp);
+    }
+    arch::fp_access(inner.ctx.fp_on);
+    &inner.ctx.frame as *const TrapFrame
+}
+
+/// The part of [`run_here`] after `t`'s lock: its address space, and the
+/// lock-free pointer to this CPU's thread.
+#[inline(always)]
+fn switch_to(t: &Arc<Thread>, cpu: usize) {
+    let vm = &t.group.vmspace;
+    arch::mmu::switch_user(vm.root(), vm.asid);
+    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+}
+
+/// Whether `t` (locked as `inner`), blocked, may be switched to on `cpu`
+/// right away, as the IPC fast path does: not suspended, not in the
+/// sleeper list, allowed on this CPU.
+#[inline(always)]
+fn runnable_here(inner: &ThreadInner, cpu: usize) -> bool {
+    inner.state == ThreadState::Blocked && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == cpu)
+}
+
+/// Block the thread running on this CPU (`inner`, locked) for an IPC.
+#[inline(always)]
+fn block_here(inner: &mut ThreadInner) {
+    inner.state = ThreadState::Blocked;
+    inner.timed = false;
+}
+
+/// Keep the registers of the thread running on this CPU (`inner`, locked):
+/// `frame` holds all of them.
+#[inline(always)]
+fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
+    inner.ctx.frame.copy_from(frame);
+    if inner.ctx.fp_on {
+        arch::save_fp(&mut inner.ctx.fp);
+    }
+}
+
+/// The IPC fast path's call (see `connection::fast_path`): the running
+/// thread blocks as `handler`'s caller and `handler`, idle, runs on this
+/// CPU at once: no run queue, no pick, and the time slice carries over
+/// (the call's work is done on the caller's time, as in seL4). `start`
+/// sets the handler's saved frame up for the call. One trip through the
+/// scheduler lock, the handler's lock and the caller's (in that order, as
+/// [`ipc_return_switch`]); the caller's reference moves from the CPU to
+/// the handler, the handler's from `handler` to the CPU: no reference
+/// count changes. Returns the frame to leave through, or `None`, having
+/// changed nothing, when the handler is not idle and free to run here.
 ///
-/// The caller has checked that no switch is pending (`need_switch`), that
-/// `next` is blocked, not suspended and allowed on this CPU.
-pub fn ipc_switch(frame: &TrapFrame, next: &Arc<Thread>, save: bool, load: impl FnOnce(&mut TrapFrame)) -> *const TrapFrame {
+/// The caller has checked that no switch is pending (`need_switch`).
+pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
     let mut s = SCHED.lock();
     let c = &mut s.cpus[cpu];
-    let prev = c.current.replace(next.clone());
-    if let Some(p) = &prev {
-        let mut inner = p.lock();
-        inner.state = ThreadState::Blocked;
-        inner.timed = false;
-        if save {
-            inner.ctx.frame.copy_from(frame);
-            if inner.ctx.fp_on {
-                arch::save_fp(&mut inner.ctx.fp);
-            }
-        }
+    let mut h = handler.lock();
+    let idle = h.handler.as_ref().is_some_and(|i| i.caller.is_none());
+    if !idle || !runnable_here(&h, cpu) {
+        return None;
     }
-    let out = run_here(next, cpu, load);
+    let client = c.current.take()?;
+    {
+        let mut ci = client.lock();
+        block_here(&mut ci);
+        save_here(&mut ci, frame);
+    }
+    let info = h.handler.as_mut()?;
+    info.caller = Some(client);
+    start(&mut h.ctx.frame);
+    let out = enter(&mut h, cpu);
+    drop(h);
+    switch_to(&handler, cpu);
+    c.current = Some(handler);
+    Some(out)
+}
+
+/// The IPC fast path's return: the running thread, a handler, ends its
+/// call and its caller runs on this CPU at once, with `load` applied to
+/// its saved frame. The handler is not saved: it starts afresh at its
+/// entry point next time. Locks as [`ipc_call_switch`]; the caller's
+/// reference moves from the handler to the CPU. Returns `None`, having
+/// changed nothing, unless the running thread is a handler whose
+/// connection lives, with a caller that is alive, blocked and free to run
+/// here.
+pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
+    let cpu = cpu_id();
+    let mut s = SCHED.lock();
+    let c = &mut s.cpus[cpu];
+    let handler = c.current.as_ref()?;
+    let mut h = handler.lock();
+    let info = h.handler.as_mut()?;
+    if info.conn.strong_count() == 0 {
+        // The client dropped the connection: the general path cleans up.
+        return None;
+    }
+    let client = info.caller.as_ref()?;
+    let out = {
+        let mut ci = client.lock();
+        if !runnable_here(&ci, cpu) || !client.group.is_alive() {
+            return None;
+        }
+        load(&mut ci.ctx.frame);
+        enter(&mut ci, cpu)
+    };
+    let client = info.caller.take()?;
+    block_here(&mut h);
+    drop(h);
+    switch_to(&client, cpu);
+    let prev = c.current.replace(client);
     drop(s);
-    // The caller keeps `prev` alive (it is the connection's caller or
-    // handler), so this is never the last reference.
+    // The connection holds the handler too (checked above), so this is not
+    // the last reference; dropped unlocked all the same, as `switch` does.
     drop(prev);
-    out
+    Some(out)
 }
 
 /// Scheduler self-tests (the ChCore lab names), on the live scheduler's

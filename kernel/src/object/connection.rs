@@ -16,7 +16,6 @@ use crate::arch::TrapFrame;
 use crate::sched;
 use alloc::sync::{Arc, Weak};
 use chcore_abi::{ipc, perm, Error, ObjectType, PmoKind, Rights};
-use spin::Mutex;
 
 /// What a cap_group registered as a server.
 #[derive(Clone, Debug)]
@@ -31,10 +30,14 @@ pub struct ServerConfig {
     pub free: alloc::vec::Vec<u64>,
 }
 
-/// What a handler thread knows about its connection.
+/// What a handler thread knows about its connection (under its lock).
 pub struct HandlerInfo {
     /// The connection (weak: the client's capability owns it).
     pub conn: Weak<Connection>,
+    /// The client thread waiting in a call, if one is. It lives with the
+    /// handler, not the connection, so that both IPC directions find it
+    /// under the one lock they take anyway.
+    pub caller: Option<Arc<Thread>>,
     /// Its buffer and stack in the server, to unmap if the client goes first.
     pub buf_va: u64,
     /// Bottom of its stack in the server.
@@ -60,8 +63,6 @@ pub struct Connection {
     pub stack_top: u64,
     /// Where the handler starts (the server's entry point, fixed once registered).
     entry: u64,
-    /// The client thread waiting in a call, if one is.
-    caller: Mutex<Option<Arc<Thread>>>,
 }
 
 /// Make the caller a server whose handlers start at `entry`.
@@ -123,9 +124,8 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         server_buf,
         stack_top: stack_va + ipc::STACK_SIZE,
         entry,
-        caller: Mutex::new(None),
     });
-    handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), buf_va: server_buf, stack_va });
+    handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
     server.lock().connections.push(Arc::downgrade(&conn));
     Ok(conn)
 }
@@ -191,51 +191,81 @@ impl Connection {
         if !self.server.is_alive() {
             return Err(Error::PeerDead);
         }
-        let mut caller = self.caller.lock();
-        if caller.is_some() {
-            return Err(Error::Busy);
-        }
-        if self.handler.lock().state != ThreadState::Blocked {
-            return Err(Error::PeerDead);
-        }
+        self.idle_handler()?;
         let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
         move_caps(&self.buf, n, &client.group, &self.server)?;
-        *caller = Some(client.clone());
-        drop(caller);
-        self.start_handler(&mut self.handler.lock().ctx.frame, words, ncaps);
+        {
+            let mut h = self.handler.lock();
+            let Some(info) = h.handler.as_mut() else { return Err(Error::PeerDead) };
+            // Everything here runs under the big kernel lock: the handler is
+            // still idle. (Checked again all the same: two callers must
+            // never both get in.)
+            if info.caller.is_some() {
+                return Err(Error::Busy);
+            }
+            info.caller = Some(client.clone());
+            self.start_handler(&mut h.ctx.frame, words, ncaps);
+        }
         sched::block_and_handoff(self.handler.clone());
         Ok(())
     }
 
-    /// Set `f` up for the handler to start a call afresh at the entry point:
-    /// badge, the caller's words and capability count in x0-x5, every other
-    /// register zero (nothing of the client's, nor of an earlier call).
+    /// Whether the handler is free for a call: `Busy` while it serves one,
+    /// `PeerDead` once it has ended.
+    fn idle_handler(&self) -> Result<(), Error> {
+        let h = self.handler.lock();
+        match &h.handler {
+            Some(info) if info.caller.is_some() => Err(Error::Busy),
+            Some(_) if h.state == ThreadState::Blocked => Ok(()),
+            _ => Err(Error::PeerDead),
+        }
+    }
+
+    /// [`start_handler`] for this connection.
     fn start_handler(&self, f: &mut TrapFrame, words: [u64; 4], ncaps: u64) {
-        f.clear();
-        f.x[0] = self.index;
-        f.x[1..5].copy_from_slice(&words);
-        f.x[5] = ncaps;
-        f.elr = self.entry;
-        f.sp_el0 = self.stack_top;
-        f.spsr = crate::arch::context::SPSR_EL0T;
+        start_handler(f, self.index, self.entry, self.stack_top, words, ncaps);
     }
 
     /// The server ended: whoever waits in a call gets `PeerDead`.
     pub fn server_died(&self) {
-        if let Some(c) = self.caller.lock().take() {
-            sched::wake(&c, Error::PeerDead.to_result());
-        }
+        wake_caller(&self.handler);
+    }
+}
+
+/// Set `f` up for connection `index`'s handler to start a call afresh at
+/// `entry` with stack `stack_top`: badge, the caller's words and capability
+/// count in x0-x5, every other register zero (nothing of the client's, nor
+/// of an earlier call).
+#[inline(always)]
+fn start_handler(f: &mut TrapFrame, index: u64, entry: u64, stack_top: u64, words: [u64; 4], ncaps: u64) {
+    f.clear();
+    f.x[0] = index;
+    f.x[1..5].copy_from_slice(&words);
+    f.x[5] = ncaps;
+    f.elr = entry;
+    f.sp_el0 = stack_top;
+    f.spsr = crate::arch::context::SPSR_EL0T;
+}
+
+/// The call `handler` serves will never be answered: its caller, if it has
+/// one, gets `PeerDead`.
+fn wake_caller(handler: &Thread) {
+    let caller = handler.lock().handler.as_mut().and_then(|i| i.caller.take());
+    if let Some(c) = caller {
+        sched::wake(&c, Error::PeerDead.to_result());
     }
 }
 
 /// The handler thread `h` returns `regs` (x0-x3 for the caller) and
 /// `ncaps` capabilities named in the buffer.
 pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Error> {
-    let info = h.lock().handler.as_ref().map(|i| (i.conn.upgrade(), i.buf_va, i.stack_va));
+    let info = h.lock().handler.as_mut().map(|i| (i.conn.upgrade(), i.buf_va, i.stack_va));
     let Some((conn, buf_va, stack_va)) = info else { return Err(Error::InvalidArgument) };
     let Some(conn) = conn else {
         // The client dropped the connection during the call: this handler
-        // has nothing left to serve. Free its buffer and stack and end it.
+        // has nothing left to serve (its caller, if still there, learns it).
+        // Free its buffer and stack and end it.
+        wake_caller(h);
         let _ = h.group.vmspace.unmap(buf_va);
         let _ = h.group.vmspace.unmap(stack_va);
         release_index(&h.group, (buf_va - ipc::SERVER_BUF_BASE) / ipc::BUF_SIZE);
@@ -243,8 +273,8 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
         sched::request_resched();
         return Ok(());
     };
-    let caller = conn.caller.lock().take().ok_or(Error::InvalidArgument)?;
     let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
+    let caller = h.lock().handler.as_mut().and_then(|i| i.caller.take()).ok_or(Error::InvalidArgument)?;
     let delivered = if caller.group.is_alive() {
         move_caps(&conn.buf, n, &conn.server, &caller.group)
     } else {
@@ -264,6 +294,9 @@ impl Drop for Connection {
         // an idle one goes now, with its buffer and stack.
         let idle = self.handler.lock().state == ThreadState::Blocked;
         if idle {
+            // Blocked mid-call (in a wait of its own), the handler would
+            // never get to answer: its caller learns now.
+            wake_caller(&self.handler);
             self.handler.lock().state = ThreadState::Exited;
             let _ = self.server.vmspace.unmap(self.server_buf);
             let _ = self.server.vmspace.unmap(self.stack_top - ipc::STACK_SIZE);
@@ -299,7 +332,7 @@ pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
         if n == chcore_abi::Syscall::IpcCall as u64 {
             fast_call(t, frame)
         } else if n == chcore_abi::Syscall::IpcReturn as u64 {
-            fast_return(t, frame)
+            fast_return(frame)
         } else {
             None
         }
@@ -307,47 +340,28 @@ pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     .flatten()
 }
 
-/// Whether `t`, blocked, may be switched to on this CPU right away.
-fn runnable_here(t: &Thread) -> bool {
-    let inner = t.lock();
-    inner.state == ThreadState::Blocked && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == crate::arch::smp::cpu_id())
-}
-
 fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
     if frame.x[5] != 0 {
         return None;
     }
-    let conn = match &client.group.lock().caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj {
-        super::KObject::Connection(c) => c.clone(),
-        _ => return None,
+    let (handler, index, entry, stack_top) = {
+        let g = client.group.lock();
+        let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj else {
+            return None;
+        };
+        if !c.server.is_alive() {
+            return None;
+        }
+        (c.handler.clone(), c.index, c.entry, c.stack_top)
     };
-    if !conn.server.is_alive() {
-        return None;
-    }
-    let mut caller = conn.caller.lock();
-    if caller.is_some() || !runnable_here(&conn.handler) {
-        return None;
-    }
-    // Before the switch, not after: `client` borrows the CPU's reference to
-    // the running thread, which the switch drops; from here on the
-    // connection's reference is what keeps the client alive.
-    *caller = Some(client.clone());
-    drop(caller);
     let words = [frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
-    Some(sched::ipc_switch(frame, &conn.handler, true, |f| conn.start_handler(f, words, 0)))
+    sched::ipc_call_switch(frame, handler, |f| start_handler(f, index, entry, stack_top, words, 0))
 }
 
-fn fast_return(handler: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
+fn fast_return(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if frame.x[4] != 0 {
         return None;
     }
-    let conn = handler.lock().handler.as_ref().and_then(|i| i.conn.upgrade())?;
-    let mut caller = conn.caller.lock();
-    if !caller.as_ref().is_some_and(|c| runnable_here(c) && c.group.is_alive()) {
-        return None;
-    }
-    let client = caller.take()?;
-    drop(caller);
     let regs = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
-    Some(sched::ipc_switch(frame, &client, false, |f| f.x[..4].copy_from_slice(&regs)))
+    sched::ipc_return_switch(|f| f.x[..4].copy_from_slice(&regs))
 }
