@@ -16,6 +16,7 @@
 
 use crate::arch::smp::{cpu_id, MAX_CPUS};
 use crate::arch::{self, TrapFrame};
+use crate::object::connection::HandlerStart;
 use crate::object::thread::{Thread, ThreadInner, ThreadState};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -545,6 +546,7 @@ fn block_here(inner: &mut ThreadInner) {
 #[inline(always)]
 fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
     inner.ctx.frame.copy_from(frame);
+    inner.ctx.clean = false;
     if inner.ctx.fp_on {
         arch::save_fp(&mut inner.ctx.fp);
     }
@@ -554,7 +556,7 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
 /// thread blocks as `handler`'s caller and `handler`, idle, runs on this
 /// CPU at once: no run queue, no pick, and the time slice carries over
 /// (the call's work is done on the caller's time, as in seL4). `start`
-/// sets the handler's saved frame up for the call. One trip through the
+/// sets the handler's registers up for the call. One trip through the
 /// scheduler lock, the handler's lock and the caller's (in that order, as
 /// [`ipc_return_switch`]); the caller's reference moves from the CPU to
 /// the handler, the handler's from `handler` to the CPU: no reference
@@ -562,7 +564,7 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
 /// changed nothing, when the handler is not idle and free to run here.
 ///
 /// The caller has checked that no switch is pending (`need_switch`).
-pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
+pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerStart) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
     let mut s = SCHED.lock();
     let c = &mut s.cpus[cpu];
@@ -579,7 +581,7 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: impl FnOn
     }
     let info = h.handler.as_mut()?;
     info.caller = Some(client);
-    start(&mut h.ctx.frame);
+    start.apply(&mut h.ctx);
     let out = enter(&mut h, cpu);
     drop(h);
     switch_to(&handler, cpu);

@@ -12,7 +12,7 @@ use super::cap_group::CapGroup;
 use super::pmo::Pmo;
 use super::thread::{Thread, ThreadState};
 use super::Header;
-use crate::arch::TrapFrame;
+use crate::arch::{TrapFrame, UserContext};
 use crate::sched;
 use alloc::sync::{Arc, Weak};
 use chcore_abi::{ipc, perm, Error, ObjectType, PmoKind, Rights};
@@ -204,7 +204,7 @@ impl Connection {
                 return Err(Error::Busy);
             }
             info.caller = Some(client.clone());
-            self.start_handler(&mut h.ctx.frame, words, ncaps);
+            self.start(words, ncaps).apply(&mut h.ctx);
         }
         sched::block_and_handoff(self.handler.clone());
         Ok(())
@@ -221,9 +221,9 @@ impl Connection {
         }
     }
 
-    /// [`start_handler`] for this connection.
-    fn start_handler(&self, f: &mut TrapFrame, words: [u64; 4], ncaps: u64) {
-        start_handler(f, self.index, self.entry, self.stack_top, words, ncaps);
+    /// How its handler starts a call with `words` and `ncaps` capabilities.
+    fn start(&self, words: [u64; 4], ncaps: u64) -> HandlerStart {
+        HandlerStart { index: self.index, entry: self.entry, stack_top: self.stack_top, words, ncaps }
     }
 
     /// The server ended: whoever waits in a call gets `PeerDead`.
@@ -232,19 +232,36 @@ impl Connection {
     }
 }
 
-/// Set `f` up for connection `index`'s handler to start a call afresh at
-/// `entry` with stack `stack_top`: badge, the caller's words and capability
-/// count in x0-x5, every other register zero (nothing of the client's, nor
-/// of an earlier call).
-#[inline(always)]
-fn start_handler(f: &mut TrapFrame, index: u64, entry: u64, stack_top: u64, words: [u64; 4], ncaps: u64) {
-    f.clear();
-    f.x[0] = index;
-    f.x[1..5].copy_from_slice(&words);
-    f.x[5] = ncaps;
-    f.elr = entry;
-    f.sp_el0 = stack_top;
-    f.spsr = crate::arch::context::SPSR_EL0T;
+/// How a handler starts a call: afresh at the server's entry point with
+/// the badge, the caller's words and capability count in x0-x5, its stack,
+/// and every other register zero (nothing of the client's, nor of an
+/// earlier call).
+pub struct HandlerStart {
+    index: u64,
+    entry: u64,
+    stack_top: u64,
+    words: [u64; 4],
+    ncaps: u64,
+}
+
+impl HandlerStart {
+    /// Set the handler's registers `ctx` up for the call. Zeroing is skipped
+    /// when nothing wrote the frame since the last start (a handler that
+    /// ends its call on the fast path is not saved).
+    #[inline(always)]
+    pub fn apply(&self, ctx: &mut UserContext) {
+        let f = &mut ctx.frame;
+        if !ctx.clean {
+            f.clear();
+            ctx.clean = true;
+        }
+        f.x[0] = self.index;
+        f.x[1..5].copy_from_slice(&self.words);
+        f.x[5] = self.ncaps;
+        f.elr = self.entry;
+        f.sp_el0 = self.stack_top;
+        f.spsr = crate::arch::context::SPSR_EL0T;
+    }
 }
 
 /// The call `handler` serves will never be answered: its caller, if it has
@@ -344,7 +361,7 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
     if frame.x[5] != 0 {
         return None;
     }
-    let (handler, index, entry, stack_top) = {
+    let (handler, start) = {
         let g = client.group.lock();
         let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj else {
             return None;
@@ -352,10 +369,9 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
         if !c.server.is_alive() {
             return None;
         }
-        (c.handler.clone(), c.index, c.entry, c.stack_top)
+        (c.handler.clone(), c.start([frame.x[1], frame.x[2], frame.x[3], frame.x[4]], 0))
     };
-    let words = [frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
-    sched::ipc_call_switch(frame, handler, |f| start_handler(f, index, entry, stack_top, words, 0))
+    sched::ipc_call_switch(frame, handler, &start)
 }
 
 fn fast_return(frame: &TrapFrame) -> Option<*const TrapFrame> {

@@ -33,6 +33,10 @@ pub struct UserContext {
     /// The thread has used FP/SIMD: its registers are switched with it and
     /// EL0 may use them while it runs.
     pub fp_on: bool,
+    /// `frame` is zero but for what an IPC handler's start writes (see
+    /// `connection::HandlerStart`): nothing saved it since, so the next
+    /// start need not clear it again.
+    pub clean: bool,
 }
 
 /// SPSR for a user thread: EL0t, all interrupts unmasked.
@@ -46,7 +50,7 @@ impl UserContext {
         frame.sp_el0 = sp;
         frame.elr = pc;
         frame.spsr = SPSR_EL0T;
-        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 }, fp_on: false }
+        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 }, fp_on: false, clean: false }
     }
 }
 

@@ -35,6 +35,7 @@ pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
 
 /// Run user code in the address space at `root` tagged `asid`. No TLB flush:
 /// entries of other address spaces carry other ASIDs.
+#[inline(always)]
 pub fn switch_user(root: u64, asid: u16) {
     TTBR0_EL1.write(TTBR0_EL1::ASID.val(u64::from(asid)) + TTBR0_EL1::BADDR.val(root >> 1));
     TCR_EL1.modify(TCR_EL1::EPD0::EnableTTBR0Walks);
