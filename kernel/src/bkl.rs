@@ -24,10 +24,22 @@ const NOBODY: usize = usize::MAX;
 /// Longer than any legitimate hold, even under a slow emulator.
 const WATCHDOG_SECONDS: u64 = 20;
 
-/// Wait for and take the lock. IRQs must be masked.
+/// Wait for and take the lock. IRQs must be masked. The uncontended case
+/// is inlined into every kernel entry; waiting is out of line.
+#[inline(always)]
 pub fn acquire() {
-    let me = crate::arch::smp::cpu_id();
     let ticket = NEXT.fetch_add(1, Ordering::Relaxed);
+    if SERVING.load(Ordering::Acquire) != ticket {
+        wait_for(ticket);
+    }
+    HOLDER.store(crate::arch::smp::cpu_id(), Ordering::Relaxed);
+}
+
+/// Spin until `ticket` is served, with the watchdog.
+#[cold]
+#[inline(never)]
+fn wait_for(ticket: u32) {
+    let me = crate::arch::smp::cpu_id();
     let mut spins = 0u32;
     let mut since = None;
     while SERVING.load(Ordering::Acquire) != ticket {
@@ -41,7 +53,6 @@ pub fn acquire() {
             }
         }
     }
-    HOLDER.store(me, Ordering::Relaxed);
 }
 
 /// Give the lock to the next CPU in line.

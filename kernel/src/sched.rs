@@ -501,7 +501,8 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
 #[inline(always)]
 fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
     let out = enter(&mut t.lock(), cpu);
-    switch_to(t, cpu);
+    arch::mmu::switch_user(t.group.vmspace.ttbr0());
+    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
     out
 }
 
@@ -517,12 +518,12 @@ fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
     &inner.ctx.frame as *const TrapFrame
 }
 
-/// The part of [`run_here`] after `t`'s lock: its address space, and the
-/// lock-free pointer to this CPU's thread.
+/// The part of [`run_here`] after `t`'s lock, for the IPC paths (from one
+/// user thread to another): its address space, and the lock-free pointer
+/// to this CPU's thread.
 #[inline(always)]
 fn switch_to(t: &Arc<Thread>, cpu: usize) {
-    let vm = &t.group.vmspace;
-    arch::mmu::switch_user(vm.root(), vm.asid);
+    arch::mmu::switch_user_from_user(t.group.vmspace.ttbr0());
     FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
 }
 
@@ -564,6 +565,7 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
 /// changed nothing, when the handler is not idle and free to run here.
 ///
 /// The caller has checked that no switch is pending (`need_switch`).
+#[inline(always)]
 pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerStart) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
     let mut s = SCHED.lock();
@@ -597,6 +599,7 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
 /// changed nothing, unless the running thread is a handler whose
 /// connection lives, with a caller that is alive, blocked and free to run
 /// here.
+#[inline(always)]
 pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
     let mut s = SCHED.lock();

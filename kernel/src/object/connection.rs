@@ -340,6 +340,7 @@ fn release_index(server: &CapGroup, index: u64) {
 /// general path must run: errors,
 /// capabilities to move, a switch already due, a peer that is not where the
 /// fast path expects it. Runs under the big kernel lock.
+#[inline(always)]
 pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if sched::need_switch() {
         return None;
@@ -357,6 +358,7 @@ pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     .flatten()
 }
 
+#[inline(always)]
 fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
     if frame.x[5] != 0 {
         return None;
@@ -374,6 +376,7 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
     sched::ipc_call_switch(frame, handler, &start)
 }
 
+#[inline(always)]
 fn fast_return(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if frame.x[4] != 0 {
         return None;

@@ -63,9 +63,10 @@ pub struct VmSpace {
     pub header: Header,
     /// Address space identifier tagging this space's TLB entries.
     pub asid: u16,
-    /// Physical address of the level 0 table (fixed for the space's life;
-    /// kept outside the lock because every switch to the space reads it).
-    root: u64,
+    /// TTBR0_EL1 for the space: its level 0 table (fixed for the space's
+    /// life) and ASID. Kept outside the lock, ready to write, because every
+    /// switch to the space reads it.
+    ttbr0: u64,
     inner: Mutex<VmInner>,
 }
 
@@ -98,7 +99,7 @@ impl VmSpace {
         Ok(Arc::new(VmSpace {
             header: Header::new(ObjectType::VmSpace),
             asid,
-            root: pt.root(),
+            ttbr0: mmu::ttbr0(pt.root(), asid),
             inner: Mutex::new(VmInner { pt, regions: VmRegions::new() }),
         }))
     }
@@ -303,9 +304,10 @@ impl VmSpace {
         Ok(())
     }
 
-    /// Physical address of the level 0 table.
-    pub fn root(&self) -> u64 {
-        self.root
+    /// TTBR0_EL1 to run in this space (see `mmu::switch_user`).
+    #[inline(always)]
+    pub fn ttbr0(&self) -> u64 {
+        self.ttbr0
     }
 }
 

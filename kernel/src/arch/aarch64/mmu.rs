@@ -33,12 +33,27 @@ pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Run user code in the address space at `root` tagged `asid`. No TLB flush:
+/// The TTBR0_EL1 value for the page table at `root` (physical address)
+/// tagged `asid`.
+pub fn ttbr0(root: u64, asid: u16) -> u64 {
+    (TTBR0_EL1::ASID.val(u64::from(asid)) + TTBR0_EL1::BADDR.val(root >> 1)).value
+}
+
+/// Run user code in the address space `ttbr0` (from [`ttbr0`]), turning
+/// lower-half translation on (the idle loop turns it off). No TLB flush:
 /// entries of other address spaces carry other ASIDs.
 #[inline(always)]
-pub fn switch_user(root: u64, asid: u16) {
-    TTBR0_EL1.write(TTBR0_EL1::ASID.val(u64::from(asid)) + TTBR0_EL1::BADDR.val(root >> 1));
+pub fn switch_user(ttbr0: u64) {
+    TTBR0_EL1.set(ttbr0);
     TCR_EL1.modify(TCR_EL1::EPD0::EnableTTBR0Walks);
+    barrier::isb(barrier::SY);
+}
+
+/// [`switch_user`] from one user thread to another: lower-half translation
+/// is on already.
+#[inline(always)]
+pub fn switch_user_from_user(ttbr0: u64) {
+    TTBR0_EL1.set(ttbr0);
     barrier::isb(barrier::SY);
 }
 
