@@ -582,7 +582,9 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
         save_here(&mut ci, frame);
     }
     let info = h.handler.as_mut()?;
-    info.caller = Some(client);
+    // `caller` was found empty above under the same lock: forgetting the
+    // old value skips a reference-count check for nothing.
+    core::mem::forget(info.caller.replace(client));
     start.apply(&mut h.ctx);
     let out = enter(&mut h, cpu);
     drop(h);
@@ -596,9 +598,8 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
 /// its saved frame. The handler is not saved: it starts afresh at its
 /// entry point next time. Locks as [`ipc_call_switch`]; the caller's
 /// reference moves from the handler to the CPU. Returns `None`, having
-/// changed nothing, unless the running thread is a handler whose
-/// connection lives, with a caller that is alive, blocked and free to run
-/// here.
+/// changed nothing, unless the running thread is a handler with a caller
+/// that is alive, blocked and free to run here.
 #[inline(always)]
 pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
@@ -607,10 +608,8 @@ pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const Tra
     let handler = c.current.as_ref()?;
     let mut h = handler.lock();
     let info = h.handler.as_mut()?;
-    if info.conn.strong_count() == 0 {
-        // The client dropped the connection: the general path cleans up.
-        return None;
-    }
+    // A caller means a live connection (a connection that goes takes its
+    // caller away); without one, the general path answers or cleans up.
     let client = info.caller.as_ref()?;
     let out = {
         let mut ci = client.lock();

@@ -307,13 +307,15 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        // A call in progress gets no answer through a connection that is
+        // gone: its caller learns now. (The IPC fast path's return relies on
+        // it: a handler with a caller has a live connection.)
+        wake_caller(&self.handler);
         // A handler in the middle of a call cleans up itself at its return;
-        // an idle one goes now, with its buffer and stack.
+        // an idle one (or one blocked in a wait of its own, which would
+        // never get to answer) goes now, with its buffer and stack.
         let idle = self.handler.lock().state == ThreadState::Blocked;
         if idle {
-            // Blocked mid-call (in a wait of its own), the handler would
-            // never get to answer: its caller learns now.
-            wake_caller(&self.handler);
             self.handler.lock().state = ThreadState::Exited;
             let _ = self.server.vmspace.unmap(self.server_buf);
             let _ = self.server.vmspace.unmap(self.stack_top - ipc::STACK_SIZE);
