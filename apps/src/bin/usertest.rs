@@ -45,6 +45,7 @@ const TESTS: &[Test] = &[
     ("PROC013", "a fork bomb is stopped by the process limit", fork_bomb),
     ("PROC014", "an IPC call and return carry no registers across", ipc_registers),
     ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
+    ("PROC016", "a call whose connection is deleted mid-call ends with PeerDead", call_orphaned),
 ];
 
 fn main() -> i32 {
@@ -542,3 +543,51 @@ fn ipc_registers() -> TestResult {
     let _ = sys::cap_group_kill(server);
     result
 }
+
+/// How long the slow server's handler takes per call: 3 s at 100 Hz, far
+/// longer than the test waits for the orphaned call to end.
+const SLOW_TICKS: u64 = 300;
+
+fn slow_handler(_: &mut libchcore::ipc::Request) -> libchcore::ipc::Reply {
+    sys::sleep(SLOW_TICKS);
+    libchcore::ipc::Reply { ret: 0, words: [0; 3] }
+}
+
+extern "C" fn slow_server(_: u64) -> ! {
+    libchcore::ipc::serve_forever(slow_handler, 4)
+}
+
+/// The orphaned call's result plus one (0: not back yet).
+static ORPHAN_CALL: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn orphan_caller(conn: u64) -> ! {
+    let (ret, _) = sys::ipc_call(conn, [0; 4], 0);
+    ORPHAN_CALL.store(ret as u64 + 1, Ordering::SeqCst);
+    sys::thread_exit()
+}
+
+fn call_orphaned() -> TestResult {
+    let (server, _) = libchcore::spawn::spawn_self("slow-server", slow_server, 0, |_| Ok(())).map_err(e("spawn the slow server"))?;
+    let result = (|| {
+        let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
+        libchcore::thread::spawn(orphan_caller, conn.slot).map_err(e("start the calling thread"))?;
+        // Give the caller time to get into its call (the handler sleeps).
+        sys::sleep(10);
+        check!(ORPHAN_CALL.load(Ordering::SeqCst) == 0, "the call came back before the handler answered");
+        // Another thread of the caller's process deletes the connection.
+        drop(conn);
+        let mut waited = 0;
+        while ORPHAN_CALL.load(Ordering::SeqCst) == 0 && waited < 100 {
+            sys::sleep(1);
+            waited += 1;
+        }
+        let got = ORPHAN_CALL.load(Ordering::SeqCst);
+        check!(got != 0, "the call still waits 1 s after its connection was deleted");
+        let ret = got.wrapping_sub(1) as i64;
+        check!(ret == Error::PeerDead.to_result(), "the call ended with {ret}, not PeerDead");
+        Ok(())
+    })();
+    let _ = sys::cap_group_kill(server);
+    result
+}
+
