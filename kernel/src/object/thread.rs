@@ -3,7 +3,6 @@
 use super::cap_group::CapGroup;
 use super::Header;
 use crate::arch::UserContext;
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use chcore_abi::{Error, ObjectType};
 use spin::Mutex;
@@ -26,7 +25,7 @@ pub enum ThreadState {
 /// Mutable part of a thread.
 pub struct ThreadInner {
     /// Saved user registers while the thread is off the CPU.
-    pub ctx: Box<UserContext>,
+    pub ctx: UserContext,
     /// Life cycle state.
     pub state: ThreadState,
     /// Scheduling priority (higher runs first).
@@ -59,7 +58,7 @@ impl Thread {
     /// A thread of `group` that will start at `pc` with stack `sp` and `arg` in x0.
     /// It is registered with the group but not yet scheduled.
     pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64) -> Result<Arc<Thread>, Error> {
-        let ctx = Box::new(UserContext::new(pc, sp, arg));
+        let ctx = UserContext::new(pc, sp, arg);
         let t = Arc::new(Thread {
             header: Header::new(ObjectType::Thread),
             group: group.clone(),
