@@ -553,7 +553,7 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
     }
 }
 
-/// The IPC fast path's call (see `connection::fast_path`): the running
+/// The IPC fast path's call (see `connection::fast_call_path`): the running
 /// thread blocks as `handler`'s caller and `handler`, idle, runs on this
 /// CPU at once: no run queue, no pick, and the time slice carries over
 /// (the call's work is done on the caller's time, as in seL4). `start`

@@ -332,32 +332,32 @@ fn release_index(server: &CapGroup, index: u64) {
     }
 }
 
-/// The fast path for `ipc_call` and `ipc_return` (system call number in
-/// x8 of `frame`, which holds all of the caller's registers): the common
-/// case, a call or return without capabilities on a healthy connection,
-/// switches straight between client and handler in one trip through the
-/// scheduler lock, saves nothing of a handler that ends its call (it starts
-/// afresh next time) and skips the general dispatch and switch. Returns the
-/// frame to leave through, or `None`, having changed nothing, when the
-/// general path must run: errors,
-/// capabilities to move, a switch already due, a peer that is not where the
-/// fast path expects it. Runs under the big kernel lock.
+/// The IPC fast path: the common case, a call or return without
+/// capabilities on a healthy connection, switches straight between client
+/// and handler in one trip through the scheduler lock, saves nothing of a
+/// handler that ends its call (it starts afresh next time) and skips the
+/// general dispatch and switch. Each direction returns the frame to leave
+/// through, or `None`, having changed nothing, when the general path must
+/// run: errors, capabilities to move, a switch already due, a peer that is
+/// not where the fast path expects it. Runs under the big kernel lock.
+///
+/// This is `ipc_call`; `frame` holds all of the caller's registers.
 #[inline(always)]
-pub fn fast_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
+pub fn fast_call_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if sched::need_switch() {
         return None;
     }
-    let n = frame.x[8];
-    sched::with_current(|t| {
-        if n == chcore_abi::Syscall::IpcCall as u64 {
-            fast_call(t, frame)
-        } else if n == chcore_abi::Syscall::IpcReturn as u64 {
-            fast_return(frame)
-        } else {
-            None
-        }
-    })
-    .flatten()
+    sched::with_current(|t| fast_call(t, frame)).flatten()
+}
+
+/// [`fast_call_path`]'s other direction, `ipc_return`: `frame` holds the
+/// handler's registers but for x19-x29, which the fast path drops anyway.
+#[inline(always)]
+pub fn fast_return_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
+    if sched::need_switch() {
+        return None;
+    }
+    fast_return(frame)
 }
 
 #[inline(always)]

@@ -250,6 +250,13 @@ lower_sync_entry:
     bl      {switch}
     b       exception_return
 .Lipc:
+    // A handler ending its call (ipc_return: x8 odd) is not saved when the
+    // fast path takes it, so that is tried before the frame is completed.
+    tbz     x8, #0, .Lipc_full
+    mov     x0, sp
+    bl      {ipc_return}
+    cbnz    x0, exception_return
+.Lipc_full:
     SAVE_CALLEE_SAVED
     mov     x0, sp
     bl      {ipc}
@@ -261,6 +268,7 @@ lower_sync_entry:
     lower_sync = sym handle_lower_sync,
     switch = sym switch_and_leave,
     ipc = sym handle_ipc,
+    ipc_return = sym handle_ipc_return,
     ipc_call = const chcore_abi::Syscall::IpcCall as u64,
 );
 
@@ -328,12 +336,13 @@ extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
 }
 
 /// `ipc_call` or `ipc_return` (by x8; the exception class is checked
-/// here), with a complete frame: the IPC fast path, else the general one.
+/// here), with a complete frame: the IPC fast path for a call (a return
+/// has tried it in [`handle_ipc_return`]), else the general path.
 /// Returns the frame to leave through (see `exception_return`).
 extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
-    if (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
+    if frame.x[8] == chcore_abi::Syscall::IpcCall as u64 && (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
         crate::bkl::acquire();
-        let next = crate::object::connection::fast_path(frame);
+        let next = crate::object::connection::fast_call_path(frame);
         crate::bkl::release();
         if let Some(next) = next {
             return next;
@@ -343,6 +352,20 @@ extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
         return switch_and_leave(frame);
     }
     frame
+}
+
+/// `ipc_return` (by x8) with x19-x29 not saved yet: the fast path only,
+/// which drops the handler's registers anyway. Returns the frame to leave
+/// through, or null: then the vector completes the frame and goes through
+/// [`handle_ipc`].
+extern "C" fn handle_ipc_return(frame: &TrapFrame) -> *const TrapFrame {
+    if (ESR_EL1.get() >> 26) & 0x3F != ec::SVC64 {
+        return core::ptr::null();
+    }
+    crate::bkl::acquire();
+    let next = crate::object::connection::fast_return_path(frame);
+    crate::bkl::release();
+    next.unwrap_or(core::ptr::null())
 }
 
 /// Second half of [`handle_lower_sync`] when a switch is due: `frame` is
