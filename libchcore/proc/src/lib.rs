@@ -1,6 +1,7 @@
 //! Logic shared by procmgr, libchcore, the shell and the build: the procmgr
 //! protocol, the argument block on a new process's stack, the cpio (newc)
-//! ramdisk format, pipe ring buffers and the shell's command-line parser.
+//! ramdisk format, pipe ring buffers (and the shared-memory pipe protocol)
+//! and the shell's command-line parser.
 //! All of it is plain data handling, unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -9,6 +10,7 @@ extern crate alloc;
 
 pub mod args;
 pub mod cpio;
+pub mod pipe;
 pub mod proto;
 pub mod ring;
 pub mod shell;

@@ -1,0 +1,413 @@
+//! A pipe in memory shared by the processes that hold its ends.
+//!
+//! procmgr creates a pipe as a shared memory object of [`SHARED_SIZE`]
+//! bytes (a page of [`Header`], then [`CAPACITY`] bytes of data) and two
+//! notifications, one that readers wait on for data, one that writers wait
+//! on for room. A process reads and writes the ring itself (libchcore maps
+//! it on first use): no IPC, no procmgr thread in the data path. procmgr
+//! only keeps the count of open ends in the header (it owns the true
+//! counts; a process cannot change who holds an end) and never reads the
+//! ring or takes its lock, so no process can make procmgr wait.
+//!
+//! Every process that shares the ring can scribble on it. What it can do
+//! is limited to what a holder of the ends can do anyway: send garbage,
+//! fake an end of file, or stop the pipe for the others (by holding its
+//! lock: procmgr releases a lock held by a process that ended). A reader
+//! or writer checks what it reads from the header and never indexes past
+//! the data, so a scribbled ring gives an error, not a fault.
+//!
+//! The protocol is procmgr's old in-server pipe, moved into memory:
+//! whoever is about to wait counts itself as waiting under the lock, and
+//! whoever changes the ring notifies a side only if it has waiters; a
+//! wake-up that leaves work for another waiter of the same side (data or
+//! room left over, an end closed) is passed on. Notifications count, so a
+//! notify between "I will wait" and the wait is not lost.
+
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use core::sync::atomic::{AtomicU64, AtomicU8};
+
+/// Bytes of data a pipe holds.
+pub const CAPACITY: usize = 4096;
+/// Where the data starts in the shared memory (after the header's page).
+pub const DATA_OFFSET: usize = 4096;
+/// Size of a pipe's shared memory.
+pub const SHARED_SIZE: usize = DATA_OFFSET + CAPACITY;
+
+const _: () = assert!(CAPACITY.is_power_of_two());
+
+/// The start of a pipe's shared memory.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Header {
+    /// Zero, or the tag (a pid) of the process in the ring.
+    lock: AtomicU64,
+    /// Bytes ever read (the ring index is this modulo [`CAPACITY`]).
+    head: AtomicU64,
+    /// Bytes ever written.
+    tail: AtomicU64,
+    /// Open read ends (written by procmgr only).
+    readers: AtomicU64,
+    /// Open write ends (written by procmgr only).
+    writers: AtomicU64,
+    /// Readers that found the ring empty and wait (or are about to).
+    readers_waiting: AtomicU64,
+    /// Writers that found the ring full and wait (or are about to).
+    writers_waiting: AtomicU64,
+}
+
+/// Why a read or write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A write with no read end left.
+    BrokenPipe,
+    /// The header makes no sense (another process scribbled on it).
+    Corrupt,
+    /// Waiting failed (the notification is gone).
+    Wait,
+}
+
+/// How a process blocks and wakes others: the pipe's two notifications.
+pub trait Waiter {
+    /// Wake one waiter of the readers' side (`readers`) or the writers'.
+    fn notify(&self, readers: bool);
+    /// Wait for a notify on that side; `false` if waiting failed.
+    fn wait(&self, readers: bool) -> bool;
+    /// Another process holds the ring's lock: let it run.
+    fn relax(&self);
+}
+
+/// The ring as one process sees it.
+#[derive(Debug)]
+pub struct Pipe<'a> {
+    hdr: &'a Header,
+    data: &'a [AtomicU8],
+    tag: u64,
+}
+
+/// The ring's lock, held.
+struct Held<'a>(&'a Header);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.lock.store(0, Release);
+    }
+}
+
+/// Spins on the lock before each `relax`.
+const SPINS: u32 = 100;
+
+impl<'a> Pipe<'a> {
+    /// The pipe at `hdr` with `data` ([`CAPACITY`] bytes; shorter is
+    /// treated as corrupt), for the process whose (non-zero) lock tag is
+    /// `tag`.
+    pub fn new(hdr: &'a Header, data: &'a [AtomicU8], tag: u64) -> Pipe<'a> {
+        Pipe { hdr, data, tag: tag.max(1) }
+    }
+
+    fn lock(&self, w: &impl Waiter) -> Held<'a> {
+        let mut spins = 0;
+        while self.hdr.lock.compare_exchange_weak(0, self.tag, Acquire, Relaxed).is_err() {
+            spins += 1;
+            if spins % SPINS == 0 {
+                w.relax();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+        Held(self.hdr)
+    }
+
+    /// Bytes waiting and the head, from a header that makes sense.
+    fn level(&self) -> Result<(u64, usize), Failure> {
+        let head = self.hdr.head.load(Relaxed);
+        let len = self.hdr.tail.load(Relaxed).wrapping_sub(head);
+        if len > CAPACITY as u64 || self.data.len() < CAPACITY {
+            return Err(Failure::Corrupt);
+        }
+        Ok((head, len as usize))
+    }
+
+    fn uncount(counter: &AtomicU64) {
+        let _ = counter.fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Read up to `out.len()` bytes, waiting while the ring is empty and a
+    /// write end is open; 0 means end of file.
+    pub fn read(&self, out: &mut [u8], w: &impl Waiter) -> Result<usize, Failure> {
+        loop {
+            let held = self.lock(w);
+            let (head, len) = self.level()?;
+            let k = out.len().min(len);
+            for (i, o) in out[..k].iter_mut().enumerate() {
+                *o = self.data[(head as usize).wrapping_add(i) % CAPACITY].load(Relaxed);
+            }
+            self.hdr.head.store(head.wrapping_add(k as u64), Relaxed);
+            let eof = k == 0 && self.hdr.writers.load(SeqCst) == 0;
+            if k > 0 || out.is_empty() || eof {
+                let wake_writer = k > 0 && self.hdr.writers_waiting.load(SeqCst) > 0;
+                let pass_on = (eof || len > k) && self.hdr.readers_waiting.load(SeqCst) > 0;
+                drop(held);
+                if pass_on {
+                    w.notify(true);
+                }
+                if wake_writer {
+                    w.notify(false);
+                }
+                return Ok(k);
+            }
+            self.hdr.readers_waiting.fetch_add(1, SeqCst);
+            drop(held);
+            let woke = w.wait(true);
+            Self::uncount(&self.hdr.readers_waiting);
+            if !woke {
+                return Err(Failure::Wait);
+            }
+        }
+    }
+
+    /// Write some of `data` (as much as fits), waiting while the ring is
+    /// full and a read end is open; `BrokenPipe` once none is.
+    pub fn write(&self, data: &[u8], w: &impl Waiter) -> Result<usize, Failure> {
+        loop {
+            let held = self.lock(w);
+            let (head, len) = self.level()?;
+            if self.hdr.readers.load(SeqCst) == 0 {
+                let pass_on = self.hdr.writers_waiting.load(SeqCst) > 0;
+                drop(held);
+                if pass_on {
+                    w.notify(false);
+                }
+                return Err(Failure::BrokenPipe);
+            }
+            let k = data.len().min(CAPACITY - len);
+            let tail = head.wrapping_add(len as u64);
+            for (i, &b) in data[..k].iter().enumerate() {
+                self.data[(tail as usize).wrapping_add(i) % CAPACITY].store(b, Relaxed);
+            }
+            self.hdr.tail.store(tail.wrapping_add(k as u64), Relaxed);
+            if k > 0 || data.is_empty() {
+                let wake_reader = k > 0 && self.hdr.readers_waiting.load(SeqCst) > 0;
+                let pass_on = len + k < CAPACITY && self.hdr.writers_waiting.load(SeqCst) > 0;
+                drop(held);
+                if wake_reader {
+                    w.notify(true);
+                }
+                if pass_on {
+                    w.notify(false);
+                }
+                return Ok(k);
+            }
+            self.hdr.writers_waiting.fetch_add(1, SeqCst);
+            drop(held);
+            let woke = w.wait(false);
+            Self::uncount(&self.hdr.writers_waiting);
+            if !woke {
+                return Err(Failure::Wait);
+            }
+        }
+    }
+}
+
+/// procmgr's side: the number of open ends changed. Whoever waits must
+/// look again (for end of file, or a broken pipe): the caller then
+/// notifies both sides once, and the waiters pass it on.
+pub fn set_ends(hdr: &Header, readers: u64, writers: u64) {
+    hdr.readers.store(readers, SeqCst);
+    hdr.writers.store(writers, SeqCst);
+}
+
+/// procmgr's side: process `tag` ended; if it held the lock (it was
+/// stopped inside a read or write), release it. Returns whether it did.
+/// The ring itself is consistent: head and tail move last, in one store.
+pub fn release_if_held_by(hdr: &Header, tag: u64) -> bool {
+    tag != 0 && hdr.lock.compare_exchange(tag, 0, SeqCst, Relaxed).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::vec::Vec;
+
+    /// A notification as the kernel has it: a count and waiters.
+    #[derive(Default)]
+    struct Note {
+        count: Mutex<u64>,
+        cv: Condvar,
+    }
+
+    impl Note {
+        fn notify(&self) {
+            *self.count.lock().unwrap() += 1;
+            self.cv.notify_one();
+        }
+        /// Panics after 10 s: a wake-up was lost.
+        fn wait(&self) {
+            let mut c = self.count.lock().unwrap();
+            while *c == 0 {
+                let (next, timeout) = self.cv.wait_timeout(c, std::time::Duration::from_secs(10)).unwrap();
+                assert!(!timeout.timed_out(), "a waiter was never woken");
+                c = next;
+            }
+            *c -= 1;
+        }
+    }
+
+    #[derive(Default)]
+    struct Shared {
+        hdr: Header,
+        data: Vec<AtomicU8>,
+        data_note: Note,
+        room_note: Note,
+        waits: AtomicU64,
+    }
+
+    impl Shared {
+        fn new(readers: u64, writers: u64) -> Arc<Shared> {
+            let s = Shared { data: (0..CAPACITY).map(|_| AtomicU8::new(0)).collect(), ..Default::default() };
+            set_ends(&s.hdr, readers, writers);
+            Arc::new(s)
+        }
+        fn pipe(&self, tag: u64) -> Pipe<'_> {
+            Pipe::new(&self.hdr, &self.data, tag)
+        }
+        /// procmgr closing an end.
+        fn close(&self, readers: u64, writers: u64) {
+            set_ends(&self.hdr, readers, writers);
+            self.data_note.notify();
+            self.room_note.notify();
+        }
+    }
+
+    impl Waiter for Shared {
+        fn notify(&self, readers: bool) {
+            if readers { &self.data_note } else { &self.room_note }.notify();
+        }
+        fn wait(&self, readers: bool) -> bool {
+            self.waits.fetch_add(1, SeqCst);
+            if readers { &self.data_note } else { &self.room_note }.wait();
+            true
+        }
+        fn relax(&self) {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn bytes_in_order_with_wraparound_then_end_of_file() {
+        let s = Shared::new(1, 1);
+        let p = s.pipe(7);
+        let mut out = [0u8; 3000];
+        for round in 0..5u8 {
+            let data: Vec<u8> = (0..3000).map(|i| (i as u8).wrapping_add(round)).collect();
+            assert_eq!(p.write(&data, &*s), Ok(3000));
+            assert_eq!(p.read(&mut out, &*s), Ok(3000));
+            assert_eq!(&out[..], &data[..]);
+        }
+        assert_eq!(p.write(&[0; 5000], &*s), Ok(CAPACITY), "a write takes what fits");
+        assert_eq!(p.read(&mut [0; 5000], &*s), Ok(CAPACITY));
+        s.close(1, 0);
+        assert_eq!(p.read(&mut out, &*s), Ok(0), "no writer, nothing left: end of file");
+        s.close(0, 0);
+        assert_eq!(p.write(b"x", &*s), Err(Failure::BrokenPipe));
+        assert_eq!(s.waits.load(SeqCst), 0, "nothing here had to wait");
+    }
+
+    #[test]
+    fn a_scribbled_header_is_an_error_not_a_fault() {
+        let s = Shared::new(1, 1);
+        let p = s.pipe(3);
+        for (head, tail) in [(0, CAPACITY as u64 + 1), (10, 5), (u64::MAX - 3, 1 << 40)] {
+            s.hdr.head.store(head, SeqCst);
+            s.hdr.tail.store(tail, SeqCst);
+            assert_eq!(p.read(&mut [0; 16], &*s), Err(Failure::Corrupt));
+            assert_eq!(p.write(b"abc", &*s), Err(Failure::Corrupt));
+        }
+        // Indices near the wrap of u64 are fine as long as the level is.
+        s.hdr.head.store(u64::MAX - 1, SeqCst);
+        s.hdr.tail.store(u64::MAX - 1, SeqCst);
+        assert_eq!(p.write(b"abcd", &*s), Ok(4));
+        let mut out = [0u8; 4];
+        assert_eq!(p.read(&mut out, &*s), Ok(4));
+        assert_eq!(&out, b"abcd");
+        let short = Pipe::new(&s.hdr, &s.data[..10], 3);
+        assert_eq!(short.read(&mut out, &*s), Err(Failure::Corrupt));
+    }
+
+    #[test]
+    fn a_lock_left_by_an_ended_process_is_released() {
+        let s = Shared::new(1, 1);
+        s.hdr.lock.store(42, SeqCst);
+        assert!(!release_if_held_by(&s.hdr, 41), "only the holder's tag releases it");
+        assert!(!release_if_held_by(&s.hdr, 0));
+        assert!(release_if_held_by(&s.hdr, 42));
+        assert_eq!(s.pipe(5).write(b"ok", &*s), Ok(2));
+    }
+
+    /// Writers and readers on threads, each side several at once, the ring
+    /// much smaller than what goes through: every byte arrives exactly
+    /// once, and every reader sees end of file once the writers are done
+    /// (which needs the pass-on: one notify per close).
+    #[test]
+    fn crowds_of_readers_and_writers_lose_and_duplicate_nothing() {
+        for (readers, writers) in [(1, 1), (2, 2), (3, 1), (1, 3)] {
+            let s = Shared::new(readers, writers);
+            let per_writer = 20_000usize;
+            let writing: Vec<_> = (0..writers)
+                .map(|wi| {
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        let p = s.pipe(100 + wi);
+                        // Each byte says which writer sent it; each writer
+                        // sends its bytes in runs of varying size.
+                        let data = [wi as u8; 700];
+                        let mut sent = 0;
+                        let mut size = 1;
+                        while sent < per_writer {
+                            let n = size.min(per_writer - sent);
+                            sent += p.write(&data[..n], &*s).unwrap();
+                            size = size % 663 + 37;
+                        }
+                    })
+                })
+                .collect();
+            let done = Arc::new(AtomicBool::new(false));
+            let reading: Vec<_> = (0..readers)
+                .map(|ri| {
+                    let s = s.clone();
+                    let done = done.clone();
+                    std::thread::spawn(move || {
+                        let p = s.pipe(200 + ri);
+                        let mut got = vec![0usize; 4];
+                        let mut buf = [0u8; 333];
+                        loop {
+                            let n = p.read(&mut buf, &*s).unwrap();
+                            if n == 0 {
+                                assert!(done.load(SeqCst), "end of file before the writers were done");
+                                return got;
+                            }
+                            for &b in &buf[..n] {
+                                got[b as usize] += 1;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in writing {
+                t.join().unwrap();
+            }
+            done.store(true, SeqCst);
+            s.close(readers, 0);
+            let mut total = vec![0usize; 4];
+            for t in reading {
+                for (i, n) in t.join().unwrap().into_iter().enumerate() {
+                    total[i] += n;
+                }
+            }
+            let want: Vec<usize> = (0..4).map(|i| if i < writers as usize { per_writer } else { 0 }).collect();
+            assert_eq!(total, want, "{readers} readers, {writers} writers");
+            assert_eq!(s.hdr.lock.load(SeqCst), 0);
+        }
+    }
+}
