@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod heap;
 pub mod ipc;
+mod pipe;
 mod print;
 pub mod process;
 mod rt;

@@ -2,7 +2,8 @@
 //! this process (slot `abi::slot::PROCMGR`, buffer at `abi::ipc::PROCMGR_BUF`).
 //!
 //! One call at a time per process (a connection carries one call), so the
-//! connection sits behind a lock; a thread blocked reading a pipe holds it.
+//! connection sits behind a lock. Pipes are read and written without
+//! procmgr, in memory shared with the other end (see `crate::pipe`).
 
 use crate::sys;
 use alloc::string::String;
@@ -10,6 +11,7 @@ use alloc::vec::Vec;
 use chcore_abi::{ipc, slot, Error, ObjectType};
 use chcore_proc::proto;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::Mutex;
 
 /// A process id.
@@ -32,8 +34,18 @@ pub enum Status {
 static CONN: Mutex<()> = Mutex::new(());
 
 /// Whether procmgr manages this process (procmgr itself is not managed).
+/// Asked once (a process never changes sides; a fork stays managed).
 pub fn managed() -> bool {
-    sys::cap_info(slot::PROCMGR).is_ok_and(|(t, _)| t == ObjectType::Connection)
+    static MANAGED: AtomicU8 = AtomicU8::new(0);
+    match MANAGED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let yes = sys::cap_info(slot::PROCMGR).is_ok_and(|(t, _)| t == ObjectType::Connection);
+            MANAGED.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 fn buffer() -> &'static mut [u8] {
@@ -105,11 +117,36 @@ pub fn pid() -> Pid {
 
 /// A pipe: (read fd, write fd).
 pub fn pipe() -> Result<(u64, u64), Error> {
-    call(proto::PIPE, [0; 3], &[], &mut []).map(|(_, w)| (w[0], w[1]))
+    let (r, w) = call(proto::PIPE, [0; 3], &[], &mut []).map(|(_, w)| (w[0], w[1]))?;
+    crate::pipe::forget(r);
+    crate::pipe::forget(w);
+    Ok((r, w))
+}
+
+/// What procmgr says `fd` is (`proto::PIPE_SHARE`): the kind, this
+/// process's lock tag and, for a pipe end, the slots of the capabilities
+/// it sent (shared memory, data and room notifications).
+pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 3]), Error> {
+    let _guard = CONN.lock();
+    let (ret, words) = sys::ipc_call(slot::PROCMGR, [proto::PIPE_SHARE, fd, 0, 0], 0);
+    if ret < 0 {
+        return Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument));
+    }
+    let mut caps = [0; 3];
+    if words[0] != proto::NOT_A_PIPE {
+        let head = &buffer()[ipc::CAP_SLOTS..];
+        for (i, c) in caps.iter_mut().enumerate() {
+            *c = u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        }
+    }
+    Ok((words[0], words[1], caps))
 }
 
 /// Read up to `buf.len()` bytes from `fd`; 0 means end of file.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Error> {
+    if let Some(end) = crate::pipe::end(fd)? {
+        return end.read(buf);
+    }
     let n = buf.len().min(ipc::DATA_MAX);
     call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
 }
@@ -134,6 +171,9 @@ pub fn write(fd: u64, data: &[u8]) -> Result<usize, Error> {
         }
         return Ok(data.len());
     }
+    if let Some(end) = crate::pipe::end(fd)? {
+        return end.write(data);
+    }
     let mut done = 0;
     while done < data.len() {
         let chunk = &data[done..(done + ipc::DATA_MAX).min(data.len())];
@@ -145,17 +185,21 @@ pub fn write(fd: u64, data: &[u8]) -> Result<usize, Error> {
 
 /// Close `fd`.
 pub fn close(fd: u64) -> Result<(), Error> {
+    crate::pipe::forget(fd);
     call(proto::CLOSE, [fd, 0, 0], &[], &mut []).map(|_| ())
 }
 
 /// Make `new` refer to what `old` refers to.
 pub fn dup2(old: u64, new: u64) -> Result<(), Error> {
+    crate::pipe::forget(new);
     call(proto::DUP2, [old, new, 0], &[], &mut []).map(|_| ())
 }
 
 /// Open a ramdisk file for reading.
 pub fn open(path: &str) -> Result<u64, Error> {
-    call(proto::OPEN, [0; 3], path.as_bytes(), &mut []).map(|r| r.0)
+    let fd = call(proto::OPEN, [0; 3], path.as_bytes(), &mut []).map(|r| r.0)?;
+    crate::pipe::forget(fd);
+    Ok(fd)
 }
 
 fn text(op: u64) -> Result<String, Error> {
@@ -264,6 +308,7 @@ extern "C" fn chcore_fork_child_fixup() {
     // SAFETY: this is the child's only thread; the copied lock state belongs
     // to the parent's call in progress, which does not exist here.
     unsafe { CONN.force_unlock() };
+    crate::pipe::after_fork();
 }
 
 /// Fork: `Ok(0)` in the child, `Ok(child pid)` in the parent.

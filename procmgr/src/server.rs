@@ -15,7 +15,7 @@ use libchcore::abi::{group_state, ipc, perm, slot, PmoKind, Rights};
 use libchcore::Error;
 use chcore_proc::cpio::Archive;
 use chcore_proc::proto;
-use chcore_proc::ring::Ring;
+use chcore_proc::pipe;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::ipc::{Reply, Request};
 use libchcore::process::{STACK_SIZE, STACK_TOP};
@@ -26,157 +26,106 @@ use libchcore::sync::Mutex;
 pub const ROOT_PID: u64 = 1;
 /// Where procmgr maps the ramdisk.
 const RAMDISK_VA: u64 = 0x7000_0000_0000;
-/// Bytes a pipe holds.
-const PIPE_CAPACITY: usize = 4096;
+/// Where procmgr maps pipes' shared memory, one `pipe::SHARED_SIZE` slot each.
+const PIPES_VA: u64 = 0x6600_0000_0000;
+/// Pipe slots in procmgr's address space (far more than memory allows).
+const PIPE_SLOTS: u64 = 1 << 24;
 /// Most processes at once: a fork bomb stops here, with an error.
 pub const MAX_PROCESSES: usize = 64;
 
-/// A pipe.
-///
-/// Readers wait for data on `data`, writers for room on `room`. Whoever
-/// waits says so (under the lock, before waiting); whoever changes the pipe
-/// notifies only a side that waits: a round trip through two pipes makes no
-/// notify call that wakes nobody. A wake-up that leaves work for another
-/// waiter of the same side (data left over, room left over, an end closed)
-/// is passed on. The notifications count, so a notify that comes between
-/// "I will wait" and the wait itself is not lost, and no timeout is needed.
+/// A pipe: memory shared by the processes that hold its ends, who read and
+/// write it themselves (`chcore_proc::pipe`; libchcore maps it when a
+/// process first uses the end, see `PIPE_SHARE`), and two notifications,
+/// for data and for room. procmgr keeps the true count of open ends and
+/// copies it into the shared header when it changes; it never reads the
+/// ring and never takes its lock, so no process can make it wait.
 pub struct Pipe {
-    state: Mutex<PipeState>,
-    readers: AtomicU64,
-    writers: AtomicU64,
+    /// Open read and write ends (`File`s).
+    ends: Mutex<(u64, u64)>,
+    shm: Slot,
     data: Slot,
     room: Slot,
+    /// Where procmgr maps the shared memory.
+    va: u64,
 }
 
-struct PipeState {
-    ring: Ring,
-    /// Readers between "the pipe is empty" and the end of their wait.
-    readers_waiting: u64,
-    /// Writers between "the pipe is full" and the end of their wait.
-    writers_waiting: u64,
-}
+/// Free pipe slots in procmgr's address space (`PIPES_VA`), and the next
+/// never used.
+static PIPE_VAS: Mutex<(Vec<u64>, u64)> = Mutex::new((Vec::new(), 0));
 
 impl Pipe {
     fn new() -> Result<Pipe, Error> {
-        let data = sys::create_notification()?;
-        let room = sys::create_notification().inspect_err(|_| {
-            let _ = sys::cap_delete(data);
-        })?;
-        let state = PipeState { ring: Ring::new(PIPE_CAPACITY), readers_waiting: 0, writers_waiting: 0 };
-        Ok(Pipe { state: Mutex::new(state), readers: AtomicU64::new(0), writers: AtomicU64::new(0), data, room })
+        let va = {
+            let mut vas = PIPE_VAS.lock();
+            match vas.0.pop() {
+                Some(va) => va,
+                None if vas.1 < PIPE_SLOTS => {
+                    vas.1 += 1;
+                    PIPES_VA + (vas.1 - 1) * pipe::SHARED_SIZE as u64
+                }
+                None => return Err(Error::TableFull),
+            }
+        };
+        let mut made: Vec<Slot> = Vec::new();
+        let built = (|| {
+            let shm = sys::create_pmo(pipe::SHARED_SIZE as u64, PmoKind::Shm)?;
+            made.push(shm);
+            sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
+            let data = sys::create_notification()?;
+            made.push(data);
+            let room = sys::create_notification()?;
+            Ok(Pipe { ends: Mutex::new((0, 0)), shm, data, room, va })
+        })();
+        if built.is_err() {
+            let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, va);
+            for s in made {
+                let _ = sys::cap_delete(s);
+            }
+            PIPE_VAS.lock().0.push(va);
+        }
+        built
     }
 
-    /// Wake one waiter of each side that `state` says waits.
-    fn wake(&self, readers: bool, writers: bool) {
-        if readers {
+    /// The shared header, through procmgr's own mapping.
+    fn header(&self) -> &pipe::Header {
+        // SAFETY: `va` maps the pipe's shared memory (SHARED_SIZE bytes,
+        // read/write, page-aligned) for as long as `self` lives (unmapped in
+        // `drop`). The header is all atomics, so any bytes another process
+        // writes there are a valid value, and sharing it is what atomics
+        // are for.
+        unsafe { &*(self.va as *const pipe::Header) }
+    }
+
+    /// An end opened (`open`) or closed: count it, publish the count, and
+    /// make whoever waits look again (for end of file, or a broken pipe).
+    fn ends_changed(&self, read: bool, open: bool) {
+        let (r, w) = {
+            let mut ends = self.ends.lock();
+            let n = if read { &mut ends.0 } else { &mut ends.1 };
+            *n = if open { *n + 1 } else { n.saturating_sub(1) };
+            *ends
+        };
+        pipe::set_ends(self.header(), r, w);
+        if !open {
             let _ = sys::notify(self.data);
-        }
-        if writers {
             let _ = sys::notify(self.room);
         }
     }
 
-    /// An end was closed: everyone waiting looks again (for end of file,
-    /// or a broken pipe).
-    fn closed(&self) {
-        let (r, w) = {
-            let st = self.state.lock();
-            (st.readers_waiting > 0, st.writers_waiting > 0)
-        };
-        self.wake(r, w);
-    }
-
-    /// A call of an ended process counted as waiting on the `reader` side
-    /// will not take itself off the count: the kernel ends a handler thread
-    /// that waits when its client's connection goes. The reaper does it
-    /// instead, and wakes that side's waiters (one more than counted: a
-    /// handler woken just before its process ended may have waited again),
-    /// who look again.
-    fn abandon(&self, reader: bool) {
-        for _ in 0..self.uncount(reader) + 1 {
-            let _ = sys::notify(if reader { self.data } else { self.room });
-        }
-    }
-
-    /// Wait on the `reader` side's notification for a call of process
-    /// `pid`, already counted as waiting (in the same hold of the lock that
-    /// saw the pipe empty, or full: a change after that notifies). Takes the
-    /// waiter off the count again; `Err(PeerDead)` when the process ended
-    /// (the count is then settled, by the reaper or here).
-    fn wait_for(self: &Arc<Self>, pid: u64, reader: bool) -> Result<(), Error> {
-        if !set_blocked(pid, Some((self.clone(), reader))) {
-            self.uncount(reader);
-            return Err(Error::PeerDead);
-        }
-        let _ = sys::wait(if reader { self.data } else { self.room }, None);
-        // Whoever takes the record off the process (this call, or the
-        // reaper when the process ended) takes the waiter off the count.
-        if !take_blocked(pid) {
-            return Err(Error::PeerDead);
-        }
-        self.uncount(reader);
-        Ok(())
-    }
-
-    /// Take one waiter of the `reader` side off the count; returns how many
-    /// are left.
-    fn uncount(&self, reader: bool) -> u64 {
-        let mut st = self.state.lock();
-        let count = if reader { &mut st.readers_waiting } else { &mut st.writers_waiting };
-        *count = count.saturating_sub(1);
-        *count
-    }
-
-    /// Read into `out` for process `pid`, waiting while the pipe is empty
-    /// and has writers.
-    fn read(self: &Arc<Self>, out: &mut [u8], pid: u64) -> Result<usize, Error> {
-        loop {
-            let mut st = self.state.lock();
-            let k = st.ring.read(out);
-            let eof = k == 0 && self.writers.load(Ordering::SeqCst) == 0;
-            if k > 0 || out.is_empty() || eof {
-                let wake_writer = k > 0 && st.writers_waiting > 0;
-                let pass_on = (eof || !st.ring.is_empty()) && st.readers_waiting > 0;
-                drop(st);
-                self.wake(pass_on, wake_writer);
-                return Ok(k);
-            }
-            st.readers_waiting += 1;
-            drop(st);
-            self.wait_for(pid, true)?;
-        }
-    }
-
-    /// Write some of `data` for process `pid`, waiting while the pipe is
-    /// full and has readers; `PeerDead` once it has none.
-    fn write(self: &Arc<Self>, data: &[u8], pid: u64) -> Result<usize, Error> {
-        loop {
-            let mut st = self.state.lock();
-            if self.readers.load(Ordering::SeqCst) == 0 {
-                let pass_on = st.writers_waiting > 0;
-                drop(st);
-                self.wake(false, pass_on);
-                return Err(Error::PeerDead);
-            }
-            let k = st.ring.write(data);
-            if k > 0 || data.is_empty() {
-                let wake_reader = k > 0 && st.readers_waiting > 0;
-                let pass_on = !st.ring.is_full() && st.writers_waiting > 0;
-                drop(st);
-                self.wake(wake_reader, pass_on);
-                return Ok(k);
-            }
-            st.writers_waiting += 1;
-            drop(st);
-            self.wait_for(pid, false)?;
-        }
+    /// Process `pid` ended: if it was stopped while holding the ring's
+    /// lock, release it.
+    fn ended(&self, pid: u64) {
+        pipe::release_if_held_by(self.header(), pid);
     }
 }
 
 impl Drop for Pipe {
     fn drop(&mut self) {
+        let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, self.va);
+        let _ = sys::cap_delete(self.shm);
         let _ = sys::cap_delete(self.data);
         let _ = sys::cap_delete(self.room);
+        PIPE_VAS.lock().0.push(self.va);
     }
 }
 
@@ -197,24 +146,19 @@ pub struct File(pub FileKind);
 
 impl Drop for File {
     fn drop(&mut self) {
-        let (pipe, counter) = match &self.0 {
-            FileKind::PipeRead(p) => (p, &p.readers),
-            FileKind::PipeWrite(p) => (p, &p.writers),
-            _ => return,
-        };
-        // The count drops before `closed` takes the lock: a reader or
-        // writer that looks after that sees it (see `Pipe::read`).
-        counter.fetch_sub(1, Ordering::SeqCst);
-        pipe.closed();
+        match &self.0 {
+            FileKind::PipeRead(p) => p.ends_changed(true, false),
+            FileKind::PipeWrite(p) => p.ends_changed(false, false),
+            _ => {}
+        }
     }
 }
 
 fn pipe_end(p: &Arc<Pipe>, write: bool) -> Arc<File> {
+    p.ends_changed(!write, true);
     if write {
-        p.writers.fetch_add(1, Ordering::SeqCst);
         Arc::new(File(FileKind::PipeWrite(p.clone())))
     } else {
-        p.readers.fetch_add(1, Ordering::SeqCst);
         Arc::new(File(FileKind::PipeRead(p.clone())))
     }
 }
@@ -238,9 +182,6 @@ struct Process {
     exit_code: Option<i32>,
     /// Its parent ended first: nobody will wait for it, procmgr reaps it.
     orphan: bool,
-    /// The pipe a call of its waits on, and whether as a reader (see
-    /// `Pipe::wait_for`).
-    blocked_on: Option<(Arc<Pipe>, bool)>,
     /// Notified when one of its children becomes a zombie (made on its first wait).
     child_note: Option<Slot>,
 }
@@ -428,7 +369,7 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
     let pid = t.next_pid;
     t.next_pid += 1;
     t.badges.insert(badge, pid);
-    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None, blocked_on: None });
+    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None });
     pid
 }
 
@@ -497,7 +438,6 @@ extern "C" fn reaper(_: u64) -> ! {
     loop {
         let _ = sys::wait(EXITED.load(Ordering::SeqCst), Some(50));
         let mut ended = Vec::new();
-        let mut woken: Vec<(Arc<Pipe>, bool)> = Vec::new();
         {
             let mut t = TABLE.lock();
             for (&pid, pr) in t.procs.iter_mut() {
@@ -511,7 +451,6 @@ extern "C" fn reaper(_: u64) -> ! {
                     _ => State::Zombie(pr.exit_code.unwrap_or(-1), pr.exit_code.is_none()),
                 };
                 pr.state = zombie;
-                woken.extend(pr.blocked_on.take());
                 ended.push((pid, core::mem::take(&mut pr.fds)));
             }
             for (pid, _) in &ended {
@@ -543,40 +482,23 @@ extern "C" fn reaper(_: u64) -> ! {
                 }
             }
         }
-        // Files close here, outside the lock (pipe ends notify), and calls
-        // of ended processes blocked in a pipe stop waiting.
+        // A process stopped inside a pipe read or write leaves the pipe's
+        // lock held: release it. Files close here, outside the table's lock
+        // (closing a pipe end notifies).
+        for (pid, fds) in &ended {
+            for f in fds.iter().flatten() {
+                if let FileKind::PipeRead(p) | FileKind::PipeWrite(p) = &f.0 {
+                    p.ended(*pid);
+                }
+            }
+        }
         drop(ended);
-        for (p, reader) in woken {
-            p.abandon(reader);
-        }
     }
-}
-
-/// Record that a call of process `pid` waits on a pipe. Returns whether
-/// the process still runs (if not, nothing is recorded).
-fn set_blocked(pid: u64, on: Option<(Arc<Pipe>, bool)>) -> bool {
-    let previous = {
-        let mut t = TABLE.lock();
-        match t.procs.get_mut(&pid) {
-            Some(p) if p.state == State::Running => core::mem::replace(&mut p.blocked_on, on),
-            _ => return false,
-        }
-    };
-    // A pipe's last reference may go here: outside the table's lock.
-    drop(previous);
-    true
 }
 
 /// Whether process `pid` has not ended.
 fn running(pid: u64) -> bool {
     TABLE.lock().procs.get(&pid).is_some_and(|p| p.state == State::Running)
-}
-
-/// Take the record `set_blocked` made; returns whether it was still there
-/// (the reaper takes it when the process ends).
-fn take_blocked(pid: u64) -> bool {
-    let taken = TABLE.lock().procs.get_mut(&pid).and_then(|p| p.blocked_on.take());
-    taken.is_some()
 }
 
 fn caller(badge: u64) -> Option<u64> {
@@ -631,6 +553,7 @@ fn handle(req: &mut Request) -> Reply {
         proto::OPEN => op_open(pid, req.data),
         proto::LIST => Ok(op_list(req.data)),
         proto::PS => Ok(op_ps(req.data)),
+        proto::PIPE_SHARE => op_pipe_share(pid, a, req),
         _ => Err(Error::NoSyscall),
     };
     result.unwrap_or_else(err)
@@ -742,6 +665,21 @@ fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
     Ok(ok(0, [0; 3]))
 }
 
+/// The pipe end behind fd `n` of `pid`, for the caller to map (see
+/// `proto::PIPE_SHARE`). The capabilities sent are copies: procmgr's stay.
+fn op_pipe_share(pid: u64, n: u64, req: &mut Request) -> Result<Reply, Error> {
+    let file = fd(pid, n)?;
+    let (p, kind) = match &file.0 {
+        FileKind::PipeRead(p) => (p, proto::PIPE_READ_END),
+        FileKind::PipeWrite(p) => (p, proto::PIPE_WRITE_END),
+        _ => return Ok(ok(0, [proto::NOT_A_PIPE, 0, 0])),
+    };
+    req.reply_cap(p.shm, Rights::READ.union(Rights::WRITE).union(Rights::MAP))?;
+    req.reply_cap(p.data, Rights::READ.union(Rights::WRITE))?;
+    req.reply_cap(p.room, Rights::READ.union(Rights::WRITE))?;
+    Ok(ok(0, [kind, pid, 0]))
+}
+
 fn op_pipe(pid: u64) -> Result<Reply, Error> {
     let p = Arc::new(Pipe::new()?);
     let r = install(pid, pipe_end(&p, false))?;
@@ -805,8 +743,8 @@ fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Reply, Error>
             *p += k;
             k
         }
-        FileKind::PipeRead(pipe) => pipe.read(out, pid)?,
-        FileKind::PipeWrite(_) => return Err(Error::BadFd),
+        // Pipes are read and written in shared memory (PIPE_SHARE).
+        FileKind::PipeRead(_) | FileKind::PipeWrite(_) => return Err(Error::BadFd),
     };
     Ok(ok(got as u64, [0; 3]))
 }
@@ -820,7 +758,6 @@ fn op_write(pid: u64, n: u64, data: &[u8]) -> Result<Reply, Error> {
             }
             data.len()
         }
-        FileKind::PipeWrite(pipe) => pipe.write(data, pid)?,
         _ => return Err(Error::BadFd),
     };
     Ok(ok(put as u64, [0; 3]))

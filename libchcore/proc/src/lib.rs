@@ -1,6 +1,6 @@
 //! Logic shared by procmgr, libchcore, the shell and the build: the procmgr
 //! protocol, the argument block on a new process's stack, the cpio (newc)
-//! ramdisk format, pipe ring buffers (and the shared-memory pipe protocol)
+//! ramdisk format, the pipe protocol over shared memory
 //! and the shell's command-line parser.
 //! All of it is plain data handling, unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
@@ -12,5 +12,4 @@ pub mod args;
 pub mod cpio;
 pub mod pipe;
 pub mod proto;
-pub mod ring;
 pub mod shell;

@@ -26,9 +26,10 @@ pub const GETPID: u64 = 7;
 /// A pipe: returns 0; words = [read fd, write fd].
 pub const PIPE: u64 = 8;
 /// Read up to words[2] bytes from fd words[1] into the buffer. Returns the
-/// count (0 = end of file).
+/// count (0 = end of file). Not for pipes (see [`PIPE_SHARE`]): `BadFd`.
 pub const READ: u64 = 9;
 /// Write words[2] bytes from the buffer to fd words[1]. Returns the count.
+/// Not for pipes (see [`PIPE_SHARE`]): `BadFd`.
 pub const WRITE: u64 = 10;
 /// Close fd words[1].
 pub const CLOSE: u64 = 11;
@@ -40,6 +41,19 @@ pub const OPEN: u64 = 13;
 pub const LIST: u64 = 14;
 /// The process table, as lines "pid ppid state name\n" into the buffer.
 pub const PS: u64 = 15;
+/// The pipe end behind fd words[1], for the caller to read or write
+/// itself: word 0 = [`NOT_A_PIPE`], [`PIPE_READ_END`] or
+/// [`PIPE_WRITE_END`]; for a pipe end, word 1 = the caller's lock tag (its
+/// pid) and three capabilities come back: the shared memory (see
+/// [`crate::pipe`]), then the notifications for data and for room.
+pub const PIPE_SHARE: u64 = 16;
+
+/// PIPE_SHARE: the fd is open but not a pipe.
+pub const NOT_A_PIPE: u64 = 0;
+/// PIPE_SHARE: the fd is a pipe's read end.
+pub const PIPE_READ_END: u64 = 1;
+/// PIPE_SHARE: the fd is a pipe's write end.
+pub const PIPE_WRITE_END: u64 = 2;
 
 /// WAIT: any child.
 pub const ANY_CHILD: u64 = u64::MAX;

@@ -1,0 +1,198 @@
+//! Pipe ends, read and written in this process.
+//!
+//! A pipe is memory shared by the processes that hold its ends (see
+//! `chcore_proc::pipe`). The first read or write on a file descriptor asks
+//! procmgr what it is (`PIPE_SHARE`); for a pipe end, procmgr sends the
+//! shared memory and the pipe's two notifications, which are mapped here
+//! and kept per descriptor. From then on a read or write touches only the
+//! ring, and the kernel only when a side has to sleep or wake the other:
+//! no call to procmgr. Closing or replacing a descriptor (`close`, `dup2`)
+//! forgets what is kept for it; a forked child starts with nothing kept
+//! (its capability slots are not its parent's).
+
+use crate::sync::Mutex;
+use crate::sys::{self, Slot};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use chcore_abi::{perm, slot, Error};
+use chcore_proc::pipe::{self as shared, Failure, Header, Waiter};
+use chcore_proc::proto;
+use core::sync::atomic::AtomicU8;
+
+/// Where pipe ends are mapped, one `shared::SHARED_SIZE` slot each.
+const PIPES_BASE: u64 = 0x6400_0000_0000;
+/// Slots there (far more than memory allows).
+const SLOTS: u64 = 1 << 24;
+
+/// A pipe end mapped in this process.
+pub(crate) struct End {
+    read: bool,
+    va: u64,
+    shm: Slot,
+    data: Slot,
+    room: Slot,
+    /// This process's lock tag (its pid), from procmgr.
+    tag: u64,
+}
+
+impl Waiter for End {
+    fn notify(&self, readers: bool) {
+        let _ = sys::notify(if readers { self.data } else { self.room });
+    }
+
+    fn wait(&self, readers: bool) -> bool {
+        sys::wait(if readers { self.data } else { self.room }, None).is_ok()
+    }
+
+    fn relax(&self) {
+        sys::yield_now();
+    }
+}
+
+fn error(f: Failure) -> Error {
+    match f {
+        Failure::BrokenPipe => Error::PeerDead,
+        Failure::Corrupt => Error::InvalidArgument,
+        Failure::Wait => Error::BadFd,
+    }
+}
+
+impl End {
+    fn ring(&self) -> shared::Pipe<'_> {
+        // SAFETY: `va` maps the pipe's shared memory, SHARED_SIZE bytes
+        // read/write and page-aligned, for as long as `self` lives (unmapped
+        // in `drop`). Header and data are atomics only: whatever other
+        // processes write there is a valid value, and they may write it
+        // concurrently.
+        let (hdr, data) = unsafe {
+            (
+                &*(self.va as *const Header),
+                core::slice::from_raw_parts((self.va + shared::DATA_OFFSET as u64) as *const AtomicU8, shared::CAPACITY),
+            )
+        };
+        shared::Pipe::new(hdr, data, self.tag)
+    }
+
+    /// Read up to `buf.len()` bytes; 0 means end of file.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        if !self.read {
+            return Err(Error::BadFd);
+        }
+        self.ring().read(buf, self).map_err(error)
+    }
+
+    /// Write all of `data` (waiting for room as needed).
+    pub(crate) fn write(&self, data: &[u8]) -> Result<usize, Error> {
+        if self.read {
+            return Err(Error::BadFd);
+        }
+        let ring = self.ring();
+        let mut done = 0;
+        while done < data.len() {
+            done += ring.write(&data[done..], self).map_err(error)?;
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, self.va);
+        for s in [self.shm, self.data, self.room] {
+            let _ = sys::cap_delete(s);
+        }
+        VAS.lock().0.push(self.va);
+    }
+}
+
+/// What is known about a descriptor.
+#[derive(Clone)]
+enum Known {
+    NotAPipe,
+    Pipe(Arc<End>),
+}
+
+/// Per descriptor, what is known (nothing yet: `None`).
+static FDS: Mutex<Vec<Option<Known>>> = Mutex::new(Vec::new());
+/// Free mapping slots, and the next never used.
+static VAS: Mutex<(Vec<u64>, u64)> = Mutex::new((Vec::new(), 0));
+
+fn new_va() -> Result<u64, Error> {
+    let mut vas = VAS.lock();
+    if let Some(va) = vas.0.pop() {
+        return Ok(va);
+    }
+    if vas.1 >= SLOTS {
+        return Err(Error::TableFull);
+    }
+    vas.1 += 1;
+    Ok(PIPES_BASE + (vas.1 - 1) * shared::SHARED_SIZE as u64)
+}
+
+/// The pipe end behind `fd`, if it is one (`None`: another kind of file).
+pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
+    let i = usize::try_from(fd).ok().filter(|&i| i < proto::MAX_FDS).ok_or(Error::BadFd)?;
+    if let Some(Some(k)) = FDS.lock().get(i) {
+        return Ok(match k {
+            Known::NotAPipe => None,
+            Known::Pipe(e) => Some(e.clone()),
+        });
+    }
+    let (kind, tag, caps) = crate::process::pipe_share(fd)?;
+    let known = if kind == proto::NOT_A_PIPE {
+        Known::NotAPipe
+    } else {
+        let va = new_va().inspect_err(|_| {
+            for s in caps {
+                let _ = sys::cap_delete(s);
+            }
+        })?;
+        let [shm, data, room] = caps;
+        // From here `End`'s drop gives back the slots and the address.
+        let end = End { read: kind == proto::PIPE_READ_END, va, shm, data, room, tag };
+        sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
+        Known::Pipe(Arc::new(end))
+    };
+    let found = match &known {
+        Known::NotAPipe => None,
+        Known::Pipe(e) => Some(e.clone()),
+    };
+    let old = {
+        let mut fds = FDS.lock();
+        if fds.len() <= i {
+            fds.resize(i + 1, None);
+        }
+        fds[i].replace(known)
+    };
+    // Another thread may have looked `fd` up meanwhile: its copy goes
+    // (outside the lock, as dropping an end makes system calls).
+    drop(old);
+    Ok(found)
+}
+
+/// `fd` was closed or now refers to something else.
+pub(crate) fn forget(fd: u64) {
+    let old = usize::try_from(fd).ok().and_then(|i| FDS.lock().get_mut(i).and_then(Option::take));
+    drop(old);
+}
+
+/// First thing in a forked child: what the parent kept names capability
+/// slots of the parent's, not ours. Unmap the parent's mappings (shared
+/// memory is shared with a fork) and forget the rest without dropping it.
+pub(crate) fn after_fork() {
+    // SAFETY: the child's only thread runs this before anything else; a
+    // lock copied held belongs to a parent thread that does not exist here.
+    unsafe {
+        FDS.force_unlock();
+        VAS.force_unlock();
+    }
+    let kept = core::mem::take(&mut *FDS.lock());
+    for k in kept.into_iter().flatten() {
+        if let Known::Pipe(e) = k {
+            let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, e.va);
+            VAS.lock().0.push(e.va);
+            // The slots are the parent's: no cap_delete here.
+            core::mem::forget(e);
+        }
+    }
+}
