@@ -10,6 +10,9 @@
 //!    or end only the process that tried (a forked child) with `Killed`.
 //! 2. Resource exhaustion: a memory hog hits its cap_group's memory limit;
 //!    capability slots, threads and IPC connections run out with an error.
+//!    Pipes, which are memory shared by their users: a scribbled header
+//!    gives errors, not faults, and a lock left by a process that ended is
+//!    released.
 //! 3. The seeded system call fuzzer, as children.
 //! 4. Stress: workers on every CPU running pipelines, procmgr calls, spawns
 //!    and forks at once, each checking every result.
@@ -28,6 +31,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::abi::{perm, slot, Syscall, PMO_MAX};
 use libchcore::process::{self, Status};
+use chcore_proc::{pipe, proto};
 use libchcore::{ipc, println, spawn, sys, Error, PmoKind, Rights};
 
 libchcore::entry!(main);
@@ -88,6 +92,7 @@ fn main() -> i32 {
         pointers();
         faults();
         exhaustion();
+        pipes();
         fuzz_calls += fuzz();
         stress_rounds += stress(rounds);
         // The fuzzers may have forked (through procmgr's protocol, with
@@ -666,3 +671,98 @@ fn stress(rounds: u64) -> u64 {
     }
     done
 }
+
+/// A procmgr call made by hand, as no libchcore function would make it:
+/// returns x0, the words and the first three capability slots that came
+/// back. (Only this thread talks to procmgr while it runs.)
+fn procmgr_call(words: [u64; 4]) -> (i64, [u64; 3], [u64; 3]) {
+    let (ret, w) = sys::ipc_call(slot::PROCMGR, words, 0);
+    let mut caps = [0; 3];
+    for (i, c) in caps.iter_mut().enumerate() {
+        let at = libchcore::abi::ipc::PROCMGR_BUF + (libchcore::abi::ipc::CAP_SLOTS + i * 8) as u64;
+        // SAFETY: procmgr maps this process's connection buffer (read/write)
+        // at PROCMGR_BUF before the process starts; the slots are 8-byte
+        // aligned words in its header.
+        *c = unsafe { core::ptr::read_volatile(at as *const u64) };
+    }
+    (ret, w, caps)
+}
+
+fn failed(ret: i64) -> Result<i64, Error> {
+    if ret < 0 {
+        Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A pipe is memory its users share (see `chcore_proc::pipe`): one of
+/// them scribbling on it may spoil the pipe for its users, but must not
+/// make any of them fault or hang for good, nor touch procmgr.
+fn pipes() {
+    let Ok((r, w)) = process::pipe() else {
+        broken("pipe");
+        return;
+    };
+    refused("procmgr READ of a pipe (pipes are read in place)", failed(procmgr_call([proto::READ, r, 1, 0]).0));
+    refused("procmgr WRITE to a pipe", failed(procmgr_call([proto::WRITE, w, 1, 0]).0));
+    let (ret, words, caps) = procmgr_call([proto::PIPE_SHARE, r, 0, 0]);
+    let mapped = ret == 0
+        && words[0] == proto::PIPE_READ_END
+        && sys::map_pmo(slot::SELF_CAP_GROUP, caps[0], SCRATCH, perm::READ | perm::WRITE).is_ok();
+    if !mapped {
+        broken(&format!("PIPE_SHARE of a pipe's read end: {ret} {words:?}"));
+    } else {
+        // SAFETY: the pipe's shared memory is mapped read/write at SCRATCH
+        // (page-aligned) until the unmap below; the header is atomics only.
+        let hdr = unsafe { &*(SCRATCH as *const pipe::Header) };
+        let works = || {
+            let mut got = [0u8; 2];
+            process::write(w, b"ok") == Ok(2) && process::read(r, &mut got) == Ok(2) && &got == b"ok"
+        };
+        hdr.head.store(10, Ordering::SeqCst);
+        hdr.tail.store(1 << 40, Ordering::SeqCst);
+        refused("read of a pipe whose header was scribbled on", process::read(r, &mut [0; 8]));
+        refused("write to a pipe whose header was scribbled on", process::write(w, b"x"));
+        hdr.head.store(0, Ordering::SeqCst);
+        hdr.tail.store(0, Ordering::SeqCst);
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        if !works() {
+            broken("a pipe whose header was put back does not work");
+        }
+        // A child takes the lock (a process stopped inside a read or write
+        // leaves it so) and ends: procmgr must release it.
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        match process::fork() {
+            Ok(0) => {
+                // The mapping is shared with the fork.
+                hdr.lock.store(process::pid(), Ordering::SeqCst);
+                process::exit(0);
+            }
+            Ok(pid) => {
+                let _ = process::waitpid(Some(pid));
+                let mut ticks = 0;
+                while hdr.lock.load(Ordering::SeqCst) != 0 && ticks < 100 {
+                    sys::sleep(1);
+                    ticks += 1;
+                }
+                if hdr.lock.load(Ordering::SeqCst) != 0 {
+                    broken("a pipe's lock held by a process that ended was not released");
+                    hdr.lock.store(0, Ordering::SeqCst);
+                } else if !works() {
+                    broken("a pipe whose lock was released does not work");
+                }
+            }
+            Err(e) => broken(&format!("fork: {e:?}")),
+        }
+        let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, SCRATCH);
+    }
+    if ret == 0 && words[0] != proto::NOT_A_PIPE {
+        for c in caps {
+            let _ = sys::cap_delete(c);
+        }
+    }
+    let _ = process::close(r);
+    let _ = process::close(w);
+}
+

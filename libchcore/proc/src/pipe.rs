@@ -38,13 +38,16 @@ const _: () = assert!(CAPACITY.is_power_of_two());
 /// The start of a pipe's shared memory.
 #[repr(C)]
 #[derive(Debug, Default)]
+///
+/// Its fields are public because nothing about them is private: every
+/// process that maps the pipe can write them anyway (tests do, on purpose).
 pub struct Header {
     /// Zero, or the tag (a pid) of the process in the ring.
-    lock: AtomicU64,
+    pub lock: AtomicU64,
     /// Bytes ever read (the ring index is this modulo [`CAPACITY`]).
-    head: AtomicU64,
+    pub head: AtomicU64,
     /// Bytes ever written.
-    tail: AtomicU64,
+    pub tail: AtomicU64,
     /// Open read ends (written by procmgr only).
     readers: AtomicU64,
     /// Open write ends (written by procmgr only).
