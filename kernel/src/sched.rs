@@ -255,15 +255,20 @@ pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
 
 /// The current thread used FP/SIMD for the first time (its access
 /// trapped): from now on its FP registers are its own, saved and restored
-/// with it. They start as its context holds them (zero for a new thread);
-/// the CPU's registers still hold whatever thread used them last.
-pub fn fp_first_use() {
+/// with it. They start at zero; the CPU's registers still hold whatever
+/// thread used them last. Returns `false`, changing nothing, if the kernel
+/// heap is down to its reserve (the caller ends the process).
+pub fn fp_first_use() -> bool {
+    if !crate::mm::heap_has_room() {
+        return false;
+    }
     with_current(|t| {
         let mut inner = t.lock();
-        inner.ctx.fp_on = true;
-        arch::restore_fp(&inner.ctx.fp);
+        let fp = inner.ctx.fp.get_or_insert_with(|| alloc::boxed::Box::new(arch::FpState::ZERO));
+        arch::restore_fp(fp);
         arch::fp_access(true);
     });
+    true
 }
 
 /// Pick another thread at this CPU's next exception return.
@@ -511,10 +516,10 @@ fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
 fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
     inner.state = ThreadState::Running;
     inner.cpu = cpu;
-    if inner.ctx.fp_on {
-        arch::restore_fp(&inner.ctx.fp);
+    if let Some(fp) = &inner.ctx.fp {
+        arch::restore_fp(fp);
     }
-    arch::fp_access(inner.ctx.fp_on);
+    arch::fp_access(inner.ctx.fp.is_some());
     &inner.ctx.frame as *const TrapFrame
 }
 
@@ -548,8 +553,8 @@ fn block_here(inner: &mut ThreadInner) {
 fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
     inner.ctx.frame.copy_from(frame);
     inner.ctx.clean = false;
-    if inner.ctx.fp_on {
-        arch::save_fp(&mut inner.ctx.fp);
+    if let Some(fp) = &mut inner.ctx.fp {
+        arch::save_fp(fp);
     }
 }
 

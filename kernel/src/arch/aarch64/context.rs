@@ -5,12 +5,14 @@
 //! needs saving when another thread takes the CPU.
 //!
 //! FP/SIMD is off for a thread until it first uses it: EL0 access traps
-//! (CPACR_EL1.FPEN), the kernel turns it on for good for that thread
-//! ([`UserContext::fp_on`]) and from then on saves and restores its
-//! registers at each switch. Our programs are built soft-float and never
-//! trap, so their switches skip the 528 bytes of FP state.
+//! (CPACR_EL1.FPEN), the kernel gives the thread room for the registers
+//! ([`UserContext::fp`]) and turns access on for good for it; from then on
+//! its registers are saved and restored at each switch. Our programs are
+//! built soft-float and never trap: their threads carry no FP state and
+//! their switches skip it.
 
 use super::exception::TrapFrame;
+use alloc::boxed::Box;
 use core::arch::global_asm;
 
 /// FP/SIMD registers (ARM ARM B1.2.1).
@@ -22,17 +24,20 @@ pub struct FpState {
     fpsr: u64,
 }
 
+impl FpState {
+    /// All registers zero: a thread's state at its first FP instruction.
+    pub const ZERO: FpState = FpState { q: [0; 32], fpcr: 0, fpsr: 0 };
+}
+
 /// Everything a user thread needs to resume.
 #[repr(C)]
 #[derive(Clone)]
 pub struct UserContext {
     /// Integer registers, SP_EL0, PC and PSTATE.
     pub frame: TrapFrame,
-    /// FP/SIMD registers (meaningful only once `fp_on`).
-    pub fp: FpState,
-    /// The thread has used FP/SIMD: its registers are switched with it and
-    /// EL0 may use them while it runs.
-    pub fp_on: bool,
+    /// FP/SIMD registers, once the thread has used them: then they are
+    /// switched with it and EL0 may use them while it runs.
+    pub fp: Option<Box<FpState>>,
     /// `frame` is zero but for what an IPC handler's start writes (see
     /// `connection::HandlerStart`): nothing saved it since, so the next
     /// start need not clear it again.
@@ -50,7 +55,7 @@ impl UserContext {
         frame.sp_el0 = sp;
         frame.elr = pc;
         frame.spsr = SPSR_EL0T;
-        UserContext { frame, fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 }, fp_on: false, clean: false }
+        UserContext { frame, fp: None, clean: false }
     }
 }
 

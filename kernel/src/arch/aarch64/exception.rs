@@ -396,7 +396,11 @@ fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
         }
         // The thread's first FP/SIMD instruction (see `context`): turn FP
         // on for it and run the instruction again.
-        ec::FP_ACCESS => crate::sched::fp_first_use(),
+        ec::FP_ACCESS => {
+            if !crate::sched::fp_first_use() {
+                crate::fault::user_exception("out of kernel memory for FP/SIMD state", class, frame.elr);
+            }
+        }
         class => crate::fault::user_exception(class_name(class), class, frame.elr),
     }
     true

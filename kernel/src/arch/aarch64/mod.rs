@@ -7,7 +7,7 @@ pub mod semihosting;
 pub mod smp;
 pub mod timer;
 
-pub use context::{fp_access, restore_fp, save_fp, UserContext};
+pub use context::{fp_access, restore_fp, save_fp, FpState, UserContext};
 pub use exception::{return_to, TrapFrame};
 
 use aarch64_cpu::asm;
