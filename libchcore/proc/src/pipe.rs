@@ -75,8 +75,10 @@ pub trait Waiter {
     fn notify(&self, readers: bool);
     /// Wait for a notify on that side; `false` if waiting failed.
     fn wait(&self, readers: bool) -> bool;
-    /// Another process holds the ring's lock: let it run.
-    fn relax(&self);
+    /// Another process holds the ring's lock: let it run. `round` counts
+    /// the calls for this one attempt (from 1), so that a waiter can back
+    /// off further (a holder of lower priority may need more than a yield).
+    fn relax(&self, round: u32);
 }
 
 /// The ring as one process sees it.
@@ -112,7 +114,7 @@ impl<'a> Pipe<'a> {
         while self.hdr.lock.compare_exchange_weak(0, self.tag, Acquire, Relaxed).is_err() {
             spins += 1;
             if spins % SPINS == 0 {
-                w.relax();
+                w.relax(spins / SPINS);
             } else {
                 core::hint::spin_loop();
             }
@@ -292,7 +294,7 @@ mod tests {
             if readers { &self.data_note } else { &self.room_note }.wait();
             true
         }
-        fn relax(&self) {
+        fn relax(&self, _: u32) {
             std::thread::yield_now();
         }
     }
