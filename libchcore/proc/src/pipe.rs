@@ -132,8 +132,35 @@ impl<'a> Pipe<'a> {
         Ok((head, len as usize))
     }
 
-    fn uncount(counter: &AtomicU64) {
+    /// Whether the readers' side (`readers`) or the writers' has waiters.
+    fn waiting(&self, readers: bool) -> bool {
+        if readers { &self.hdr.readers_waiting } else { &self.hdr.writers_waiting }.load(SeqCst) > 0
+    }
+
+    /// Unlock, then wake one waiter of each side asked for.
+    fn release(held: Held<'_>, readers: bool, writers: bool, w: &impl Waiter) {
+        drop(held);
+        if readers {
+            w.notify(true);
+        }
+        if writers {
+            w.notify(false);
+        }
+    }
+
+    /// Count this caller as waiting on its side (`reader`), unlock, wait,
+    /// and take it off the count again.
+    fn sleep(&self, held: Held<'_>, reader: bool, w: &impl Waiter) -> Result<(), Failure> {
+        let counter = if reader { &self.hdr.readers_waiting } else { &self.hdr.writers_waiting };
+        counter.fetch_add(1, SeqCst);
+        drop(held);
+        let woke = w.wait(reader);
         let _ = counter.fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
+        if woke {
+            Ok(())
+        } else {
+            Err(Failure::Wait)
+        }
     }
 
     /// Read up to `out.len()` bytes, waiting while the ring is empty and a
@@ -149,24 +176,13 @@ impl<'a> Pipe<'a> {
             self.hdr.head.store(head.wrapping_add(k as u64), Relaxed);
             let eof = k == 0 && self.hdr.writers.load(SeqCst) == 0;
             if k > 0 || out.is_empty() || eof {
-                let wake_writer = k > 0 && self.hdr.writers_waiting.load(SeqCst) > 0;
-                let pass_on = (eof || len > k) && self.hdr.readers_waiting.load(SeqCst) > 0;
-                drop(held);
-                if pass_on {
-                    w.notify(true);
-                }
-                if wake_writer {
-                    w.notify(false);
-                }
+                // Pass the wake-up on while something is left for another
+                // reader: data, or the end of file.
+                let pass_on = (eof || len > k) && self.waiting(true);
+                Self::release(held, pass_on, k > 0 && self.waiting(false), w);
                 return Ok(k);
             }
-            self.hdr.readers_waiting.fetch_add(1, SeqCst);
-            drop(held);
-            let woke = w.wait(true);
-            Self::uncount(&self.hdr.readers_waiting);
-            if !woke {
-                return Err(Failure::Wait);
-            }
+            self.sleep(held, true, w)?;
         }
     }
 
@@ -177,11 +193,7 @@ impl<'a> Pipe<'a> {
             let held = self.lock(w);
             let (head, len) = self.level()?;
             if self.hdr.readers.load(SeqCst) == 0 {
-                let pass_on = self.hdr.writers_waiting.load(SeqCst) > 0;
-                drop(held);
-                if pass_on {
-                    w.notify(false);
-                }
+                Self::release(held, false, self.waiting(false), w);
                 return Err(Failure::BrokenPipe);
             }
             let k = data.len().min(CAPACITY - len);
@@ -191,24 +203,12 @@ impl<'a> Pipe<'a> {
             }
             self.hdr.tail.store(tail.wrapping_add(k as u64), Relaxed);
             if k > 0 || data.is_empty() {
-                let wake_reader = k > 0 && self.hdr.readers_waiting.load(SeqCst) > 0;
-                let pass_on = len + k < CAPACITY && self.hdr.writers_waiting.load(SeqCst) > 0;
-                drop(held);
-                if wake_reader {
-                    w.notify(true);
-                }
-                if pass_on {
-                    w.notify(false);
-                }
+                // Pass the wake-up on while room is left for another writer.
+                let pass_on = len + k < CAPACITY && self.waiting(false);
+                Self::release(held, k > 0 && self.waiting(true), pass_on, w);
                 return Ok(k);
             }
-            self.hdr.writers_waiting.fetch_add(1, SeqCst);
-            drop(held);
-            let woke = w.wait(false);
-            Self::uncount(&self.hdr.writers_waiting);
-            if !woke {
-                return Err(Failure::Wait);
-            }
+            self.sleep(held, false, w)?;
         }
     }
 }
@@ -348,6 +348,28 @@ mod tests {
         assert!(!release_if_held_by(&s.hdr, 0));
         assert!(release_if_held_by(&s.hdr, 42));
         assert_eq!(s.pipe(5).write(b"ok", &*s), Ok(2));
+    }
+
+    /// Writers blocked on a full pipe when its last read end closes all get
+    /// a broken pipe (one notify from procmgr, passed on from writer to
+    /// writer).
+    #[test]
+    fn every_waiting_writer_learns_of_a_broken_pipe() {
+        let s = Shared::new(1, 3);
+        assert_eq!(s.pipe(1).write(&[7; CAPACITY], &*s), Ok(CAPACITY));
+        let writers: Vec<_> = (0..3)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || s.pipe(10 + i).write(b"more", &*s))
+            })
+            .collect();
+        while s.hdr.writers_waiting.load(SeqCst) < 3 {
+            std::thread::yield_now();
+        }
+        s.close(0, 3);
+        for t in writers {
+            assert_eq!(t.join().unwrap(), Err(Failure::BrokenPipe));
+        }
     }
 
     /// Writers and readers on threads, each side several at once, the ring
