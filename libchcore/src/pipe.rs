@@ -47,7 +47,7 @@ impl Waiter for End {
     fn relax(&self, round: u32) {
         // Yielding lets a holder of the same priority run; now and then a
         // tick's sleep lets one of lower priority run too.
-        if round % 16 == 0 {
+        if round.is_multiple_of(16) {
             sys::sleep(1);
         } else {
             sys::yield_now();
