@@ -140,6 +140,45 @@ pub fn heap_allocated() -> usize {
 /// Page tables kept in pages from the buddy allocator, reached through the linear map.
 pub struct KernelTableMemory;
 
+/// [`KernelTableMemory`] whose every table page is charged to a memory
+/// account (a user address space's tables are its cap_group's memory: a
+/// process cannot make the kernel spend pages on tables past its limit).
+/// Tables allocated through one must be freed through one of the same
+/// account.
+pub struct ChargedTables<'a>(pub &'a kernel_core::account::Account);
+
+impl TableMemory for ChargedTables<'_> {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.0.charge(1).ok()?;
+        let pa = KernelTableMemory.alloc_table();
+        if pa.is_none() {
+            self.0.uncharge(1);
+        }
+        pa
+    }
+
+    fn free_table(&mut self, table: u64) {
+        KernelTableMemory.free_table(table);
+        self.0.uncharge(1);
+    }
+
+    fn zero_table(&mut self, table: u64) {
+        KernelTableMemory.zero_table(table);
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        KernelTableMemory.read(table, index)
+    }
+
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        KernelTableMemory.write(table, index, value);
+    }
+
+    fn next_nonzero(&self, table: u64, from: usize, end: usize) -> Option<usize> {
+        KernelTableMemory.next_nonzero(table, from, end)
+    }
+}
+
 /// Zero `pages` whole frames from `pa`.
 ///
 /// # Safety

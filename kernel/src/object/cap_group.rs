@@ -83,7 +83,11 @@ impl CapGroup {
     }
 
     fn create(name: &str, self_rights: Rights, creator: Option<&Arc<CapGroup>>) -> Result<Arc<CapGroup>, Error> {
-        let vmspace = VmSpace::new()?;
+        let account = Arc::new(match creator {
+            Some(c) => Account::child_of(&c.account),
+            None => Account::new(kernel_core::account::UNLIMITED),
+        });
+        let vmspace = VmSpace::new(&account)?;
         let mut caps = CapTable::new(CAP_TABLE_LIMIT);
         let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
         let s1 = caps.insert(Cap { obj: KObject::VmSpace(vmspace.clone()), rights: Rights::ALL, id: new_cap_id(), parent: None })?;
@@ -92,10 +96,7 @@ impl CapGroup {
             header: Header::new(ObjectType::CapGroup),
             name: String::from(name),
             vmspace,
-            account: Arc::new(match creator {
-                Some(c) => Account::child_of(&c.account),
-                None => Account::new(kernel_core::account::UNLIMITED),
-            }),
+            account,
             creator: creator.map(Arc::downgrade),
             alive: core::sync::atomic::AtomicBool::new(true),
             inner: Mutex::new(CapGroupInner {

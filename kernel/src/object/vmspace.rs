@@ -5,9 +5,10 @@
 use super::pmo::Pmo;
 use super::Header;
 use crate::arch::mmu;
-use crate::mm::KernelTableMemory;
+use crate::mm::ChargedTables;
 use alloc::sync::Arc;
 use chcore_abi::{perm, Error, ObjectType, PmoKind};
+use kernel_core::account::Account;
 use kernel_core::mm::pagetable::{Granularity, MapError, PageTable};
 use kernel_core::mm::pte::{MemType, Perm};
 use kernel_core::mm::{PAGE_SHIFT, PAGE_SIZE};
@@ -67,6 +68,8 @@ pub struct VmSpace {
     /// life) and ASID. Kept outside the lock, ready to write, because every
     /// switch to the space reads it.
     ttbr0: u64,
+    /// Pays for the page tables.
+    account: Arc<Account>,
     inner: Mutex<VmInner>,
 }
 
@@ -86,10 +89,10 @@ fn map_error(e: MapError) -> Error {
 }
 
 impl VmSpace {
-    /// An empty address space.
-    pub fn new() -> Result<Arc<VmSpace>, Error> {
+    /// An empty address space whose page tables are charged to `account`.
+    pub fn new(account: &Arc<Account>) -> Result<Arc<VmSpace>, Error> {
         let asid = alloc_asid()?;
-        let pt = match PageTable::new(&mut KernelTableMemory) {
+        let pt = match PageTable::new(&mut ChargedTables(account)) {
             Ok(pt) => pt,
             Err(_) => {
                 free_asid(asid);
@@ -100,6 +103,7 @@ impl VmSpace {
             header: Header::new(ObjectType::VmSpace),
             asid,
             ttbr0: mmu::ttbr0(pt.root(), asid),
+            account: account.clone(),
             inner: Mutex::new(VmInner { pt, regions: VmRegions::new() }),
         }))
     }
@@ -133,10 +137,10 @@ impl VmSpace {
             }
             // A frame shared copy-on-write is mapped read-only until written.
             let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
-            result = inner.pt.map_frames(&mut KernelTableMemory, va + (first << PAGE_SHIFT), &frames, perm, mem);
+            result = inner.pt.map_frames(&mut ChargedTables(&self.account), va + (first << PAGE_SHIFT), &frames, perm, mem);
         }
         if let Err(e) = result {
-            let _ = inner.pt.unmap_present(&mut KernelTableMemory, va, len);
+            let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va, len);
             let _ = inner.regions.remove(va);
             mmu::tlb_flush_asid(self.asid);
             return Err(map_error(e));
@@ -155,7 +159,7 @@ impl VmSpace {
         let pmos: alloc::vec::Vec<(u64, Arc<Pmo>)> =
             starts.into_iter().filter_map(|va| inner.regions.remove(va).ok().map(|r| (va, r.pmo.pmo))).collect();
         let asid = self.asid;
-        inner.pt.clear_all(&mut KernelTableMemory, || mmu::tlb_flush_asid(asid));
+        inner.pt.clear_all(&mut ChargedTables(&self.account), || mmu::tlb_flush_asid(asid));
         drop(inner);
         pmos.into_iter()
             .map(|(va, pmo)| {
@@ -168,7 +172,7 @@ impl VmSpace {
     /// Drop the translation of one page (its frame changed under it).
     pub fn drop_page(&self, va: u64) {
         let mut inner = self.inner.lock();
-        let _ = inner.pt.unmap_present(&mut KernelTableMemory, va & !(PAGE_SIZE - 1), PAGE_SIZE);
+        let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va & !(PAGE_SIZE - 1), PAGE_SIZE);
         mmu::tlb_flush_asid(self.asid);
     }
 
@@ -177,7 +181,7 @@ impl VmSpace {
     pub fn unmap(&self, va: u64) -> Result<Arc<Pmo>, Error> {
         let mut inner = self.inner.lock();
         let region = inner.regions.remove(va)?;
-        inner.pt.unmap_present(&mut KernelTableMemory, region.start, region.len).map_err(map_error)?;
+        inner.pt.unmap_present(&mut ChargedTables(&self.account), region.start, region.len).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
         drop(inner);
         region.pmo.pmo.remove_mapping(self, va);
@@ -192,7 +196,7 @@ impl VmSpace {
             return Err(Error::NoRights);
         }
         inner.regions.protect(va, len, p)?;
-        inner.pt.protect_present(&mut KernelTableMemory, va, len, pte_perm(p)).map_err(map_error)?;
+        inner.pt.protect_present(&mut ChargedTables(&self.account), va, len, pte_perm(p)).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
         Ok(())
     }
@@ -209,7 +213,7 @@ impl VmSpace {
         let (pmo, start, p) = (region.pmo.pmo.clone(), region.start, region.perm);
         let page_va = va & !(PAGE_SIZE - 1);
         let index = (page_va - start) >> PAGE_SHIFT;
-        let present = inner.pt.translate(&KernelTableMemory, va);
+        let present = inner.pt.translate(&ChargedTables(&self.account), va);
         if let Some(t) = present {
             if !write || t.perm.write {
                 return Ok(t.pa);
@@ -224,12 +228,12 @@ impl VmSpace {
         };
         let perm = if !write && pmo.is_shared(index) { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
         if present.is_some() {
-            let _ = inner.pt.unmap_present(&mut KernelTableMemory, page_va, PAGE_SIZE);
+            let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), page_va, PAGE_SIZE);
             mmu::tlb_flush_asid(self.asid);
         }
         inner
             .pt
-            .map(&mut KernelTableMemory, page_va, pa, PAGE_SIZE, perm, MemType::Normal, Granularity::Pages)
+            .map(&mut ChargedTables(&self.account), page_va, pa, PAGE_SIZE, perm, MemType::Normal, Granularity::Pages)
             .map_err(|_| FaultError::OutOfMemory)?;
         drop(inner);
         if copied {
@@ -283,10 +287,10 @@ impl VmSpace {
                         // the pages present one by one unless there are many.
                         if present.len() < COW_PAGEWISE_MAX {
                             for off in present {
-                                let _ = inner.pt.protect_present(&mut KernelTableMemory, start + off, PAGE_SIZE, ro);
+                                let _ = inner.pt.protect_present(&mut ChargedTables(&self.account), start + off, PAGE_SIZE, ro);
                             }
                         } else {
-                            let _ = inner.pt.protect_present(&mut KernelTableMemory, start, len, ro);
+                            let _ = inner.pt.protect_present(&mut ChargedTables(&self.account), start, len, ro);
                         }
                         mmu::tlb_flush_asid(self.asid);
                     }
@@ -319,7 +323,7 @@ impl Drop for VmSpace {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
         let pt = core::mem::replace(&mut inner.pt, PageTable::from_root(0));
-        pt.destroy(&mut KernelTableMemory);
+        pt.destroy(&mut ChargedTables(&self.account));
         // The regions' PMOs drop with `inner`.
         mmu::tlb_flush_asid(self.asid);
         free_asid(self.asid);
