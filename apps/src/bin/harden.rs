@@ -8,8 +8,10 @@
 //!    jumps into and reads of the kernel, privileged instructions,
 //!    misaligned PC and stack, stack overflow). Each must get an error code,
 //!    or end only the process that tried (a forked child) with `Killed`.
-//! 2. Resource exhaustion: a memory hog hits its cap_group's memory limit;
-//!    capability slots, threads and IPC connections run out with an error.
+//! 2. Resource exhaustion: a memory hog hits its cap_group's memory limit,
+//!    and so does a process that maps a page at many far-apart addresses
+//!    (its page tables are charged to it); capability slots, threads and
+//!    IPC connections run out with an error.
 //!    Pipes, which are memory shared by their users: a scribbled header
 //!    gives errors, not faults, and a lock left by a process that ended is
 //!    released.
@@ -457,6 +459,31 @@ fn memory_hog() {
     }
 }
 
+/// Maps one page at 1 GiB steps (each mapping needs page tables of its
+/// own) under a limit only 64 pages above what it uses: page tables are
+/// charged to the process, so mapping must stop with `NoMemory` long
+/// before 200 mappings (400 tables). Then, with no memory to spare, it asks
+/// procmgr something: procmgr's handler stack for it is the client's
+/// memory too, and touching it must not fail and end procmgr (it did).
+fn table_hog() -> ! {
+    let Ok(page) = sys::create_pmo(4096, PmoKind::Data) else { process::exit(3) };
+    let used = sys::mem_usage(slot::SELF_CAP_GROUP).unwrap_or(0);
+    if sys::set_mem_limit(slot::SELF_CAP_GROUP, used + 64 * 4096).is_err() {
+        process::exit(5);
+    }
+    for i in 0..200u64 {
+        match sys::map_pmo(slot::SELF_CAP_GROUP, page, SCRATCH + (i << 30), perm::READ) {
+            Ok(()) => {}
+            Err(Error::NoMemory) => {
+                let served = process::pid() != 0;
+                process::exit(if served { 0 } else { 6 })
+            }
+            Err(_) => process::exit(2),
+        }
+    }
+    process::exit(1)
+}
+
 extern "C" fn idle_thread(_: u64) -> ! {
     loop {
         sys::sleep(1000);
@@ -483,6 +510,15 @@ fn exhaustion() {
         broken(&format!("the memory hog's pages did not come back ({before} -> {after})"));
     }
     refused("a DATA PMO bigger than the memory limit", sys::create_pmo(PMO_MAX, PmoKind::Data));
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    match process::fork() {
+        Ok(0) => table_hog(),
+        Ok(pid) => match process::waitpid(Some(pid)) {
+            Ok((_, Status::Exited(0))) => {}
+            other => broken(&format!("page tables past the memory limit: the child ended {other:?} (1: never refused, 6: procmgr did not answer)")),
+        },
+        Err(e) => broken(&format!("fork: {e:?}")),
+    }
 
     // Capability slots.
     let mut slots = Vec::new();
