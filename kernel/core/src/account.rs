@@ -23,8 +23,6 @@ pub struct Account {
     used: AtomicU64,
     limit: AtomicU64,
     parent: Option<Arc<Account>>,
-    /// Charges are never refused (see [`Account::overdraft_of`]).
-    overdraft: bool,
 }
 
 /// A charge would go over the limit.
@@ -34,34 +32,18 @@ pub struct OverLimit;
 impl Account {
     /// An account with nothing charged and a limit of `limit` pages.
     pub const fn new(limit: u64) -> Account {
-        Account { used: AtomicU64::new(0), limit: AtomicU64::new(limit), parent: None, overdraft: false }
+        Account { used: AtomicU64::new(0), limit: AtomicU64::new(limit), parent: None }
     }
 
     /// An account inside `parent`: same limit to start with, and every
     /// charge counted against both.
     pub fn child_of(parent: &Arc<Account>) -> Account {
-        Account { used: AtomicU64::new(0), limit: AtomicU64::new(parent.limit()), parent: Some(parent.clone()), overdraft: false }
-    }
-
-    /// An account inside `parent` whose charges are counted against it and
-    /// every enclosing account but never refused, even past their limits.
-    /// For memory one cap_group pays for and another touches: an IPC
-    /// connection's buffer and its handler's stack are the client's
-    /// memory, but a fault in the server must not fail because the client
-    /// is at its limit (that would end the server). Whatever uses one must
-    /// bound its size (a connection's buffer and stack are fixed).
-    pub fn overdraft_of(parent: &Arc<Account>) -> Account {
-        Account { used: AtomicU64::new(0), limit: AtomicU64::new(UNLIMITED), parent: Some(parent.clone()), overdraft: true }
+        Account { used: AtomicU64::new(0), limit: AtomicU64::new(parent.limit()), parent: Some(parent.clone()) }
     }
 
     /// Charge `pages` here and in every enclosing account, unless that would
-    /// exceed one of their limits (then nothing is charged anywhere); an
-    /// overdraft account charges them all regardless.
+    /// exceed one of their limits (then nothing is charged anywhere).
     pub fn charge(&self, pages: u64) -> Result<(), OverLimit> {
-        if self.overdraft {
-            self.force(pages);
-            return Ok(());
-        }
         let limit = self.limit.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(pages).filter(|&n| n <= limit))
@@ -75,11 +57,16 @@ impl Account {
         Ok(())
     }
 
-    /// Charge `pages` here and up, limits or not.
-    fn force(&self, pages: u64) {
+    /// Charge `pages` here and in every enclosing account, limits or not.
+    /// For memory one cap_group pays for and another touches: an IPC
+    /// connection's buffer and its handler's stack are the client's memory,
+    /// but a fault in the server must not fail because the client is at its
+    /// limit (that would end the server). Whoever uses it must bound what
+    /// it charges this way.
+    pub fn charge_anyway(&self, pages: u64) {
         self.used.fetch_add(pages, Ordering::AcqRel);
         if let Some(p) = &self.parent {
-            p.force(pages);
+            p.charge_anyway(pages);
         }
     }
 
@@ -154,20 +141,15 @@ mod tests {
     }
 
     #[test]
-    fn an_overdraft_account_is_counted_but_never_refused() {
+    fn charges_anyway_are_counted_but_never_refused() {
         let parent = Arc::new(Account::new(10));
         parent.charge(10).unwrap();
-        let od = Account::overdraft_of(&parent);
-        assert_eq!(od.charge(5), Ok(()), "past the parent's limit, still granted");
-        assert_eq!((od.used(), parent.used()), (5, 15));
-        assert_eq!(parent.charge(1), Err(OverLimit), "the parent itself stays at its limit");
-        od.uncharge(5);
-        assert_eq!(parent.used(), 10);
         let child = Arc::new(Account::child_of(&parent));
-        let nested = Account::overdraft_of(&child);
-        nested.charge(3).unwrap();
-        assert_eq!((child.used(), parent.used()), (3, 13), "counted all the way up");
-        nested.uncharge(3);
+        child.charge_anyway(3);
+        assert_eq!((child.used(), parent.used()), (3, 13), "past the limits, counted all the way up");
+        assert_eq!(parent.charge(1), Err(OverLimit), "ordinary charges stay refused");
+        assert_eq!(child.charge(1), Err(OverLimit));
+        child.uncharge(3);
         assert_eq!((child.used(), parent.used()), (0, 10));
     }
 

@@ -97,10 +97,9 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     // The buffer and the handler's stack are there for the client: its
     // account pays for them. But the server touches them too, and a fault
     // in the server must not fail because the client sits at its limit
-    // (the server would be ended): they are charged as an overdraft,
-    // bounded by their fixed size.
-    let account = Arc::new(kernel_core::account::Account::overdraft_of(&client.account));
-    let buf = Pmo::new(PmoKind::Shm, ipc::BUF_SIZE, &account)?;
+    // (the server would be ended): they are charged even past the limit,
+    // which their fixed size bounds.
+    let buf = Pmo::new_overdraft(PmoKind::Shm, ipc::BUF_SIZE, &client.account)?;
     let rw = perm::READ | perm::WRITE;
     client.vmspace.map(buf.clone(), client_buf, rw, rw)?;
     let server_buf = ipc::SERVER_BUF_BASE + index * ipc::BUF_SIZE;
@@ -110,7 +109,7 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         e
     };
     server.vmspace.map(buf.clone(), server_buf, rw, rw).map_err(undo_client)?;
-    let stack = Pmo::new(PmoKind::Anonym, ipc::STACK_SIZE, &account).map_err(undo_client)?;
+    let stack = Pmo::new_overdraft(PmoKind::Anonym, ipc::STACK_SIZE, &client.account).map_err(undo_client)?;
     let mapped = server.vmspace.map(stack, stack_va, rw, rw);
     let handler = mapped.and_then(|_| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0)).map_err(|e| {
         let _ = server.vmspace.unmap(server_buf);

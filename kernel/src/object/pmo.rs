@@ -26,9 +26,14 @@ use spin::Mutex;
 struct Frame(u64, Arc<Account>);
 
 impl Frame {
-    /// A zeroed (or, with `from`, copied) frame charged to `account`.
-    fn new(account: &Arc<Account>, from: Option<u64>) -> Result<Frame, Error> {
-        account.charge(1).map_err(|_| Error::NoMemory)?;
+    /// A zeroed (or, with `from`, copied) frame charged to `account`
+    /// (`anyway`: past its limit too, see `Pmo::new_overdraft`).
+    fn new(account: &Arc<Account>, from: Option<u64>, anyway: bool) -> Result<Frame, Error> {
+        if anyway {
+            account.charge_anyway(1);
+        } else {
+            account.charge(1).map_err(|_| Error::NoMemory)?;
+        }
         let Ok(pa) = mm::alloc_pages(0) else {
             account.uncharge(1);
             return Err(Error::NoMemory);
@@ -74,6 +79,8 @@ pub struct Pmo {
     inner: Mutex<Backing>,
     /// Where the pages it allocates are charged (the creator's cap_group).
     account: Arc<Account>,
+    /// Its pages are charged even past the account's limit.
+    overdraft: bool,
     /// Where the PMO is mapped (to drop stale mappings of a page whose
     /// frame was replaced by a copy-on-write outside a page fault).
     mappings: Mutex<Vec<(Weak<VmSpace>, u64)>>,
@@ -96,6 +103,20 @@ impl Pmo {
     /// its pages charged to `account`.
     pub fn new(kind: PmoKind, size: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
         Pmo::create(kind, size, account, true)
+    }
+
+    /// A lazy PMO (`Anonym` or `Shm`) whose pages are charged to `account`
+    /// even past its limit (`Account::charge_anyway`): memory that another
+    /// cap_group than the payer touches, of a fixed size (an IPC
+    /// connection's buffer and handler stack).
+    pub fn new_overdraft(kind: PmoKind, size: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+        if !matches!(kind, PmoKind::Anonym | PmoKind::Shm) {
+            return Err(Error::InvalidArgument);
+        }
+        let size = align_up(size, PAGE_SIZE).filter(|&s| s > 0 && s <= PMO_MAX).ok_or(Error::InvalidArgument)?;
+        let mut pmo = Pmo::unshared(kind, size, Backing::Pages(BTreeMap::new()), account.clone());
+        pmo.overdraft = true;
+        Ok(Arc::new(pmo))
     }
 
     /// [`Pmo::new`]; a contiguous PMO is zeroed only if `zero` (the caller
@@ -127,7 +148,11 @@ impl Pmo {
     }
 
     fn with_backing(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Arc<Pmo> {
-        Arc::new(Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, mappings: Mutex::new(Vec::new()) })
+        Arc::new(Pmo::unshared(kind, size, backing, account))
+    }
+
+    fn unshared(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Pmo {
+        Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, overdraft: false, mappings: Mutex::new(Vec::new()) }
     }
 
     /// Memory that is not RAM to be charged (device registers, the kernel
@@ -196,7 +221,7 @@ impl Pmo {
                 if !allocate {
                     return Ok(None);
                 }
-                let f = Frame::new(&self.account, None)?;
+                let f = Frame::new(&self.account, None, self.overdraft)?;
                 let pa = f.0;
                 pages.insert(index, Arc::new(f));
                 Ok(Some(pa))
@@ -219,14 +244,14 @@ impl Pmo {
         match pages.get(&index) {
             Some(f) if Arc::strong_count(f) > 1 => {
                 // The copy is this PMO's own page: charged to its account.
-                let copy = Frame::new(&self.account, Some(f.0))?;
+                let copy = Frame::new(&self.account, Some(f.0), self.overdraft)?;
                 let pa = copy.0;
                 pages.insert(index, Arc::new(copy));
                 Ok((pa, true))
             }
             Some(f) => Ok((f.0, false)),
             None => {
-                let f = Frame::new(&self.account, None)?;
+                let f = Frame::new(&self.account, None, self.overdraft)?;
                 let pa = f.0;
                 pages.insert(index, Arc::new(f));
                 Ok((pa, false))
