@@ -27,7 +27,7 @@ unsafe impl GlobalAlloc for YieldingHeap {
 }
 
 /// Where the heap lives.
-pub const HEAP_BASE: u64 = 0x4000_0000_0000;
+pub const HEAP_BASE: u64 = 0x1000_0000;
 /// How big it may grow.
 pub const HEAP_SIZE: u64 = 64 << 20;
 

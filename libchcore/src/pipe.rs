@@ -19,10 +19,12 @@ use chcore_proc::pipe::{self as shared, Failure, Header, Waiter};
 use chcore_proc::proto;
 use core::sync::atomic::AtomicU8;
 
-/// Where pipe ends are mapped, one `shared::SHARED_SIZE` slot each.
-const PIPES_BASE: u64 = 0x6400_0000_0000;
-/// Slots there (far more than memory allows).
-const SLOTS: u64 = 1 << 24;
+/// Where pipe ends are mapped, one `shared::SHARED_SIZE` slot each (in
+/// the first GiB with the rest of a process: docs/userspace.md).
+const PIPES_BASE: u64 = 0x2C00_0000;
+/// Slots there: 64 MiB, up to the thread stacks (a process has at most
+/// `proto::MAX_FDS` descriptors; ends are forgotten when closed).
+const SLOTS: u64 = 8192;
 
 /// A pipe end mapped in this process.
 pub(crate) struct End {

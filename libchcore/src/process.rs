@@ -18,7 +18,7 @@ use crate::sync::Mutex;
 pub type Pid = u64;
 
 /// Top of the first thread's stack in a process procmgr starts.
-pub const STACK_TOP: u64 = 0x5000_0000_0000;
+pub const STACK_TOP: u64 = 0x2000_0000;
 /// Its size (pages appear on first touch).
 pub const STACK_SIZE: u64 = 1 << 20;
 

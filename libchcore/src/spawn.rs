@@ -17,7 +17,7 @@ extern "C" {
 }
 
 /// Where the child's stack goes, and its size.
-const CHILD_STACK_TOP: u64 = 0x5000_0000_0000;
+const CHILD_STACK_TOP: u64 = crate::process::STACK_TOP;
 const CHILD_STACK_SIZE: u64 = 256 << 10;
 
 /// The child's entry function, read by the child from its copy of our data.

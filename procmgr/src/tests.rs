@@ -198,7 +198,7 @@ fn revoke() -> TestResult {
     Ok(())
 }
 
-const MAP_AT: u64 = 0x1000_0000;
+const MAP_AT: u64 = 0x1000_0000_0000;
 
 fn map_touch_unmap() -> TestResult {
     let pmo = sys::create_pmo(2 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
@@ -261,7 +261,7 @@ extern "C" fn worker(arg: u64) -> ! {
     sys::thread_exit()
 }
 
-const STACKS_AT: u64 = 0x2000_0000;
+const STACKS_AT: u64 = 0x1100_0000_0000;
 
 fn threads() -> TestResult {
     let stack = sys::create_pmo(16 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;

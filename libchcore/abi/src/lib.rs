@@ -375,7 +375,7 @@ pub mod ipc {
     /// Most connections one server takes.
     pub const MAX_CONNECTIONS: u64 = 1024;
     /// Where procmgr maps a process's connection buffer to it.
-    pub const PROCMGR_BUF: u64 = 0x6300_0000_0000;
+    pub const PROCMGR_BUF: u64 = 0x2800_0000;
 }
 
 /// `thread_set_affinity` / `thread_get_affinity`: not pinned to a CPU.
