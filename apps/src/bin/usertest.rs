@@ -46,6 +46,7 @@ const TESTS: &[Test] = &[
     ("PROC014", "an IPC call and return carry no registers across", ipc_registers),
     ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
     ("PROC016", "a call whose connection is deleted mid-call ends with PeerDead", call_orphaned),
+    ("PROC017", "pipe ends in use work on in a forked child and across exec", pipe_fork_exec),
 ];
 
 fn main() -> i32 {
@@ -250,6 +251,54 @@ fn pipe_across_fork() -> TestResult {
     process::close(w).map_err(e("close"))?;
     let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
     check!(status == Status::Exited(5000), "the child read {status:?} bytes, expected 5000 and end of file");
+    Ok(())
+}
+
+/// Pipe ends this process has already mapped (libchcore keeps them per
+/// descriptor) must work in a forked child, whose capability slots are not
+/// ours, and in the program it then execs. The child first waits for a
+/// byte from us (a wait on our slots would fail), then writes, then execs
+/// `echo` with the pipe as its output.
+fn pipe_fork_exec() -> TestResult {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    let (r2, w2) = process::pipe().map_err(e("pipe"))?;
+    let mut one = [0u8; 1];
+    for (a, b) in [(r, w), (r2, w2)] {
+        process::write(b, b"!").map_err(e("write"))?;
+        check!(process::read(a, &mut one) == Ok(1) && one == *b"!", "a byte through a pipe came back as {one:?}");
+    }
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        if process::read(r2, &mut one) != Ok(1) || one != *b"?" {
+            process::exit(5);
+        }
+        if process::write(w, b"from the child\n").is_err() {
+            process::exit(3);
+        }
+        let _ = process::close(r);
+        let _ = process::dup2(w, 1);
+        let _ = process::exec("echo", &["echo", "from", "exec"]);
+        process::exit(4);
+    }
+    process::close(w).map_err(e("close"))?;
+    process::close(r2).map_err(e("close"))?;
+    // Let the child block in its read first.
+    sys::sleep(5);
+    process::write(w2, b"?").map_err(e("write"))?;
+    process::close(w2).map_err(e("close"))?;
+    let mut out = alloc::vec::Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        let n = process::read(r, &mut buf).map_err(e("read"))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let _ = process::close(r);
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
+    check!(status == Status::Exited(0), "the child ended {status:?} (5: its read failed)");
+    check!(out == b"from the child\nfrom exec\n", "read {:?}", String::from_utf8_lossy(&out));
     Ok(())
 }
 
