@@ -630,8 +630,9 @@ pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const Tra
     switch_to(&client, cpu);
     let prev = c.current.replace(client);
     drop(s);
-    // The connection holds the handler too (checked above), so this is not
-    // the last reference; dropped unlocked all the same, as `switch` does.
+    // The handler had a caller, so its connection lives and holds it too:
+    // not the last reference; dropped unlocked all the same, as `switch`
+    // does.
     drop(prev);
     Some(out)
 }

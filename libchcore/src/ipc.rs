@@ -75,7 +75,8 @@ fn buffer(base: u64) -> &'static mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(base as *mut u8, ipc::BUF_SIZE as usize) }
 }
 
-fn word(buf: &[u8], i: usize) -> u64 {
+/// Word `i` (little-endian u64) of a buffer.
+pub(crate) fn word(buf: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
 }
 

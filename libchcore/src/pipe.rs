@@ -109,7 +109,7 @@ impl Drop for End {
         for s in [self.shm, self.data, self.room] {
             let _ = sys::cap_delete(s);
         }
-        VAS.lock().0.push(self.va);
+        VAS.lock().give(self.va);
     }
 }
 
@@ -120,37 +120,32 @@ enum Known {
     Pipe(Arc<End>),
 }
 
+impl Known {
+    /// The end, if it is one (another reference to it).
+    fn end(&self) -> Option<Arc<End>> {
+        match self {
+            Known::NotAPipe => None,
+            Known::Pipe(e) => Some(e.clone()),
+        }
+    }
+}
+
 /// Per descriptor, what is known (nothing yet: `None`).
 static FDS: Mutex<Vec<Option<Known>>> = Mutex::new(Vec::new());
-/// Free mapping slots, and the next never used.
-static VAS: Mutex<(Vec<u64>, u64)> = Mutex::new((Vec::new(), 0));
-
-fn new_va() -> Result<u64, Error> {
-    let mut vas = VAS.lock();
-    if let Some(va) = vas.0.pop() {
-        return Ok(va);
-    }
-    if vas.1 >= SLOTS {
-        return Err(Error::TableFull);
-    }
-    vas.1 += 1;
-    Ok(PIPES_BASE + (vas.1 - 1) * shared::SHARED_SIZE as u64)
-}
+/// Where ends are mapped.
+static VAS: Mutex<shared::Slots> = Mutex::new(shared::Slots::new(PIPES_BASE, SLOTS));
 
 /// The pipe end behind `fd`, if it is one (`None`: another kind of file).
 pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
     let i = usize::try_from(fd).ok().filter(|&i| i < proto::MAX_FDS).ok_or(Error::BadFd)?;
     if let Some(Some(k)) = FDS.lock().get(i) {
-        return Ok(match k {
-            Known::NotAPipe => None,
-            Known::Pipe(e) => Some(e.clone()),
-        });
+        return Ok(k.end());
     }
     let (kind, tag, caps) = crate::process::pipe_share(fd)?;
     let known = if kind == proto::NOT_A_PIPE {
         Known::NotAPipe
     } else {
-        let va = new_va().inspect_err(|_| {
+        let va = VAS.lock().take().ok_or(Error::TableFull).inspect_err(|_| {
             for s in caps {
                 let _ = sys::cap_delete(s);
             }
@@ -161,10 +156,7 @@ pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
         sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
         Known::Pipe(Arc::new(end))
     };
-    let found = match &known {
-        Known::NotAPipe => None,
-        Known::Pipe(e) => Some(e.clone()),
-    };
+    let found = known.end();
     let old = {
         let mut fds = FDS.lock();
         if fds.len() <= i {
@@ -198,7 +190,7 @@ pub(crate) fn after_fork() {
     for k in kept.into_iter().flatten() {
         if let Known::Pipe(e) = k {
             let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, e.va);
-            VAS.lock().0.push(e.va);
+            VAS.lock().give(e.va);
             // The slots are the parent's: no cap_delete here.
             core::mem::forget(e);
         }

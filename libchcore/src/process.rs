@@ -57,19 +57,32 @@ fn buffer() -> &'static mut [u8] {
 /// One request: `data_in` goes to the buffer before the call; after it, the
 /// buffer's first bytes are copied to `data_out`. Returns x0 and the words.
 fn call(op: u64, words: [u64; 3], data_in: &[u8], data_out: &mut [u8]) -> Result<(u64, [u64; 3]), Error> {
-    if data_in.len() > ipc::DATA_MAX || data_out.len() > ipc::DATA_MAX {
+    if data_out.len() > ipc::DATA_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let (ret, words, ()) = request(op, words, data_in, |buf, ret| {
+        let n = data_out.len().min(ret as usize);
+        data_out[..n].copy_from_slice(&buf[ipc::DATA..][..n]);
+    })?;
+    Ok((ret, words))
+}
+
+/// One request: `data_in` goes to the buffer's data area before the call;
+/// after it, `answer` reads the whole buffer (with x0), still this
+/// thread's (the connection's lock is held). Returns x0, the words and
+/// what `answer` made.
+fn request<R>(op: u64, words: [u64; 3], data_in: &[u8], answer: impl FnOnce(&[u8], u64) -> R) -> Result<(u64, [u64; 3], R), Error> {
+    if data_in.len() > ipc::DATA_MAX {
         return Err(Error::InvalidArgument);
     }
     let _guard = CONN.lock();
-    let buf = &mut buffer()[ipc::DATA..];
-    buf[..data_in.len()].copy_from_slice(data_in);
+    let buf = buffer();
+    buf[ipc::DATA..][..data_in.len()].copy_from_slice(data_in);
     let (ret, words) = sys::ipc_call(slot::PROCMGR, [op, words[0], words[1], words[2]], 0);
     if ret < 0 {
         return Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument));
     }
-    let n = data_out.len().min(ret as usize);
-    data_out[..n].copy_from_slice(&buf[..n]);
-    Ok((ret as u64, words))
+    Ok((ret as u64, words, answer(buf, ret as u64)))
 }
 
 /// Start the program `path` with `args` (argument 0 included) and the given
@@ -127,18 +140,15 @@ pub fn pipe() -> Result<(u64, u64), Error> {
 /// process's lock tag and, for a pipe end, the slots of the capabilities
 /// it sent (shared memory, data and room notifications).
 pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 3]), Error> {
-    let _guard = CONN.lock();
-    let (ret, words) = sys::ipc_call(slot::PROCMGR, [proto::PIPE_SHARE, fd, 0, 0], 0);
-    if ret < 0 {
-        return Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument));
-    }
-    let mut caps = [0; 3];
-    if words[0] != proto::NOT_A_PIPE {
-        let head = &buffer()[ipc::CAP_SLOTS..];
+    let (_, words, caps) = request(proto::PIPE_SHARE, [fd, 0, 0], &[], |buf, _| {
+        let mut caps = [0; 3];
         for (i, c) in caps.iter_mut().enumerate() {
-            *c = u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            *c = crate::ipc::word(buf, ipc::CAP_SLOTS / 8 + i);
         }
-    }
+        caps
+    })?;
+    // Only a pipe end comes with capabilities: otherwise the slots are stale.
+    let caps = if words[0] == proto::NOT_A_PIPE { [0; 3] } else { caps };
     Ok((words[0], words[1], caps))
 }
 

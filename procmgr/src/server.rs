@@ -49,23 +49,12 @@ pub struct Pipe {
     va: u64,
 }
 
-/// Free pipe slots in procmgr's address space (`PIPES_VA`), and the next
-/// never used.
-static PIPE_VAS: Mutex<(Vec<u64>, u64)> = Mutex::new((Vec::new(), 0));
+/// Where procmgr maps pipes.
+static PIPE_VAS: Mutex<pipe::Slots> = Mutex::new(pipe::Slots::new(PIPES_VA, PIPE_SLOTS));
 
 impl Pipe {
     fn new() -> Result<Pipe, Error> {
-        let va = {
-            let mut vas = PIPE_VAS.lock();
-            match vas.0.pop() {
-                Some(va) => va,
-                None if vas.1 < PIPE_SLOTS => {
-                    vas.1 += 1;
-                    PIPES_VA + (vas.1 - 1) * pipe::SHARED_SIZE as u64
-                }
-                None => return Err(Error::TableFull),
-            }
-        };
+        let va = PIPE_VAS.lock().take().ok_or(Error::TableFull)?;
         let mut made: Vec<Slot> = Vec::new();
         let built = (|| {
             let shm = sys::create_pmo(pipe::SHARED_SIZE as u64, PmoKind::Shm)?;
@@ -81,7 +70,7 @@ impl Pipe {
             for s in made {
                 let _ = sys::cap_delete(s);
             }
-            PIPE_VAS.lock().0.push(va);
+            PIPE_VAS.lock().give(va);
         }
         built
     }
@@ -125,7 +114,7 @@ impl Drop for Pipe {
         let _ = sys::cap_delete(self.shm);
         let _ = sys::cap_delete(self.data);
         let _ = sys::cap_delete(self.room);
-        PIPE_VAS.lock().0.push(self.va);
+        PIPE_VAS.lock().give(self.va);
     }
 }
 

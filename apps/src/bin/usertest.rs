@@ -72,6 +72,19 @@ fn e(what: &'static str) -> impl Fn(Error) -> String {
     move |err| format!("{what}: {err:?}")
 }
 
+/// Everything `fd` gives until end of file.
+fn read_to_end(fd: u64) -> Result<alloc::vec::Vec<u8>, String> {
+    let mut out = alloc::vec::Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        let n = process::read(fd, &mut buf).map_err(e("read"))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
 fn fork_returns() -> TestResult {
     let me = process::pid();
     let pid = process::fork().map_err(e("fork"))?;
@@ -286,15 +299,7 @@ fn pipe_fork_exec() -> TestResult {
     sys::sleep(5);
     process::write(w2, b"?").map_err(e("write"))?;
     process::close(w2).map_err(e("close"))?;
-    let mut out = alloc::vec::Vec::new();
-    let mut buf = [0u8; 64];
-    loop {
-        let n = process::read(r, &mut buf).map_err(e("read"))?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    let out = read_to_end(r)?;
     let _ = process::close(r);
     let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
     check!(status == Status::Exited(0), "the child ended {status:?} (5: its read failed)");
@@ -313,15 +318,7 @@ fn pipeline() -> TestResult {
     for fd in [w1, r1, w2, r2, w3] {
         process::close(fd).map_err(e("close"))?;
     }
-    let mut out = alloc::vec::Vec::new();
-    let mut buf = [0u8; 64];
-    loop {
-        let n = process::read(r3, &mut buf).map_err(e("read"))?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    let out = read_to_end(r3)?;
     process::close(r3).map_err(e("close"))?;
     for pid in [a, b, c] {
         check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(0)), "a pipeline stage failed");

@@ -279,13 +279,16 @@ fn wake_caller(handler: &Thread) {
 /// The handler thread `h` returns `regs` (x0-x3 for the caller) and
 /// `ncaps` capabilities named in the buffer.
 pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Error> {
-    let info = h.lock().handler.as_mut().map(|i| (i.conn.upgrade(), i.buf_va, i.stack_va));
-    let Some((conn, buf_va, stack_va)) = info else { return Err(Error::InvalidArgument) };
+    let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
+    let info = h.lock().handler.as_mut().map(|i| (i.conn.upgrade(), i.caller.take(), i.buf_va, i.stack_va));
+    let Some((conn, caller, buf_va, stack_va)) = info else { return Err(Error::InvalidArgument) };
     let Some(conn) = conn else {
         // The client dropped the connection during the call: this handler
         // has nothing left to serve (its caller, if still there, learns it).
         // Free its buffer and stack and end it.
-        wake_caller(h);
+        if let Some(c) = caller {
+            sched::wake(&c, Error::PeerDead.to_result());
+        }
         let _ = h.group.vmspace.unmap(buf_va);
         let _ = h.group.vmspace.unmap(stack_va);
         release_index(&h.group, (buf_va - ipc::SERVER_BUF_BASE) / ipc::BUF_SIZE);
@@ -293,8 +296,7 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
         sched::request_resched();
         return Ok(());
     };
-    let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
-    let caller = h.lock().handler.as_mut().and_then(|i| i.caller.take()).ok_or(Error::InvalidArgument)?;
+    let caller = caller.ok_or(Error::InvalidArgument)?;
     let delivered = if caller.group.is_alive() {
         move_caps(&conn.buf, n, &conn.server, &caller.group)
     } else {

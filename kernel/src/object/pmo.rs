@@ -113,8 +113,7 @@ impl Pmo {
         if !matches!(kind, PmoKind::Anonym | PmoKind::Shm) {
             return Err(Error::InvalidArgument);
         }
-        let size = align_up(size, PAGE_SIZE).filter(|&s| s > 0 && s <= PMO_MAX).ok_or(Error::InvalidArgument)?;
-        let mut pmo = Pmo::unshared(kind, size, Backing::Pages(BTreeMap::new()), account.clone());
+        let mut pmo = Pmo::build(kind, size, account, true)?;
         pmo.overdraft = true;
         Ok(Arc::new(pmo))
     }
@@ -122,6 +121,11 @@ impl Pmo {
     /// [`Pmo::new`]; a contiguous PMO is zeroed only if `zero` (the caller
     /// overwrites all of it otherwise).
     fn create(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool) -> Result<Arc<Pmo>, Error> {
+        Pmo::build(kind, size, account, zero).map(Arc::new)
+    }
+
+    /// [`Pmo::create`], not shared yet.
+    fn build(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool) -> Result<Pmo, Error> {
         if size == 0 || size > PMO_MAX {
             return Err(Error::InvalidArgument);
         }
@@ -144,7 +148,7 @@ impl Pmo {
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
             PmoKind::Device => return Err(Error::InvalidArgument),
         };
-        Ok(Pmo::with_backing(kind, size, backing, account.clone()))
+        Ok(Pmo::unshared(kind, size, backing, account.clone()))
     }
 
     fn with_backing(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Arc<Pmo> {

@@ -213,6 +213,41 @@ impl<'a> Pipe<'a> {
     }
 }
 
+/// Where a process maps pipes: `count` slots of [`SHARED_SIZE`] bytes from
+/// `base`, a slot given back reused first.
+#[derive(Debug)]
+pub struct Slots {
+    base: u64,
+    count: u64,
+    /// Slots never handed out start here.
+    next: u64,
+    free: alloc::vec::Vec<u64>,
+}
+
+impl Slots {
+    /// `count` slots from `base`.
+    pub const fn new(base: u64, count: u64) -> Slots {
+        Slots { base, count, next: 0, free: alloc::vec::Vec::new() }
+    }
+
+    /// The address of a free slot, if one is left.
+    pub fn take(&mut self) -> Option<u64> {
+        if let Some(va) = self.free.pop() {
+            return Some(va);
+        }
+        if self.next >= self.count {
+            return None;
+        }
+        self.next += 1;
+        Some(self.base + (self.next - 1) * SHARED_SIZE as u64)
+    }
+
+    /// The slot at `va` is free again.
+    pub fn give(&mut self, va: u64) {
+        self.free.push(va);
+    }
+}
+
 /// procmgr's side: the number of open ends changed. Whoever waits must
 /// look again (for end of file, or a broken pipe): the caller then
 /// notifies both sides once, and the waiters pass it on.
@@ -338,6 +373,18 @@ mod tests {
         assert_eq!(&out, b"abcd");
         let short = Pipe::new(&s.hdr, &s.data[..10], 3);
         assert_eq!(short.read(&mut out, &*s), Err(Failure::Corrupt));
+    }
+
+    #[test]
+    fn slots_are_reused_and_run_out() {
+        let mut slots = Slots::new(0x1000_0000, 2);
+        let a = slots.take().unwrap();
+        let b = slots.take().unwrap();
+        assert_eq!((a, b), (0x1000_0000, 0x1000_0000 + SHARED_SIZE as u64));
+        assert_eq!(slots.take(), None);
+        slots.give(a);
+        assert_eq!(slots.take(), Some(a));
+        assert_eq!(slots.take(), None);
     }
 
     #[test]
