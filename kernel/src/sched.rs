@@ -408,11 +408,11 @@ pub fn start() -> ! {
     FAST[cpu_id()].started.store(true, Relaxed);
     set_need_resched(cpu_id());
     let next = on_exception_return(&mut frame);
-    // SAFETY: see `switch`: the frame stays valid and unchanged until this
-    // CPU's next exception; `return_to` copies it first thing.
-    let next = unsafe { *next };
     crate::bkl::release();
-    arch::return_to(&next)
+    // SAFETY: `next` is `frame` (this function's local, which stays put:
+    // we never return) or the next thread's saved frame, which stays valid
+    // and unchanged until this CPU's next exception (see `switch`).
+    unsafe { arch::return_to(next) }
 }
 
 /// Switch threads on this CPU if needed before returning through `frame`;

@@ -289,16 +289,30 @@ extern "C" {
 
 /// Leave the kernel through `frame` (to a user thread or the idle loop),
 /// discarding the current kernel stack.
-pub fn return_to(frame: &TrapFrame) -> ! {
+///
+/// The frame is restored from where it lies, never copied to the stack top:
+/// it may itself be a local near the top of this stack (the scheduler's
+/// `start` keeps its idle frame there), and copying it onto the slot it
+/// overlaps once turned the idle frame of every secondary CPU into zeros,
+/// sending those CPUs to EL0 at address 0 in an endless fault loop.
+///
+/// # Safety
+/// `frame` must point to a valid frame that nothing writes until this
+/// CPU's next exception: a local of the caller's (the stack below the new
+/// stack pointer is not written again: IRQs are masked and
+/// `exception_return` only loads), or a running thread's saved frame.
+pub unsafe fn return_to(frame: *const TrapFrame) -> ! {
     let top = super::smp::stack_top(super::smp::cpu_id()) as usize;
-    let slot = (top - FRAME_SIZE) as *mut TrapFrame;
-    // SAFETY: the frame is copied to the top of this CPU's stack, which
-    // nothing else uses once we jump (the kernel keeps no state on the stack
-    // between exceptions); `exception_return` restores the registers from
-    // the frame at x0 (this one), pops it and `eret`s, never coming back.
+    // `exception_return` pops one frame's worth of stack: start it that far
+    // below the top so that the CPU leaves with an empty stack.
+    let sp = top - FRAME_SIZE;
+    // SAFETY: nothing on this CPU's stack is needed once we jump (the kernel
+    // keeps no state on the stack between exceptions); `exception_return`
+    // loads the registers from `frame` (valid and unchanged, by the
+    // caller's promise) without writing memory, pops and `eret`s, never
+    // coming back.
     unsafe {
-        core::ptr::write(slot, *frame);
-        core::arch::asm!("mov sp, {0}", "mov x0, {0}", "b {1}", in(reg) slot, sym exception_return, options(noreturn));
+        core::arch::asm!("mov sp, {sp}", "mov x0, {f}", "b {ret}", sp = in(reg) sp, f = in(reg) frame, ret = sym exception_return, options(noreturn));
     }
 }
 
