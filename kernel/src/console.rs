@@ -1,7 +1,16 @@
-//! The serial console: `print!`/`println!` on whichever UART the platform chose.
+//! The serial console: `print!`/`println!` on whichever UART the platform
+//! chose, and its input, which the UART's receive interrupt moves into a
+//! buffer (docs/console.md).
+//!
+//! Input is interrupt-driven so that nobody polls: the interrupt drains the
+//! UART's FIFO into [`INPUT_SIZE`] bytes of buffer and notifies a
+//! notification that the root process holds (`slot::ROOT_CONSOLE_INPUT`);
+//! procmgr waits on it and takes the bytes with `getc`.
 
+use crate::object::notification::Notification;
+use alloc::sync::Arc;
 use core::fmt::{self, Write};
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 /// A character device the console can print through.
 pub trait ConsoleDevice: Sync {
@@ -9,6 +18,9 @@ pub trait ConsoleDevice: Sync {
     fn putc(&self, byte: u8);
     /// A received byte, if one is waiting.
     fn getc(&self) -> Option<u8>;
+    /// Raise the device's interrupt while received bytes wait (and
+    /// acknowledge what it raised so far).
+    fn enable_rx_interrupt(&self);
 }
 
 static CONSOLE: Mutex<Option<&'static dyn ConsoleDevice>> = Mutex::new(None);
@@ -16,6 +28,83 @@ static CONSOLE: Mutex<Option<&'static dyn ConsoleDevice>> = Mutex::new(None);
 /// Route console output to `dev`.
 pub fn set_device(dev: &'static dyn ConsoleDevice) {
     *CONSOLE.lock() = Some(dev);
+}
+
+/// Bytes of received input held for the reader: a pasted block of commands
+/// fits while the reader is busy.
+pub const INPUT_SIZE: usize = 4096;
+
+struct Input {
+    buf: [u8; INPUT_SIZE],
+    /// Index of the oldest byte.
+    head: usize,
+    len: usize,
+    /// Bytes lost because the buffer was full.
+    dropped: u64,
+}
+
+impl Input {
+    fn push(&mut self, b: u8) {
+        if self.len == INPUT_SIZE {
+            self.dropped += 1;
+            return;
+        }
+        self.buf[(self.head + self.len) % INPUT_SIZE] = b;
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.buf[self.head];
+        self.head = (self.head + 1) % INPUT_SIZE;
+        self.len -= 1;
+        Some(b)
+    }
+}
+
+static INPUT: Mutex<Input> = Mutex::new(Input { buf: [0; INPUT_SIZE], head: 0, len: 0, dropped: 0 });
+static INPUT_READY: Once<Arc<Notification>> = Once::new();
+
+/// The notification the receive interrupt notifies (made on first use,
+/// which is the root process's start).
+pub fn input_notification() -> Arc<Notification> {
+    INPUT_READY.call_once(Notification::new).clone()
+}
+
+/// Turn on the console's receive interrupt (the platform has routed it).
+pub fn enable_input_interrupt() {
+    let dev = *CONSOLE.lock();
+    if let Some(d) = dev {
+        d.enable_rx_interrupt();
+    }
+}
+
+/// Move every byte the device holds into the buffer; whether any came.
+fn drain() -> bool {
+    let dev = *CONSOLE.lock();
+    let Some(dev) = dev else { return false };
+    let mut input = INPUT.lock();
+    let mut any = false;
+    while let Some(b) = dev.getc() {
+        input.push(b);
+        any = true;
+    }
+    any
+}
+
+/// The console's receive interrupt: buffer what came and wake the reader.
+pub fn on_input_interrupt() {
+    if drain() {
+        if let Some(n) = INPUT_READY.get() {
+            n.notify();
+        }
+    }
+    let dev = *CONSOLE.lock();
+    if let Some(d) = dev {
+        d.enable_rx_interrupt();
+    }
 }
 
 struct Writer<'a>(&'a dyn ConsoleDevice);
@@ -46,10 +135,11 @@ pub fn write_bytes(bytes: &[u8]) {
     drop(guard);
 }
 
-/// A received console byte, if one is waiting.
+/// A received console byte, if one is waiting. Reads the device too, so
+/// input is never stuck behind an interrupt that did not come.
 pub fn getc() -> Option<u8> {
-    let dev = *CONSOLE.lock();
-    dev.and_then(|d| d.getc())
+    drain();
+    INPUT.lock().pop()
 }
 
 #[doc(hidden)]

@@ -43,6 +43,7 @@ mod sched;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod smp;
+mod stats;
 mod syscall;
 mod uaccess;
 

@@ -99,7 +99,8 @@ pub fn spawn_elf(
 
 /// Start procmgr. A failure here is reported, and the kernel idles.
 pub fn start() {
-    // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only.
+    // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only,
+    // then the console's input notification (`slot::ROOT_CONSOLE_INPUT`).
     let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
         // The ramdisk's pages in the kernel image themselves, not a copy: the
         // image is never freed, and `PageAligned` gives the archive whole
@@ -109,6 +110,9 @@ pub fn start() {
         // EXEC too: procmgr maps program text straight from it (`pmo_slice`).
         let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);
+        // Then console input's notification, to wait on (READ) only.
+        let s = g.insert_cap(KObject::Notification(crate::console::input_notification()), Rights::READ, None)?;
+        debug_assert_eq!(s, chcore_abi::slot::ROOT_CONSOLE_INPUT);
         Ok(())
     };
     match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL, ramdisk) {

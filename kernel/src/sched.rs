@@ -276,32 +276,62 @@ pub fn request_resched() {
     set_need_resched(cpu_id());
 }
 
-/// Timer tick on this CPU: charge the running thread; the boot CPU also
-/// wakes sleepers whose time has come.
-pub fn tick() {
+/// Timer tick on this CPU: charge the running thread (its time slice, and
+/// a tick of CPU time to its process) and wake sleepers whose time has
+/// come. Returns when this CPU's timer should fire next: in a tick while a
+/// thread runs here, else at the first sleeper's time or never (tickless
+/// idle: an idle CPU takes no interrupt it does not need).
+pub fn tick() -> arch::timer::Plan {
     let cpu = cpu_id();
     let mut timed_out = Vec::new();
-    {
+    let running = {
         let mut s = SCHED.lock();
         let c = &mut s.cpus[cpu];
-        if c.current.is_some() {
+        if let Some(t) = &c.current {
+            t.group.charge_tick();
             c.slice = c.slice.saturating_sub(1);
             if c.slice == 0 {
                 set_need_resched(cpu);
             }
         }
-        if cpu == 0 && !s.sleepers.is_empty() {
+        let running = c.current.is_some();
+        // Every CPU looks, not only one: any of them may be the only one
+        // whose timer runs.
+        if !s.sleepers.is_empty() {
             let now = arch::timer::ticks();
-            let (due, rest): (Vec<Sleeper>, Vec<Sleeper>) = core::mem::take(&mut s.sleepers).into_iter().partition(|sl| sl.wake_at <= now);
-            s.sleepers = rest;
-            timed_out = due;
+            if s.sleepers.iter().any(|sl| sl.wake_at <= now) {
+                let (due, rest): (Vec<Sleeper>, Vec<Sleeper>) =
+                    core::mem::take(&mut s.sleepers).into_iter().partition(|sl| sl.wake_at <= now);
+                s.sleepers = rest;
+                timed_out = due;
+            }
         }
-    }
+        running
+    };
     for sl in timed_out {
         if let Some(f) = sl.on_timeout {
             f(&sl.thread);
         }
         wake(&sl.thread, sl.result);
+    }
+    // A thread woken onto this idle CPU is picked at this exception's
+    // return, and `switch` starts the tick again then.
+    // A CPU that has not entered the scheduler yet (the boot CPU during
+    // its self-tests) keeps the plain periodic tick.
+    if running || FAST[cpu].need_resched.load(Relaxed) || !FAST[cpu].started.load(Relaxed) {
+        arch::timer::Plan::Periodic
+    } else {
+        SCHED.lock().idle_plan()
+    }
+}
+
+impl Sched {
+    /// The timer plan of a CPU about to idle: wake for the first sleeper.
+    fn idle_plan(&self) -> arch::timer::Plan {
+        match self.sleepers.iter().map(|sl| sl.wake_at).min() {
+            Some(t) => arch::timer::Plan::At(t),
+            None => arch::timer::Plan::Off,
+        }
     }
 }
 
@@ -476,10 +506,18 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     }
     let direct = s.cpus[cpu].direct.take().filter(|t| t.lock().state == ThreadState::Ready);
     let next = direct.or_else(|| s.pick(cpu));
-    let c = &mut s.cpus[cpu];
+    if !same_thread(&prev, &next) {
+        crate::stats::switch();
+    }
     let out: *const TrapFrame = match next {
         Some(t) => {
+            if prev.is_none() {
+                // Out of idle: time slices count again.
+                crate::stats::idle_end();
+                arch::timer::set(arch::timer::Plan::Periodic);
+            }
             let out = run_here(&t, cpu);
+            let c = &mut s.cpus[cpu];
             c.current = Some(t);
             c.slice = SLICE_TICKS;
             out
@@ -487,8 +525,11 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
         None => {
             fast.current.store(core::ptr::null_mut(), Relaxed);
             // Nothing to run: stop translating user addresses (the previous
-            // address space may be freed once `prev` drops) and wait.
+            // address space may be freed once `prev` drops), stop the tick
+            // unless a sleeper is due, and wait.
             arch::mmu::disable_lower_half();
+            crate::stats::idle_start();
+            arch::timer::set(s.idle_plan());
             *frame = idle_frame();
             frame
         }
@@ -498,6 +539,14 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     // the scheduler unlocked.
     drop(prev);
     out
+}
+
+fn same_thread(a: &Option<Arc<Thread>>, b: &Option<Arc<Thread>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Make `t` the thread running on `cpu` (the caller holds the scheduler
@@ -595,6 +644,7 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
     drop(h);
     switch_to(&handler, cpu);
     c.current = Some(handler);
+    crate::stats::switch();
     Some(out)
 }
 
@@ -630,6 +680,7 @@ pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const Tra
     switch_to(&client, cpu);
     let prev = c.current.replace(client);
     drop(s);
+    crate::stats::switch();
     // The handler had a caller, so its connection lives and holds it too:
     // not the last reference; dropped unlocked all the same, as `switch`
     // does.

@@ -229,6 +229,14 @@ const fn handler(call: Syscall) -> Handler {
             Ok(0)
         },
         Syscall::GetCpuId => |_, _| Ok(crate::arch::smp::cpu_id() as u64),
+        Syscall::CpuStats => |t, a| {
+            let cpu = usize::try_from(a[0]).ok().filter(|&c| c < sched::online()).ok_or(Error::InvalidArgument)?;
+            let stats = crate::stats::snapshot(cpu).ok_or(Error::InvalidArgument)?;
+            let bytes: [u8; chcore_abi::CpuStats::SIZE] = stats.to_words().map(u64::to_ne_bytes).as_flattened().try_into().map_err(|_| Error::InvalidArgument)?;
+            uaccess::copy_to_user(&t.group.vmspace, a[1], &bytes)?;
+            Ok(0)
+        },
+        Syscall::CapGroupCpuTime => |t, a| Ok(t.group.group_cap(a[0], Rights::READ)?.cpu_time()),
         Syscall::CpuCount => |_, _| Ok(sched::online() as u64),
         Syscall::RegisterServer => |t, a| {
             let me = &t.group;

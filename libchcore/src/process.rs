@@ -224,7 +224,7 @@ pub fn list() -> Result<Vec<String>, Error> {
     Ok(text(proto::LIST)?.split('\0').filter(|s| !s.is_empty()).map(String::from).collect())
 }
 
-/// The process table as text lines "pid ppid state name".
+/// The process table as text: a header, then lines "pid ppid state cpu_ticks mem_kib name".
 pub fn ps() -> Result<String, Error> {
     text(proto::PS)
 }
@@ -333,4 +333,10 @@ pub fn fork() -> Result<Pid, Error> {
     } else {
         Ok(r as u64)
     }
+}
+
+/// One key from the console, raw (no echo), waiting at most `ticks` timer
+/// ticks (`None`: for ever). `Err(Timeout)` if none came.
+pub fn key(ticks: Option<u64>) -> Result<u8, Error> {
+    call(proto::KEY, [ticks.unwrap_or(u64::MAX), 0, 0], &[], &mut []).map(|(c, _)| c as u8)
 }

@@ -339,3 +339,15 @@ pub fn set_mem_limit(group: Slot, bytes: u64) -> Result<(), Error> {
 pub fn mem_usage(group: Slot) -> Result<u64, Error> {
     call(Syscall::MemUsage, a(group, 0, 0, 0))
 }
+
+/// What CPU `cpu` has done since boot (entries, interrupts, switches, idle time).
+pub fn cpu_stats(cpu: u64) -> Result<chcore_abi::CpuStats, Error> {
+    let mut words = [0u64; 5];
+    call(Syscall::CpuStats, a(cpu, words.as_mut_ptr() as u64, 0, 0))?;
+    Ok(chcore_abi::CpuStats::from_words(words))
+}
+
+/// Timer ticks during which a thread of `group` was running.
+pub fn cap_group_cpu_time(group: Slot) -> Result<u64, Error> {
+    call(Syscall::CapGroupCpuTime, a(group, 0, 0, 0))
+}

@@ -543,6 +543,7 @@ fn handle(req: &mut Request) -> Reply {
         proto::LIST => Ok(op_list(req.data)),
         proto::PS => Ok(op_ps(req.data)),
         proto::PIPE_SHARE => op_pipe_share(pid, a, req),
+        proto::KEY => op_key(pid, a),
         _ => Err(Error::NoSyscall),
     };
     result.unwrap_or_else(err)
@@ -694,7 +695,10 @@ fn console_line(out: &mut [u8], pid: u64) -> usize {
                 if !running(pid) {
                     return 0;
                 }
-                sys::sleep(1);
+                // The console's receive interrupt notifies this; a reader
+                // killed while it waits is ended by the kernel with its
+                // connection.
+                let _ = sys::wait(slot::ROOT_CONSOLE_INPUT, None);
                 continue;
             }
         };
@@ -787,15 +791,41 @@ fn op_list(out: &mut [u8]) -> Reply {
 }
 
 fn op_ps(out: &mut [u8]) -> Reply {
-    let mut text = String::from("PID PPID STATE NAME\n1 0 running procmgr\n");
+    // CPU time in ticks and memory in KiB, from the kernel's accounts.
+    let usage = |g: Slot| (sys::cap_group_cpu_time(g).unwrap_or(0), sys::mem_usage(g).unwrap_or(0) >> 10);
+    let (cpu, mem) = usage(slot::SELF_CAP_GROUP);
+    let mut text = alloc::format!("PID PPID STATE CPU MEM NAME\n1 0 running {cpu} {mem} procmgr\n");
     for (pid, p) in TABLE.lock().procs.iter() {
         let state = match p.state {
             State::Running => "running",
             State::Zombie(..) => "zombie",
         };
-        text.push_str(&alloc::format!("{pid} {} {state} {}\n", p.ppid, p.name));
+        let (cpu, mem) = usage(p.group);
+        text.push_str(&alloc::format!("{pid} {} {state} {cpu} {mem} {}\n", p.ppid, p.name));
     }
     let n = text.len().min(out.len());
     out[..n].copy_from_slice(&text.as_bytes()[..n]);
     ok(n as u64, [0; 3])
+}
+
+/// One raw console key for `pid` within `ticks` (see `proto::KEY`).
+fn op_key(pid: u64, ticks: u64) -> Result<Reply, Error> {
+    let deadline = if ticks == u64::MAX { None } else { Some(sys::get_tick().saturating_add(ticks)) };
+    loop {
+        if let Ok(c) = sys::getc() {
+            return Ok(ok(u64::from(c), [0; 3]));
+        }
+        if !running(pid) {
+            return Err(Error::PeerDead);
+        }
+        let left = match deadline {
+            None => None,
+            Some(d) => match d.checked_sub(sys::get_tick()).filter(|l| *l > 0) {
+                Some(l) => Some(l),
+                None => return Err(Error::Timeout),
+            },
+        };
+        // Woken by input or the timeout; either way, look again.
+        let _ = sys::wait(slot::ROOT_CONSOLE_INPUT, left);
+    }
 }

@@ -74,7 +74,7 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["shell: nosuchprogram: command not found"], "nosuchprogram"),
     (&["status 127"], "echo status $?"),
     (&["KiB free"], "free"),
-    (&["PID PPID STATE NAME", "running shell"], "ps"),
+    (&["PID PPID STATE CPU MEM NAME", "running"], "ps"),
     (&["shell: unterminated quote"], "echo 'oops"),
     (&["builtins: echo"], "help"),
     (&["cat: missing-file: no such file"], "cat missing-file"),

@@ -125,6 +125,8 @@ pub struct MachineInfo {
     pub cpu_count: usize,
     /// PL011 console base address: `/chosen/stdout-path` if it names a PL011, else the first PL011.
     pub uart: Option<u64>,
+    /// That PL011's interrupt (GIC INTID), for interrupt-driven input.
+    pub uart_irq: Option<u32>,
     /// Interrupt controller.
     pub gic: Option<Gic>,
     /// Interrupt ID (GIC INTID) of the EL1 virtual timer.
@@ -248,6 +250,7 @@ pub fn parse(blob: &[u8]) -> Result<MachineInfo, DtbError> {
         cpu_ids: [0; MAX_CPUS],
         cpu_count: 0,
         uart: None,
+        uart_irq: None,
         gic: None,
         virt_timer_irq: None,
         psci: None,
@@ -298,6 +301,10 @@ pub fn parse(blob: &[u8]) -> Result<MachineInfo, DtbError> {
     let is_pl011 = |n: FdtNode| is_enabled(n) && n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"));
     let uart = stdout.filter(|n| is_pl011(*n)).or_else(|| fdt.all_nodes().find(|n| is_pl011(*n)));
     info.uart = uart.and_then(first_reg).map(|r| r.start);
+    // `interrupts = <type number flags>` for a GIC parent.
+    if let Some(&[kind, num, _]) = uart.and_then(|u| prop_cells(u, "interrupts")).as_ref().and_then(|c| c.chunks_exact(3).next().map(|x| <&[u32; 3]>::try_from(x).ok())).flatten() {
+        info.uart_irq = gic_intid(kind, num);
+    }
 
     if let Some(gic) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"]) {
         let mut regs = gic.reg().into_iter().flatten();
@@ -409,6 +416,7 @@ mod tests {
     fn virt_devices() {
         let info = parse(&fixture("virt-128M-smp1.dtb")).unwrap();
         assert_eq!(info.uart, Some(0x0900_0000));
+        assert_eq!(info.uart_irq, Some(33), "SPI 1");
         assert_eq!(info.gic, Some(Gic::V2 { dist: 0x0800_0000, cpu: 0x0801_0000 }));
         assert_eq!(info.virt_timer_irq, Some(27));
         assert_eq!(info.psci, Some(PsciMethod::Hvc));

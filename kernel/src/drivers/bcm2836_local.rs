@@ -11,6 +11,9 @@ register_structs! {
     #[allow(non_snake_case)]
     pub Registers {
         (0x00 => _reserved0),
+        /// Which core takes the GPU's interrupts (bits 1:0), as IRQ.
+        (0x0C => GPU_INT_ROUTING: ReadWrite<u32>),
+        (0x10 => _reserved_a),
         (0x40 => CORE_TIMER_IRQCNTL: [ReadWrite<u32>; 4]),
         (0x50 => CORE_MAILBOX_IRQCNTL: [ReadWrite<u32>; 4]),
         (0x60 => CORE_IRQ_SOURCE: [ReadWrite<u32>; 4]),
@@ -26,6 +29,10 @@ pub const CNTV_IRQ: u32 = 1 << 3;
 
 /// Mailbox 0 interrupt, in the mailbox control and the source registers.
 pub const MAILBOX0_IRQ: u32 = 1 << 4;
+
+/// The GPU's interrupts (the peripherals', through the BCM2835 controller),
+/// in the source registers.
+pub const GPU_IRQ: u32 = 1 << 8;
 
 /// The local interrupt controller.
 pub struct LocalIntc {
@@ -74,6 +81,11 @@ impl LocalIntc {
         if let Some(r) = self.regs.MAILBOX_CLEAR.get(core * 4) {
             r.set(u32::MAX);
         }
+    }
+
+    /// Send the GPU's (peripherals') interrupts to `core`'s IRQ line.
+    pub fn route_gpu_irq(&self, core: usize) {
+        self.regs.GPU_INT_ROUTING.set((core & 3) as u32);
     }
 
     /// Pending interrupt sources of `core`.

@@ -52,6 +52,10 @@ register_structs! {
 
 /// MU_LCR data size field value for 8-bit characters (the manual's "8-bit mode" is 0b11).
 const LCR_8BIT: u32 = 0b11;
+/// MU_IER: interrupt while the receive FIFO holds data. The manual swaps
+/// bits 0 and 1 (its errata: bit 0 is receive), and real hardware also
+/// wants bits 3:2 set to raise receive interrupts at all.
+const IER_RX: u32 = 0b1101;
 /// MU_IIR: clear both FIFOs.
 const IIR_CLEAR_FIFOS: u32 = 0b110;
 
@@ -98,5 +102,10 @@ impl ConsoleDevice for MiniUart {
         } else {
             None
         }
+    }
+
+    /// The line stays raised while bytes wait; reading them lowers it.
+    fn enable_rx_interrupt(&self) {
+        self.regs.MU_IER.set(IER_RX);
     }
 }

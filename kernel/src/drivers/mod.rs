@@ -3,6 +3,7 @@
 //! platform vouches for.
 #![allow(dead_code)]
 
+pub mod bcm2835_intc;
 pub mod bcm2836_local;
 pub mod bcm2837_gpio;
 pub mod bcm2837_mailbox;

@@ -23,6 +23,13 @@ register_bitfields! [u32,
         /// Enable FIFOs.
         FEN OFFSET(4) NUMBITS(1) []
     ],
+    /// Interrupt mask set/clear, and interrupt clear: the same bit layout.
+    INT [
+        /// Receive timeout: bytes wait in the FIFO below its trigger level.
+        RT OFFSET(6) NUMBITS(1) [],
+        /// Receive: the FIFO reached its trigger level.
+        RX OFFSET(4) NUMBITS(1) []
+    ],
     /// Control register.
     CR [
         /// Receive enable.
@@ -46,9 +53,9 @@ register_structs! {
         (0x2C => LCR_H: ReadWrite<u32, LCR_H::Register>),
         (0x30 => CR: ReadWrite<u32, CR::Register>),
         (0x34 => IFLS: ReadWrite<u32>),
-        (0x38 => IMSC: ReadWrite<u32>),
+        (0x38 => IMSC: ReadWrite<u32, INT::Register>),
         (0x3C => _reserved2),
-        (0x44 => ICR: ReadWrite<u32>),
+        (0x44 => ICR: ReadWrite<u32, INT::Register>),
         (0x48 => @END),
     }
 }
@@ -97,5 +104,12 @@ impl ConsoleDevice for Pl011 {
         } else {
             Some(self.regs.DR.get() as u8)
         }
+    }
+
+    /// Receive and receive-timeout interrupts (TRM 3.4.5): together they
+    /// report every byte, however few arrive.
+    fn enable_rx_interrupt(&self) {
+        self.regs.ICR.write(INT::RX::SET + INT::RT::SET);
+        self.regs.IMSC.write(INT::RX::SET + INT::RT::SET);
     }
 }

@@ -56,6 +56,8 @@ pub struct CapGroup {
     /// `state == Alive`, readable without the lock (the IPC fast path);
     /// cleared under the lock when the group ends.
     alive: core::sync::atomic::AtomicBool,
+    /// Timer ticks that found one of its threads running (`cpu_time`).
+    cpu_ticks: core::sync::atomic::AtomicU64,
     inner: Mutex<CapGroupInner>,
 }
 
@@ -63,6 +65,16 @@ pub struct CapGroup {
 static ALL: Mutex<Vec<Weak<CapGroup>>> = Mutex::new(Vec::new());
 
 impl CapGroup {
+    /// A timer tick found one of the group's threads running.
+    pub fn charge_tick(&self) {
+        self.cpu_ticks.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Ticks charged by [`CapGroup::charge_tick`] so far.
+    pub fn cpu_time(&self) -> u64 {
+        self.cpu_ticks.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Threads that have not exited.
     pub fn live_threads(&self) -> usize {
         let inner = self.inner.lock();
@@ -99,6 +111,7 @@ impl CapGroup {
             account,
             creator: creator.map(Arc::downgrade),
             alive: core::sync::atomic::AtomicBool::new(true),
+            cpu_ticks: core::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(CapGroupInner {
                 caps,
                 threads: Vec::new(),

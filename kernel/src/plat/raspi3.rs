@@ -4,7 +4,8 @@
 //! mailbox, else a safe default.
 
 use super::Machine;
-use crate::drivers::bcm2836_local::{LocalIntc, CNTV_IRQ, MAILBOX0_IRQ};
+use crate::drivers::bcm2835_intc::{Intc, AUX_IRQ, PL011_IRQ};
+use crate::drivers::bcm2836_local::{LocalIntc, CNTV_IRQ, GPU_IRQ, MAILBOX0_IRQ};
 use crate::drivers::bcm2837_gpio::{Function, Gpio};
 use crate::drivers::bcm2837_mailbox::Mailbox;
 use crate::drivers::mini_uart::MiniUart;
@@ -23,6 +24,7 @@ const GPIO_BASE: u64 = 0x3F20_0000;
 const PL011_BASE: u64 = 0x3F20_1000;
 const AUX_BASE: u64 = 0x3F21_5000;
 const MAILBOX_BASE: u64 = 0x3F00_B880;
+const INTC_BASE: u64 = 0x3F00_B200;
 const LOCAL_BASE: u64 = boot::tables::RASPI3_LOCAL_BASE;
 /// RAM above this is the peripheral window (and outside the boot map).
 const LINEAR_MAP_END: u64 = boot::tables::RASPI3_PERIPHERAL_BASE;
@@ -48,6 +50,11 @@ static PL011: Once<Pl011> = Once::new();
 static MINI_UART: Once<MiniUart> = Once::new();
 // SAFETY: fixed BCM2837 addresses inside the boot map's device window.
 static LOCAL: LocalIntc = unsafe { LocalIntc::new(phys_to_virt(LOCAL_BASE) as usize) };
+// SAFETY: as above.
+static INTC: Intc = unsafe { Intc::new(phys_to_virt(INTC_BASE) as usize) };
+
+/// The console UART's GPU interrupt.
+const CONSOLE_IRQ: u32 = if cfg!(feature = "mini-uart") { AUX_IRQ } else { PL011_IRQ };
 
 fn console() {
     // SAFETY: fixed BCM2837 GPIO address, mapped as device memory at boot.
@@ -109,10 +116,15 @@ pub fn init(fw_arg: u64) -> Machine {
     Machine { memory, reserved, memory_source: source, linear_map_end: LINEAR_MAP_END, cpus: CORES, cpu_ids, bootargs }
 }
 
-/// Route the boot core's virtual timer interrupt to its IRQ line.
+/// Route the boot core's virtual timer interrupt to its IRQ line, and the
+/// console's receive interrupt to the boot core.
 pub fn init_irq(_machine: &Machine) {
     init_irq_cpu(BOOT_CORE);
-    log::info!("BCM2836 local interrupt controller: core {BOOT_CORE} virtual timer enabled");
+    INTC.init();
+    LOCAL.route_gpu_irq(BOOT_CORE);
+    INTC.enable(CONSOLE_IRQ);
+    crate::console::enable_input_interrupt();
+    log::info!("BCM2836 local interrupt controller: core {BOOT_CORE} virtual timer enabled; console input on GPU interrupt {CONSOLE_IRQ}");
 }
 
 /// Route this core's virtual timer interrupt to its IRQ line.
@@ -172,12 +184,19 @@ pub fn handle_irq() {
     if pending & CNTV_IRQ != 0 {
         crate::arch::timer::handle_tick();
     }
+    if pending & GPU_IRQ != 0 {
+        if INTC.pending(CONSOLE_IRQ) {
+            crate::console::on_input_interrupt();
+        } else {
+            log::warn!("unexpected GPU interrupt");
+        }
+    }
     for bit in 0..3 {
         if pending & DRIVER_SOURCES & (1 << bit) != 0 && crate::object::irq::fire(chcore_abi::irq::RASPI3_LOCAL_BASE as u32 + bit) {
             LOCAL.set_timer_source(core, bit, false);
         }
     }
-    if pending & !(CNTV_IRQ | MAILBOX0_IRQ | DRIVER_SOURCES) != 0 {
+    if pending & !(CNTV_IRQ | MAILBOX0_IRQ | GPU_IRQ | DRIVER_SOURCES) != 0 {
         log::warn!("unexpected interrupt sources {pending:#x}");
     }
 }

@@ -25,6 +25,7 @@ static UART: Once<Pl011> = Once::new();
 static GIC: Once<Option<Gic>> = Once::new();
 static GIC_V2: Once<GicV2> = Once::new();
 static TIMER_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
+static UART_IRQ: AtomicU32 = AtomicU32::new(u32::MAX);
 static PSCI: Once<Option<PsciMethod>> = Once::new();
 
 fn console(pa: u64) {
@@ -49,6 +50,9 @@ pub fn init(fw_arg: u64) -> Machine {
     PSCI.call_once(|| info.psci);
     if let Some(irq) = info.virt_timer_irq {
         TIMER_IRQ.store(irq, Ordering::Relaxed);
+    }
+    if let Some(irq) = info.uart_irq {
+        UART_IRQ.store(irq, Ordering::Relaxed);
     }
     let mut reserved = info.reserved;
     if reserved.insert(Region::new(dtb_pa, dtb_size)).is_err() {
@@ -79,6 +83,13 @@ pub fn init_irq(_machine: &Machine) {
                 log::warn!("no timer interrupt in the device tree: no tick");
             } else {
                 gic.enable(irq);
+            }
+            let uart = UART_IRQ.load(Ordering::Relaxed);
+            if uart == u32::MAX {
+                log::warn!("no console interrupt in the device tree: input is read only when asked for");
+            } else {
+                gic.enable(uart);
+                crate::console::enable_input_interrupt();
             }
             log::info!("GICv2 at {dist:#x}, {} interrupt lines", gic.lines());
         }
@@ -125,10 +136,10 @@ pub fn start_cpu(_id: usize, mpidr: u64, entry: u64) -> Result<(), &'static str>
 }
 
 /// Whether a driver may take interrupt `id`: an existing PPI or SPI the
-/// kernel does not use itself.
+/// kernel does not use itself (its tick, the console's input).
 pub fn irq_claimable(id: u32) -> bool {
     let lines = GIC_V2.get().map_or(0, |g| g.lines());
-    (16..lines.min(1020)).contains(&id) && id != TIMER_IRQ.load(Ordering::Relaxed)
+    (16..lines.min(1020)).contains(&id) && id != TIMER_IRQ.load(Ordering::Relaxed) && id != UART_IRQ.load(Ordering::Relaxed)
 }
 
 /// Let interrupt `id` through (a PPI on the CPU running this).
@@ -154,6 +165,8 @@ pub fn handle_irq() {
     }
     if id == TIMER_IRQ.load(Ordering::Relaxed) {
         crate::arch::timer::handle_tick();
+    } else if id == UART_IRQ.load(Ordering::Relaxed) {
+        crate::console::on_input_interrupt();
     } else if id == IPI_SGI {
         // A reschedule request: the exception return path does the work.
     } else if crate::object::irq::fire(id) {

@@ -119,11 +119,18 @@ pub enum Syscall {
     /// page-aligned and inside the PMO. The new capability has the source
     /// capability's rights ANDed with the mask, and is revoked with it.
     PmoSlice = 47,
+    /// `cpu_stats(cpu, buf) -> 0`: write that CPU's [`CpuStats`] (40 bytes)
+    /// to `buf`. `InvalidArgument` for a CPU not in use.
+    CpuStats = 48,
+    /// `cap_group_cpu_time(cap_group_cap) -> ticks`: timer ticks during
+    /// which one of the group's threads was running (a sample taken at each
+    /// tick, as Unix's utime). Needs READ.
+    CapGroupCpuTime = 49,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 48;
+    pub const COUNT: u64 = 50;
 
     /// Every call, in number order.
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
@@ -134,7 +141,8 @@ impl Syscall {
             FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
             ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
             IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
-            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage, PmoSlice,
+            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage, PmoSlice, CpuStats,
+            CapGroupCpuTime,
         ]
     };
 
@@ -330,6 +338,9 @@ pub mod slot {
     pub const ROOT_RAMDISK: u64 = 2;
     /// In processes procmgr starts: the connection to procmgr.
     pub const PROCMGR: u64 = 2;
+    /// In the root process (procmgr): a notification the kernel notifies
+    /// when console input arrives (wait only: `READ`).
+    pub const ROOT_CONSOLE_INPUT: u64 = 3;
 }
 
 /// Interrupt numbers for `irq_register`.
@@ -343,6 +354,37 @@ pub mod irq {
     pub const RASPI3_LOCAL_BASE: u64 = 1000;
     /// Raspberry Pi 3: the EL1 (non-secure) physical timer.
     pub const RASPI3_PHYS_TIMER: u64 = RASPI3_LOCAL_BASE + 1;
+}
+
+/// What `cpu_stats` reports of one CPU. Counters start at boot and only grow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    /// Entries into the kernel: system calls, faults and interrupts.
+    pub entries: u64,
+    /// Interrupts taken (timer ticks, inter-processor interrupts, devices).
+    pub interrupts: u64,
+    /// Times the CPU changed threads (including to and from idle).
+    pub switches: u64,
+    /// Microseconds the CPU spent idle, with nothing to run.
+    pub idle_us: u64,
+    /// Microseconds since boot when the figures were taken.
+    pub now_us: u64,
+}
+
+impl CpuStats {
+    /// Its size in bytes, as `cpu_stats` writes it.
+    pub const SIZE: usize = core::mem::size_of::<CpuStats>();
+
+    /// The fields in order, as the kernel writes them.
+    pub fn to_words(&self) -> [u64; 5] {
+        [self.entries, self.interrupts, self.switches, self.idle_us, self.now_us]
+    }
+
+    /// The inverse of [`CpuStats::to_words`].
+    pub fn from_words(w: [u64; 5]) -> CpuStats {
+        CpuStats { entries: w[0], interrupts: w[1], switches: w[2], idle_us: w[3], now_us: w[4] }
+    }
 }
 
 /// `wait`: no timeout.
@@ -479,6 +521,13 @@ mod tests {
         let h = chainload::header(b"abc");
         assert_eq!(&h[..4], b"CHCL");
         assert_eq!(u32::from_le_bytes(h[4..8].try_into().unwrap()), 3);
+    }
+
+    #[test]
+    fn cpu_stats_words_round_trip() {
+        let s = CpuStats { entries: 1, interrupts: 2, switches: 3, idle_us: 4, now_us: 5 };
+        assert_eq!(CpuStats::from_words(s.to_words()), s);
+        assert_eq!(CpuStats::SIZE, 40, "the size docs/syscalls.md gives");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Logic shared by procmgr, libchcore, the shell and the build: the procmgr
 //! protocol, the argument block on a new process's stack, the cpio (newc)
 //! ramdisk format, the pipe protocol over shared memory
-//! and the shell's command-line parser.
+//! the shell's command-line parser and `top`'s arithmetic.
 //! All of it is plain data handling, unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -13,3 +13,4 @@ pub mod cpio;
 pub mod pipe;
 pub mod proto;
 pub mod shell;
+pub mod top;

@@ -39,7 +39,8 @@ pub const DUP2: u64 = 12;
 pub const OPEN: u64 = 13;
 /// List the ramdisk: names, NUL-separated, into the buffer. Returns the byte count.
 pub const LIST: u64 = 14;
-/// The process table, as lines "pid ppid state name\n" into the buffer.
+/// The process table, as a header line and lines
+/// "pid ppid state cpu_ticks mem_kib name\n" into the buffer.
 pub const PS: u64 = 15;
 /// The pipe end behind fd words[1], for the caller to read or write
 /// itself: word 0 = [`NOT_A_PIPE`], [`PIPE_READ_END`] or
@@ -47,6 +48,10 @@ pub const PS: u64 = 15;
 /// pid) and three capabilities come back: the shared memory (see
 /// [`crate::pipe`]), then the notifications for data and for room.
 pub const PIPE_SHARE: u64 = 16;
+/// One key from the console, raw (no echo, no line editing), waiting at
+/// most words[0] ticks (`u64::MAX`: for ever): returns
+/// the byte, or `Timeout`.
+pub const KEY: u64 = 17;
 
 /// PIPE_SHARE: the fd is open but not a pipe.
 pub const NOT_A_PIPE: u64 = 0;

@@ -4,9 +4,10 @@
 //! current kernel stack and calls [`handle_exception`] with the vector's
 //! number; synchronous exceptions from EL0 (system calls above all) take a
 //! shorter path, [`handle_lower_sync`], that saves the callee-saved
-//! registers only when the thread is switched out. IRQs go to the platform's interrupt controller. Anything else is,
-//! until user space exists, a fault in the kernel: it is reported with the
-//! exception class, ESR, FAR, ELR and all registers, and the machine stops.
+//! registers only when the thread is switched out. IRQs go to the platform's
+//! interrupt controller. Anything else from EL1 is a fault in the kernel: it
+//! is reported with the exception class, ESR, FAR, ELR and all registers,
+//! and the machine stops. Every entry is counted (`stats`).
 
 use aarch64_cpu::registers::{Readable, Writeable, ESR_EL1, FAR_EL1, VBAR_EL1};
 use core::arch::global_asm;
@@ -334,6 +335,13 @@ const _: () = assert!(
 /// be switched out: then the vector code completes the frame and calls
 /// [`switch_and_leave`], still under the big kernel lock.
 extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
+    crate::stats::entry();
+    lower_sync(frame)
+}
+
+/// [`handle_lower_sync`] once the entry is counted.
+#[inline(always)]
+fn lower_sync(frame: &mut TrapFrame) -> bool {
     let esr = ESR_EL1.get();
     let class = (esr >> 26) & 0x3F;
     let locked = if class == ec::SVC64 { crate::syscall::dispatch(frame) } else { user_fault(class, esr, frame) };
@@ -354,6 +362,7 @@ extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
 /// has tried it in [`handle_ipc_return`]), else the general path.
 /// Returns the frame to leave through (see `exception_return`).
 extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
+    crate::stats::entry();
     if frame.x[8] == chcore_abi::Syscall::IpcCall as u64 && (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
         crate::bkl::acquire();
         let next = crate::object::connection::fast_call_path(frame);
@@ -362,7 +371,7 @@ extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
             return next;
         }
     }
-    if handle_lower_sync(frame) {
+    if lower_sync(frame) {
         return switch_and_leave(frame);
     }
     frame
@@ -379,7 +388,14 @@ extern "C" fn handle_ipc_return(frame: &TrapFrame) -> *const TrapFrame {
     crate::bkl::acquire();
     let next = crate::object::connection::fast_return_path(frame);
     crate::bkl::release();
-    next.unwrap_or(core::ptr::null())
+    // Counted here only when taken: otherwise `handle_ipc` counts it.
+    match next {
+        Some(next) => {
+            crate::stats::entry();
+            next
+        }
+        None => core::ptr::null(),
+    }
 }
 
 /// Second half of [`handle_lower_sync`] when a switch is due: `frame` is
@@ -430,8 +446,12 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) -> *const Tra
     // Everything else (user interrupts, interrupts in the idle loop or in
     // early boot) runs under the big kernel lock.
     crate::bkl::acquire();
+    crate::stats::entry();
     match (origin, kind) {
-        (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => crate::plat::handle_irq(),
+        (Origin::CurrentSpx | Origin::Lower64, Kind::Irq) => {
+            crate::stats::interrupt();
+            crate::plat::handle_irq()
+        }
         (Origin::Lower64 | Origin::Lower32, kind) if kind != Kind::Irq => {
             crate::fault::user_exception("exception from a lower exception level", vector, frame.elr)
         }
