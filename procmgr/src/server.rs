@@ -402,7 +402,9 @@ pub fn wait_root_child(pid: u64) -> (i32, bool) {
         if let Some(s) = take_zombie(ROOT_PID, pid) {
             return (s.1, s.2);
         }
-        let _ = sys::wait(ZOMBIE.load(Ordering::SeqCst), Some(10));
+        // Notified for every child of procmgr that ends (the reaper); the
+        // count keeps a wake-up that comes before this wait.
+        let _ = sys::wait(ZOMBIE.load(Ordering::SeqCst), None);
     }
 }
 
@@ -425,7 +427,10 @@ fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
 /// into zombies: files closed, status recorded, orphans given to procmgr.
 extern "C" fn reaper(_: u64) -> ! {
     loop {
-        let _ = sys::wait(EXITED.load(Ordering::SeqCst), Some(50));
+        // The kernel notifies for each group that ends (at once if it ended
+        // before it was registered); a count, so nothing is missed between
+        // two scans.
+        let _ = sys::wait(EXITED.load(Ordering::SeqCst), None);
         let mut ended = Vec::new();
         {
             let mut t = TABLE.lock();
@@ -641,8 +646,9 @@ fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
         if nohang {
             return Ok(ok(0, [0; 3]));
         }
-        // The timeout only guards against a lost wake-up.
-        let _ = sys::wait(note, Some(50));
+        // The reaper notifies `note` for each child that ends; the note was
+        // made before the first look, so no wake-up falls between.
+        let _ = sys::wait(note, None);
     }
 }
 
