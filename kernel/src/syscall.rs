@@ -302,8 +302,10 @@ const fn handler(call: Syscall) -> Handler {
             if inner.state != GroupState::Alive {
                 drop(inner);
                 n.notify();
+            } else if inner.exit_notify.len() >= crate::object::cap_group::EXIT_NOTIFY_MAX {
+                return Err(Error::TableFull);
             } else {
-                inner.exit_notify = Some(n);
+                inner.exit_notify.push(n);
             }
             Ok(0)
         },

@@ -423,7 +423,32 @@ fn stack_overflow() {
 }
 
 /// Faults: each in a child, which must be ended while the rest goes on.
+/// A child that registers its own exit notification must still be reaped:
+/// registering adds to the kernel's list, it does not replace procmgr's
+/// (which it did: procmgr never learned of the exit once it stopped polling).
+fn exit_notice() {
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    match process::fork() {
+        Ok(0) => {
+            let mine = sys::create_notification();
+            let _ = mine.map(|n| sys::cap_group_exit_notify(slot::SELF_CAP_GROUP, n));
+            // Fill the list too: the rest are refused, procmgr's stays.
+            for _ in 0..8 {
+                let _ = sys::create_notification().map(|n| sys::cap_group_exit_notify(slot::SELF_CAP_GROUP, n));
+            }
+            process::exit(5);
+        }
+        // A wait that never returns here is the failure (the run's timeout).
+        Ok(pid) => match process::waitpid(Some(pid)) {
+            Ok((_, Status::Exited(5))) => {}
+            other => broken(&format!("own exit notification: the child ended {other:?}")),
+        },
+        Err(e) => broken(&format!("exit notification: fork failed: {e:?}")),
+    }
+}
+
 fn faults() {
+    exit_notice();
     contained("write to read-only code", write_ro, false);
     contained("execution of non-executable data", exec_data, false);
     contained("jump into the kernel", jump_kernel, false);

@@ -37,7 +37,9 @@ pub struct CapGroupInner {
     /// Connections to this group as a server.
     pub connections: Vec<Weak<super::connection::Connection>>,
     /// Notified when the group ends (procmgr learns of exits this way).
-    pub exit_notify: Option<Arc<super::notification::Notification>>,
+    /// A list: a registration adds, so a process cannot take its creator's
+    /// notification away by registering its own.
+    pub exit_notify: Vec<Arc<super::notification::Notification>>,
 }
 
 /// A process.
@@ -60,6 +62,10 @@ pub struct CapGroup {
     cpu_ticks: core::sync::atomic::AtomicU64,
     inner: Mutex<CapGroupInner>,
 }
+
+/// Most notifications `cap_group_exit_notify` keeps per group (its creator's,
+/// the group's own, a few more): beyond, `TableFull`.
+pub const EXIT_NOTIFY_MAX: usize = 4;
 
 /// Every cap_group, for revocation across tables and for the process list.
 static ALL: Mutex<Vec<Weak<CapGroup>>> = Mutex::new(Vec::new());
@@ -118,7 +124,7 @@ impl CapGroup {
                 state: GroupState::Alive,
                 server: None,
                 connections: Vec::new(),
-                exit_notify: None,
+                exit_notify: Vec::new(),
             }),
         });
         let mut all = ALL.lock();
@@ -174,7 +180,7 @@ impl CapGroup {
             inner.state = state;
             self.alive.store(false, core::sync::atomic::Ordering::Release);
         }
-        let notify = if first { inner.exit_notify.take() } else { None };
+        let notify = if first { core::mem::take(&mut inner.exit_notify) } else { Vec::new() };
         inner.server = None;
         for conn in core::mem::take(&mut inner.connections).iter().filter_map(Weak::upgrade) {
             conn.server_died();
@@ -191,7 +197,7 @@ impl CapGroup {
         // Its memory goes now; the group itself lives on while capabilities
         // name it (procmgr's zombies), at the cost of a small object.
         drop(self.vmspace.clear());
-        if let Some(n) = notify {
+        for n in notify {
             n.notify();
         }
         (threads, caps)

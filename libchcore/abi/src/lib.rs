@@ -93,7 +93,8 @@ pub enum Syscall {
     IrqAck = 39,
     /// `cap_group_kill(cap_group_cap) -> 0`: end another cap_group (needs `WRITE`).
     CapGroupKill = 40,
-    /// `cap_group_exit_notify(cap_group_cap, notification) -> 0`: notify when it ends.
+    /// `cap_group_exit_notify(cap_group_cap, notification) -> 0`: notify when it
+    /// ends (in addition to those registered before: at most 4, then `TableFull`).
     CapGroupExitNotify = 41,
     /// `vmspace_clone(dst_cap_group, src_cap_group) -> 0`: give `dst` a copy of
     /// `src`'s address space (private memory copied, shared memory shared).
@@ -386,6 +387,9 @@ impl CpuStats {
         CpuStats { entries: w[0], interrupts: w[1], switches: w[2], idle_us: w[3], now_us: w[4] }
     }
 }
+
+/// Timer ticks per second: the unit of `get_tick`, `sleep` and `wait`'s timeout.
+pub const TICK_HZ: u64 = 100;
 
 /// `wait`: no timeout.
 pub const WAIT_FOREVER: u64 = u64::MAX;

@@ -23,6 +23,33 @@ pub enum ExitStatus {
     Failure,
 }
 
+/// Load `word` (acquire), arming this CPU's exclusive monitor on it: the
+/// next write to it by another CPU is an event that ends a following
+/// [`wait_for_event`].
+#[inline(always)]
+pub fn load_and_watch(word: &core::sync::atomic::AtomicUsize) -> usize {
+    let v: usize;
+    // SAFETY: an exclusive load-acquire of the atomic's own aligned storage;
+    // it reads memory and sets this CPU's exclusive monitor, nothing else.
+    unsafe { core::arch::asm!("ldaxr {v}, [{p}]", v = out(reg) v, p = in(reg) word.as_ptr(), options(nostack, readonly, preserves_flags)) };
+    v
+}
+
+/// Sleep until an event (a write to a word [`load_and_watch`] armed, a
+/// `sev`, the timer's event stream).
+#[inline(always)]
+pub fn wait_for_event() {
+    aarch64_cpu::asm::wfe();
+}
+
+/// Send an event to every CPU (ending their `wfe`) once this CPU's
+/// earlier stores are visible to them.
+#[inline(always)]
+pub fn wake_waiters() {
+    // SAFETY: a store barrier and an event: no memory is accessed.
+    unsafe { core::arch::asm!("dsb ishst", "sev", options(nostack, preserves_flags)) };
+}
+
 /// Unmask IRQs on this CPU.
 pub fn irq_enable() {
     // SAFETY: clearing PSTATE.I only lets IRQs in; the vectors are installed.

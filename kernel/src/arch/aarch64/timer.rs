@@ -7,8 +7,9 @@
 use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTVCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTV_TVAL_EL0};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Timer interrupts per second on a CPU that runs a thread.
-pub const TICK_HZ: u64 = 100;
+/// Timer interrupts per second on a CPU that runs a thread (the unit of
+/// time in the system call interface).
+pub const TICK_HZ: u64 = chcore_abi::TICK_HZ;
 
 /// The counter's value when the boot CPU started its tick: tick 0.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -29,13 +30,18 @@ pub fn init() {
 
 /// CNTKCTL_EL1: EL0 may read the counters (EL0PCTEN, EL0VCTEN) and use
 /// the physical timer (EL0PTEN), which user-level drivers and tests drive
-/// through an IRQ object. The virtual timer, the kernel's tick, stays EL1-only.
+/// through an IRQ object. The virtual timer, the kernel's tick, stays
+/// EL1-only. The event stream is on (EVNTEN, with EVNTI = 15: an event each
+/// time counter bit 15 rises, every 2^16 counts, about a millisecond), so a
+/// CPU waiting in `wfe` for a lock wakes now and then to run its watchdog;
+/// `wfi` (idle) ignores it.
 const CNTKCTL_EL0_ACCESS: u64 = (1 << 0) | (1 << 1) | (1 << 9);
+const CNTKCTL_EVENT_STREAM: u64 = (1 << 2) | (15 << 4);
 
 /// Start this CPU's tick (each core has its own timer).
 pub fn init_cpu() {
     // SAFETY: writes a timer access-control register; no memory effects.
-    unsafe { core::arch::asm!("msr cntkctl_el1, {}", in(reg) CNTKCTL_EL0_ACCESS, options(nomem, nostack)) };
+    unsafe { core::arch::asm!("msr cntkctl_el1, {}", in(reg) CNTKCTL_EL0_ACCESS | CNTKCTL_EVENT_STREAM, options(nomem, nostack)) };
     periodic();
 }
 
