@@ -30,11 +30,26 @@ use spin::Mutex;
 pub const SLICE_TICKS: u32 = 5;
 
 struct Cpu {
-    current: Option<Arc<Thread>>,
     /// Run this thread next, before the queue (IPC hands the CPU over).
     direct: Option<Arc<Thread>>,
     slice: u32,
     queue: RunQueue<Arc<Thread>>,
+}
+
+/// A CPU's own data on a cache line of its own, so that CPUs writing
+/// theirs do not slow each other down (false sharing).
+#[repr(align(64))]
+struct PerCpu<T>(T);
+
+/// The thread each CPU runs (the `Arc` that keeps it alive), under a lock
+/// of its own rather than the scheduler's: the IPC fast path changes it
+/// without the scheduler lock, so that CPUs doing IPC do not wait for each
+/// other. Lock order: scheduler lock, then a CPU's `CURRENT`, then thread
+/// locks.
+static CURRENT: [PerCpu<Mutex<Option<Arc<Thread>>>>; MAX_CPUS] = [const { PerCpu(Mutex::new(None)) }; MAX_CPUS];
+
+fn current_of(cpu: usize) -> spin::MutexGuard<'static, Option<Arc<Thread>>> {
+    CURRENT[cpu].0.lock()
 }
 
 /// What every exception return and every system call look at, kept out of
@@ -46,7 +61,7 @@ struct Cpu {
 /// running thread out of `Running` (block, exit, suspend, affinity change,
 /// a preempting wake-up) sets `need_resched` on its CPU.
 struct Fast {
-    /// The thread `Sched::cpus[i].current` holds, borrowed: that `Arc`
+    /// The thread `CURRENT[i]` holds, borrowed: that `Arc`
     /// keeps it alive, and only this CPU's [`on_exception_return`] changes it.
     current: AtomicPtr<Thread>,
     /// Pick a thread at the next exception return.
@@ -55,12 +70,12 @@ struct Fast {
     started: AtomicBool,
 }
 
-static FAST: [Fast; MAX_CPUS] =
-    [const { Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) } };
+static FAST: [PerCpu<Fast>; MAX_CPUS] =
+    [const { PerCpu(Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) }) };
         MAX_CPUS];
 
 fn set_need_resched(cpu: usize) {
-    FAST[cpu].need_resched.store(true, Relaxed);
+    FAST[cpu].0.need_resched.store(true, Relaxed);
 }
 
 struct Sleeper {
@@ -83,7 +98,7 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched::new());
 impl Sched {
     const fn new() -> Sched {
         Sched {
-            cpus: [const { Cpu { current: None, direct: None, slice: 0, queue: RunQueue::new() } };
+            cpus: [const { Cpu { direct: None, slice: 0, queue: RunQueue::new() } };
                 MAX_CPUS],
             online: 1,
             sleepers: Vec::new(),
@@ -91,7 +106,7 @@ impl Sched {
     }
 
     fn loads(&self) -> Vec<usize> {
-        self.cpus[..self.online].iter().map(|c| c.queue.len() + usize::from(c.current.is_some())).collect()
+        self.cpus[..self.online].iter().enumerate().map(|(i, c)| c.queue.len() + usize::from(current_of(i).is_some())).collect()
     }
 
     fn enqueue(&mut self, t: Arc<Thread>, prefer: Option<usize>) {
@@ -112,7 +127,7 @@ impl Sched {
         let prio = inner.prio;
         drop(inner);
         let target = &mut self.cpus[cpu];
-        let current_prio = target.current.as_ref().map(|c| c.lock().prio);
+        let current_prio = current_of(cpu).as_ref().map(|c| c.lock().prio);
         let preempt = current_prio.is_none_or(|p| p < prio);
         if preempt {
             set_need_resched(cpu);
@@ -120,7 +135,7 @@ impl Sched {
         target.queue.push(prio, t);
         // An idle CPU, or one running something less important, should not
         // wait for its next tick to notice.
-        if preempt && cpu != cpu_id() && FAST[cpu].started.load(Relaxed) {
+        if preempt && cpu != cpu_id() && FAST[cpu].0.started.load(Relaxed) {
             crate::plat::send_ipi(cpu);
         }
     }
@@ -179,7 +194,7 @@ pub fn block_and_wake(t: &Arc<Thread>, regs: &[u64]) {
 impl Sched {
     fn block_current(&mut self) {
         let cpu = cpu_id();
-        if let Some(t) = &self.cpus[cpu].current {
+        if let Some(t) = &*current_of(cpu) {
             let mut inner = t.lock();
             inner.state = ThreadState::Blocked;
             inner.timed = false;
@@ -218,7 +233,7 @@ impl Sched {
 pub fn block_current(timeout: Option<u64>, timeout_result: i64, on_timeout: Option<fn(&Arc<Thread>)>) {
     let mut s = SCHED.lock();
     let cpu = cpu_id();
-    let Some(t) = s.cpus[cpu].current.clone() else { return };
+    let Some(t) = current_of(cpu).clone() else { return };
     {
         let mut inner = t.lock();
         inner.state = ThreadState::Blocked;
@@ -240,12 +255,12 @@ pub fn current() -> Option<Arc<Thread>> {
 /// reference count or any lock (the system call path).
 #[inline(always)]
 pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
-    let p = FAST[cpu_id()].current.load(Relaxed);
+    let p = FAST[cpu_id()].0.current.load(Relaxed);
     if p.is_null() {
         return None;
     }
     // SAFETY: `p` came from `Arc::into_raw`-equivalent `Arc::as_ptr` of the
-    // `Arc` in `Sched::cpus[cpu].current`, which keeps the thread alive
+    // `Arc` in `CURRENT[cpu]`, which keeps the thread alive
     // until this CPU's next `on_exception_return` replaces it; that cannot
     // happen during `f`, which runs inside the current exception. The
     // `ManuallyDrop` makes the borrowed `Arc` give its count back untouched.
@@ -287,14 +302,16 @@ pub fn tick() -> arch::timer::Plan {
     let running = {
         let mut s = SCHED.lock();
         let c = &mut s.cpus[cpu];
-        if let Some(t) = &c.current {
+        let cur = current_of(cpu);
+        if let Some(t) = &*cur {
             t.group.charge_tick();
             c.slice = c.slice.saturating_sub(1);
             if c.slice == 0 {
                 set_need_resched(cpu);
             }
         }
-        let running = c.current.is_some();
+        let running = cur.is_some();
+        drop(cur);
         // Every CPU looks, not only one: any of them may be the only one
         // whose timer runs.
         if !s.sleepers.is_empty() {
@@ -318,7 +335,7 @@ pub fn tick() -> arch::timer::Plan {
     // return, and `switch` starts the tick again then.
     // A CPU that has not entered the scheduler yet (the boot CPU during
     // its self-tests) keeps the plain periodic tick.
-    if running || FAST[cpu].need_resched.load(Relaxed) || !FAST[cpu].started.load(Relaxed) {
+    if running || FAST[cpu].0.need_resched.load(Relaxed) || !FAST[cpu].0.started.load(Relaxed) {
         arch::timer::Plan::Periodic
     } else {
         SCHED.lock().idle_plan()
@@ -342,10 +359,10 @@ pub fn prune() {
     let online = s.online;
     for (i, c) in s.cpus[..online].iter_mut().enumerate() {
         c.queue.retain(|t| t.lock().state != ThreadState::Exited);
-        if c.current.as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
+        if current_of(i).as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
             set_need_resched(i);
             // Now, not at its next tick: its memory is about to go.
-            if i != cpu_id() && FAST[i].started.load(Relaxed) {
+            if i != cpu_id() && FAST[i].0.started.load(Relaxed) {
                 crate::plat::send_ipi(i);
             }
         }
@@ -435,7 +452,7 @@ fn idle_frame() -> TrapFrame {
 /// the big kernel lock; it is released on the way out.
 pub fn start() -> ! {
     let mut frame = idle_frame();
-    FAST[cpu_id()].started.store(true, Relaxed);
+    FAST[cpu_id()].0.started.store(true, Relaxed);
     set_need_resched(cpu_id());
     let next = on_exception_return(&mut frame);
     crate::bkl::release();
@@ -460,7 +477,7 @@ pub fn on_exception_return(frame: &mut TrapFrame) -> *const TrapFrame {
 /// the running thread is then still runnable).
 #[inline(always)]
 pub fn need_switch() -> bool {
-    let fast = &FAST[cpu_id()];
+    let fast = &FAST[cpu_id()].0;
     fast.need_resched.load(Relaxed) && fast.started.load(Relaxed)
 }
 
@@ -477,16 +494,16 @@ pub fn need_switch() -> bool {
 #[inline(never)]
 pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     let cpu = cpu_id();
-    let fast = &FAST[cpu];
+    let fast = &FAST[cpu].0;
     fast.need_resched.store(false, Relaxed);
     let mut s = SCHED.lock();
-    let c = &mut s.cpus[cpu];
-    let prev = c.current.take();
+    let prev = current_of(cpu).take();
     if let Some(p) = &prev {
         let mut inner = p.lock();
         if inner.state != ThreadState::Exited {
             save_here(&mut inner, frame);
         }
+        inner.on_cpu = false;
         if inner.state == ThreadState::Running {
             if !inner.suspended && inner.affinity.is_none_or(|a| a == cpu) {
                 // The common case (a yield, a slice used up): back to the
@@ -517,9 +534,8 @@ pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
                 arch::timer::set(arch::timer::Plan::Periodic);
             }
             let out = run_here(&t, cpu);
-            let c = &mut s.cpus[cpu];
-            c.current = Some(t);
-            c.slice = SLICE_TICKS;
+            *current_of(cpu) = Some(t);
+            s.cpus[cpu].slice = SLICE_TICKS;
             out
         }
         None => {
@@ -556,7 +572,7 @@ fn same_thread(a: &Option<Arc<Thread>>, b: &Option<Arc<Thread>>) -> bool {
 fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
     let out = enter(&mut t.lock(), cpu);
     arch::mmu::switch_user(t.group.vmspace.ttbr0());
-    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+    FAST[cpu].0.current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
     out
 }
 
@@ -565,6 +581,7 @@ fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
 fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
     inner.state = ThreadState::Running;
     inner.cpu = cpu;
+    inner.on_cpu = true;
     if let Some(fp) = &inner.ctx.fp {
         arch::restore_fp(fp);
     }
@@ -578,22 +595,25 @@ fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
 #[inline(always)]
 fn switch_to(t: &Arc<Thread>, cpu: usize) {
     arch::mmu::switch_user_from_user(t.group.vmspace.ttbr0());
-    FAST[cpu].current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+    FAST[cpu].0.current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
 }
 
 /// Whether `t` (locked as `inner`), blocked, may be switched to on `cpu`
 /// right away, as the IPC fast path does: not suspended, not in the
-/// sleeper list, allowed on this CPU.
+/// sleeper list, allowed on this CPU, and saved by the CPU it last ran on.
 #[inline(always)]
 fn runnable_here(inner: &ThreadInner, cpu: usize) -> bool {
-    inner.state == ThreadState::Blocked && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == cpu)
+    inner.state == ThreadState::Blocked && !inner.on_cpu && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == cpu)
 }
 
-/// Block the thread running on this CPU (`inner`, locked) for an IPC.
+/// Block the thread running on this CPU (`inner`, locked) for an IPC; it
+/// is off the CPU at once (the caller saved it, or it is a handler, whose
+/// registers are not kept).
 #[inline(always)]
 fn block_here(inner: &mut ThreadInner) {
     inner.state = ThreadState::Blocked;
     inner.timed = false;
+    inner.on_cpu = false;
 }
 
 /// Keep the registers of the thread running on this CPU (`inner`, locked):
@@ -622,19 +642,26 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
 #[inline(always)]
 pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerStart) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
-    let mut s = SCHED.lock();
-    let c = &mut s.cpus[cpu];
+    let mut current = current_of(cpu);
     let mut h = handler.lock();
     let idle = h.handler.as_ref().is_some_and(|i| i.caller.is_none());
-    if !idle || !runnable_here(&h, cpu) {
+    // The server's liveness is read under the handler's lock: a server that
+    // ends clears it first, then takes this lock to wake any caller.
+    if !idle || !runnable_here(&h, cpu) || !handler.group.is_alive() {
         return None;
     }
-    let client = c.current.take()?;
     {
+        let client = current.as_ref()?;
         let mut ci = client.lock();
+        // Ended (its process was killed on another CPU) or otherwise taken
+        // off: the general path sorts it out.
+        if ci.state != ThreadState::Running {
+            return None;
+        }
         block_here(&mut ci);
         save_here(&mut ci, frame);
     }
+    let client = current.take()?;
     let info = h.handler.as_mut()?;
     // `caller` was found empty above under the same lock: forgetting the
     // old value skips a reference-count check for nothing.
@@ -643,7 +670,7 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
     let out = enter(&mut h, cpu);
     drop(h);
     switch_to(&handler, cpu);
-    c.current = Some(handler);
+    *current = Some(handler);
     crate::stats::switch();
     Some(out)
 }
@@ -658,10 +685,13 @@ pub fn ipc_call_switch(frame: &TrapFrame, handler: Arc<Thread>, start: &HandlerS
 #[inline(always)]
 pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const TrapFrame> {
     let cpu = cpu_id();
-    let mut s = SCHED.lock();
-    let c = &mut s.cpus[cpu];
-    let handler = c.current.as_ref()?;
+    let mut current = current_of(cpu);
+    let handler = current.as_ref()?;
     let mut h = handler.lock();
+    // Ended on another CPU (its server was killed): not ours to revive.
+    if h.state != ThreadState::Running {
+        return None;
+    }
     let info = h.handler.as_mut()?;
     // A caller means a live connection (a connection that goes takes its
     // caller away); without one, the general path answers or cleans up.
@@ -678,8 +708,8 @@ pub fn ipc_return_switch(load: impl FnOnce(&mut TrapFrame)) -> Option<*const Tra
     block_here(&mut h);
     drop(h);
     switch_to(&client, cpu);
-    let prev = c.current.replace(client);
-    drop(s);
+    let prev = current.replace(client);
+    drop(current);
     crate::stats::switch();
     // The handler had a caller, so its connection lives and holds it too:
     // not the last reference; dropped unlocked all the same, as `switch`
@@ -707,11 +737,11 @@ pub mod selftest {
         }
         for (i, c) in s.cpus.iter().enumerate() {
             let want_started = i > 0 && i < online;
-            let started = FAST[i].started.load(Relaxed);
+            let started = FAST[i].0.started.load(Relaxed);
             if started != want_started {
                 return Err(format!("CPU {i} started = {started}, expected {want_started}"));
             }
-            if !c.queue.is_empty() || c.direct.is_some() || (i > 0 && c.current.is_some()) {
+            if !c.queue.is_empty() || c.direct.is_some() || (i > 0 && current_of(i).is_some()) {
                 return Err(format!("CPU {i} has work before any thread exists"));
             }
         }

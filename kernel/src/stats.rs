@@ -9,6 +9,9 @@ use crate::arch::smp::{cpu_id, MAX_CPUS};
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
+/// One CPU's counters, on a cache line of their own (CPUs writing theirs
+/// must not slow each other down).
+#[repr(align(64))]
 struct Counters {
     entries: AtomicU64,
     interrupts: AtomicU64,

@@ -128,17 +128,34 @@ pub struct Answer {
     pub words: [u64; 3],
 }
 
+/// Ticks [`connect`] waits for a server to register before it gives up
+/// with `Again`.
+pub const CONNECT_PATIENCE: u64 = 10 * chcore_abi::TICK_HZ;
+
 /// Connect to the server `group` (waits while it has not registered yet).
 pub fn connect(group: Slot) -> Result<Connection, Error> {
     let buf = CLIENT_BUF_BASE + NEXT_CLIENT_BUF.fetch_add(1, Ordering::SeqCst) * ipc::BUF_SIZE;
-    for _ in 0..1000 {
+    // `Again` until the server has registered: a server just started may
+    // not have run yet (on another CPU, or behind others on this one). A
+    // few yields cover the usual case; then a tick's sleep between tries,
+    // for at most `CONNECT_PATIENCE` ticks (the kernel cannot yet tell a
+    // client when a server registers: this is the one wait that polls).
+    let start = sys::get_tick();
+    let mut tries = 0u32;
+    loop {
         match sys::register_client(group, buf) {
             Ok(slot) => return Ok(Connection { slot, buf }),
-            Err(Error::Again) => sys::yield_now(),
+            Err(Error::Again) if sys::get_tick().saturating_sub(start) < CONNECT_PATIENCE => {
+                tries += 1;
+                if tries < 100 {
+                    sys::yield_now();
+                } else {
+                    sys::sleep(1);
+                }
+            }
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Again)
 }
 
 impl Drop for Connection {

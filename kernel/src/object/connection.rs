@@ -314,14 +314,25 @@ impl Drop for Connection {
     fn drop(&mut self) {
         // A call in progress gets no answer through a connection that is
         // gone: its caller learns now. (The IPC fast path's return relies on
-        // it: a handler with a caller has a live connection.)
-        wake_caller(&self.handler);
-        // A handler in the middle of a call cleans up itself at its return;
+        // it: a handler with a caller has a live connection.) A handler in
+        // the middle of a call cleans up itself at its return;
         // an idle one (or one blocked in a wait of its own, which would
-        // never get to answer) goes now, with its buffer and stack.
-        let idle = self.handler.lock().state == ThreadState::Blocked;
+        // never get to answer) goes now, with its buffer and stack. Both
+        // are decided in one hold of the handler's lock: the IPC fast path
+        // (outside the big lock) could otherwise start a call in between.
+        let (caller, idle) = {
+            let mut h = self.handler.lock();
+            let caller = h.handler.as_mut().and_then(|i| i.caller.take());
+            let idle = h.state == ThreadState::Blocked;
+            if idle {
+                h.state = ThreadState::Exited;
+            }
+            (caller, idle)
+        };
+        if let Some(c) = caller {
+            sched::wake(&c, Error::PeerDead.to_result());
+        }
         if idle {
-            self.handler.lock().state = ThreadState::Exited;
             let _ = self.server.vmspace.unmap(self.server_buf);
             let _ = self.server.vmspace.unmap(self.stack_top - ipc::STACK_SIZE);
             release_index(&self.server, self.index);
@@ -344,7 +355,17 @@ fn release_index(server: &CapGroup, index: u64) {
 /// general dispatch and switch. Each direction returns the frame to leave
 /// through, or `None`, having changed nothing, when the general path must
 /// run: errors, capabilities to move, a switch already due, a peer that is
-/// not where the fast path expects it. Runs under the big kernel lock.
+/// not where the fast path expects it.
+///
+/// It runs without the big kernel lock, so two CPUs' IPC pairs do not
+/// wait for each other (docs/locking.md). What makes that safe: the
+/// capability lookup holds the client's cap_group lock; everything else
+/// happens in `sched::ipc_call_switch` / `ipc_return_switch` under the
+/// scheduler lock and the two threads' locks, which every other path that
+/// changes those threads takes too; a thread is switched to only once the
+/// CPU it last ran on has saved it (`on_cpu`), never if it ended or its
+/// server is ending (checked under those locks), and a connection's drop
+/// decides about its handler in one hold of the handler's lock.
 ///
 /// This is `ipc_call`; `frame` holds all of the caller's registers.
 #[inline(always)]
@@ -375,9 +396,6 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
         let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj else {
             return None;
         };
-        if !c.server.is_alive() {
-            return None;
-        }
         (c.handler.clone(), c.start([frame.x[1], frame.x[2], frame.x[3], frame.x[4]], 0))
     };
     sched::ipc_call_switch(frame, handler, &start)

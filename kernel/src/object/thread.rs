@@ -42,6 +42,11 @@ pub struct ThreadInner {
     pub timed: bool,
     /// The notification it is blocked on, if any (for timeouts).
     pub waiting_on: Option<Arc<super::notification::Notification>>,
+    /// A CPU runs it, or has not yet saved its registers since it stopped
+    /// (a thread that blocks on the general path is saved only at its
+    /// CPU's exception return). The IPC fast path, which runs outside the
+    /// big kernel lock, must not switch to such a thread.
+    pub on_cpu: bool,
 }
 
 /// A user thread.
@@ -72,6 +77,7 @@ impl Thread {
                 handler: None,
                 timed: false,
                 waiting_on: None,
+                on_cpu: false,
             }),
         });
         let mut g = group.lock();

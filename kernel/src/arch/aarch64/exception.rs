@@ -364,10 +364,8 @@ fn lower_sync(frame: &mut TrapFrame) -> bool {
 extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
     crate::stats::entry();
     if frame.x[8] == chcore_abi::Syscall::IpcCall as u64 && (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
-        crate::bkl::acquire();
-        let next = crate::object::connection::fast_call_path(frame);
-        crate::bkl::release();
-        if let Some(next) = next {
+        // Outside the big kernel lock: see `connection::fast_call_path`.
+        if let Some(next) = crate::object::connection::fast_call_path(frame) {
             return next;
         }
     }
@@ -385,9 +383,7 @@ extern "C" fn handle_ipc_return(frame: &TrapFrame) -> *const TrapFrame {
     if (ESR_EL1.get() >> 26) & 0x3F != ec::SVC64 {
         return core::ptr::null();
     }
-    crate::bkl::acquire();
     let next = crate::object::connection::fast_return_path(frame);
-    crate::bkl::release();
     // Counted here only when taken: otherwise `handle_ipc` counts it.
     match next {
         Some(next) => {
