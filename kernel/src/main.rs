@@ -37,6 +37,7 @@ mod logger;
 mod mm;
 mod object;
 mod panic;
+mod percpu;
 mod plat;
 mod root;
 mod sched;
@@ -58,6 +59,7 @@ pub static KERNEL_TESTS_PASSED: AtomicBool = AtomicBool::new(!cfg!(feature = "se
 /// `entry_el` the exception level the machine started the kernel in.
 #[no_mangle]
 pub extern "C" fn kernel_main(fw_arg: u64, entry_el: u64) -> ! {
+    arch::smp::set_cpu_id(0, percpu::block_addr(0));
     if cfg!(feature = "bench") {
         arch::enable_user_cycle_counter();
     }

@@ -60,7 +60,7 @@ fn current_of(cpu: usize) -> spin::MutexGuard<'static, Option<Arc<Thread>>> {
 /// The invariant that makes the fast path correct: whoever takes the
 /// running thread out of `Running` (block, exit, suspend, affinity change,
 /// a preempting wake-up) sets `need_resched` on its CPU.
-struct Fast {
+pub struct Fast {
     /// The thread `CURRENT[i]` holds, borrowed: that `Arc`
     /// keeps it alive, and only this CPU's [`on_exception_return`] changes it.
     current: AtomicPtr<Thread>,
@@ -70,12 +70,26 @@ struct Fast {
     started: AtomicBool,
 }
 
-static FAST: [PerCpu<Fast>; MAX_CPUS] =
-    [const { PerCpu(Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) }) };
-        MAX_CPUS];
+impl Fast {
+    pub const fn new() -> Fast {
+        Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) }
+    }
+}
+
+/// CPU `cpu`'s `Fast` (in its `percpu` block).
+#[inline(always)]
+fn fast_of(cpu: usize) -> &'static Fast {
+    &crate::percpu::of(cpu).sched
+}
+
+/// This CPU's `Fast`, through its local-block register.
+#[inline(always)]
+fn fast_here() -> &'static Fast {
+    &crate::percpu::this().sched
+}
 
 fn set_need_resched(cpu: usize) {
-    FAST[cpu].0.need_resched.store(true, Relaxed);
+    fast_of(cpu).need_resched.store(true, Relaxed);
 }
 
 struct Sleeper {
@@ -135,7 +149,7 @@ impl Sched {
         target.queue.push(prio, t);
         // An idle CPU, or one running something less important, should not
         // wait for its next tick to notice.
-        if preempt && cpu != cpu_id() && FAST[cpu].0.started.load(Relaxed) {
+        if preempt && cpu != cpu_id() && fast_of(cpu).started.load(Relaxed) {
             crate::plat::send_ipi(cpu);
         }
     }
@@ -255,7 +269,7 @@ pub fn current() -> Option<Arc<Thread>> {
 /// reference count or any lock (the system call path).
 #[inline(always)]
 pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
-    let p = FAST[cpu_id()].0.current.load(Relaxed);
+    let p = fast_here().current.load(Relaxed);
     if p.is_null() {
         return None;
     }
@@ -335,7 +349,7 @@ pub fn tick() -> arch::timer::Plan {
     // return, and `switch` starts the tick again then.
     // A CPU that has not entered the scheduler yet (the boot CPU during
     // its self-tests) keeps the plain periodic tick.
-    if running || FAST[cpu].0.need_resched.load(Relaxed) || !FAST[cpu].0.started.load(Relaxed) {
+    if running || fast_of(cpu).need_resched.load(Relaxed) || !fast_of(cpu).started.load(Relaxed) {
         arch::timer::Plan::Periodic
     } else {
         SCHED.lock().idle_plan()
@@ -362,7 +376,7 @@ pub fn prune() {
         if current_of(i).as_ref().is_some_and(|t| t.lock().state == ThreadState::Exited) {
             set_need_resched(i);
             // Now, not at its next tick: its memory is about to go.
-            if i != cpu_id() && FAST[i].0.started.load(Relaxed) {
+            if i != cpu_id() && fast_of(i).started.load(Relaxed) {
                 crate::plat::send_ipi(i);
             }
         }
@@ -452,7 +466,7 @@ fn idle_frame() -> TrapFrame {
 /// the big kernel lock; it is released on the way out.
 pub fn start() -> ! {
     let mut frame = idle_frame();
-    FAST[cpu_id()].0.started.store(true, Relaxed);
+    fast_here().started.store(true, Relaxed);
     set_need_resched(cpu_id());
     let next = on_exception_return(&mut frame);
     crate::bkl::release();
@@ -477,7 +491,7 @@ pub fn on_exception_return(frame: &mut TrapFrame) -> *const TrapFrame {
 /// the running thread is then still runnable).
 #[inline(always)]
 pub fn need_switch() -> bool {
-    let fast = &FAST[cpu_id()].0;
+    let fast = fast_here();
     fast.need_resched.load(Relaxed) && fast.started.load(Relaxed)
 }
 
@@ -494,7 +508,7 @@ pub fn need_switch() -> bool {
 #[inline(never)]
 pub fn switch(frame: &mut TrapFrame) -> *const TrapFrame {
     let cpu = cpu_id();
-    let fast = &FAST[cpu].0;
+    let fast = fast_of(cpu);
     fast.need_resched.store(false, Relaxed);
     let mut s = SCHED.lock();
     let prev = current_of(cpu).take();
@@ -572,7 +586,7 @@ fn same_thread(a: &Option<Arc<Thread>>, b: &Option<Arc<Thread>>) -> bool {
 fn run_here(t: &Arc<Thread>, cpu: usize) -> *const TrapFrame {
     let out = enter(&mut t.lock(), cpu);
     arch::mmu::switch_user(t.group.vmspace.ttbr0());
-    FAST[cpu].0.current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+    fast_of(cpu).current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
     out
 }
 
@@ -595,7 +609,7 @@ fn enter(inner: &mut ThreadInner, cpu: usize) -> *const TrapFrame {
 #[inline(always)]
 fn switch_to(t: &Arc<Thread>, cpu: usize) {
     arch::mmu::switch_user_from_user(t.group.vmspace.ttbr0());
-    FAST[cpu].0.current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
+    fast_of(cpu).current.store(Arc::as_ptr(t).cast_mut(), Relaxed);
 }
 
 /// Whether `t` (locked as `inner`), blocked, may be switched to on `cpu`
@@ -737,7 +751,7 @@ pub mod selftest {
         }
         for (i, c) in s.cpus.iter().enumerate() {
             let want_started = i > 0 && i < online;
-            let started = FAST[i].0.started.load(Relaxed);
+            let started = fast_of(i).started.load(Relaxed);
             if started != want_started {
                 return Err(format!("CPU {i} started = {started}, expected {want_started}"));
             }

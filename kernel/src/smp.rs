@@ -67,7 +67,7 @@ pub extern "C" fn secondary_main(_entry_el: u64) -> ! {
             aarch64_cpu::asm::wfe();
         }
     }
-    smp::set_cpu_id(id);
+    smp::set_cpu_id(id, crate::percpu::block_addr(id));
     if cfg!(feature = "bench") {
         crate::arch::enable_user_cycle_counter();
     }

@@ -5,14 +5,12 @@
 //! atomic read-modify-write on the hot paths); readers on other CPUs may see
 //! a figure a moment old, never a torn one.
 
-use crate::arch::smp::{cpu_id, MAX_CPUS};
+use crate::arch::smp::MAX_CPUS;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
-/// One CPU's counters, on a cache line of their own (CPUs writing theirs
-/// must not slow each other down).
-#[repr(align(64))]
-struct Counters {
+/// One CPU's counters (in its `percpu` block).
+pub struct Counters {
     entries: AtomicU64,
     interrupts: AtomicU64,
     switches: AtomicU64,
@@ -22,15 +20,22 @@ struct Counters {
     idle_since: AtomicU64,
 }
 
-static CPUS: [Counters; MAX_CPUS] = [const {
-    Counters {
-        entries: AtomicU64::new(0),
-        interrupts: AtomicU64::new(0),
-        switches: AtomicU64::new(0),
-        idle: AtomicU64::new(0),
-        idle_since: AtomicU64::new(0),
+impl Counters {
+    pub const fn new() -> Counters {
+        Counters {
+            entries: AtomicU64::new(0),
+            interrupts: AtomicU64::new(0),
+            switches: AtomicU64::new(0),
+            idle: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+        }
     }
-}; MAX_CPUS];
+}
+
+#[inline(always)]
+fn mine() -> &'static Counters {
+    &crate::percpu::this().stats
+}
 
 /// Add one to a counter only this CPU writes.
 #[inline(always)]
@@ -41,25 +46,25 @@ fn bump(c: &AtomicU64) {
 /// The kernel was entered on this CPU.
 #[inline(always)]
 pub fn entry() {
-    bump(&CPUS[cpu_id()].entries);
+    bump(&mine().entries);
 }
 
 /// This CPU took an interrupt.
 #[inline(always)]
 pub fn interrupt() {
-    bump(&CPUS[cpu_id()].interrupts);
+    bump(&mine().interrupts);
 }
 
 /// This CPU changed threads.
 #[inline(always)]
 pub fn switch() {
-    bump(&CPUS[cpu_id()].switches);
+    bump(&mine().switches);
 }
 
 /// This CPU has nothing to run from now on (called again while it stays
 /// idle: nothing changes).
 pub fn idle_start() {
-    let c = &CPUS[cpu_id()];
+    let c = mine();
     if c.idle_since.load(Relaxed) == 0 {
         c.idle_since.store(crate::arch::timer::counter().0.max(1), Relaxed);
     }
@@ -67,7 +72,7 @@ pub fn idle_start() {
 
 /// This CPU runs a thread again.
 pub fn idle_end() {
-    let c = &CPUS[cpu_id()];
+    let c = mine();
     let since = c.idle_since.load(Relaxed);
     if since != 0 {
         let now = crate::arch::timer::counter().0;
@@ -78,7 +83,10 @@ pub fn idle_end() {
 
 /// The figures of `cpu` now.
 pub fn snapshot(cpu: usize) -> Option<chcore_abi::CpuStats> {
-    let c = CPUS.get(cpu)?;
+    if cpu >= MAX_CPUS {
+        return None;
+    }
+    let c = &crate::percpu::of(cpu).stats;
     let now = crate::arch::timer::counter().0;
     let since = c.idle_since.load(Relaxed);
     let idle = c.idle.load(Relaxed) + if since != 0 { now.saturating_sub(since) } else { 0 };

@@ -12,6 +12,11 @@ extern "C" {
     static __stacks_start: u8;
 }
 
+/// Low bits of TPIDR_EL1 that hold the CPU id; the rest is the address of
+/// the CPU's local block, aligned to 64 bytes.
+const ID_BITS: usize = 63;
+const _: () = assert!(MAX_CPUS - 1 <= ID_BITS, "CPU ids fit below the block's alignment");
+
 /// This CPU's logical id (0 is the boot CPU), kept in TPIDR_EL1.
 #[inline(always)]
 pub fn cpu_id() -> usize {
@@ -20,10 +25,20 @@ pub fn cpu_id() -> usize {
     TPIDR_EL1.get() as usize & (MAX_CPUS - 1)
 }
 
-/// Record this CPU's logical id.
-pub fn set_cpu_id(id: usize) {
+/// The address of this CPU's local block (0 until [`set_cpu_id`]): reached
+/// with one register read, no arithmetic on the id (the counters of every
+/// kernel entry live there).
+#[inline(always)]
+pub fn cpu_local() -> usize {
+    TPIDR_EL1.get() as usize & !ID_BITS
+}
+
+/// Record this CPU's logical id and its local block (64-byte aligned), both
+/// in TPIDR_EL1, before the CPU takes its first exception.
+pub fn set_cpu_id(id: usize, local: usize) {
     assert!(id < MAX_CPUS, "CPU id {id} out of range");
-    TPIDR_EL1.set(id as u64);
+    assert!(local & ID_BITS == 0, "CPU local block {local:#x} not 64-byte aligned");
+    TPIDR_EL1.set((local | id) as u64);
 }
 
 /// MPIDR affinity of this CPU.
