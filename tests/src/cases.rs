@@ -162,7 +162,25 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         }
     };
 
+    // An idle system is idle: at the prompt, top reads the counters over
+    // 3 s (it sleeps meanwhile) and the run fails at IDLE_ENTRIES_MAX.
+    let idle = |name: &str, m: Machine, smp: Option<u32>| {
+        let mut config = QemuConfig::new(m, image(m, false));
+        config.smp = smp;
+        let steps = vec![("$ ".to_string(), "top -n 1 -d 300".to_string())];
+        Case {
+            name: name.to_string(),
+            config,
+            until: Until::Script { steps, settle: Duration::from_secs(10) },
+            timeout: Duration::from_secs(60),
+            expect: Expectation::new(&[SHELL_LINE, "CPU  IDLE%  ENTRIES/s  IRQS/s  SWITCHES/s"], Ending::StillRunning)
+                .checking(crate::judge::idle_system),
+        }
+    };
+
     vec![
+        idle("virt-idle-smp4", Machine::Virt, Some(4)),
+        idle("raspi3-idle", Machine::Raspi3, None),
         shell_session("virt-shell-session", Machine::Virt, Some(2)),
         shell_session("raspi3-shell-session", Machine::Raspi3, None),
         stays_up("virt-boot-128M", Machine::Virt, None, 128, 1),

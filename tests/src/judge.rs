@@ -23,6 +23,8 @@ pub struct Expectation {
     pub forbidden: Vec<String>,
     /// How QEMU must end.
     pub ending: Ending,
+    /// A check of the whole output beyond lines (`None`: none).
+    pub check: Option<fn(&str) -> Result<(), String>>,
 }
 
 impl Expectation {
@@ -32,7 +34,14 @@ impl Expectation {
             lines: lines.iter().map(|s| s.as_ref().to_string()).collect(),
             forbidden: FAILURE_MARKERS.iter().map(|s| s.to_string()).collect(),
             ending,
+            check: None,
         }
+    }
+
+    /// Also require `check` of the whole output to pass.
+    pub fn checking(mut self, check: fn(&str) -> Result<(), String>) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// Allow the failure markers (for tests that provoke a fault).
@@ -62,10 +71,48 @@ pub fn judge(run: &RunOutput, exp: &Expectation) -> Result<(), Vec<String>> {
         (Ending::StillRunning, None, _) => {}
         (Ending::StillRunning, Some(code), _) => why.push(format!("QEMU exited with {code} instead of staying up")),
     }
+    if let Some(Err(e)) = exp.check.map(|c| c(&run.output)) {
+        why.push(e);
+    }
     if why.is_empty() {
         Ok(())
     } else {
         Err(why)
+    }
+}
+
+/// Most kernel entries a second, all CPUs together, that an idle system at
+/// the prompt may make (issue 14's goal).
+pub const IDLE_ENTRIES_MAX: u64 = 50;
+
+/// Kernel entries per second, all CPUs together, in the last CPU table
+/// `top` printed (its `ENTRIES/s` column), and the number of CPU rows.
+pub fn top_entries(output: &str) -> Option<(u64, usize)> {
+    let table = output.rsplit("CPU  IDLE%  ENTRIES/s").next().filter(|_| output.contains("CPU  IDLE%  ENTRIES/s"))?;
+    let mut total = 0;
+    let mut rows = 0;
+    for line in table.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // "cpu idle% entries irqs switches"
+        let [cpu, _, entries, _, _] = cols[..] else { break };
+        if cpu.parse::<u64>().is_err() {
+            break;
+        }
+        total += entries.parse::<u64>().ok()?;
+        rows += 1;
+    }
+    (rows > 0).then_some((total, rows))
+}
+
+/// The run's last `top` table shows an idle system: fewer than
+/// [`IDLE_ENTRIES_MAX`] kernel entries a second in all.
+pub fn idle_system(output: &str) -> Result<(), String> {
+    match top_entries(output) {
+        None => Err("no CPU table from top in the output".into()),
+        Some((n, cpus)) if n >= IDLE_ENTRIES_MAX => {
+            Err(format!("idle system: {n} kernel entries/s on {cpus} CPUs (at most {} allowed)", IDLE_ENTRIES_MAX - 1))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -114,6 +161,21 @@ mod tests {
     fn provoked_faults_may_print_markers() {
         let e = Expectation::new(&["[FATAL] EC=0x25"], Ending::Exit(1)).allowing_failures();
         assert!(judge(&run("[FATAL] EC=0x25 ESR=...\n", Some(1), false), &e).is_ok());
+    }
+
+    const TOP: &str = "$ top -n 1 -d 300\ntop: 4 CPUs, up 0:00:05, 3 processes\nCPU  IDLE%  ENTRIES/s  IRQS/s  SWITCHES/s\n  0   99.9          3       1           2\n  1  100.0          0       0           0\n  2  100.0         12       0           0\n  3  100.0          0       0           0\n  PID  PPID  CPU%  MEM(KiB)  STATE    NAME\n    1     0   0.0       428  running  procmgr\n$ ";
+
+    #[test]
+    fn reads_tops_cpu_table() {
+        assert_eq!(top_entries(TOP), Some((15, 4)));
+        assert!(idle_system(TOP).is_ok());
+        let busy = TOP.replace("         12       0", "        212       0");
+        assert_eq!(top_entries(&busy), Some((215, 4)));
+        assert!(idle_system(&busy).unwrap_err().contains("215 kernel entries/s on 4 CPUs"));
+        assert!(idle_system("$ top\ntop: no counters\n").is_err(), "no table is a failure");
+        let e = Expectation::new(&["top:"], Ending::StillRunning).checking(idle_system);
+        assert!(judge(&run(&busy, None, false), &e).is_err());
+        assert!(judge(&run(TOP, None, false), &e).is_ok());
     }
 
     #[test]
