@@ -14,6 +14,9 @@ pub enum Ending {
     StillRunning,
 }
 
+/// A check of a run's whole output: `Err` says why it fails.
+pub type Check = fn(&str) -> Result<(), String>;
+
 /// What a passing run looks like.
 #[derive(Clone, Debug)]
 pub struct Expectation {
@@ -24,7 +27,7 @@ pub struct Expectation {
     /// How QEMU must end.
     pub ending: Ending,
     /// A check of the whole output beyond lines (`None`: none).
-    pub check: Option<fn(&str) -> Result<(), String>>,
+    pub check: Option<Check>,
 }
 
 impl Expectation {
@@ -39,7 +42,7 @@ impl Expectation {
     }
 
     /// Also require `check` of the whole output to pass.
-    pub fn checking(mut self, check: fn(&str) -> Result<(), String>) -> Self {
+    pub fn checking(mut self, check: Check) -> Self {
         self.check = Some(check);
         self
     }
