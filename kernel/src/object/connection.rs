@@ -129,7 +129,7 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         entry,
     });
     handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
-    server.lock().connections.push(Arc::downgrade(&conn));
+    super::push_weak(&mut server.lock().connections, Arc::downgrade(&conn));
     Ok(conn)
 }
 

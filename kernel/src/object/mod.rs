@@ -70,6 +70,18 @@ pub fn live(ty: ObjectType) -> usize {
     LIVE[ty as usize].load(Ordering::Relaxed)
 }
 
+/// Add `item` to a list of weak references, dropping dead ones only when
+/// the list is full: a list that grows with every process (procmgr's
+/// handler threads and connections, every cap_group) then costs O(1) per
+/// push, amortised, instead of a walk over thousands of entries, and holds
+/// at most about twice its live entries.
+pub fn push_weak<T>(list: &mut alloc::vec::Vec<alloc::sync::Weak<T>>, item: alloc::sync::Weak<T>) {
+    if list.len() == list.capacity() {
+        list.retain(|w| w.strong_count() > 0);
+    }
+    list.push(item);
+}
+
 /// Unique capability ids.
 static NEXT_CAP_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -78,8 +78,7 @@ impl Thread {
         if g.state != super::cap_group::GroupState::Alive {
             return Err(Error::InvalidArgument);
         }
-        g.threads.retain(|w| w.strong_count() > 0);
-        g.threads.push(Arc::downgrade(&t));
+        super::push_weak(&mut g.threads, Arc::downgrade(&t));
         Ok(t)
     }
 
