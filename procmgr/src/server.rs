@@ -7,7 +7,7 @@
 //! read from an empty pipe, a wait) does not stop procmgr serving others.
 //! The table sits behind one lock, never held while blocking.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -204,8 +204,8 @@ struct Table {
 #[derive(Default)]
 struct Kids {
     all: BTreeSet<u64>,
-    /// Those that ended and wait to be reaped, oldest first.
-    zombies: VecDeque<u64>,
+    /// Those that ended and wait to be reaped.
+    zombies: BTreeSet<u64>,
 }
 
 impl Table {
@@ -215,7 +215,7 @@ impl Table {
         let p = self.procs.remove(&pid)?;
         if let Some(k) = self.kids.get_mut(&p.ppid) {
             k.all.remove(&pid);
-            k.zombies.retain(|&z| z != pid);
+            k.zombies.remove(&pid);
             if k.all.is_empty() && p.ppid != ROOT_PID {
                 self.kids.remove(&p.ppid);
             }
@@ -489,7 +489,7 @@ pub fn wait_root_child(pid: u64) -> (i32, bool) {
 fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
     let mut t = TABLE.lock();
     let found = if pid == proto::ANY_CHILD {
-        *t.kids.get(&parent)?.zombies.front()?
+        *t.kids.get(&parent)?.zombies.first()?
     } else {
         t.procs.get(&pid).filter(|p| p.ppid == parent && matches!(p.state, State::Zombie(..)))?;
         pid
@@ -619,7 +619,7 @@ fn became_zombie(t: &mut Table, pid: u64) {
         return;
     }
     if let Some(k) = t.kids.get_mut(&ppid) {
-        k.zombies.push_back(pid);
+        k.zombies.insert(pid);
     }
     // Each parent has its own notification, so no waiter takes another's
     // wake-up.

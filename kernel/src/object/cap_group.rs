@@ -114,9 +114,11 @@ impl CapGroup {
             }),
         });
         if let Some(c) = creator {
-            super::push_weak(&mut c.lock().created, Arc::downgrade(&group));
+            let listed = super::push_weak(&mut c.lock().created, Arc::downgrade(&group));
+            listed?;
         }
-        super::push_weak(&mut ALL.lock(), Arc::downgrade(&group));
+        let listed = super::push_weak(&mut ALL.lock(), Arc::downgrade(&group));
+        listed?;
         Ok(group)
     }
 

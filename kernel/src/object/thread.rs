@@ -40,6 +40,8 @@ pub struct ThreadInner {
     pub handler: Option<super::connection::HandlerInfo>,
     /// Blocked with a timeout: it is in the scheduler's sleeper list.
     pub timed: bool,
+    /// When `timed`: the tick it wakes at (its key in the sleeper list).
+    pub wake_at: u64,
     /// The notification it is blocked on, if any (for timeouts).
     pub waiting_on: Option<Arc<super::notification::Notification>>,
 }
@@ -71,6 +73,7 @@ impl Thread {
                 cpu: 0,
                 handler: None,
                 timed: false,
+                wake_at: 0,
                 waiting_on: None,
             }),
         });
@@ -78,7 +81,7 @@ impl Thread {
         if g.state != super::cap_group::GroupState::Alive {
             return Err(Error::InvalidArgument);
         }
-        super::push_weak(&mut g.threads, Arc::downgrade(&t));
+        super::push_weak(&mut g.threads, Arc::downgrade(&t))?;
         Ok(t)
     }
 
