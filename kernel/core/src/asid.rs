@@ -176,7 +176,7 @@ mod tests {
             let mut live: Vec<u16> = Vec::new();
             let mut rng = crate::testing::XorShift(0x9E37_79B9_7F4A_7C15 ^ u64::from(bits));
             for _ in 0..200_000 {
-                if rng.next_u64() % 3 != 0 || live.is_empty() {
+                if !rng.next_u64().is_multiple_of(3) || live.is_empty() {
                     match a.alloc() {
                         Some(x) => {
                             assert!(x != 0 && usize::from(x) < limit);
