@@ -199,7 +199,6 @@ fn bomb(max: usize) -> Result<String, String> {
     };
     let n = pids.len();
     let low = sys::free_memory();
-    println!("[PROCS] fork bomb stopped after {n} processes: {refused:?} ({} KiB free)", low >> 10);
     for &p in &pids {
         let _ = process::kill(p);
     }
@@ -208,6 +207,9 @@ fn bomb(max: usize) -> Result<String, String> {
             return Err(format!("wait for {p}: {e:?}"));
         }
     }
+    // Only now: while the bomb lived the kernel heap may have been at its
+    // reserve, and the console write refused with it.
+    println!("[PROCS] fork bomb stopped after {n} processes: {refused:?} ({} KiB free then)", low >> 10);
     let after = settle();
     println!("[PROCS] free memory: {} KiB before the bomb, {} KiB after", before >> 10, after >> 10);
     let bounded = refused == Error::TableFull && n == max && max < BOMB_MAX;
