@@ -43,6 +43,12 @@ const TCR_EL1_VALUE: u64 = 16 // T0SZ
 /// PARange value for 48-bit physical addresses; larger encodings need 52-bit
 /// descriptor formats we do not use.
 const PA_RANGE_48: u64 = 0b101;
+/// ID_AA64MMFR0_EL1.ASIDBits (bits 7:4, ARM ARM D19.2.64) and its value
+/// for 16-bit ASIDs.
+const ASID_BITS_SHIFT: u64 = 4;
+const ASID_BITS_16: u64 = 0b0010;
+/// TCR_EL1.AS (bit 36): ASIDs are 16 bits wide (TTBRn_EL1[63:48]).
+const TCR_EL1_AS: u64 = 36;
 /// MPIDR_EL1 Aff2:Aff0; the boot core is the one with all zero.
 const MPIDR_AFF_MASK: u64 = 0x00FF_FFFF;
 
@@ -164,6 +170,12 @@ _secondary_start:
     msr     mair_el1, x4
     ldr     x4, ={tcr}
     mrs     x5, id_aa64mmfr0_el1
+    // 16-bit ASIDs where the CPU has them (ASIDBits == 0b0010): with them
+    // the kernel can keep 65,535 address spaces apart instead of 255.
+    ubfx    x6, x5, #{asid_bits_shift}, #4
+    cmp     x6, #{asid_bits_16}
+    cset    x6, eq
+    bfi     x4, x6, #{tcr_as}, #1
     and     x5, x5, #0xf
     mov     x6, #{pa48}
     cmp     x5, x6
@@ -224,6 +236,9 @@ _secondary_start:
     cpacr = const CPACR_EL1_FPEN,
     tcr = const TCR_EL1_VALUE,
     pa48 = const PA_RANGE_48,
+    asid_bits_shift = const ASID_BITS_SHIFT,
+    asid_bits_16 = const ASID_BITS_16,
+    tcr_as = const TCR_EL1_AS,
     mair = const pte::MAIR_VALUE,
     table = const pte::TABLE_OR_PAGE | pte::VALID,
     l0 = sym BOOT_L0,

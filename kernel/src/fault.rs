@@ -62,7 +62,7 @@ pub fn end_group(group: &Arc<CapGroup>, state: GroupState) {
     let mut ending = alloc::vec![(group.clone(), state)];
     while let Some((g, state)) = ending.pop() {
         let (threads, caps) = g.exit(state);
-        sched::prune();
+        sched::prune(&threads);
         sched::request_resched();
         crate::root::on_group_exit(&g);
         drop(threads);

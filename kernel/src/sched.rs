@@ -18,6 +18,7 @@ use crate::arch::smp::{cpu_id, MAX_CPUS};
 use crate::arch::{self, TrapFrame};
 use crate::object::connection::HandlerStart;
 use crate::object::thread::{Thread, ThreadInner, ThreadState};
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use kernel_core::sched::{pick_cpu, RunQueue};
@@ -93,7 +94,6 @@ fn set_need_resched(cpu: usize) {
 }
 
 struct Sleeper {
-    wake_at: u64,
     thread: Arc<Thread>,
     /// What the thread's call returns when the time is up.
     result: i64,
@@ -104,7 +104,13 @@ struct Sleeper {
 struct Sched {
     cpus: [Cpu; MAX_CPUS],
     online: usize,
-    sleepers: Vec<Sleeper>,
+    /// Threads blocked with a timeout, by (wake-up tick, thread id): the
+    /// tick takes the due ones from the front, and a wake-up removes its
+    /// thread by key. A thousand `sleep`s cost the tick nothing, and no
+    /// single allocation grows with their number (a vector of them had to
+    /// be reallocated whole, which failed, as a panic, once the kernel
+    /// heap was fragmented).
+    sleepers: BTreeMap<(u64, u64), Sleeper>,
 }
 
 static SCHED: Mutex<Sched> = Mutex::new(Sched::new());
@@ -115,7 +121,7 @@ impl Sched {
             cpus: [const { Cpu { direct: None, slice: 0, queue: RunQueue::new() } };
                 MAX_CPUS],
             online: 1,
-            sleepers: Vec::new(),
+            sleepers: BTreeMap::new(),
         }
     }
 
@@ -227,7 +233,7 @@ impl Sched {
                 *x = *r;
             }
             if core::mem::replace(&mut inner.timed, false) {
-                self.sleepers.retain(|sl| !Arc::ptr_eq(&sl.thread, t));
+                self.sleepers.remove(&(inner.wake_at, t.header.id));
             }
             if handoff && !inner.suspended && inner.affinity.is_none_or(|a| a == cpu_id()) {
                 inner.state = ThreadState::Ready;
@@ -248,14 +254,16 @@ pub fn block_current(timeout: Option<u64>, timeout_result: i64, on_timeout: Opti
     let mut s = SCHED.lock();
     let cpu = cpu_id();
     let Some(t) = current_of(cpu).clone() else { return };
+    let wake_at = timeout.map(|ticks| arch::timer::ticks().saturating_add(ticks));
     {
         let mut inner = t.lock();
         inner.state = ThreadState::Blocked;
-        inner.timed = timeout.is_some();
+        inner.timed = wake_at.is_some();
+        inner.wake_at = wake_at.unwrap_or(0);
     }
-    if let Some(ticks) = timeout {
-        let wake_at = arch::timer::ticks() + ticks;
-        s.sleepers.push(Sleeper { wake_at, thread: t, result: timeout_result, on_timeout });
+    if let Some(wake_at) = wake_at {
+        let key = (wake_at, t.header.id);
+        s.sleepers.insert(key, Sleeper { thread: t, result: timeout_result, on_timeout });
     }
     set_need_resched(cpu);
 }
@@ -330,11 +338,11 @@ pub fn tick() -> arch::timer::Plan {
         // whose timer runs.
         if !s.sleepers.is_empty() {
             let now = arch::timer::ticks();
-            if s.sleepers.iter().any(|sl| sl.wake_at <= now) {
-                let (due, rest): (Vec<Sleeper>, Vec<Sleeper>) =
-                    core::mem::take(&mut s.sleepers).into_iter().partition(|sl| sl.wake_at <= now);
-                s.sleepers = rest;
-                timed_out = due;
+            while let Some(first) = s.sleepers.first_entry() {
+                if first.key().0 > now {
+                    break;
+                }
+                timed_out.push(first.remove());
             }
         }
         running
@@ -359,16 +367,17 @@ pub fn tick() -> arch::timer::Plan {
 impl Sched {
     /// The timer plan of a CPU about to idle: wake for the first sleeper.
     fn idle_plan(&self) -> arch::timer::Plan {
-        match self.sleepers.iter().map(|sl| sl.wake_at).min() {
-            Some(t) => arch::timer::Plan::At(t),
+        // Keyed by (wake-up tick, thread): the first is the earliest.
+        match self.sleepers.keys().next() {
+            Some(&(t, _)) => arch::timer::Plan::At(t),
             None => arch::timer::Plan::Off,
         }
     }
 }
 
-/// Forget queued threads that have exited (after a cap_group exit), and make
-/// CPUs running one of them reschedule.
-pub fn prune() {
+/// Forget queued threads that have exited (after a cap_group exit; `exited`
+/// are its threads), and make CPUs running one of them reschedule.
+pub fn prune(exited: &[Arc<Thread>]) {
     let mut s = SCHED.lock();
     let online = s.online;
     for (i, c) in s.cpus[..online].iter_mut().enumerate() {
@@ -381,7 +390,15 @@ pub fn prune() {
             }
         }
     }
-    s.sleepers.retain(|sl| sl.thread.lock().state != ThreadState::Exited);
+    // Only the threads that just ended can be in the sleeper list for
+    // nothing: take them out by key (a walk over every sleeper made each
+    // exit cost as much as the number of sleeping processes).
+    for t in exited {
+        let mut inner = t.lock();
+        if core::mem::replace(&mut inner.timed, false) {
+            s.sleepers.remove(&(inner.wake_at, t.header.id));
+        }
+    }
 }
 
 /// Suspend `t`: it stops at its next scheduling point and stays off every

@@ -108,6 +108,14 @@ pub fn waitpid(pid: Option<Pid>) -> Result<(Pid, Status), Error> {
     Ok((p, status))
 }
 
+/// Whether child `pid` has ended: its status if it has (it is then
+/// reaped), `None` while it runs.
+pub fn try_waitpid(pid: Pid) -> Result<Option<(Pid, Status)>, Error> {
+    let (p, w) = call(proto::WAIT, [pid, 1, 0], &[], &mut [])?;
+    let status = if w[1] != 0 { Status::Killed } else { Status::Exited(w[0] as i32) };
+    Ok((p != 0).then_some((p, status)))
+}
+
 /// Wait for any child.
 pub fn wait() -> Result<(Pid, Status), Error> {
     waitpid(None)

@@ -7,7 +7,7 @@
 //! read from an empty pipe, a wait) does not stop procmgr serving others.
 //! The table sits behind one lock, never held while blocking.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -30,8 +30,13 @@ const RAMDISK_VA: u64 = 0x7000_0000_0000;
 const PIPES_VA: u64 = 0x6600_0000_0000;
 /// Pipe slots in procmgr's address space (far more than memory allows).
 const PIPE_SLOTS: u64 = 1 << 24;
-/// Most processes at once: a fork bomb stops here, with an error.
-pub const MAX_PROCESSES: usize = 64;
+/// Free memory kept back from new processes: at least this much...
+const RESERVE_MIN: u64 = 4 << 20;
+/// ...or this fraction of what was free when procmgr started, whichever is
+/// more. Below it spawn, fork and exec fail with `NoMemory`: a fork bomb
+/// stops there, and the shell, procmgr and the kernel still have room to
+/// clean up after it.
+const RESERVE_DIVISOR: u64 = 32;
 
 /// A pipe: memory shared by the processes that hold its ends, who read and
 /// write it themselves (`chcore_proc::pipe`; libchcore maps it when a
@@ -163,6 +168,10 @@ enum State {
 
 struct Process {
     ppid: u64,
+    /// Its connection's badge (how its calls name it).
+    badge: u64,
+    /// Listed in `Table::suspects`.
+    suspect: bool,
     name: String,
     group: Slot,
     fds: Fds,
@@ -177,8 +186,53 @@ struct Process {
 
 struct Table {
     procs: BTreeMap<u64, Process>,
+    /// Each parent's children (procmgr's own included, under `ROOT_PID`),
+    /// so that wait and the reaper never walk the whole table.
+    kids: BTreeMap<u64, Kids>,
     badges: Badges,
     next_pid: u64,
+    /// Running processes that said they are about to end (EXIT) or were
+    /// killed through procmgr: where the reaper looks first.
+    suspects: Vec<u64>,
+    /// Exit notifications on their way for cap_groups no longer in the
+    /// table (an exec's old image, a start that failed): they explain
+    /// themselves without a search.
+    strays: u64,
+}
+
+/// One parent's children.
+#[derive(Default)]
+struct Kids {
+    all: BTreeSet<u64>,
+    /// Those that ended and wait to be reaped.
+    zombies: BTreeSet<u64>,
+}
+
+impl Table {
+    /// Remove process `pid` (reaped, or never started) from the table
+    /// and its parent's lists.
+    fn remove(&mut self, pid: u64) -> Option<Process> {
+        let p = self.procs.remove(&pid)?;
+        if let Some(k) = self.kids.get_mut(&p.ppid) {
+            k.all.remove(&pid);
+            k.zombies.remove(&pid);
+            if k.all.is_empty() && p.ppid != ROOT_PID {
+                self.kids.remove(&p.ppid);
+            }
+        }
+        self.badges.remove_if(p.badge, pid);
+        Some(p)
+    }
+
+    /// Note that `pid` may be about to end.
+    fn suspect(&mut self, pid: u64) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            if !p.suspect && p.state == State::Running {
+                p.suspect = true;
+                self.suspects.push(pid);
+            }
+        }
+    }
 }
 
 /// Connection badge -> pid. Badges are the kernel's connection indices,
@@ -207,15 +261,23 @@ impl Badges {
         }
     }
 
-    /// Forget the badges of the processes `gone` says.
-    fn forget(&mut self, gone: impl Fn(u64) -> bool) {
-        for p in self.0.iter_mut().filter(|p| **p != 0 && gone(**p)) {
-            *p = 0;
+    /// Forget `badge` if it still names `pid` (the kernel reuses the
+    /// badge of a connection that went for the next one).
+    fn remove_if(&mut self, badge: u64, pid: u64) {
+        if self.get(badge) == Some(pid) {
+            self.remove(badge);
         }
     }
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table { procs: BTreeMap::new(), badges: Badges(Vec::new()), next_pid: ROOT_PID + 1 });
+static TABLE: Mutex<Table> = Mutex::new(Table {
+    procs: BTreeMap::new(),
+    kids: BTreeMap::new(),
+    badges: Badges(Vec::new()),
+    next_pid: ROOT_PID + 1,
+    suspects: Vec::new(),
+    strays: 0,
+});
 static RAMDISK: spin::Once<Archive<'static>> = spin::Once::new();
 /// Bytes of the ramdisk mapped at `RAMDISK_VA`.
 static RAMDISK_SIZE: AtomicU64 = AtomicU64::new(0);
@@ -224,6 +286,8 @@ static RAMDISK_SIZE: AtomicU64 = AtomicU64::new(0);
 /// stopped (its allocations fail, or the page fault that needed memory ends
 /// it) while the rest of the system still has memory to work with.
 static MEM_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Free memory below which no new process starts (see `RESERVE_MIN`).
+static RESERVE: AtomicU64 = AtomicU64::new(RESERVE_MIN);
 
 /// Notified by the kernel when any child cap_group ends.
 static EXITED: AtomicU64 = AtomicU64::new(0);
@@ -252,7 +316,9 @@ pub fn init() -> Result<usize, Error> {
     let n = archive.entries().len();
     RAMDISK.call_once(|| archive);
     RAMDISK_SIZE.store(size, Ordering::Relaxed);
-    MEM_LIMIT.store(sys::free_memory() / 2, Ordering::Relaxed);
+    let free = sys::free_memory();
+    MEM_LIMIT.store(free / 2, Ordering::Relaxed);
+    RESERVE.store((free / RESERVE_DIVISOR).max(RESERVE_MIN), Ordering::Relaxed);
     EXITED.store(sys::create_notification()?, Ordering::SeqCst);
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
     libchcore::thread::spawn(reaper, 0)?;
@@ -268,8 +334,10 @@ fn program(path: &str) -> Option<&'static [u8]> {
 
 /// A new cap_group with its connection to procmgr in slot 2.
 fn new_group(name: &str) -> Result<(Slot, u64), Error> {
-    if TABLE.lock().procs.len() >= MAX_PROCESSES {
-        return Err(Error::TableFull);
+    // No count of processes: each costs memory (docs/memory.md), and when
+    // what is left falls to the reserve, new ones are refused.
+    if sys::free_memory() < RESERVE.load(Ordering::Relaxed) {
+        return Err(Error::NoMemory);
     }
     let group = sys::create_cap_group(name)?;
     if let Err(e) = sys::set_mem_limit(group, MEM_LIMIT.load(Ordering::Relaxed)) {
@@ -346,8 +414,9 @@ fn ramdisk_slice(image: &[u8], seg: &kernel_core::elf_load::Segment) -> Result<O
 
 /// Start `group`'s first thread at `pc` (stack and argument `sp`). The
 /// process must already be in the table: its first call may come at once.
-fn start(group: Slot, pc: u64, sp: u64) -> Result<(), Error> {
+fn start(group: Slot, pc: u64, sp: u64, notified: &mut bool) -> Result<(), Error> {
     sys::cap_group_exit_notify(group, EXITED.load(Ordering::SeqCst))?;
+    *notified = true;
     let t = sys::create_thread(group, pc, sp, sp)?;
     sys::cap_delete(t)
 }
@@ -357,17 +426,26 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
     let mut t = TABLE.lock();
     let pid = t.next_pid;
     t.next_pid += 1;
+    // A parent that ended while its call was being served hands the child
+    // straight to procmgr, as the reaper would have.
+    let orphan = ppid != ROOT_PID && !t.procs.get(&ppid).is_some_and(|p| p.state == State::Running);
+    let ppid = if orphan { ROOT_PID } else { ppid };
     t.badges.insert(badge, pid);
-    t.procs.insert(pid, Process { ppid, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan: false, child_note: None });
+    t.procs.insert(pid, Process { ppid, badge, suspect: false, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan, child_note: None });
+    t.kids.entry(ppid).or_default().all.insert(pid);
     pid
 }
 
-/// Undo `register` and end the group after a failed start.
-fn discard(pid: u64, badge: u64, group: Slot) {
+/// Undo `register` and end the group after a failed start; `notified`:
+/// its exit notification was set up (it will arrive for a group no longer
+/// in the table).
+fn discard(pid: u64, group: Slot, notified: bool) {
     {
         let mut t = TABLE.lock();
-        t.badges.remove(badge);
-        t.procs.remove(&pid);
+        t.remove(pid);
+        if notified {
+            t.strays += 1;
+        }
     }
     let _ = sys::cap_group_kill(group);
     let _ = sys::cap_delete(group);
@@ -379,10 +457,11 @@ pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds) -> Result<u64, Er
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name)?;
     let pid = register(badge, parent, name, group, fds);
-    match load(group, image, args).and_then(|(pc, sp)| start(group, pc, sp)) {
+    let mut notified = false;
+    match load(group, image, args).and_then(|(pc, sp)| start(group, pc, sp, &mut notified)) {
         Ok(()) => Ok(pid),
         Err(e) => {
-            discard(pid, badge, group);
+            discard(pid, group, notified);
             Err(e)
         }
     }
@@ -411,8 +490,13 @@ pub fn wait_root_child(pid: u64) -> (i32, bool) {
 /// Remove and return a zombie child of `parent` (any if `pid` is ANY_CHILD).
 fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
     let mut t = TABLE.lock();
-    let found = t.procs.iter().find(|(&p, pr)| pr.ppid == parent && (pid == proto::ANY_CHILD || p == pid) && matches!(pr.state, State::Zombie(..))).map(|(&p, _)| p)?;
-    let pr = t.procs.remove(&found)?;
+    let found = if pid == proto::ANY_CHILD {
+        *t.kids.get(&parent)?.zombies.first()?
+    } else {
+        t.procs.get(&pid).filter(|p| p.ppid == parent && matches!(p.state, State::Zombie(..)))?;
+        pid
+    };
+    let pr = t.remove(found)?;
     let _ = sys::cap_delete(pr.group);
     if let Some(n) = pr.child_note {
         let _ = sys::cap_delete(n);
@@ -423,57 +507,68 @@ fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
     }
 }
 
+/// How long the reaper waits for an exit notification, while strays are
+/// expected, before it checks every process anyway (ticks).
+const REAPER_IDLE_CHECK: u64 = 100;
+
 /// Waits for the kernel's exit notifications and turns ended processes
 /// into zombies: files closed, status recorded, orphans given to procmgr.
+///
+/// A notification does not say which cap_group ended. Asking every process
+/// would cost a system call per process per exit (1,000 processes made a
+/// fork and exec three times dearer), so the reaper first looks at the
+/// suspects (processes that announced EXIT or were killed through procmgr)
+/// and counts notifications procmgr caused itself for groups no longer in
+/// the table (`strays`); only a notification neither explains (a fault, a
+/// raw `cap_group_exit`), or a quiet spell while strays are expected, makes
+/// it look at everyone.
 extern "C" fn reaper(_: u64) -> ! {
+    let exited = EXITED.load(Ordering::SeqCst);
     loop {
         // The kernel notifies for each group that ends (at once if it ended
         // before it was registered); a count, so nothing is missed between
-        // two scans.
-        let _ = sys::wait(EXITED.load(Ordering::SeqCst), None);
+        // two scans. Only while strays are expected is there a timeout: a
+        // stray counted for a group that had already ended by itself would
+        // otherwise hide the next real exit for good. With none expected,
+        // an idle system's reaper never wakes.
+        let timeout = if TABLE.lock().strays > 0 { Some(REAPER_IDLE_CHECK) } else { None };
+        let woken = sys::wait(exited, timeout).is_ok();
+        let mut pending = u64::from(woken);
+        while sys::wait(exited, Some(0)).is_ok() {
+            pending += 1;
+        }
         let mut ended = Vec::new();
         {
             let mut t = TABLE.lock();
-            for (&pid, pr) in t.procs.iter_mut() {
-                if pr.state != State::Running {
-                    continue;
+            let suspects = core::mem::take(&mut t.suspects);
+            for pid in suspects {
+                if let Some(fds) = reap_if_ended(&mut t, pid) {
+                    ended.push((pid, fds));
+                    pending = pending.saturating_sub(1);
+                } else if t.procs.get(&pid).is_some_and(|p| p.state == State::Running) {
+                    t.suspects.push(pid);
+                } else if let Some(p) = t.procs.get_mut(&pid) {
+                    p.suspect = false;
                 }
-                let st = sys::cap_group_state(pr.group).unwrap_or(group_state::KILLED);
-                let zombie = match st & 0xFF {
-                    group_state::ALIVE => continue,
-                    group_state::EXITED => State::Zombie(pr.exit_code.unwrap_or((st >> 8) as u32 as i32), false),
-                    _ => State::Zombie(pr.exit_code.unwrap_or(-1), pr.exit_code.is_none()),
-                };
-                pr.state = zombie;
-                ended.push((pid, core::mem::take(&mut pr.fds)));
+            }
+            let strays = pending.min(t.strays);
+            pending -= strays;
+            t.strays -= strays;
+            if pending > 0 || !woken {
+                let running: Vec<u64> = t.procs.iter().filter(|(_, p)| p.state == State::Running).map(|(&pid, _)| pid).collect();
+                for pid in running {
+                    if let Some(fds) = reap_if_ended(&mut t, pid) {
+                        ended.push((pid, fds));
+                    }
+                }
+                if !woken {
+                    // Quiet: whatever strays were expected have come (or
+                    // never will); counting on them could hide an exit.
+                    t.strays = 0;
+                }
             }
             for (pid, _) in &ended {
-                for pr in t.procs.values_mut() {
-                    if pr.ppid == *pid {
-                        pr.ppid = ROOT_PID;
-                        pr.orphan = true;
-                    }
-                }
-            }
-            // Wake each parent waiting for a child (each has its own
-            // notification, so no waiter takes another's wake-up).
-            let parents: Vec<u64> = ended.iter().filter_map(|(pid, _)| t.procs.get(pid).map(|p| p.ppid)).collect();
-            for ppid in parents {
-                let note = if ppid == ROOT_PID { Some(ZOMBIE.load(Ordering::SeqCst)) } else { t.procs.get(&ppid).and_then(|p| p.child_note) };
-                if let Some(n) = note {
-                    let _ = sys::notify(n);
-                }
-            }
-            t.badges.forget(|p| ended.iter().any(|(e, _)| *e == p));
-            // Orphans that ended have nobody to wait for them: reap them now.
-            let orphans: Vec<u64> = t.procs.iter().filter(|(_, p)| p.orphan && p.state != State::Running).map(|(&p, _)| p).collect();
-            for pid in orphans {
-                if let Some(p) = t.procs.remove(&pid) {
-                    let _ = sys::cap_delete(p.group);
-                    if let Some(n) = p.child_note {
-                        let _ = sys::cap_delete(n);
-                    }
-                }
+                became_zombie(&mut t, *pid);
             }
         }
         // A process stopped inside a pipe read or write leaves the pipe's
@@ -487,6 +582,70 @@ extern "C" fn reaper(_: u64) -> ! {
             }
         }
         drop(ended);
+    }
+}
+
+/// If running process `pid` has ended, mark it a zombie with its status and
+/// return its files (to be closed outside the table's lock).
+fn reap_if_ended(t: &mut Table, pid: u64) -> Option<Fds> {
+    let pr = t.procs.get_mut(&pid).filter(|p| p.state == State::Running)?;
+    let st = sys::cap_group_state(pr.group).unwrap_or(group_state::KILLED);
+    pr.state = match st & 0xFF {
+        group_state::ALIVE => return None,
+        group_state::EXITED => State::Zombie(pr.exit_code.unwrap_or((st >> 8) as u32 as i32), false),
+        _ => State::Zombie(pr.exit_code.unwrap_or(-1), pr.exit_code.is_none()),
+    };
+    pr.suspect = false;
+    let badge = pr.badge;
+    let fds = core::mem::take(&mut pr.fds);
+    t.badges.remove_if(badge, pid);
+    Some(fds)
+}
+
+/// `pid` just became a zombie: its children go to procmgr (those already
+/// ended are reaped now: nobody will wait for them), its parent is told,
+/// and if it is an orphan itself it is reaped at once.
+fn became_zombie(t: &mut Table, pid: u64) {
+    if let Some(kids) = t.kids.remove(&pid) {
+        for c in kids.all {
+            let zombie = match t.procs.get_mut(&c) {
+                Some(p) => {
+                    p.ppid = ROOT_PID;
+                    p.orphan = true;
+                    p.state != State::Running
+                }
+                None => continue,
+            };
+            t.kids.entry(ROOT_PID).or_default().all.insert(c);
+            if zombie {
+                forget(t, c);
+            }
+        }
+    }
+    let Some(p) = t.procs.get(&pid) else { return };
+    let (ppid, orphan) = (p.ppid, p.orphan);
+    if orphan {
+        forget(t, pid);
+        return;
+    }
+    if let Some(k) = t.kids.get_mut(&ppid) {
+        k.zombies.insert(pid);
+    }
+    // Each parent has its own notification, so no waiter takes another's
+    // wake-up.
+    let note = if ppid == ROOT_PID { Some(ZOMBIE.load(Ordering::SeqCst)) } else { t.procs.get(&ppid).and_then(|p| p.child_note) };
+    if let Some(n) = note {
+        let _ = sys::notify(n);
+    }
+}
+
+/// Reap `pid` with nobody told (an orphan).
+fn forget(t: &mut Table, pid: u64) {
+    if let Some(p) = t.remove(pid) {
+        let _ = sys::cap_delete(p.group);
+        if let Some(n) = p.child_note {
+            let _ = sys::cap_delete(n);
+        }
     }
 }
 
@@ -531,6 +690,7 @@ fn handle(req: &mut Request) -> Reply {
             if let Some(p) = t.procs.get_mut(&pid) {
                 p.exit_code = Some(a as u32 as i32);
             }
+            t.suspect(pid);
             Ok(ok(0, [0; 3]))
         }
         proto::WAIT => op_wait(pid, a, b != 0),
@@ -573,14 +733,16 @@ fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
     };
     let (group, badge) = new_group(&name)?;
     let child = register(badge, pid, &name, group, fds);
+    let mut notified = false;
     let started = sys::vmspace_clone(group, parent_group).and_then(|_| {
         sys::cap_group_exit_notify(group, EXITED.load(Ordering::SeqCst))?;
+        notified = true;
         // The child resumes with the parent's saved registers (see libchcore's fork).
         let t = sys::create_thread(group, resume[0], resume[1], resume[2])?;
         sys::cap_delete(t)
     });
     if let Err(e) = started {
-        discard(child, badge, group);
+        discard(child, group, notified);
         return Err(e);
     }
     Ok(ok(child, [0; 3]))
@@ -607,15 +769,19 @@ fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
         let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
         let old = core::mem::replace(&mut p.group, group);
         p.name = String::from(name);
+        p.badge = badge;
         t.badges.remove(old_badge);
         t.badges.insert(badge, pid);
+        // The old image's end is announced like any other.
+        t.strays += 1;
         old
     };
     let _ = sys::cap_group_kill(old);
     let _ = sys::cap_delete(old);
-    if let Err(e) = start(group, pc, sp) {
+    if let Err(e) = start(group, pc, sp, &mut false) {
         // Too late to go back: the old image is gone. The process ends.
         libchcore::println!("procmgr: exec of {name} could not start: {e:?}");
+        TABLE.lock().suspect(pid);
         let _ = sys::cap_group_kill(group);
     }
     Ok(ok(0, [0; 3]))
@@ -639,7 +805,14 @@ fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
         if let Some((child, code, killed)) = take_zombie(pid, which) {
             return Ok(ok(child, [code as u32 as u64, killed as u64, 0]));
         }
-        let has_child = TABLE.lock().procs.iter().any(|(&p, pr)| pr.ppid == pid && (which == proto::ANY_CHILD || p == which));
+        let has_child = {
+            let t = TABLE.lock();
+            if which == proto::ANY_CHILD {
+                t.kids.get(&pid).is_some_and(|k| !k.all.is_empty())
+            } else {
+                t.procs.get(&which).is_some_and(|p| p.ppid == pid)
+            }
+        };
         if !has_child {
             return Err(Error::NoChild);
         }
@@ -656,7 +829,12 @@ fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
     if target == ROOT_PID || target == pid {
         return Err(Error::InvalidArgument);
     }
-    let group = TABLE.lock().procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
+    let group = {
+        let mut t = TABLE.lock();
+        let group = t.procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
+        t.suspect(target);
+        group
+    };
     sys::cap_group_kill(group)?;
     Ok(ok(0, [0; 3]))
 }

@@ -81,6 +81,16 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["status 1"], "echo status $?"),
 ];
 
+/// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three
+/// rounds of 1,000 blocked children, a fork bomb to the memory limit, and
+/// the shell still answering afterwards.
+pub const THOUSAND_SCRIPT: &[(&[&str], &str)] = &[
+    (&["[PROCS] 1000 sleep processes alive", "[PROCS] 1000 readers saw end of file and were reaped", "[PROCS] PASS 1000 processes alive at once, three times;"], "procs 1000"),
+    (&["[PROCS] PASS fork bomb refused with NoMemory after"], "procs bomb"),
+    (&["still here"], "echo still here"),
+    (&["Hello ChCore!"], "hello"),
+];
+
 /// The line the kernel prints once its CPUs are up.
 fn cpu_line(cpus: u32) -> String {
     format!("All {cpus} CPUs are active")
@@ -147,11 +157,11 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         }
     };
 
-    let shell_session = |name: &str, m: Machine, smp: Option<u32>| {
+    let scripted = |name: &str, m: Machine, smp: Option<u32>, script: &[(&[&str], &str)]| {
         let mut config = QemuConfig::new(m, image(m, false));
         config.smp = smp;
-        let steps: Vec<(String, String)> = SHELL_SCRIPT.iter().map(|(_, cmd)| ("$ ".to_string(), cmd.to_string())).collect();
-        let mut lines: Vec<String> = SHELL_SCRIPT.iter().flat_map(|(want, _)| want.iter().map(|s| s.to_string())).collect();
+        let steps: Vec<(String, String)> = script.iter().map(|(_, cmd)| ("$ ".to_string(), cmd.to_string())).collect();
+        let mut lines: Vec<String> = script.iter().flat_map(|(want, _)| want.iter().map(|s| s.to_string())).collect();
         lines.push(SHELL_LINE.into());
         Case {
             name: name.to_string(),
@@ -161,6 +171,8 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
             expect: Expectation::new(&lines, Ending::StillRunning),
         }
     };
+
+    let shell_session = |name: &str, m: Machine, smp: Option<u32>| scripted(name, m, smp, SHELL_SCRIPT);
 
     // An idle system is idle: at the prompt, top reads the counters over
     // 3 s (it sleeps meanwhile) and the run fails at IDLE_ENTRIES_MAX.
@@ -183,6 +195,13 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         idle("raspi3-idle", Machine::Raspi3, None),
         shell_session("virt-shell-session", Machine::Virt, Some(2)),
         shell_session("raspi3-shell-session", Machine::Raspi3, None),
+        {
+            // About 45 seconds on one host core.
+            let mut c = scripted("virt-thousand-processes-512M", Machine::Virt, Some(1), THOUSAND_SCRIPT);
+            c.config.mem = Some("512M".into());
+            c.timeout = Duration::from_secs(240);
+            c
+        },
         stays_up("virt-boot-128M", Machine::Virt, None, 128, 1),
         stays_up("virt-boot-1G", Machine::Virt, Some("1G"), 1024, 1),
         stays_up("virt-boot-3G", Machine::Virt, Some("3G"), 3072, 1),

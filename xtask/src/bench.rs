@@ -28,7 +28,16 @@ pub const TARGETS: &[(&str, Option<u64>, &str)] = &[
     ("spawn_wait", None, "-"),
     ("page_fault_anon", None, "-"),
     ("boot_to_shell", None, "-"),
+    ("ipc_call_return_1000", Some(660), "-"),
+    ("fork_exec_wait_1000", Some(165_000), "-"),
 ];
+
+/// `--only crowd`: `ipc_call_return` and `fork_exec_wait` with 3 processes
+/// and then with 1,000 alive (apps/src/bin/bench.rs), on 512 MiB.
+pub const CROWD: &str = "crowd";
+/// Memory the crowd benchmark boots with: 1,000 processes need more kernel
+/// heap than 128 MiB gives.
+pub const CROWD_MEM: &str = "512M";
 
 /// Parse the `BENCH name per_op iterations` lines.
 pub fn parse(output: &str) -> BTreeMap<String, Result1> {
@@ -67,9 +76,10 @@ pub fn from_json(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// Boot `image` on `machine` under `-icount shift=0`; returns the results.
-pub fn run(machine: Machine, image: &Path, timeout: Duration) -> Result<BTreeMap<String, Result1>, String> {
+pub fn run(machine: Machine, image: &Path, mem: Option<&str>, timeout: Duration) -> Result<BTreeMap<String, Result1>, String> {
     let mut c = QemuConfig::new(machine, image);
     c.semihosting = true;
+    c.mem = mem.map(str::to_string);
     if machine == Machine::Virt {
         c.smp = Some(1);
     }
@@ -90,12 +100,14 @@ pub type Profile = BTreeMap<String, u64>;
 pub fn run_logged(
     machine: Machine,
     image: &Path,
+    mem: Option<&str>,
     log: &Path,
     user: &[(&str, crate::symbols::Symbols)],
     timeout: Duration,
 ) -> Result<(BTreeMap<String, Result1>, Profile), String> {
     let mut c = QemuConfig::new(machine, image);
     c.semihosting = true;
+    c.mem = mem.map(str::to_string);
     if machine == Machine::Virt {
         c.smp = Some(1);
     }

@@ -84,7 +84,8 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
 }
 
 /// Programs packed into the ramdisk (the `apps` crate's binaries).
-pub const RAMDISK_PROGRAMS: &[&str] = &["shell", "ls", "cat", "echo", "free", "ps", "top", "hello", "usertest", "true", "bench", "scale", "fuzz", "harden"];
+pub const RAMDISK_PROGRAMS: &[&str] =
+    &["shell", "ls", "cat", "echo", "free", "ps", "top", "hello", "usertest", "true", "bench", "scale", "fuzz", "harden", "sleep", "procs"];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.

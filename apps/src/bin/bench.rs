@@ -69,6 +69,65 @@ extern "C" fn server_main(_: u64) -> ! {
     ipc::serve_forever(echo, 8)
 }
 
+/// One fork of a child that execs `true`, and the wait for it.
+fn fork_exec_wait() {
+    match process::fork() {
+        Ok(0) => {
+            let _ = process::exec("true", &["true"]);
+            process::exit(1);
+        }
+        Ok(_) => {
+            if process::wait().map(|w| w.1) != Ok(Status::Exited(0)) {
+                fail();
+            }
+        }
+        Err(_) => fail(),
+    }
+}
+
+/// Blocked processes the crowd benchmark adds: with procmgr, this program
+/// and the echo server, 1,000 processes.
+const CROWD: usize = 997;
+
+/// `crowd` (`cargo xtask bench --only crowd`, on 512 MiB): an IPC round
+/// trip and a fork, exec and wait with 3 processes alive, then the same
+/// with 1,000 (997 `sleep`s added), to show that neither path costs more
+/// with more processes. Returns false if the crowd could not be made.
+fn crowd(n: u64, heavy: u64) -> bool {
+    let Ok((server, _)) = spawn::spawn_self("bench-server", server_main, 0, |_| Ok(())) else { return false };
+    let Ok(mut conn) = ipc::connect(server) else { return false };
+    let mut round_trip = || {
+        if conn.call([0, 1, 2, 3], &[], &mut []).is_err() {
+            fail();
+        }
+    };
+    measure("ipc_call_return", n, &mut round_trip);
+    measure("fork_exec_wait", heavy, fork_exec_wait);
+    let mut sleepers = alloc::vec::Vec::with_capacity(CROWD);
+    for _ in 0..CROWD {
+        match process::spawn("sleep", &["sleep", "1000000"], [0, 1, 2]) {
+            Ok(p) => sleepers.push(p),
+            Err(e) => {
+                println!("bench: crowd: spawn of sleep {} failed: {e:?}", sleepers.len());
+                return false;
+            }
+        }
+    }
+    // Let each reach its sleep.
+    sys::sleep(50);
+    println!("bench: {} processes alive", sleepers.len() + 3);
+    measure("ipc_call_return_1000", n, &mut round_trip);
+    measure("fork_exec_wait_1000", heavy, fork_exec_wait);
+    for &p in &sleepers {
+        let _ = process::kill(p);
+    }
+    for &p in &sleepers {
+        let _ = process::waitpid(Some(p));
+    }
+    let _ = sys::cap_group_kill(server);
+    true
+}
+
 static YIELDS: AtomicU64 = AtomicU64::new(0);
 /// Operations that failed: a benchmark of a failing operation is worthless.
 static FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -179,18 +238,7 @@ fn main() -> i32 {
         }
         Err(_) => fail(),
     });
-    measure("fork_exec_wait", heavy, &mut || match process::fork() {
-        Ok(0) => {
-            let _ = process::exec("true", &["true"]);
-            process::exit(1);
-        }
-        Ok(_) => {
-            if process::wait().map(|w| w.1) != Ok(Status::Exited(0)) {
-                fail();
-            }
-        }
-        Err(_) => fail(),
-    });
+    measure("fork_exec_wait", heavy, &mut fork_exec_wait);
     measure("spawn_wait", heavy, &mut || match process::spawn("true", &["true"], [0, 1, 2]) {
         Ok(pid) => {
             if process::waitpid(Some(pid)).map(|w| w.1) != Ok(Status::Exited(0)) {
@@ -214,6 +262,9 @@ fn main() -> i32 {
             }
             report("page_fault_anon", cycles() - start, pages);
         }
+    }
+    if only.as_deref() == Some("crowd") && !crowd(n, heavy) {
+        return 1;
     }
     let failures = FAILURES.load(Ordering::Relaxed);
     if failures > 0 {

@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod account;
+pub mod asid;
 pub mod atag;
 pub mod cap;
 pub mod elf_load;

@@ -12,6 +12,10 @@ use spin::Mutex;
 
 /// Capabilities one cap_group may hold.
 pub const CAP_TABLE_LIMIT: usize = 1024;
+/// Capabilities the root process (procmgr) may hold: it keeps one per
+/// process and three per pipe, so its table is bounded by the kernel heap
+/// (whose reserve refuses it in time, docs/security.md), not by a count.
+pub const ROOT_CAP_TABLE_LIMIT: usize = 1 << 20;
 
 /// Whether the cap_group still runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +44,10 @@ pub struct CapGroupInner {
     /// A list: a registration adds, so a process cannot take its creator's
     /// notification away by registering its own.
     pub exit_notify: Vec<Arc<super::notification::Notification>>,
+    /// The cap_groups this one made (`create_cap_group`), which end with it.
+    /// Kept here rather than found in `ALL`, so that ending a group costs
+    /// nothing in proportion to the number of processes.
+    pub created: Vec<Weak<CapGroup>>,
 }
 
 /// A process.
@@ -52,9 +60,6 @@ pub struct CapGroup {
     pub vmspace: Arc<VmSpace>,
     /// The physical pages the group's PMOs hold, and its limit.
     pub account: Arc<Account>,
-    /// The cap_group that made this one with `create_cap_group`: this one
-    /// ends with it (a group nobody can name any more must not run on).
-    creator: Option<Weak<CapGroup>>,
     /// `state == Alive`, readable without the lock (the IPC fast path);
     /// cleared under the lock when the group ends.
     alive: core::sync::atomic::AtomicBool,
@@ -106,7 +111,7 @@ impl CapGroup {
             None => Account::new(kernel_core::account::UNLIMITED),
         });
         let vmspace = VmSpace::new(&account)?;
-        let mut caps = CapTable::new(CAP_TABLE_LIMIT);
+        let mut caps = CapTable::new(if creator.is_some() { CAP_TABLE_LIMIT } else { ROOT_CAP_TABLE_LIMIT });
         let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
         let s1 = caps.insert(Cap { obj: KObject::VmSpace(vmspace.clone()), rights: Rights::ALL, id: new_cap_id(), parent: None })?;
         debug_assert_eq!((s0 as u64, s1 as u64), (slot::SELF_CAP_GROUP, slot::SELF_VMSPACE));
@@ -115,7 +120,6 @@ impl CapGroup {
             name: String::from(name),
             vmspace,
             account,
-            creator: creator.map(Arc::downgrade),
             alive: core::sync::atomic::AtomicBool::new(true),
             cpu_ticks: core::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(CapGroupInner {
@@ -125,11 +129,15 @@ impl CapGroup {
                 server: None,
                 connections: Vec::new(),
                 exit_notify: Vec::new(),
+                created: Vec::new(),
             }),
         });
-        let mut all = ALL.lock();
-        all.retain(|g| g.strong_count() > 0);
-        all.push(Arc::downgrade(&group));
+        if let Some(c) = creator {
+            let listed = super::push_weak(&mut c.lock().created, Arc::downgrade(&group));
+            listed?;
+        }
+        let listed = super::push_weak(&mut ALL.lock(), Arc::downgrade(&group));
+        listed?;
         Ok(group)
     }
 
@@ -218,11 +226,7 @@ pub fn revoke_everywhere(id: u64) -> Vec<Cap> {
 
 /// Live cap_groups that `group` created.
 pub fn created_by(group: &CapGroup) -> Vec<Arc<CapGroup>> {
-    ALL.lock()
-        .iter()
-        .filter_map(Weak::upgrade)
-        .filter(|g| g.creator.as_ref().is_some_and(|c| core::ptr::eq(c.as_ptr(), group)))
-        .collect()
+    group.lock().created.iter().filter_map(Weak::upgrade).collect()
 }
 
 /// Live cap_groups (for diagnostics).

@@ -129,7 +129,13 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         entry,
     });
     handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
-    server.lock().connections.push(Arc::downgrade(&conn));
+    let listed = super::push_weak(&mut server.lock().connections, Arc::downgrade(&conn));
+    if let Err(e) = listed {
+        // Its drop ends the handler and frees the server's side.
+        drop(conn);
+        let _ = client.vmspace.unmap(client_buf);
+        return Err(e);
+    }
     Ok(conn)
 }
 

@@ -70,6 +70,22 @@ pub fn live(ty: ObjectType) -> usize {
     LIVE[ty as usize].load(Ordering::Relaxed)
 }
 
+/// Add `item` to a list of weak references, dropping dead ones only when
+/// the list is full: a list that grows with every process (procmgr's
+/// handler threads and connections, every cap_group) then costs O(1) per
+/// push, amortised, instead of a walk over thousands of entries, and holds
+/// at most about twice its live entries.
+/// `NoMemory` if the list must grow and the kernel heap has no block that
+/// big (such lists reach tens of thousands of entries).
+pub fn push_weak<T>(list: &mut alloc::vec::Vec<alloc::sync::Weak<T>>, item: alloc::sync::Weak<T>) -> Result<(), chcore_abi::Error> {
+    if list.len() == list.capacity() {
+        list.retain(|w| w.strong_count() > 0);
+        list.try_reserve(1).map_err(|_| chcore_abi::Error::NoMemory)?;
+    }
+    list.push(item);
+    Ok(())
+}
+
 /// Unique capability ids.
 static NEXT_CAP_ID: AtomicU64 = AtomicU64::new(1);
 

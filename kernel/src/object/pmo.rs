@@ -83,8 +83,22 @@ pub struct Pmo {
     overdraft: bool,
     /// Where the PMO is mapped (to drop stale mappings of a page whose
     /// frame was replaced by a copy-on-write outside a page fault).
-    mappings: Mutex<Vec<(Weak<VmSpace>, u64)>>,
+    mappings: Mutex<Mappings>,
 }
+
+/// Where a PMO is mapped, by (vmspace address, virtual address). A PMO
+/// fork shares (program text) is mapped in every process forked from one
+/// parent: a thousand of them made a list walked on every fork and exit.
+/// Entries of vmspaces that went without unmapping (their address may be
+/// reused: an insert then replaces the dead entry) are pruned when the map
+/// has doubled since the last prune.
+struct Mappings {
+    map: BTreeMap<(usize, u64), Weak<VmSpace>>,
+    prune_at: usize,
+}
+
+/// Prune the first time a map reaches this many entries.
+const MAPPINGS_PRUNE_FIRST: usize = 16;
 
 fn copy_page(src: u64, dst: u64) {
     // SAFETY: both are whole pages owned by PMOs (`dst` by the caller alone),
@@ -156,7 +170,7 @@ impl Pmo {
     }
 
     fn unshared(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Pmo {
-        Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, overdraft: false, mappings: Mutex::new(Vec::new()) }
+        Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, overdraft: false, mappings: Mutex::new(Mappings { map: BTreeMap::new(), prune_at: MAPPINGS_PRUNE_FIRST }) }
     }
 
     /// Memory that is not RAM to be charged (device registers, the kernel
@@ -288,20 +302,23 @@ impl Pmo {
     /// Remember that `vm` maps this PMO at `va`.
     pub fn add_mapping(&self, vm: &Arc<VmSpace>, va: u64) {
         let mut m = self.mappings.lock();
-        m.retain(|(w, _)| w.strong_count() > 0);
-        m.push((Arc::downgrade(vm), va));
+        if m.map.len() >= m.prune_at {
+            m.map.retain(|_, w| w.strong_count() > 0);
+            m.prune_at = (m.map.len() * 2).max(MAPPINGS_PRUNE_FIRST);
+        }
+        m.map.insert((Arc::as_ptr(vm) as usize, va), Arc::downgrade(vm));
     }
 
     /// Forget the mapping of `vm` at `va`.
     pub fn remove_mapping(&self, vm: &VmSpace, va: u64) {
-        self.mappings.lock().retain(|(w, a)| !(core::ptr::eq(w.as_ptr(), vm) && *a == va) && w.strong_count() > 0);
+        self.mappings.lock().map.remove(&(vm as *const VmSpace as usize, va));
     }
 
     /// Page `index` got a new frame: drop every mapping of the old one (the
     /// next access faults the new one in), except `keep` (a vmspace and the
     /// page's address there) which the caller already points at the new frame.
     pub fn invalidate(&self, index: u64, keep: Option<(&VmSpace, u64)>) {
-        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().clone();
+        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().map.iter().map(|(&(_, va), w)| (w.clone(), va)).collect();
         for (w, base) in mappings {
             let page = base + (index << PAGE_SHIFT);
             if keep.is_some_and(|(vm, va)| core::ptr::eq(w.as_ptr(), vm) && page == va) {

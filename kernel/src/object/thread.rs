@@ -40,6 +40,8 @@ pub struct ThreadInner {
     pub handler: Option<super::connection::HandlerInfo>,
     /// Blocked with a timeout: it is in the scheduler's sleeper list.
     pub timed: bool,
+    /// When `timed`: the tick it wakes at (its key in the sleeper list).
+    pub wake_at: u64,
     /// The notification it is blocked on, if any (for timeouts).
     pub waiting_on: Option<Arc<super::notification::Notification>>,
     /// A CPU runs it, or has not yet saved its registers since it stopped
@@ -76,6 +78,7 @@ impl Thread {
                 cpu: 0,
                 handler: None,
                 timed: false,
+                wake_at: 0,
                 waiting_on: None,
                 on_cpu: false,
             }),
@@ -84,8 +87,7 @@ impl Thread {
         if g.state != super::cap_group::GroupState::Alive {
             return Err(Error::InvalidArgument);
         }
-        g.threads.retain(|w| w.strong_count() > 0);
-        g.threads.push(Arc::downgrade(&t));
+        super::push_weak(&mut g.threads, Arc::downgrade(&t))?;
         Ok(t)
     }
 

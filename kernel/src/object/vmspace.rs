@@ -9,29 +9,30 @@ use crate::mm::ChargedTables;
 use alloc::sync::Arc;
 use chcore_abi::{perm, Error, ObjectType, PmoKind};
 use kernel_core::account::Account;
+use kernel_core::asid::Asids;
 use kernel_core::mm::pagetable::{Granularity, MapError, PageTable};
 use kernel_core::mm::pte::{MemType, Perm};
 use kernel_core::mm::{PAGE_SHIFT, PAGE_SIZE};
 use kernel_core::vmregion::VmRegions;
 use spin::Mutex;
 
-/// ASIDs in use (8-bit ASIDs; 0 is never given to a user address space).
-static ASIDS: Mutex<[u64; 4]> = Mutex::new([1, 0, 0, 0]);
+/// ASIDs in use: 16 bits of them where the CPU has them (the boot code
+/// then set TCR_EL1.AS), else 8 (docs/memory.md).
+static ASIDS: Mutex<Asids> = Mutex::new(Asids::new());
 
 fn alloc_asid() -> Result<u16, Error> {
-    let mut map = ASIDS.lock();
-    for (w, word) in map.iter_mut().enumerate() {
-        if *word != u64::MAX {
-            let bit = word.trailing_ones();
-            *word |= 1 << bit;
-            return Ok((w as u32 * 64 + bit) as u16);
-        }
+    let mut asids = ASIDS.lock();
+    if asids.in_use() == 0 {
+        asids.set_bits(mmu::asid_bits());
     }
-    Err(Error::NoMemory)
+    asids.alloc().ok_or_else(|| {
+        log::debug!("no ASID left ({} in use)", asids.in_use());
+        Error::NoMemory
+    })
 }
 
 fn free_asid(asid: u16) {
-    ASIDS.lock()[asid as usize / 64] &= !(1 << (asid % 64));
+    ASIDS.lock().free(asid);
 }
 
 /// How a user access went wrong, for the fault report.

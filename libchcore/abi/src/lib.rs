@@ -418,8 +418,11 @@ pub mod ipc {
     pub const SERVER_STACK_BASE: u64 = 0x6100_0000_0000;
     /// Bytes of handler stack per connection.
     pub const STACK_SIZE: u64 = 64 << 10;
-    /// Most connections one server takes.
-    pub const MAX_CONNECTIONS: u64 = 1024;
+    /// Most connections one server takes. procmgr takes one per process,
+    /// so this is far above what memory allows (the handler stacks and
+    /// buffers of this many fit the server's address space: 4 GiB and
+    /// 1 GiB from their bases).
+    pub const MAX_CONNECTIONS: u64 = 1 << 16;
     /// Where procmgr maps a process's connection buffer to it.
     pub const PROCMGR_BUF: u64 = 0x2800_0000;
 }

@@ -5,7 +5,7 @@
 //! (a null pointer, say) faults instead of hitting RAM or a device.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{ReadWriteable, Writeable, TCR_EL1, TTBR0_EL1};
+use aarch64_cpu::registers::{ReadWriteable, Readable, Writeable, TCR_EL1, TTBR0_EL1};
 
 fn flush_tlb() {
     // SAFETY: TLB invalidation and barriers change no memory the compiler
@@ -31,6 +31,16 @@ pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
     let r = f();
     disable_lower_half();
     r
+}
+
+/// Bits of ASID in use on this CPU: 16 if the boot code found them
+/// (ID_AA64MMFR0_EL1.ASIDBits) and set TCR_EL1.AS, else 8.
+pub fn asid_bits() -> u32 {
+    if TCR_EL1.is_set(TCR_EL1::AS) {
+        16
+    } else {
+        8
+    }
 }
 
 /// The TTBR0_EL1 value for the page table at `root` (physical address)
