@@ -1,7 +1,8 @@
-//! Each CPU's local block: the data its hot paths touch on every kernel
-//! entry (the scheduler's `Fast` flags, the counters), on one cache line of
-//! its own, reached through one register (`arch::smp::cpu_local`) instead
-//! of an index computed from the CPU id.
+//! Each CPU's local block: the data its hot paths touch (the scheduler's
+//! `Fast` flags and the counters on every kernel entry, on the block's first
+//! cache line; the running thread's lock on every switch), on cache lines
+//! no other CPU writes, reached through one register
+//! (`arch::smp::cpu_local`) instead of an index computed from the CPU id.
 
 use crate::arch::smp::MAX_CPUS;
 
@@ -10,11 +11,17 @@ use crate::arch::smp::MAX_CPUS;
 pub struct Local {
     pub sched: crate::sched::Fast,
     pub stats: crate::stats::Counters,
+    pub current: crate::sched::Current,
 }
 
-const _: () = assert!(core::mem::size_of::<Local>() == 64, "a CPU's local block fills one cache line");
+const _: () = assert!(
+    core::mem::offset_of!(Local, stats) + core::mem::size_of::<crate::stats::Counters>() <= 64,
+    "the flags and counters every entry touches share the block's first cache line"
+);
 
-static LOCALS: [Local; MAX_CPUS] = [const { Local { sched: crate::sched::Fast::new(), stats: crate::stats::Counters::new() } }; MAX_CPUS];
+static LOCALS: [Local; MAX_CPUS] = [const {
+    Local { sched: crate::sched::Fast::new(), stats: crate::stats::Counters::new(), current: crate::sched::Current::new() }
+}; MAX_CPUS];
 
 /// The address of CPU `cpu`'s block, for `arch::smp::set_cpu_id`.
 pub fn block_addr(cpu: usize) -> usize {

@@ -12,7 +12,10 @@
 //!
 //! New threads go to the least loaded CPU (or their pinned one); a CPU whose
 //! queue is empty takes work from the others before it idles. All of this
-//! runs under the big kernel lock (see `bkl`), plus this module's own lock.
+//! runs under the big kernel lock (see `bkl`), plus this module's own lock,
+//! except the IPC fast path's switches (`ipc_call_switch`,
+//! `ipc_return_switch`), which take only this CPU's running-thread lock and
+//! thread locks (docs/locking.md).
 
 use crate::arch::smp::{cpu_id, MAX_CPUS};
 use crate::arch::{self, TrapFrame};
@@ -37,32 +40,37 @@ struct Cpu {
     queue: RunQueue<Arc<Thread>>,
 }
 
-/// A CPU's own data on a cache line of its own, so that CPUs writing
-/// theirs do not slow each other down (false sharing).
-#[repr(align(64))]
-struct PerCpu<T>(T);
+/// The thread a CPU runs (the `Arc` that keeps it alive), in the CPU's
+/// `percpu` block under a lock of its own rather than the scheduler's: the
+/// IPC fast path changes it without the scheduler lock, so that CPUs doing
+/// IPC do not wait for each other. Lock order: scheduler lock, then a
+/// CPU's `Current`, then thread locks.
+pub struct Current(Mutex<Option<Arc<Thread>>>);
 
-/// The thread each CPU runs (the `Arc` that keeps it alive), under a lock
-/// of its own rather than the scheduler's: the IPC fast path changes it
-/// without the scheduler lock, so that CPUs doing IPC do not wait for each
-/// other. Lock order: scheduler lock, then a CPU's `CURRENT`, then thread
-/// locks.
-static CURRENT: [PerCpu<Mutex<Option<Arc<Thread>>>>; MAX_CPUS] = [const { PerCpu(Mutex::new(None)) }; MAX_CPUS];
+impl Current {
+    pub const fn new() -> Current {
+        Current(Mutex::new(None))
+    }
+}
 
+/// CPU `cpu`'s running thread, locked.
+#[inline(always)]
 fn current_of(cpu: usize) -> spin::MutexGuard<'static, Option<Arc<Thread>>> {
-    CURRENT[cpu].0.lock()
+    crate::percpu::of(cpu).current.0.lock()
 }
 
 /// What every exception return and every system call look at, kept out of
 /// the scheduler lock so that the common case (no switch) costs a few loads.
-/// Only code under the big kernel lock writes it, so `Relaxed` suffices: the
-/// lock orders everything.
+/// `current` is written only by its own CPU; `need_resched` and `started`
+/// by other CPUs only under the big kernel lock or the scheduler lock, and
+/// read by their CPU on its way out of an exception, which takes that lock
+/// before it acts on them: `Relaxed` suffices.
 ///
 /// The invariant that makes the fast path correct: whoever takes the
 /// running thread out of `Running` (block, exit, suspend, affinity change,
 /// a preempting wake-up) sets `need_resched` on its CPU.
 pub struct Fast {
-    /// The thread `CURRENT[i]` holds, borrowed: that `Arc`
+    /// The thread `Current` holds, borrowed: that `Arc`
     /// keeps it alive, and only this CPU's [`on_exception_return`] changes it.
     current: AtomicPtr<Thread>,
     /// Pick a thread at the next exception return.
@@ -282,7 +290,7 @@ pub fn with_current<R>(f: impl FnOnce(&Arc<Thread>) -> R) -> Option<R> {
         return None;
     }
     // SAFETY: `p` came from `Arc::into_raw`-equivalent `Arc::as_ptr` of the
-    // `Arc` in `CURRENT[cpu]`, which keeps the thread alive
+    // `Arc` in this CPU's `Current`, which keeps the thread alive
     // until this CPU's next `on_exception_return` replaces it; that cannot
     // happen during `f`, which runs inside the current exception. The
     // `ManuallyDrop` makes the borrowed `Arc` give its count back untouched.
@@ -662,9 +670,9 @@ fn save_here(inner: &mut ThreadInner, frame: &TrapFrame) {
 /// thread blocks as `handler`'s caller and `handler`, idle, runs on this
 /// CPU at once: no run queue, no pick, and the time slice carries over
 /// (the call's work is done on the caller's time, as in seL4). `start`
-/// sets the handler's registers up for the call. One trip through the
-/// scheduler lock, the handler's lock and the caller's (in that order, as
-/// [`ipc_return_switch`]); the caller's reference moves from the CPU to
+/// sets the handler's registers up for the call. One trip through this
+/// CPU's `Current` lock, the handler's lock and the caller's (in that
+/// order, as [`ipc_return_switch`]; no big kernel lock, no scheduler lock); the caller's reference moves from the CPU to
 /// the handler, the handler's from `handler` to the CPU: no reference
 /// count changes. Returns the frame to leave through, or `None`, having
 /// changed nothing, when the handler is not idle and free to run here.

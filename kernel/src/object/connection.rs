@@ -366,9 +366,9 @@ fn release_index(server: &CapGroup, index: u64) {
 /// It runs without the big kernel lock, so two CPUs' IPC pairs do not
 /// wait for each other (docs/locking.md). What makes that safe: the
 /// capability lookup holds the client's cap_group lock; everything else
-/// happens in `sched::ipc_call_switch` / `ipc_return_switch` under the
-/// scheduler lock and the two threads' locks, which every other path that
-/// changes those threads takes too; a thread is switched to only once the
+/// happens in `sched::ipc_call_switch` / `ipc_return_switch` under this
+/// CPU's running-thread lock and the two threads' locks, which every other
+/// path that changes those threads or reads this CPU's thread takes too; a thread is switched to only once the
 /// CPU it last ran on has saved it (`on_cpu`), never if it ended or its
 /// server is ending (checked under those locks), and a connection's drop
 /// decides about its handler in one hold of the handler's lock.
