@@ -39,14 +39,12 @@ struct Input {
     /// Index of the oldest byte.
     head: usize,
     len: usize,
-    /// Bytes lost because the buffer was full.
-    dropped: u64,
 }
 
 impl Input {
+    /// Keep `b`, unless the buffer is full: then it is lost.
     fn push(&mut self, b: u8) {
         if self.len == INPUT_SIZE {
-            self.dropped += 1;
             return;
         }
         self.buf[(self.head + self.len) % INPUT_SIZE] = b;
@@ -64,7 +62,7 @@ impl Input {
     }
 }
 
-static INPUT: Mutex<Input> = Mutex::new(Input { buf: [0; INPUT_SIZE], head: 0, len: 0, dropped: 0 });
+static INPUT: Mutex<Input> = Mutex::new(Input { buf: [0; INPUT_SIZE], head: 0, len: 0 });
 static INPUT_READY: Once<Arc<Notification>> = Once::new();
 
 /// The notification the receive interrupt notifies (made on first use,
