@@ -496,11 +496,7 @@ fn take_zombie(parent: u64, pid: u64) -> Option<(u64, i32, bool)> {
         t.procs.get(&pid).filter(|p| p.ppid == parent && matches!(p.state, State::Zombie(..)))?;
         pid
     };
-    let pr = t.remove(found)?;
-    let _ = sys::cap_delete(pr.group);
-    if let Some(n) = pr.child_note {
-        let _ = sys::cap_delete(n);
-    }
+    let pr = forget(&mut t, found)?;
     match pr.state {
         State::Zombie(code, killed) => Some((found, code, killed)),
         State::Running => None,
@@ -639,14 +635,15 @@ fn became_zombie(t: &mut Table, pid: u64) {
     }
 }
 
-/// Reap `pid` with nobody told (an orphan).
-fn forget(t: &mut Table, pid: u64) {
-    if let Some(p) = t.remove(pid) {
-        let _ = sys::cap_delete(p.group);
-        if let Some(n) = p.child_note {
-            let _ = sys::cap_delete(n);
-        }
+/// Take `pid` out of the table and give up its capabilities (its group,
+/// its child notification); returns what it was (for its status).
+fn forget(t: &mut Table, pid: u64) -> Option<Process> {
+    let p = t.remove(pid)?;
+    let _ = sys::cap_delete(p.group);
+    if let Some(n) = p.child_note {
+        let _ = sys::cap_delete(n);
     }
+    Some(p)
 }
 
 /// Whether process `pid` has not ended.
@@ -873,19 +870,7 @@ fn op_pipe(pid: u64) -> Result<Reply, Error> {
 fn console_line(out: &mut [u8], pid: u64) -> usize {
     let mut n = 0;
     while n < out.len() {
-        let c = match sys::getc() {
-            Ok(c) => c,
-            Err(_) => {
-                if !running(pid) {
-                    return 0;
-                }
-                // The console's receive interrupt notifies this; a reader
-                // killed while it waits is ended by the kernel with its
-                // connection.
-                let _ = sys::wait(slot::ROOT_CONSOLE_INPUT, None);
-                continue;
-            }
-        };
+        let Ok(c) = console_byte(pid, None) else { return 0 };
         match c {
             b'\r' | b'\n' => {
                 let _ = sys::putstr(b"\n");
@@ -995,21 +980,27 @@ fn op_ps(out: &mut [u8]) -> Reply {
 /// One raw console key for `pid` within `ticks` (see `proto::KEY`).
 fn op_key(pid: u64, ticks: u64) -> Result<Reply, Error> {
     let deadline = if ticks == u64::MAX { None } else { Some(sys::get_tick().saturating_add(ticks)) };
+    console_byte(pid, deadline).map(|c| ok(u64::from(c), [0; 3]))
+}
+
+/// The next console byte for process `pid`, waiting for input until tick
+/// `deadline` (`None`: for ever; then `Timeout`). `PeerDead` once `pid`
+/// has ended: its handler must not go on taking input meant for others.
+fn console_byte(pid: u64, deadline: Option<u64>) -> Result<u8, Error> {
     loop {
         if let Ok(c) = sys::getc() {
-            return Ok(ok(u64::from(c), [0; 3]));
+            return Ok(c);
         }
         if !running(pid) {
             return Err(Error::PeerDead);
         }
         let left = match deadline {
             None => None,
-            Some(d) => match d.checked_sub(sys::get_tick()).filter(|l| *l > 0) {
-                Some(l) => Some(l),
-                None => return Err(Error::Timeout),
-            },
+            Some(d) => Some(d.checked_sub(sys::get_tick()).filter(|l| *l > 0).ok_or(Error::Timeout)?),
         };
-        // Woken by input or the timeout; either way, look again.
+        // The console's receive interrupt notifies this (or the time is
+        // up); either way, look again. A reader killed while it waits is
+        // ended by the kernel with its connection.
         let _ = sys::wait(slot::ROOT_CONSOLE_INPUT, left);
     }
 }
