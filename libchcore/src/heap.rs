@@ -8,8 +8,8 @@ use chcore_abi::{perm, slot, PmoKind};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
-/// The allocator behind a lock that yields under contention (the
-/// allocator crate's own `LockedHeap` spins).
+/// The allocator behind a lock that sleeps under contention
+/// (`crate::sync::Mutex`; the allocator crate's own `LockedHeap` spins).
 ///
 /// The heap is handed to the buddy allocator a piece at a time, doubling:
 /// given all 64 MiB at once, the first small allocation splits the one big
@@ -18,7 +18,7 @@ use core::ptr::NonNull;
 /// +16 MiB, ... +4 KiB: about 80 KiB of memory for a program that
 /// allocates a few bytes, most of what an idle process cost
 /// (docs/memory.md).
-pub struct YieldingHeap(Mutex<Growing>);
+pub struct LockedHeap(Mutex<Growing>);
 
 /// The buddy allocator and how much of the heap region it has been given.
 pub struct Growing {
@@ -55,7 +55,7 @@ impl Growing {
 
 // SAFETY: allocation and deallocation go through the buddy allocator under
 // the lock; it hands out disjoint blocks of the heap region.
-unsafe impl GlobalAlloc for YieldingHeap {
+unsafe impl GlobalAlloc for LockedHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut g = self.0.lock();
         loop {
@@ -81,7 +81,7 @@ pub const HEAP_BASE: u64 = 0x1000_0000;
 pub const HEAP_SIZE: u64 = 64 << 20;
 
 #[global_allocator]
-static HEAP: YieldingHeap = YieldingHeap(Mutex::new(Growing { heap: Heap::empty(), given: 0 }));
+static HEAP: LockedHeap = LockedHeap(Mutex::new(Growing { heap: Heap::empty(), given: 0 }));
 
 /// In a spawned copy: our data is a snapshot of the parent's, so the
 /// allocator describes the parent's heap (and its lock may look taken by a

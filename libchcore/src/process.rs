@@ -323,6 +323,8 @@ extern "C" fn do_fork(jump_buffer: u64) -> i64 {
 /// taken while it held the procmgr connection lock, in its fork call.
 #[no_mangle]
 extern "C" fn chcore_fork_child_fixup() {
+    // Before any lock is taken: the parent's lock notifications are not ours.
+    crate::sync::after_fork();
     // SAFETY: this is the child's only thread; the copied lock state belongs
     // to the parent's call in progress, which does not exist here.
     unsafe { CONN.force_unlock() };

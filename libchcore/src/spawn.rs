@@ -61,6 +61,8 @@ pub fn spawn_self(name: &str, entry: extern "C" fn(u64) -> !, arg: u64, before_s
 
 /// First code of a spawned copy.
 extern "C" fn child_start(arg: u64) -> ! {
+    // The parent's lock notifications are not ours: a new epoch first.
+    crate::sync::after_fork();
     crate::heap::reset_in_child();
     let entry = ENTRY.load(Ordering::SeqCst);
     // SAFETY: `spawn_self` stored an `extern "C" fn(u64) -> !` here just

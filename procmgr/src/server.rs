@@ -817,8 +817,11 @@ fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
             return Ok(ok(0, [0; 3]));
         }
         // The reaper notifies `note` for each child that ends; the note was
-        // made before the first look, so no wake-up falls between.
-        let _ = sys::wait(note, None);
+        // made before the first look, so no wake-up falls between. The
+        // kernel ends the wait with `PeerDead` when the caller is gone.
+        if sys::wait(note, None) == Err(Error::PeerDead) {
+            return Err(Error::PeerDead);
+        }
     }
 }
 
@@ -999,8 +1002,10 @@ fn console_byte(pid: u64, deadline: Option<u64>) -> Result<u8, Error> {
             Some(d) => Some(d.checked_sub(sys::get_tick()).filter(|l| *l > 0).ok_or(Error::Timeout)?),
         };
         // The console's receive interrupt notifies this (or the time is
-        // up); either way, look again. A reader killed while it waits is
-        // ended by the kernel with its connection.
-        let _ = sys::wait(slot::ROOT_CONSOLE_INPUT, left);
+        // up); either way, look again. The kernel ends the wait with
+        // `PeerDead` when the reader is gone.
+        if sys::wait(slot::ROOT_CONSOLE_INPUT, left) == Err(Error::PeerDead) {
+            return Err(Error::PeerDead);
+        }
     }
 }

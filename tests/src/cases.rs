@@ -19,7 +19,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
     "[USERTEST] all 27 user tests passed",
-    "[PROCTEST] 17 of 17 process tests passed",
+    "[PROCTEST] 18 of 18 process tests passed",
     "hostile attempts refused or contained, 16000 fuzz calls,",
     "; nothing lost",
     "[TEST] verdict: PASS",

@@ -47,6 +47,7 @@ const TESTS: &[Test] = &[
     ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
     ("PROC016", "a call whose connection is deleted mid-call ends with PeerDead", call_orphaned),
     ("PROC017", "pipe ends in use work on in a forked child and across exec", pipe_fork_exec),
+    ("PROC018", "a handler waiting under a lock when its client goes is woken, and its server serves on", handler_woken),
 ];
 
 fn main() -> i32 {
@@ -604,6 +605,71 @@ extern "C" fn orphan_caller(conn: u64) -> ! {
     let (ret, _) = sys::ipc_call(conn, [0; 4], 0);
     ORPHAN_CALL.store(ret as u64 + 1, Ordering::SeqCst);
     sys::thread_exit()
+}
+
+/// In the parking server: the lock its handlers share, holding what the
+/// parked handler's wait returned (0: nothing yet, else the result + 2).
+static PARKED: libchcore::sync::Mutex<i64> = libchcore::sync::Mutex::new(0);
+/// In the parking server: a notification nobody notifies.
+static PARK: AtomicU64 = AtomicU64::new(0);
+
+fn parking_handler(r: &mut libchcore::ipc::Request) -> libchcore::ipc::Reply {
+    let mut held = PARKED.lock();
+    if r.words[0] == 0 {
+        // Park with the lock held, until the kernel says the client is gone.
+        let n = match PARK.load(Ordering::SeqCst) {
+            0 => sys::create_notification().unwrap_or(0),
+            n => n,
+        };
+        PARK.store(n, Ordering::SeqCst);
+        *held = match sys::wait(n, None) {
+            Ok(()) => 2,
+            Err(e) => e.to_result() + 2,
+        };
+    }
+    libchcore::ipc::Reply { ret: *held, words: [0; 3] }
+}
+
+extern "C" fn parking_server(_: u64) -> ! {
+    libchcore::ipc::serve_forever(parking_handler, 4)
+}
+
+/// What the second client's call returned, plus one (0: not back yet).
+static PARK_READ: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn park_reader(conn: u64) -> ! {
+    let (ret, _) = sys::ipc_call(conn, [1, 0, 0, 0], 0);
+    PARK_READ.store(ret as u64 + 1, Ordering::SeqCst);
+    sys::thread_exit()
+}
+
+fn handler_woken() -> TestResult {
+    let (server, _) = libchcore::spawn::spawn_self("park-server", parking_server, 0, |_| Ok(())).map_err(e("spawn the server"))?;
+    let result = (|| {
+        let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
+        ORPHAN_CALL.store(0, Ordering::SeqCst);
+        libchcore::thread::spawn(orphan_caller, conn.slot).map_err(e("start the parking call"))?;
+        sys::sleep(10);
+        check!(ORPHAN_CALL.load(Ordering::SeqCst) == 0, "the parking call came back by itself");
+        drop(conn);
+        // Had the kernel ended the parked handler, the lock would stay held
+        // and this call would never come back.
+        let second = libchcore::ipc::connect(server).map_err(e("connect again"))?;
+        libchcore::thread::spawn(park_reader, second.slot).map_err(e("start the second call"))?;
+        let mut waited = 0;
+        while PARK_READ.load(Ordering::SeqCst) == 0 && waited < 100 {
+            sys::sleep(1);
+            waited += 1;
+        }
+        let got = PARK_READ.load(Ordering::SeqCst);
+        check!(got != 0, "the server's lock is still held 1 s after the parked handler's client went");
+        let wait_result = got.wrapping_sub(1) as i64 - 2;
+        check!(wait_result == Error::PeerDead.to_result(), "the parked handler's wait ended with {wait_result}, not PeerDead");
+        check!(ORPHAN_CALL.load(Ordering::SeqCst) != 0, "the parking call did not end");
+        Ok(())
+    })();
+    let _ = sys::cap_group_kill(server);
+    result
 }
 
 fn call_orphaned() -> TestResult {

@@ -68,14 +68,16 @@ impl<T> VmRegions<T> {
     pub fn insert(&mut self, start: u64, len: u64, p: u64, pmo: T) -> Result<(), Error> {
         check_user_range(start, len)?;
         check_perm(p)?;
-        let end = start + len;
-        if let Some((_, prev)) = self.map.range(..end).next_back() {
-            if prev.end() > start {
-                return Err(Error::Overlap);
-            }
+        if self.overlaps(start, len) {
+            return Err(Error::Overlap);
         }
         self.map.insert(start, VmRegion { start, len, perm: p, pmo });
         Ok(())
+    }
+
+    /// Whether any region shares a byte with `[start, start + len)`.
+    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+        self.map.range(..start.saturating_add(len)).next_back().is_some_and(|(_, r)| r.end() > start)
     }
 
     /// The region holding `va`.
@@ -128,6 +130,18 @@ mod tests {
         assert_eq!(v.remove(0x1000).unwrap().pmo, 'a');
         assert_eq!(v.remove(0x1000).unwrap_err(), Error::NotMapped);
         assert!(v.find(0x1000).is_none());
+    }
+
+    #[test]
+    fn overlaps_is_any_shared_byte() {
+        let mut v = VmRegions::new();
+        v.insert(0x4000, 0x2000, RW, ()).unwrap();
+        assert!(!v.overlaps(0x2000, 0x2000), "ends where the region starts");
+        assert!(!v.overlaps(0x6000, 0x1000), "starts where the region ends");
+        assert!(v.overlaps(0x5000, 0x1000));
+        assert!(v.overlaps(0x1000, 0x10000), "covers it");
+        assert!(v.overlaps(0x4000, 1));
+        assert!(!v.overlaps(u64::MAX - 0x1000, 0x2000), "a range that wraps is no overlap here");
     }
 
     #[test]

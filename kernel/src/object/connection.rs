@@ -70,11 +70,19 @@ pub fn register_server(group: &Arc<CapGroup>, entry: u64, max: u64) -> Result<()
     if entry >= kernel_core::mm::USER_VA_END || !entry.is_multiple_of(4) || max == 0 || max > ipc::MAX_CONNECTIONS {
         return Err(Error::InvalidArgument);
     }
-    let mut inner = group.lock();
-    if inner.server.is_some() {
+    if group.lock().server.is_some() {
         return Err(Error::InvalidArgument);
     }
-    inner.server = Some(ServerConfig { entry, max, next: 0, free: alloc::vec::Vec::new() });
+    // Every connection's buffer and handler stack go in two slot areas
+    // (vmspace.rs), so a server with many clients keeps a small region tree.
+    let rw = perm::READ | perm::WRITE;
+    group.vmspace.add_area(ipc::SERVER_BUF_BASE, ipc::BUF_SIZE, max, rw)?;
+    if let Err(e) = group.vmspace.add_area(ipc::SERVER_STACK_BASE, ipc::STACK_SIZE, max, rw) {
+        group.vmspace.remove_area(ipc::SERVER_BUF_BASE);
+        return Err(e);
+    }
+    // A second registration racing this one found the areas taken.
+    group.lock().server = Some(ServerConfig { entry, max, next: 0, free: alloc::vec::Vec::new() });
     Ok(())
 }
 
@@ -108,9 +116,9 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         let _ = client.vmspace.unmap(client_buf);
         e
     };
-    server.vmspace.map(buf.clone(), server_buf, rw, rw).map_err(undo_client)?;
+    server.vmspace.map_slot(buf.clone(), server_buf).map_err(undo_client)?;
     let stack = Pmo::new_overdraft(PmoKind::Anonym, ipc::STACK_SIZE, &client.account).map_err(undo_client)?;
-    let mapped = server.vmspace.map(stack, stack_va, rw, rw);
+    let mapped = server.vmspace.map_slot(stack, stack_va);
     let handler = mapped.and_then(|_| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0)).map_err(|e| {
         let _ = server.vmspace.unmap(server_buf);
         let _ = server.vmspace.unmap(stack_va);
@@ -320,23 +328,31 @@ impl Drop for Connection {
     fn drop(&mut self) {
         // A call in progress gets no answer through a connection that is
         // gone: its caller learns now. (The IPC fast path's return relies on
-        // it: a handler with a caller has a live connection.) A handler in
-        // the middle of a call cleans up itself at its return;
-        // an idle one (or one blocked in a wait of its own, which would
-        // never get to answer) goes now, with its buffer and stack. Both
-        // are decided in one hold of the handler's lock: the IPC fast path
-        // (outside the big lock) could otherwise start a call in between.
-        let (caller, idle) = {
+        // it: a handler with a caller has a live connection.) An idle
+        // handler goes now, with its buffer and stack. A handler in the
+        // middle of a call cleans up itself at its return; if it is blocked
+        // on a notification (waiting for a child on its client's behalf, or
+        // for a lock) it is woken with `PeerDead` to get there. It is not
+        // ended where it stands: it may hold a lock of its server's, which
+        // would never be released. All of this is decided in one hold of
+        // the handler's lock: the IPC fast path (outside the big lock)
+        // could otherwise start a call in between.
+        let (caller, idle, waiting) = {
             let mut h = self.handler.lock();
             let caller = h.handler.as_mut().and_then(|i| i.caller.take());
-            let idle = h.state == ThreadState::Blocked;
+            let blocked = h.state == ThreadState::Blocked;
+            let idle = blocked && caller.is_none();
             if idle {
                 h.state = ThreadState::Exited;
             }
-            (caller, idle)
+            (caller, idle, blocked && !idle && h.waiting_on.is_some())
         };
         if let Some(c) = caller {
             sched::wake(&c, Error::PeerDead.to_result());
+        }
+        if waiting {
+            super::notification::Notification::timed_out(&self.handler);
+            sched::wake(&self.handler, Error::PeerDead.to_result());
         }
         if idle {
             let _ = self.server.vmspace.unmap(self.server_buf);

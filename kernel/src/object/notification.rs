@@ -60,7 +60,8 @@ impl Notification {
         inner.count += 1;
     }
 
-    /// A waiter's timeout expired (or its cap_group ended): take it off the queue.
+    /// A waiter's timeout expired (or its cap_group ended, or it is woken
+    /// with an error): take it off the queue.
     pub fn timed_out(t: &Arc<Thread>) {
         let n = t.lock().waiting_on.take();
         if let Some(n) = n {

@@ -53,9 +53,54 @@ struct Mapping {
     max_perm: u64,
 }
 
+/// A run of equal-sized slots, each holding at most one PMO: where a
+/// server's connection buffers (or handler stacks) live, one slot per
+/// connection. One area instead of a vm region per connection keeps the
+/// region tree of a server with a thousand clients as small as any other
+/// (connecting and faulting there index a vector instead of walking a
+/// B-tree of thousands of regions). Only the kernel maps into an area.
+struct SlotArea {
+    base: u64,
+    stride: u64,
+    count: u64,
+    perm: u64,
+    slots: alloc::vec::Vec<Option<Arc<Pmo>>>,
+}
+
+impl SlotArea {
+    fn contains(&self, va: u64) -> bool {
+        va >= self.base && (va - self.base) / self.stride < self.count
+    }
+
+    fn overlaps(&self, start: u64, len: u64) -> bool {
+        start < self.base + self.count * self.stride && self.base < start + len
+    }
+}
+
+/// A mapping found at an address: its first page, its permissions and its PMO.
+struct Found<'a> {
+    start: u64,
+    perm: u64,
+    pmo: &'a Arc<Pmo>,
+}
+
 struct VmInner {
     pt: PageTable,
     regions: VmRegions<Mapping>,
+    areas: alloc::vec::Vec<SlotArea>,
+}
+
+impl VmInner {
+    /// The mapping that holds `va`, in a slot area or a region.
+    fn find(&self, va: u64) -> Option<Found<'_>> {
+        if let Some(a) = self.areas.iter().find(|a| a.contains(va)) {
+            let i = (va - a.base) / a.stride;
+            let pmo = a.slots.get(i as usize)?.as_ref()?;
+            let start = a.base + i * a.stride;
+            return (va < start + pmo.size).then_some(Found { start, perm: a.perm, pmo });
+        }
+        self.regions.find(va).map(|r| Found { start: r.start, perm: r.perm, pmo: &r.pmo.pmo })
+    }
 }
 
 /// An address space.
@@ -105,7 +150,7 @@ impl VmSpace {
             asid,
             ttbr0: mmu::ttbr0(pt.root(), asid),
             account: account.clone(),
-            inner: Mutex::new(VmInner { pt, regions: VmRegions::new() }),
+            inner: Mutex::new(VmInner { pt, regions: VmRegions::new(), areas: alloc::vec::Vec::new() }),
         }))
     }
 
@@ -118,7 +163,69 @@ impl VmSpace {
         }
         let mut inner = self.inner.lock();
         let len = pmo.size;
+        if inner.areas.iter().any(|a| a.overlaps(va, len)) {
+            return Err(Error::Overlap);
+        }
         inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
+        if let Err(e) = self.map_present(&mut inner, &pmo, va, p) {
+            let _ = inner.regions.remove(va);
+            return Err(e);
+        }
+        drop(inner);
+        pmo.add_mapping(self, va);
+        Ok(())
+    }
+
+    /// Make `[base, base + count * stride)` a slot area with `p`
+    /// permissions (see `SlotArea`). Refused if anything is mapped there.
+    pub fn add_area(&self, base: u64, stride: u64, count: u64, p: u64) -> Result<(), Error> {
+        let len = stride.checked_mul(count).ok_or(Error::InvalidArgument)?;
+        kernel_core::vmregion::check_user_range(base, len)?;
+        let mut inner = self.inner.lock();
+        if inner.regions.overlaps(base, len) || inner.areas.iter().any(|a| a.overlaps(base, len)) {
+            return Err(Error::Overlap);
+        }
+        inner.areas.push(SlotArea { base, stride, count, perm: p, slots: alloc::vec::Vec::new() });
+        Ok(())
+    }
+
+    /// Undo `add_area` of the (empty) area at `base`.
+    pub fn remove_area(&self, base: u64) {
+        self.inner.lock().areas.retain(|a| a.base != base || a.slots.iter().any(Option::is_some));
+    }
+
+    /// Put `pmo` (at most a slot long) into the free slot of an area that
+    /// starts at `va`, mapping its present pages.
+    pub fn map_slot(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64) -> Result<(), Error> {
+        let mut inner = self.inner.lock();
+        let (k, i, p) = {
+            let (k, a) = inner.areas.iter().enumerate().find(|(_, a)| a.contains(va)).ok_or(Error::NotMapped)?;
+            let i = (va - a.base) / a.stride;
+            if a.base + i * a.stride != va || pmo.size > a.stride {
+                return Err(Error::InvalidArgument);
+            }
+            (k, i as usize, a.perm)
+        };
+        let slots = &mut inner.areas[k].slots;
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
+        }
+        if slots[i].is_some() {
+            return Err(Error::Overlap);
+        }
+        slots[i] = Some(pmo.clone());
+        if let Err(e) = self.map_present(&mut inner, &pmo, va, p) {
+            inner.areas[k].slots[i] = None;
+            return Err(e);
+        }
+        drop(inner);
+        pmo.add_mapping(self, va);
+        Ok(())
+    }
+
+    /// Map the pages of `pmo` that exist, at `va` with `p`; undone on failure.
+    fn map_present(&self, inner: &mut VmInner, pmo: &Pmo, va: u64, p: u64) -> Result<(), Error> {
+        let len = pmo.size;
         let mem = if pmo.kind == PmoKind::Device { MemType::Device } else { MemType::Normal };
         // Present pages in runs of consecutive pages (all of a contiguous
         // PMO is one run), each mapped with one call.
@@ -142,12 +249,9 @@ impl VmSpace {
         }
         if let Err(e) = result {
             let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va, len);
-            let _ = inner.regions.remove(va);
             mmu::tlb_flush_asid(self.asid);
             return Err(map_error(e));
         }
-        drop(inner);
-        pmo.add_mapping(self, va);
         Ok(())
     }
 
@@ -157,8 +261,12 @@ impl VmSpace {
     pub fn clear(&self) -> alloc::vec::Vec<Arc<Pmo>> {
         let mut inner = self.inner.lock();
         let starts: alloc::vec::Vec<u64> = inner.regions.iter().map(|r| r.start).collect();
-        let pmos: alloc::vec::Vec<(u64, Arc<Pmo>)> =
+        let mut pmos: alloc::vec::Vec<(u64, Arc<Pmo>)> =
             starts.into_iter().filter_map(|va| inner.regions.remove(va).ok().map(|r| (va, r.pmo.pmo))).collect();
+        for a in core::mem::take(&mut inner.areas) {
+            let (base, stride) = (a.base, a.stride);
+            pmos.extend(a.slots.into_iter().enumerate().filter_map(|(i, s)| s.map(|p| (base + i as u64 * stride, p))));
+        }
         let asid = self.asid;
         inner.pt.clear_all(&mut ChargedTables(&self.account), || mmu::tlb_flush_asid(asid));
         drop(inner);
@@ -181,12 +289,19 @@ impl VmSpace {
     /// to drop outside the lock.
     pub fn unmap(&self, va: u64) -> Result<Arc<Pmo>, Error> {
         let mut inner = self.inner.lock();
-        let region = inner.regions.remove(va)?;
-        inner.pt.unmap_present(&mut ChargedTables(&self.account), region.start, region.len).map_err(map_error)?;
+        let pmo = match inner.areas.iter_mut().find(|a| a.contains(va)) {
+            Some(a) => {
+                let i = (va - a.base) / a.stride;
+                let slot = a.slots.get_mut(i as usize).filter(|_| a.base + i * a.stride == va);
+                slot.and_then(Option::take).ok_or(Error::NotMapped)?
+            }
+            None => inner.regions.remove(va)?.pmo.pmo,
+        };
+        inner.pt.unmap_present(&mut ChargedTables(&self.account), va, pmo.size).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
         drop(inner);
-        region.pmo.pmo.remove_mapping(self, va);
-        Ok(region.pmo.pmo)
+        pmo.remove_mapping(self, va);
+        Ok(pmo)
     }
 
     /// Change the permissions of the region `[va, va + len)`.
@@ -207,11 +322,11 @@ impl VmSpace {
     /// the kernel does not copy to or from registers on a user's behalf.
     pub fn resolve(&self, va: u64, write: bool) -> Result<u64, FaultError> {
         let mut inner = self.inner.lock();
-        let region = inner.regions.find(va).ok_or(FaultError::Unmapped)?;
-        if (write && region.perm & perm::WRITE == 0) || region.pmo.pmo.kind == PmoKind::Device {
+        let Found { start, perm: p, pmo } = inner.find(va).ok_or(FaultError::Unmapped)?;
+        if (write && p & perm::WRITE == 0) || pmo.kind == PmoKind::Device {
             return Err(FaultError::Permission);
         }
-        let (pmo, start, p) = (region.pmo.pmo.clone(), region.start, region.perm);
+        let pmo = pmo.clone();
         let page_va = va & !(PAGE_SIZE - 1);
         let index = (page_va - start) >> PAGE_SHIFT;
         let present = inner.pt.translate(&ChargedTables(&self.account), va);
@@ -250,8 +365,8 @@ impl VmSpace {
     pub fn handle_fault(&self, va: u64, write: bool, exec: bool) -> Result<(), FaultError> {
         {
             let inner = self.inner.lock();
-            let region = inner.regions.find(va).ok_or(FaultError::Unmapped)?;
-            if (exec && region.perm & perm::EXEC == 0) || !region.pmo.pmo.is_lazy() {
+            let found = inner.find(va).ok_or(FaultError::Unmapped)?;
+            if (exec && found.perm & perm::EXEC == 0) || !found.pmo.is_lazy() {
                 return Err(FaultError::Permission);
             }
         }
@@ -263,7 +378,8 @@ impl VmSpace {
     /// written through the mapping is shared), shared memory (SHM, DEVICE)
     /// is shared. Regions
     /// `dst` already has at the same address are left as they are (a forked
-    /// child's own connection buffer, say).
+    /// child's own connection buffer, say). Slot areas are not copied: a
+    /// child is no server, the connections stay the parent's.
     pub fn clone_into(&self, dst: &Arc<VmSpace>, account: &Arc<kernel_core::account::Account>) -> Result<(), Error> {
         let regions: alloc::vec::Vec<(u64, u64, u64, u64, Arc<Pmo>)> = {
             let inner = self.inner.lock();
