@@ -10,6 +10,7 @@
 use crate::object::notification::Notification;
 use alloc::sync::Arc;
 use core::fmt::{self, Write};
+use kernel_core::text::TextFilter;
 use spin::{Mutex, Once};
 
 /// A character device the console can print through.
@@ -23,11 +24,18 @@ pub trait ConsoleDevice: Sync {
     fn enable_rx_interrupt(&self);
 }
 
-static CONSOLE: Mutex<Option<&'static dyn ConsoleDevice>> = Mutex::new(None);
+/// The output device, and the filter that keeps what it sends text
+/// (`kernel_core::text`: bytes that are not UTF-8 go out as `\xNN`).
+struct Output {
+    dev: Option<&'static dyn ConsoleDevice>,
+    filter: TextFilter,
+}
+
+static CONSOLE: Mutex<Output> = Mutex::new(Output { dev: None, filter: TextFilter::new() });
 
 /// Route console output to `dev`.
 pub fn set_device(dev: &'static dyn ConsoleDevice) {
-    *CONSOLE.lock() = Some(dev);
+    CONSOLE.lock().dev = Some(dev);
 }
 
 /// Bytes of received input held for the reader: a pasted block of commands
@@ -73,7 +81,7 @@ pub fn input_notification() -> Arc<Notification> {
 
 /// Turn on the console's receive interrupt (the platform has routed it).
 pub fn enable_input_interrupt() {
-    let dev = *CONSOLE.lock();
+    let dev = CONSOLE.lock().dev;
     if let Some(d) = dev {
         d.enable_rx_interrupt();
     }
@@ -81,7 +89,7 @@ pub fn enable_input_interrupt() {
 
 /// Move every byte the device holds into the buffer; whether any came.
 fn drain() -> bool {
-    let dev = *CONSOLE.lock();
+    let dev = CONSOLE.lock().dev;
     let Some(dev) = dev else { return false };
     let mut input = INPUT.lock();
     let mut any = false;
@@ -99,37 +107,39 @@ pub fn on_input_interrupt() {
             n.notify();
         }
     }
-    let dev = *CONSOLE.lock();
+    let dev = CONSOLE.lock().dev;
     if let Some(d) = dev {
         d.enable_rx_interrupt();
     }
 }
 
-struct Writer<'a>(&'a dyn ConsoleDevice);
+struct Writer<'a>(&'a mut Output);
 
-/// Send bytes, turning LF into CR LF (what serial terminals want).
-fn put_bytes(dev: &dyn ConsoleDevice, bytes: &[u8]) {
-    for &b in bytes {
-        if b == b'\n' {
-            dev.putc(b'\r');
-        }
-        dev.putc(b);
+impl Output {
+    /// Send bytes as text, turning LF into CR LF (what serial terminals want).
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        let Some(dev) = self.dev else { return };
+        self.filter.write(bytes, &mut |b| {
+            if b == b'\n' {
+                dev.putc(b'\r');
+            }
+            dev.putc(b);
+        });
     }
 }
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        put_bytes(self.0, s.as_bytes());
+        self.0.put_bytes(s.as_bytes());
         Ok(())
     }
 }
 
-/// Write raw bytes (a user's `putstr`), with the same line ending rule.
+/// Write a user's bytes (`putstr`), with the same line ending rule;
+/// anything that is not text is escaped.
 pub fn write_bytes(bytes: &[u8]) {
     let guard = crate::arch::IrqGuard::new();
-    if let Some(dev) = *CONSOLE.lock() {
-        put_bytes(dev, bytes);
-    }
+    CONSOLE.lock().put_bytes(bytes);
     drop(guard);
 }
 
@@ -143,9 +153,7 @@ pub fn getc() -> Option<u8> {
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
     let guard = crate::arch::IrqGuard::new();
-    if let Some(dev) = *CONSOLE.lock() {
-        let _ = Writer(dev).write_fmt(args);
-    }
+    let _ = Writer(&mut CONSOLE.lock()).write_fmt(args);
     drop(guard);
 }
 
@@ -155,14 +163,13 @@ pub fn _print(args: fmt::Arguments) {
 pub fn emergency_println(args: fmt::Arguments) {
     if CONSOLE.is_locked() {
         // SAFETY: the holder is the code this fault or panic interrupted on
-        // this CPU, and it will never resume; the protected value is a plain
-        // pointer written only during early boot, so it is consistent.
+        // this CPU, and it will never resume; the device pointer is written
+        // only during early boot, so it is consistent, and the filter, which
+        // may have been cut off mid-update, is reset below.
         unsafe { CONSOLE.force_unlock() };
+        CONSOLE.lock().filter = TextFilter::new();
     }
-    let dev = *CONSOLE.lock();
-    if let Some(dev) = dev {
-        let _ = Writer(dev).write_fmt(format_args!("{args}\n"));
-    }
+    let _ = Writer(&mut CONSOLE.lock()).write_fmt(format_args!("{args}\n"));
 }
 
 /// Print to the console.

@@ -4,7 +4,8 @@
 //! (an IPC server: spawn, fork, exec, exit, wait, kill, files and pipes; see
 //! `server`), and starts the shell on the console. In the test image it
 //! first runs the kernel-facing user tests, then the process test suite
-//! (`usertest` from the ramdisk), and exits with the verdict.
+//! (`usertest` from the ramdisk), and exits with the verdict. In the lab
+//! image it runs the kernel-facing tests and `hello`, then the shell.
 #![no_std]
 #![no_main]
 
@@ -34,7 +35,11 @@ fn main() -> i32 {
     if cfg!(feature = "bench") {
         return run_program("bench");
     }
-    if cfg!(feature = "selftest") {
+    if cfg!(feature = "lab") {
+        // A lab's user program runs at boot, as in ChCore's labs (graders
+        // type nothing), then the shell as in the normal image.
+        run_program("hello");
+    } else if cfg!(feature = "selftest") {
         let suite = run_program("usertest");
         let harden = run_program("harden");
         #[cfg(feature = "selftest")]

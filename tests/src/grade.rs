@@ -1,6 +1,9 @@
 //! The lab autograder: checkpoints from a data file, matched anywhere in a
 //! run's serial output (so a slow but correct kernel loses nothing), scored
-//! per lab.
+//! per lab. No clock decides a checkpoint: a run goes on while it makes
+//! progress (`runner::Patience`), and a checkpoint that did not appear is
+//! reported `TIMED OUT` when its run was stopped for lack of progress,
+//! `MISSING` when the run finished without it.
 
 use crate::runner::RunOutput;
 
@@ -66,34 +69,59 @@ pub fn parse(text: &str) -> Result<Vec<Checkpoint>, String> {
     Ok(out)
 }
 
+/// What became of one checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// Its text appeared, this many seconds into the run.
+    Found(f64),
+    /// The run that should show it was over, without it.
+    Missing,
+    /// The run that should show it was stopped (no progress, or the
+    /// ceiling) before it appeared.
+    TimedOut,
+}
+
 /// The result of one checkpoint.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mark {
     /// The checkpoint.
     pub checkpoint: Checkpoint,
-    /// Seconds into the run when its text appeared, if it did.
-    pub at: Option<f64>,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+impl Mark {
+    /// Whether it earned its points.
+    pub fn passed(&self) -> bool {
+        matches!(self.outcome, Outcome::Found(_))
+    }
 }
 
 /// Match every checkpoint: `Line`s anywhere in either run (the test image
 /// or the shell session), `Shell`s in the shell session.
 pub fn score(checkpoints: &[Checkpoint], test_run: Option<&RunOutput>, shell_run: Option<&RunOutput>) -> Vec<Mark> {
     let find = |run: Option<&RunOutput>, text: &str| run.and_then(|r| r.time_of(text));
+    let cut_short = |run: Option<&RunOutput>| run.is_some_and(|r| r.timed_out);
     checkpoints
         .iter()
         .map(|c| {
-            let at = match c.kind {
-                Kind::Line => find(test_run, &c.expect).or_else(|| find(shell_run, &c.expect)),
-                Kind::Shell { .. } => find(shell_run, &c.expect),
+            let (at, runs) = match c.kind {
+                Kind::Line => (find(test_run, &c.expect).or_else(|| find(shell_run, &c.expect)), [test_run, shell_run]),
+                Kind::Shell { .. } => (find(shell_run, &c.expect), [shell_run, None]),
             };
-            Mark { checkpoint: c.clone(), at }
+            let outcome = match at {
+                Some(t) => Outcome::Found(t),
+                None if runs.iter().any(|r| cut_short(*r)) => Outcome::TimedOut,
+                None => Outcome::Missing,
+            };
+            Mark { checkpoint: c.clone(), outcome }
         })
         .collect()
 }
 
 /// (points got, points possible).
 pub fn totals(marks: &[Mark]) -> (u32, u32) {
-    let got = marks.iter().filter(|m| m.at.is_some()).map(|m| m.checkpoint.points).sum();
+    let got = marks.iter().filter(|m| m.passed()).map(|m| m.checkpoint.points).sum();
     let total = marks.iter().map(|m| m.checkpoint.points).sum();
     (got, total)
 }
@@ -107,13 +135,20 @@ pub fn table(marks: &[Mark]) -> String {
             Kind::Shell { command } => format!("$ {command}"),
         };
         let name: String = if name.chars().count() > 52 { name.chars().take(49).chain("...".chars()).collect() } else { name };
-        let (result, secs) = match m.at {
-            Some(t) => ("OK", format!("{t:.1}")),
-            None => ("MISSING", "-".to_string()),
+        let (result, secs) = match m.outcome {
+            Outcome::Found(t) => ("OK", format!("{t:.1}")),
+            Outcome::Missing => ("MISSING", "-".to_string()),
+            Outcome::TimedOut => ("TIMED OUT", "-".to_string()),
         };
         s.push_str(&format!("{:<4} {:<52} {:>6}  {:<8} {:>7}\n", m.checkpoint.lab, name, m.checkpoint.points, result, secs));
     }
     let (got, total) = totals(marks);
+    if marks.iter().any(|m| m.outcome == Outcome::TimedOut) {
+        s.push_str(&format!(
+            "TIMED OUT: a run stopped making progress before these appeared; on a slow or busy machine set {}=3 (or pass --patience 3) and grade again\n",
+            crate::runner::PATIENCE_VAR
+        ));
+    }
     s.push_str(&format!("Score: {got}/{total}\n"));
     s
 }
@@ -121,10 +156,22 @@ pub fn table(marks: &[Mark]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Ended;
     use std::time::Duration;
 
     fn run(text: &str) -> RunOutput {
-        RunOutput { output: text.to_string(), exit_code: Some(0), timed_out: false, elapsed: Duration::from_secs(3), arrivals: vec![(1.5, text.len())] }
+        RunOutput {
+            output: text.to_string(),
+            exit_code: Some(0),
+            timed_out: false,
+            ended: Ended::Exited,
+            elapsed: Duration::from_secs(3),
+            arrivals: vec![(1.5, text.len())],
+        }
+    }
+
+    fn cut_short(text: &str) -> RunOutput {
+        RunOutput { timed_out: true, ended: Ended::Silent(Duration::from_secs(60)), ..run(text) }
     }
 
     #[test]
@@ -157,8 +204,26 @@ mod tests {
         let t = table(&marks);
         assert!(t.contains("beta") && t.contains("MISSING"), "{t}");
         assert!(t.ends_with("Score: 17/22\n"), "{t}");
-        assert_eq!(marks[0].at, Some(1.5));
+        assert_eq!(marks[0].outcome, Outcome::Found(1.5));
+        assert_eq!(marks[1].outcome, Outcome::Missing);
         // Without a shell run, shell checkpoints are missing, not errors.
         assert_eq!(totals(&score(&cps, Some(&test_run), None)), (10, 22));
+    }
+
+    #[test]
+    fn a_run_cut_short_reports_timed_out_not_missing() {
+        let cps = parse("1 10 line alpha\n1 5 line beta\n2 7 shell x -> gamma\n2 3 shell y -> delta\n").unwrap();
+        // The test image stopped talking after alpha; the shell session
+        // finished without delta.
+        let marks = score(&cps, Some(&cut_short("alpha\n")), Some(&run("$ x\ngamma\n$ y\n$ ")));
+        let outcomes: Vec<Outcome> = marks.iter().map(|m| m.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Found(1.5), Outcome::TimedOut, Outcome::Found(1.5), Outcome::Missing]);
+        assert_eq!(totals(&marks), (17, 25));
+        let t = table(&marks);
+        assert!(t.contains("TIMED OUT") && t.contains("MISSING") && t.contains("CHCORE_PATIENCE"), "{t}");
+        // A slow run that got there is full marks, however late.
+        let late = RunOutput { elapsed: Duration::from_secs(500), arrivals: vec![(499.0, 100)], ..run("alpha beta") };
+        let marks = score(&cps[..2], Some(&late), None);
+        assert_eq!(totals(&marks), (15, 15));
     }
 }

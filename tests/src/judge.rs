@@ -68,7 +68,7 @@ pub fn judge(run: &RunOutput, exp: &Expectation) -> Result<(), Vec<String>> {
         }
     }
     match (&exp.ending, run.exit_code, run.timed_out) {
-        (_, _, true) => why.push(format!("timed out after {:.1}s", run.elapsed.as_secs_f64())),
+        (_, _, true) => why.push(format!("timed out after {:.1}s ({})", run.elapsed.as_secs_f64(), run.ended)),
         (Ending::Exit(want), Some(got), _) if *want == got => {}
         (Ending::Exit(want), got, _) => why.push(format!("exit status {got:?}, expected {want}")),
         (Ending::StillRunning, None, _) => {}
@@ -131,7 +131,12 @@ mod tests {
     use std::time::Duration;
 
     fn run(output: &str, exit_code: Option<i32>, timed_out: bool) -> RunOutput {
-        RunOutput { output: output.to_string(), exit_code, timed_out, elapsed: Duration::from_secs(1), arrivals: vec![] }
+        let ended = match (exit_code, timed_out) {
+            (_, true) => crate::runner::Ended::Ceiling(Duration::from_secs(1)),
+            (Some(_), false) => crate::runner::Ended::Exited,
+            (None, false) => crate::runner::Ended::Done,
+        };
+        RunOutput { output: output.to_string(), exit_code, timed_out, ended, elapsed: Duration::from_secs(1), arrivals: vec![] }
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn run(machine: Machine, image: &Path, mem: Option<&str>, timeout: Duration)
         c.smp = Some(1);
     }
     c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into()];
-    let out = runner::run(&c, &Until::Exit, timeout)?;
+    let out = runner::run(&c, &Until::Exit, runner::Patience::fixed(timeout))?;
     if out.exit_code != Some(0) {
         return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
     }
@@ -112,7 +112,7 @@ pub fn run_logged(
         c.smp = Some(1);
     }
     c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into(), "-d".into(), "in_asm,exec,nochain".into(), "-D".into(), log.display().to_string()];
-    let out = runner::run(&c, &Until::Exit, timeout)?;
+    let out = runner::run(&c, &Until::Exit, runner::Patience::fixed(timeout))?;
     if out.exit_code != Some(0) {
         return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
     }

@@ -37,6 +37,9 @@ pub fn images_dir() -> PathBuf {
 pub struct Variant {
     /// The self-test image (`--features selftest`).
     pub test: bool,
+    /// The lab image: the kernel's self-tests and procmgr's kernel-facing
+    /// tests, then `hello` and the shell (what ChCore's lab graders read).
+    pub lab: bool,
     /// Raspberry Pi 3 console on the mini UART.
     pub mini_uart: bool,
     /// The benchmark image, with this many iterations per benchmark.
@@ -65,7 +68,7 @@ pub fn run_cargo(cmd: &mut Command, what: &str) -> Result<(), String> {
 
 fn features(machine: Machine, v: Variant) -> String {
     let mut f = vec![machine.name()];
-    if v.test {
+    if v.test || v.lab {
         f.push("selftest");
     }
     if v.mini_uart {
@@ -119,13 +122,16 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
     let mut cmd = cargo_user();
     cmd.current_dir(root()).args(["build", "--quiet", "-p", "procmgr", "--release", "--target", USER_TARGET]);
-    if v.test {
+    if v.lab {
+        cmd.args(["--features", "lab"]);
+    } else if v.test {
         cmd.args(["--features", "selftest"]);
     } else if v.bench.is_some() {
         cmd.args(["--features", "bench"]);
     }
     run_cargo(cmd.arg("--target-dir").arg(&dir), "the procmgr build")?;
     let out = dir.join(match (v.test, v.bench.is_some()) {
+        _ if v.lab => "procmgr-lab.elf",
         (true, _) => "procmgr-test.elf",
         (false, true) => "procmgr-bench.elf",
         (false, false) => "procmgr.elf",
@@ -192,6 +198,7 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
     let out = images_dir().join(machine.name());
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let suffix = match (v.test, v.mini_uart, v.bench.is_some()) {
+        _ if v.lab => "-lab",
         (_, _, true) => "-bench",
         (false, false, _) => "",
         (true, false, _) => "-test",
@@ -257,6 +264,7 @@ pub fn raspi3_config_txt() -> &'static str {
 /// The ELF with symbols that goes with a built image (for gdb).
 pub fn symbols(machine: Machine, v: Variant) -> PathBuf {
     let name = match (v.test, v.mini_uart) {
+        _ if v.lab => "kernel-lab.elf",
         _ if v.bench.is_some() => "kernel-bench.elf",
         (false, false) => "kernel.elf",
         (true, false) => "kernel-test.elf",

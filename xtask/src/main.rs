@@ -21,10 +21,13 @@ usage: cargo xtask <command> [options]
 commands:
   build   [--machine virt|raspi3]           build the kernel and test images (default: both machines)
   run     [--machine virt|raspi3] [--smp N] [--mem SIZE] [--el 1|2|3]
-          [--test-image] [--mini-uart] [--append ARGS] [--log LEVEL]
+          [--test-image | --lab-image] [--mini-uart] [--append ARGS] [--log LEVEL]
                                             boot in QEMU, serial on this terminal (Ctrl-A X quits)
   test                                      everything: host tests, lints, images, QEMU boot tests
-  grade   [--machine virt|raspi3] [--lab N]  lab autograder: score the checkpoints in tests/checkpoints.txt
+  grade   [--machine virt|raspi3] [--lab N] [--lab-image] [--patience F]
+                                            lab autograder: score the checkpoints in tests/checkpoints.txt
+                                            (--lab-image: labs 1-4 from one boot of the lab image);
+                                            --patience (or CHCORE_PATIENCE) scales how long a silent run is given
   fuzz    [--machine virt|raspi3] [--smp N] [--seconds N]
                                             run the system call fuzzer from the shell, seed after seed
   bench   [--machine virt|raspi3] [--iterations N] [--compare FILE] [--only NAME [--profile]]
@@ -52,6 +55,7 @@ struct Opts {
     mem: Option<String>,
     el: Option<EntryEl>,
     test_image: bool,
+    lab_image: bool,
     mini_uart: bool,
     append: Option<String>,
     port: Option<u16>,
@@ -68,6 +72,7 @@ struct Opts {
     seconds: Option<u64>,
     only: Option<&'static str>,
     profile: bool,
+    patience: Option<f64>,
 }
 
 fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
@@ -143,8 +148,13 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
                     UsageError(format!("--only {v:?}: expected one of {}", known().collect::<Vec<_>>().join(", ")))
                 })?);
             }
+            "--patience" => {
+                let v = value("a factor")?;
+                o.patience = Some(systests::runner::parse_factor(&v).map_err(|e| UsageError(format!("--patience: {e}")))?);
+            }
             "--profile" => o.profile = true,
             "--test-image" => o.test_image = true,
+            "--lab-image" => o.lab_image = true,
             "--mini-uart" => o.mini_uart = true,
             _ => unreachable!("every allowed flag is handled"),
         }
@@ -177,12 +187,12 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match verb.as_str() {
         "build" => parse(verb, rest, &["--machine"]).map(build),
-        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--mini-uart", "--append", "--log"]).map(run),
+        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--lab-image", "--mini-uart", "--append", "--log"]).map(run),
         "flash" => parse(verb, rest, &["--image", "--firmware", "--device", "--loader", "--mini-uart"]).map(flash_cmd),
         "chainboot" => parse(verb, rest, &["--tty", "--kernel", "--mini-uart"]).map(chainboot),
         "test" => parse(verb, rest, &[]).map(|_| test()),
         "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
-        "grade" => parse(verb, rest, &["--machine", "--lab"]).map(grade),
+        "grade" => parse(verb, rest, &["--machine", "--lab", "--lab-image", "--patience"]).map(grade),
         "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare", "--only", "--profile"]).map(bench_cmd),
         "fuzz" => parse(verb, rest, &["--machine", "--smp", "--seconds"]).map(fuzz_cmd),
         "help" | "--help" | "-h" => {
@@ -211,8 +221,8 @@ fn machines(o: &Opts) -> Vec<Machine> {
 fn build(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     for m in machines(&o) {
-        for test in [false, true] {
-            let path = images::build(m, Variant { test, ..Default::default() })?;
+        for v in [Variant::default(), Variant { test: true, ..Default::default() }, Variant { lab: true, ..Default::default() }] {
+            let path = images::build(m, v)?;
             println!("built {}", path.strip_prefix(images::root()).unwrap_or(&path).display());
         }
     }
@@ -241,7 +251,10 @@ fn run(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    let image = images::build(machine, Variant { test: o.test_image, mini_uart: o.mini_uart, ..Default::default() })?;
+    if o.test_image && o.lab_image {
+        return Err("--test-image and --lab-image: choose one".into());
+    }
+    let image = images::build(machine, Variant { test: o.test_image, lab: o.lab_image, mini_uart: o.mini_uart, ..Default::default() })?;
     let mut c = qemu_config(&o, &image);
     c.console = Console::Terminal;
     eprintln!("xtask: {}", c.shell_line());
@@ -478,7 +491,7 @@ fn fuzz_cmd(o: Opts) -> Result<(), String> {
     let mut c = systests::qemu::QemuConfig::new(machine, &image);
     c.smp = o.smp;
     let until = systests::runner::Until::Script { steps, settle: std::time::Duration::from_secs(2) };
-    let run = systests::runner::run(&c, &until, std::time::Duration::from_secs(seconds * 4 + 120))?;
+    let run = systests::runner::run(&c, &until, systests::runner::Patience::fixed(std::time::Duration::from_secs(seconds * 4 + 120)))?;
     let log = images::root().join("target").join("fuzz.log");
     let _ = std::fs::write(&log, &run.output);
     let expect = systests::judge::Expectation::new(&["fuzz-survived\n"], systests::judge::Ending::StillRunning);
@@ -593,7 +606,7 @@ fn checkpoints() -> Result<Vec<systests::grade::Checkpoint>, String> {
 }
 
 /// Grade one machine; returns (got, total) and prints the table.
-fn grade_one(m: Machine, lab: Option<u32>) -> Result<(u32, u32), String> {
+fn grade_one(m: Machine, lab: Option<u32>, patience: f64) -> Result<(u32, u32), String> {
     let all = checkpoints()?;
     let selected: Vec<_> = all.into_iter().filter(|c| lab.is_none_or(|l| c.lab == l)).collect();
     if selected.is_empty() {
@@ -603,12 +616,17 @@ fn grade_one(m: Machine, lab: Option<u32>) -> Result<(u32, u32), String> {
         images::build(m, Variant { test, ..Default::default() })?;
     }
     println!("grading {m} ...");
-    let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &selected)?;
+    let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &selected, patience)?;
     print!("{}", systests::grade::table(&marks));
-    let missing: Vec<_> = marks.iter().filter(|mk| mk.at.is_none()).collect();
+    let missing: Vec<_> = marks.iter().filter(|mk| !mk.passed()).collect();
     if !missing.is_empty() {
         for mk in &missing {
-            println!("missing: {:?} (lab {})", mk.checkpoint.expect, mk.checkpoint.lab);
+            let how = if mk.outcome == systests::grade::Outcome::TimedOut { "timed out" } else { "missing" };
+            println!("{how}: {:?} (lab {})", mk.checkpoint.expect, mk.checkpoint.lab);
+        }
+        println!("the test run ended: {}", test_run.ended);
+        if let Some(s) = &shell_run {
+            println!("the shell session ended: {}", s.ended);
         }
         println!("last lines of the test run:\n{}", indent(&systests::judge::tail(&test_run.output, 15)));
         if let Some(s) = &shell_run {
@@ -618,12 +636,30 @@ fn grade_one(m: Machine, lab: Option<u32>) -> Result<(u32, u32), String> {
     Ok(systests::grade::totals(&marks))
 }
 
+/// Grade the lab image of one machine (labs 1-4, one boot).
+fn grade_lab_one(m: Machine, lab: Option<u32>, patience: f64) -> Result<(u32, u32), String> {
+    let all: Vec<_> = checkpoints()?.into_iter().filter(|c| lab.is_none_or(|l| c.lab == l)).collect();
+    images::build(m, Variant { lab: true, ..Default::default() })?;
+    println!("grading the {m} lab image ...");
+    let (marks, run) = systests::grade_lab_image(&images::images_dir(), m, &all, patience)?;
+    if marks.is_empty() {
+        return Err(format!("the lab image covers labs {:?}, none selected", systests::LAB_IMAGE_LABS));
+    }
+    print!("{}", systests::grade::table(&marks));
+    if marks.iter().any(|mk| !mk.passed()) {
+        println!("the run ended: {}", run.ended);
+        println!("last lines:\n{}", indent(&systests::judge::tail(&run.output, 15)));
+    }
+    Ok(systests::grade::totals(&marks))
+}
+
 fn grade(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let (mut got, mut total) = (0, 0);
     for m in machines(&o) {
-        let (g, t) = grade_one(m, o.lab)?;
+        let patience = patience_factor(o.patience)?;
+        let (g, t) = if o.lab_image { grade_lab_one(m, o.lab, patience)? } else { grade_one(m, o.lab, patience)? };
         got += g;
         total += t;
     }
@@ -637,6 +673,15 @@ fn grade(o: Opts) -> Result<(), String> {
     }
 }
 
+/// `--patience`, else `CHCORE_PATIENCE`, else 1.
+fn patience_factor(option: Option<f64>) -> Result<f64, String> {
+    match (option, std::env::var(systests::runner::PATIENCE_VAR)) {
+        (Some(f), _) => Ok(f),
+        (None, Ok(v)) => systests::runner::parse_factor(&v).map_err(|e| format!("{}: {e}", systests::runner::PATIENCE_VAR)),
+        (None, Err(_)) => Ok(1.0),
+    }
+}
+
 fn step(title: &str) {
     println!("\n==> {title}");
 }
@@ -645,6 +690,8 @@ fn test() -> Result<(), String> {
     let start = Instant::now();
     setup::rust_targets()?;
     setup::qemu()?;
+    // CHCORE_PATIENCE stretches every QEMU run's limits on a slow machine.
+    let patience = patience_factor(None)?;
     let root = images::root();
     let host_cargo = |args: &[&str], what: &str| images::run_cargo(images::cargo().current_dir(&root).args(args), what);
 
@@ -664,7 +711,8 @@ fn test() -> Result<(), String> {
         .into_iter()
         .flat_map(|m| [(m, false), (m, true)])
         .map(|(m, test)| (m, Variant { test, ..Default::default() }))
-        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true, ..Default::default() })]);
+        .chain([(Machine::Raspi3, Variant { test: true, mini_uart: true, ..Default::default() })])
+        .chain(Machine::ALL.map(|m| (m, Variant { lab: true, ..Default::default() })));
     for (m, v) in builds {
         let path = images::build(m, v)?;
         println!("built {}", path.strip_prefix(&root).unwrap_or(&path).display());
@@ -676,7 +724,7 @@ fn test() -> Result<(), String> {
     let cases = systests::cases::boot_cases(&images::images_dir());
     let mut failed = Vec::new();
     for case in &cases {
-        let run = systests::runner::run(&case.config, &case.until, case.timeout)?;
+        let run = systests::runner::run(&case.config, &case.until, systests::runner::Patience::fixed(case.timeout).scaled(patience))?;
         let log = logs.join(format!("{}.log", case.name));
         let _ = std::fs::write(&log, format!("$ {}\n{}", case.config.shell_line(), run.output));
         match systests::judge::judge(&run, &case.expect) {
@@ -753,7 +801,7 @@ fn test() -> Result<(), String> {
     step("autograder (tests/checkpoints.txt) on both machines");
     let all = checkpoints()?;
     for m in Machine::ALL {
-        let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &all)?;
+        let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &all, patience)?;
         let (got, total) = systests::grade::totals(&marks);
         println!("  {m}: Score: {got}/{total}");
         if got != total {
@@ -771,6 +819,17 @@ fn test() -> Result<(), String> {
         } else {
             println!("  {m}: the grader did not notice a broken checkpoint ({g}/{t})");
             failed.push(format!("grade-miss-{m}"));
+        }
+    }
+    step("lab images (labs 1-4 in one boot each) through the autograder");
+    for m in Machine::ALL {
+        let (marks, run) = systests::grade_lab_image(&images::images_dir(), m, &all, patience)?;
+        let (got, total) = systests::grade::totals(&marks);
+        println!("  {m}: Score: {got}/{total} in {:.1} s", run.elapsed.as_secs_f64());
+        let _ = std::fs::write(logs.join(format!("{m}-lab.log")), &run.output);
+        if got != total {
+            print!("{}", systests::grade::table(&marks));
+            failed.push(format!("lab-image-{m}"));
         }
     }
     if failed.is_empty() {

@@ -607,6 +607,19 @@ extern "C" fn orphan_caller(conn: u64) -> ! {
     sys::thread_exit()
 }
 
+/// `flag`'s value once another thread has set it (non-zero), looking once
+/// a tick for at most `ticks` ticks; 0 if it was not set by then.
+fn set_within(flag: &AtomicU64, ticks: u64) -> u64 {
+    for _ in 0..ticks {
+        let v = flag.load(Ordering::SeqCst);
+        if v != 0 {
+            return v;
+        }
+        sys::sleep(1);
+    }
+    flag.load(Ordering::SeqCst)
+}
+
 /// In the parking server: the lock its handlers share, holding what the
 /// parked handler's wait returned (0: nothing yet, else the result + 2).
 static PARKED: libchcore::sync::Mutex<i64> = libchcore::sync::Mutex::new(0);
@@ -656,12 +669,7 @@ fn handler_woken() -> TestResult {
         // and this call would never come back.
         let second = libchcore::ipc::connect(server).map_err(e("connect again"))?;
         libchcore::thread::spawn(park_reader, second.slot).map_err(e("start the second call"))?;
-        let mut waited = 0;
-        while PARK_READ.load(Ordering::SeqCst) == 0 && waited < 100 {
-            sys::sleep(1);
-            waited += 1;
-        }
-        let got = PARK_READ.load(Ordering::SeqCst);
+        let got = set_within(&PARK_READ, 100);
         check!(got != 0, "the server's lock is still held 1 s after the parked handler's client went");
         let wait_result = got.wrapping_sub(1) as i64 - 2;
         check!(wait_result == Error::PeerDead.to_result(), "the parked handler's wait ended with {wait_result}, not PeerDead");
@@ -682,12 +690,7 @@ fn call_orphaned() -> TestResult {
         check!(ORPHAN_CALL.load(Ordering::SeqCst) == 0, "the call came back before the handler answered");
         // Another thread of the caller's process deletes the connection.
         drop(conn);
-        let mut waited = 0;
-        while ORPHAN_CALL.load(Ordering::SeqCst) == 0 && waited < 100 {
-            sys::sleep(1);
-            waited += 1;
-        }
-        let got = ORPHAN_CALL.load(Ordering::SeqCst);
+        let got = set_within(&ORPHAN_CALL, 100);
         check!(got != 0, "the call still waits 1 s after its connection was deleted");
         let ret = got.wrapping_sub(1) as i64;
         check!(ret == Error::PeerDead.to_result(), "the call ended with {ret}, not PeerDead");

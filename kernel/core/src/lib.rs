@@ -18,6 +18,7 @@ pub mod atag;
 pub mod cap;
 pub mod elf_load;
 pub mod sched;
+pub mod text;
 pub mod vmregion;
 pub mod dtb;
 pub mod testing;

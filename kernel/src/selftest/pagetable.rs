@@ -139,3 +139,79 @@ pub fn huge_range() -> TestResult {
     ensure!(after == before, "free pages {before} before, {after} after");
     Ok(())
 }
+
+/// "Compute physical memory": walk a tree and add up what it uses (table
+/// pages) and maps, and check both against what was mapped and against the
+/// page allocator's own count of the pages the tables took.
+fn check_usage(pt: &PageTable, mem: &KernelTableMemory, before: u64, want_mapped: u64, extra_pages: usize) -> TestResult {
+    let u = pt.usage(mem);
+    let taken = before - free_page_count() - extra_pages as u64;
+    ensure!(u.table_pages == taken, "the walk found {} table pages, the allocator gave out {taken}", u.table_pages);
+    ensure!(u.table_pages == 1 + pt.table_count() as u64, "the walk found {} table pages, the tree lists {}", u.table_pages, 1 + pt.table_count());
+    ensure!(u.mapped_bytes == want_mapped, "the walk found {:#x} bytes mapped, expected {want_mapped:#x}", u.mapped_bytes);
+    Ok(())
+}
+
+pub fn physical_memory_one_page() -> TestResult {
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+    pt.map(&mut mem, 0x2000_0000, 0x4000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).map_err(mapping_failed)?;
+    check_usage(&pt, &mem, before, PAGE_SIZE, 0)?;
+    ensure!(pt.usage(&mem).table_pages == 4, "one page took {} table pages, expected 4", pt.usage(&mem).table_pages);
+    pt.unmap(&mut mem, 0x2000_0000, PAGE_SIZE).map_err(mapping_failed)?;
+    check_usage(&pt, &mem, before, 0, 0)?;
+    pt.destroy(&mut mem);
+    Ok(())
+}
+
+pub fn physical_memory_pages() -> TestResult {
+    const PAGES: u64 = 700;
+    // Every third page from just below a 1 GiB boundary: several level 3
+    // tables under two level 2 tables.
+    const BASE: u64 = 0x3FF0_0000;
+    // Reserved first: a kernel heap that grew during the test would change
+    // the allocator's count.
+    let mut frames = Vec::with_capacity(PAGES as usize);
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+    let result = (|| {
+        for i in 0..PAGES {
+            let frame = alloc_pages(0).map_err(|e| alloc::format!("no page: {e:?}"))?;
+            frames.push(frame);
+            pt.map(&mut mem, BASE + i * 3 * PAGE_SIZE, frame, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+                .map_err(mapping_failed)?;
+        }
+        check_usage(&pt, &mem, before, PAGES * PAGE_SIZE, frames.len())?;
+        let u = pt.usage(&mem);
+        ensure!(u.pages == PAGES && u.blocks == 0, "{u:?}: expected {PAGES} pages and no blocks");
+        Ok(())
+    })();
+    pt.destroy(&mut mem);
+    for f in frames {
+        free_pages(f, 0);
+    }
+    result
+}
+
+pub fn physical_memory_huge() -> TestResult {
+    const VA: u64 = 0x40_0000_0000;
+    // 1 GiB + 6 MiB + 20 KiB from a 1 GiB-aligned address: one 1 GiB block,
+    // three 2 MiB blocks and five pages.
+    const LEN: u64 = (1 << 30) + (6 << 20) + 5 * PAGE_SIZE;
+    const PA: u64 = 0x1_0000_0000;
+    let before = free_page_count();
+    let mut mem = KernelTableMemory;
+    let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
+    pt.map(&mut mem, VA, PA, LEN, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks).map_err(mapping_failed)?;
+    check_usage(&pt, &mem, before, LEN, 0)?;
+    let u = pt.usage(&mem);
+    ensure!(u.blocks == 4 && u.pages == 5, "{u:?}: expected 4 blocks and 5 pages");
+    pt.unmap(&mut mem, VA, LEN).map_err(mapping_failed)?;
+    check_usage(&pt, &mem, before, 0, 0)?;
+    pt.destroy(&mut mem);
+    let after = free_page_count();
+    ensure!(after == before, "free pages {before} before, {after} after");
+    Ok(())
+}

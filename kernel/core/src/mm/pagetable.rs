@@ -91,6 +91,19 @@ pub enum Granularity {
     Blocks,
 }
 
+/// What a page-table tree takes and maps (see [`PageTable::usage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// Table pages, the root included.
+    pub table_pages: u64,
+    /// Bytes of memory the leaves map.
+    pub mapped_bytes: u64,
+    /// Leaf entries that map one page.
+    pub pages: u64,
+    /// Leaf entries that map a block (2 MiB or 1 GiB).
+    pub blocks: u64,
+}
+
 /// A page-table tree named by the physical address of its level 0 table.
 #[derive(Debug)]
 pub struct PageTable {
@@ -343,6 +356,37 @@ impl PageTable {
             mem: pte::mem_type_of(desc),
             size,
         })
+    }
+
+    /// The physical memory the tree uses and maps, found by walking every
+    /// table from the root (not from the list of tables in use, so that the
+    /// two can be checked against each other).
+    pub fn usage(&self, mem: &impl TableMemory) -> Usage {
+        let mut u = Usage { table_pages: 1, mapped_bytes: 0, pages: 0, blocks: 0 };
+        self.usage_of(mem, self.root, 0, &mut u);
+        u
+    }
+
+    fn usage_of(&self, mem: &impl TableMemory, table: u64, level: usize, u: &mut Usage) {
+        let mut i = 0;
+        while let Some(k) = mem.next_nonzero(table, i, ENTRIES) {
+            i = k + 1;
+            let e = mem.read(table, k);
+            if !is_valid(e) || level == 0 && !is_table(e, 0) {
+                continue;
+            }
+            if is_table(e, level) {
+                u.table_pages += 1;
+                self.usage_of(mem, pte::output_addr(e), level + 1, u);
+            } else {
+                u.mapped_bytes += level_size(level);
+                if level == 3 {
+                    u.pages += 1;
+                } else {
+                    u.blocks += 1;
+                }
+            }
+        }
     }
 
     /// Remove every mapping at once: the root is emptied, `flush` runs (the
@@ -746,6 +790,29 @@ mod tests {
         pt.map(&mut m, 0x1000, 0x1000, PAGE_SIZE, RW, N, Granularity::Pages).unwrap();
         assert_eq!(pt.unmap(&mut m, 0x1000, 2 * PAGE_SIZE), Err(MapError::NotMapped));
         assert!(pt.translate(&m, 0x1000).is_some(), "refused unmap changed nothing");
+    }
+
+    #[test]
+    fn usage_walks_the_whole_tree() {
+        let mut mem = MockMemory::new(10_000);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        assert_eq!(pt.usage(&mem), Usage { table_pages: 1, mapped_bytes: 0, pages: 0, blocks: 0 });
+        // One page: a table at each of levels 1-3 below the root.
+        pt.map(&mut mem, 0x4000_0000, 0x9000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        assert_eq!(pt.usage(&mem), Usage { table_pages: 4, mapped_bytes: PAGE_SIZE, pages: 1, blocks: 0 });
+        // 600 pages from there spill into a second level 3 table.
+        pt.map(&mut mem, 0x4000_1000, 0x9000_1000, 600 * PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        let u = pt.usage(&mem);
+        assert_eq!((u.table_pages, u.pages, u.mapped_bytes), (5, 601, 601 * PAGE_SIZE));
+        // A 2 MiB-aligned 5 MiB range in blocks: two 2 MiB blocks and 256 pages.
+        pt.map(&mut mem, 0x8020_0000, 0xA000_0000, 5 << 20, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks).unwrap();
+        let u = pt.usage(&mem);
+        assert_eq!((u.blocks, u.pages, u.mapped_bytes), (2, 601 + 256, (601 + 256) * PAGE_SIZE + (4 << 20)));
+        assert_eq!(u.table_pages, 1 + pt.table_count() as u64, "the walk and the list of tables agree");
+        assert_eq!(u.table_pages, mem.tables.len() as u64, "every allocated table is reachable");
+        pt.unmap(&mut mem, 0x4000_0000, 601 * PAGE_SIZE).unwrap();
+        pt.unmap(&mut mem, 0x8020_0000, 5 << 20).unwrap();
+        assert_eq!(pt.usage(&mem), Usage { table_pages: 1, mapped_bytes: 0, pages: 0, blocks: 0 });
     }
 
     #[test]
