@@ -33,6 +33,8 @@ pub(crate) struct End {
     shm: Slot,
     data: Slot,
     room: Slot,
+    /// The notification for the ring's lock.
+    lock: Slot,
     /// This process's lock tag (its pid), from procmgr.
     tag: u64,
 }
@@ -46,14 +48,16 @@ impl Waiter for End {
         sys::wait(if readers { self.data } else { self.room }, None).is_ok()
     }
 
-    fn relax(&self, round: u32) {
-        // Yielding lets a holder of the same priority run; now and then a
-        // tick's sleep lets one of lower priority run too.
-        if round.is_multiple_of(16) {
-            sys::sleep(1);
-        } else {
-            sys::yield_now();
-        }
+    fn notify_lock(&self) {
+        let _ = sys::notify(self.lock);
+    }
+
+    fn wait_lock(&self) -> bool {
+        sys::wait(self.lock, None).is_ok()
+    }
+
+    fn relax(&self) {
+        sys::yield_now();
     }
 }
 
@@ -106,7 +110,7 @@ impl End {
 impl Drop for End {
     fn drop(&mut self) {
         let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, self.va);
-        for s in [self.shm, self.data, self.room] {
+        for s in [self.shm, self.data, self.room, self.lock] {
             let _ = sys::cap_delete(s);
         }
         VAS.lock().give(self.va);
@@ -150,9 +154,9 @@ pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
                 let _ = sys::cap_delete(s);
             }
         })?;
-        let [shm, data, room] = caps;
+        let [shm, data, room, lock] = caps;
         // From here `End`'s drop gives back the slots and the address.
-        let end = End { read: kind == proto::PIPE_READ_END, va, shm, data, room, tag };
+        let end = End { read: kind == proto::PIPE_READ_END, va, shm, data, room, lock, tag };
         sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
         Known::Pipe(Arc::new(end))
     };

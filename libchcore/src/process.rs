@@ -147,16 +147,16 @@ pub fn pipe() -> Result<(u64, u64), Error> {
 /// What procmgr says `fd` is (`proto::PIPE_SHARE`): the kind, this
 /// process's lock tag and, for a pipe end, the slots of the capabilities
 /// it sent (shared memory, data and room notifications).
-pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 3]), Error> {
+pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 4]), Error> {
     let (_, words, caps) = request(proto::PIPE_SHARE, [fd, 0, 0], &[], |buf, _| {
-        let mut caps = [0; 3];
+        let mut caps = [0; 4];
         for (i, c) in caps.iter_mut().enumerate() {
             *c = crate::ipc::word(buf, ipc::CAP_SLOTS / 8 + i);
         }
         caps
     })?;
     // Only a pipe end comes with capabilities: otherwise the slots are stale.
-    let caps = if words[0] == proto::NOT_A_PIPE { [0; 3] } else { caps };
+    let caps = if words[0] == proto::NOT_A_PIPE { [0; 4] } else { caps };
     Ok((words[0], words[1], caps))
 }
 

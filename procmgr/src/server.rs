@@ -40,8 +40,8 @@ const RESERVE_DIVISOR: u64 = 32;
 
 /// A pipe: memory shared by the processes that hold its ends, who read and
 /// write it themselves (`chcore_proc::pipe`; libchcore maps it when a
-/// process first uses the end, see `PIPE_SHARE`), and two notifications,
-/// for data and for room. procmgr keeps the true count of open ends and
+/// process first uses the end, see `PIPE_SHARE`), and three notifications,
+/// for data, for room and for the ring's lock. procmgr keeps the true count of open ends and
 /// copies it into the shared header when it changes; it never reads the
 /// ring and never takes its lock, so no process can make it wait.
 pub struct Pipe {
@@ -50,6 +50,7 @@ pub struct Pipe {
     shm: Slot,
     data: Slot,
     room: Slot,
+    lock: Slot,
     /// Where procmgr maps the shared memory.
     va: u64,
 }
@@ -68,7 +69,9 @@ impl Pipe {
             let data = sys::create_notification()?;
             made.push(data);
             let room = sys::create_notification()?;
-            Ok(Pipe { ends: Mutex::new((0, 0)), shm, data, room, va })
+            made.push(room);
+            let lock = sys::create_notification()?;
+            Ok(Pipe { ends: Mutex::new((0, 0)), shm, data, room, lock, va })
         })();
         if built.is_err() {
             let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, va);
@@ -107,9 +110,11 @@ impl Pipe {
     }
 
     /// Process `pid` ended: if it was stopped while holding the ring's
-    /// lock, release it.
+    /// lock, release it (and wake a process that sleeps on the lock).
     fn ended(&self, pid: u64) {
-        pipe::release_if_held_by(self.header(), pid);
+        if pipe::release_if_held_by(self.header(), pid) == pipe::Released::WakeOne {
+            let _ = sys::notify(self.lock);
+        }
     }
 }
 
@@ -119,6 +124,7 @@ impl Drop for Pipe {
         let _ = sys::cap_delete(self.shm);
         let _ = sys::cap_delete(self.data);
         let _ = sys::cap_delete(self.room);
+        let _ = sys::cap_delete(self.lock);
         PIPE_VAS.lock().give(self.va);
     }
 }
@@ -851,6 +857,7 @@ fn op_pipe_share(pid: u64, n: u64, req: &mut Request) -> Result<Reply, Error> {
     req.reply_cap(p.shm, Rights::READ.union(Rights::WRITE).union(Rights::MAP))?;
     req.reply_cap(p.data, Rights::READ.union(Rights::WRITE))?;
     req.reply_cap(p.room, Rights::READ.union(Rights::WRITE))?;
+    req.reply_cap(p.lock, Rights::READ.union(Rights::WRITE))?;
     Ok(ok(0, [kind, pid, 0]))
 }
 

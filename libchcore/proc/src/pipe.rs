@@ -1,9 +1,9 @@
 //! A pipe in memory shared by the processes that hold its ends.
 //!
 //! procmgr creates a pipe as a shared memory object of [`SHARED_SIZE`]
-//! bytes (a page of [`Header`], then [`CAPACITY`] bytes of data) and two
-//! notifications, one that readers wait on for data, one that writers wait
-//! on for room. A process reads and writes the ring itself (libchcore maps
+//! bytes (a page of [`Header`], then [`CAPACITY`] bytes of data) and three
+//! notifications: one that readers wait on for data, one that writers wait
+//! on for room, and one that a process waits on for the ring's lock. A process reads and writes the ring itself (libchcore maps
 //! it on first use): no IPC, no procmgr thread in the data path. procmgr
 //! only keeps the count of open ends in the header (it owns the true
 //! counts; a process cannot change who holds an end) and never reads the
@@ -69,16 +69,21 @@ pub enum Failure {
     Wait,
 }
 
-/// How a process blocks and wakes others: the pipe's two notifications.
+/// How a process blocks and wakes others: the pipe's notifications, one
+/// for data, one for room and one for the lock.
 pub trait Waiter {
     /// Wake one waiter of the readers' side (`readers`) or the writers'.
     fn notify(&self, readers: bool);
     /// Wait for a notify on that side; `false` if waiting failed.
     fn wait(&self, readers: bool) -> bool;
-    /// Another process holds the ring's lock: let it run. `round` counts
-    /// the calls for this one attempt (from 1), so that a waiter can back
-    /// off further (a holder of lower priority may need more than a yield).
-    fn relax(&self, round: u32);
+    /// Wake one process waiting for the ring's lock.
+    fn notify_lock(&self);
+    /// Another process holds the ring's lock: sleep until it lets go (or
+    /// anything else wakes this; the lock looks again). `false` if waiting
+    /// failed: the lock then yields instead.
+    fn wait_lock(&self) -> bool;
+    /// Let another thread run (when `wait_lock` cannot wait).
+    fn relax(&self);
 }
 
 /// The ring as one process sees it.
@@ -89,16 +94,23 @@ pub struct Pipe<'a> {
     tag: u64,
 }
 
-/// The ring's lock, held.
-struct Held<'a>(&'a Header);
+/// The lock word's flag: a process may be asleep waiting for the lock,
+/// so whoever lets it go notifies the lock's notification.
+pub const LOCK_CONTENDED: u64 = 1 << 63;
 
-impl Drop for Held<'_> {
+/// The ring's lock, held.
+struct Held<'a, W: Waiter>(&'a Header, &'a W);
+
+impl<W: Waiter> Drop for Held<'_, W> {
     fn drop(&mut self) {
-        self.0.lock.store(0, Release);
+        if self.0.lock.swap(0, Release) & LOCK_CONTENDED != 0 {
+            self.1.notify_lock();
+        }
     }
 }
 
-/// Spins on the lock before each `relax`.
+/// Looks at a held lock before sleeping: a holder on another CPU lets go
+/// within this.
 const SPINS: u32 = 100;
 
 impl<'a> Pipe<'a> {
@@ -106,20 +118,43 @@ impl<'a> Pipe<'a> {
     /// treated as corrupt), for the process whose (non-zero) lock tag is
     /// `tag`.
     pub fn new(hdr: &'a Header, data: &'a [AtomicU8], tag: u64) -> Pipe<'a> {
-        Pipe { hdr, data, tag: tag.max(1) }
+        Pipe { hdr, data, tag: (tag & !LOCK_CONTENDED).max(1) }
     }
 
-    fn lock(&self, w: &impl Waiter) -> Held<'a> {
-        let mut spins = 0;
-        while self.hdr.lock.compare_exchange_weak(0, self.tag, Acquire, Relaxed).is_err() {
-            spins += 1;
-            if spins % SPINS == 0 {
-                w.relax(spins / SPINS);
-            } else {
-                core::hint::spin_loop();
+    /// Take the ring's lock: the word holds the holder's tag, and
+    /// [`LOCK_CONTENDED`] once someone sleeps on it (the protocol of
+    /// `crate::lock`, across processes, with the tag for procmgr to
+    /// release the lock of a process that ended holding it).
+    fn lock<'w, W: Waiter>(&self, w: &'w W) -> Held<'w, W>
+    where
+        'a: 'w,
+    {
+        let lock = &self.hdr.lock;
+        if lock.compare_exchange(0, self.tag, Acquire, Relaxed).is_ok() {
+            return Held(self.hdr, w);
+        }
+        for _ in 0..SPINS {
+            if lock.load(Relaxed) == 0 && lock.compare_exchange(0, self.tag, Acquire, Relaxed).is_ok() {
+                return Held(self.hdr, w);
+            }
+            core::hint::spin_loop();
+        }
+        loop {
+            let cur = lock.load(Relaxed);
+            if cur == 0 {
+                // Taken as contended: others may sleep on it too.
+                if lock.compare_exchange(0, self.tag | LOCK_CONTENDED, Acquire, Relaxed).is_ok() {
+                    return Held(self.hdr, w);
+                }
+                continue;
+            }
+            if cur & LOCK_CONTENDED == 0 && lock.compare_exchange(cur, cur | LOCK_CONTENDED, Relaxed, Relaxed).is_err() {
+                continue;
+            }
+            if !w.wait_lock() {
+                w.relax();
             }
         }
-        Held(self.hdr)
     }
 
     /// Bytes waiting and the head, from a header that makes sense.
@@ -138,7 +173,7 @@ impl<'a> Pipe<'a> {
     }
 
     /// Unlock, then wake one waiter of each side asked for.
-    fn release(held: Held<'_>, readers: bool, writers: bool, w: &impl Waiter) {
+    fn release<W: Waiter>(held: Held<'_, W>, readers: bool, writers: bool, w: &W) {
         drop(held);
         if readers {
             w.notify(true);
@@ -150,7 +185,7 @@ impl<'a> Pipe<'a> {
 
     /// Count this caller as waiting on its side (`reader`), unlock, wait,
     /// and take it off the count again.
-    fn sleep(&self, held: Held<'_>, reader: bool, w: &impl Waiter) -> Result<(), Failure> {
+    fn sleep<W: Waiter>(&self, held: Held<'_, W>, reader: bool, w: &W) -> Result<(), Failure> {
         let counter = if reader { &self.hdr.readers_waiting } else { &self.hdr.writers_waiting };
         counter.fetch_add(1, SeqCst);
         drop(held);
@@ -256,11 +291,31 @@ pub fn set_ends(hdr: &Header, readers: u64, writers: u64) {
     hdr.writers.store(writers, SeqCst);
 }
 
+/// What [`release_if_held_by`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The process did not hold the lock.
+    NotHeld,
+    /// It did; nobody sleeps on the lock.
+    Free,
+    /// It did, and others may sleep on it: notify the lock's notification.
+    WakeOne,
+}
+
 /// procmgr's side: process `tag` ended; if it held the lock (it was
-/// stopped inside a read or write), release it. Returns whether it did.
-/// The ring itself is consistent: head and tail move last, in one store.
-pub fn release_if_held_by(hdr: &Header, tag: u64) -> bool {
-    tag != 0 && hdr.lock.compare_exchange(tag, 0, SeqCst, Relaxed).is_ok()
+/// stopped inside a read or write), release it. The ring itself is
+/// consistent: head and tail move last, in one store.
+pub fn release_if_held_by(hdr: &Header, tag: u64) -> Released {
+    if tag == 0 || tag & LOCK_CONTENDED != 0 {
+        return Released::NotHeld;
+    }
+    if hdr.lock.compare_exchange(tag, 0, SeqCst, Relaxed).is_ok() {
+        Released::Free
+    } else if hdr.lock.compare_exchange(tag | LOCK_CONTENDED, 0, SeqCst, Relaxed).is_ok() {
+        Released::WakeOne
+    } else {
+        Released::NotHeld
+    }
 }
 
 #[cfg(test)]
@@ -300,7 +355,9 @@ mod tests {
         data: Vec<AtomicU8>,
         data_note: Note,
         room_note: Note,
+        lock_note: Note,
         waits: AtomicU64,
+        lock_waits: AtomicU64,
     }
 
     impl Shared {
@@ -329,7 +386,15 @@ mod tests {
             if readers { &self.data_note } else { &self.room_note }.wait();
             true
         }
-        fn relax(&self, _: u32) {
+        fn notify_lock(&self) {
+            self.lock_note.notify();
+        }
+        fn wait_lock(&self) -> bool {
+            self.lock_waits.fetch_add(1, SeqCst);
+            self.lock_note.wait();
+            true
+        }
+        fn relax(&self) {
             std::thread::yield_now();
         }
     }
@@ -391,10 +456,58 @@ mod tests {
     fn a_lock_left_by_an_ended_process_is_released() {
         let s = Shared::new(1, 1);
         s.hdr.lock.store(42, SeqCst);
-        assert!(!release_if_held_by(&s.hdr, 41), "only the holder's tag releases it");
-        assert!(!release_if_held_by(&s.hdr, 0));
-        assert!(release_if_held_by(&s.hdr, 42));
+        assert_eq!(release_if_held_by(&s.hdr, 41), Released::NotHeld, "only the holder's tag releases it");
+        assert_eq!(release_if_held_by(&s.hdr, 0), Released::NotHeld);
+        assert_eq!(release_if_held_by(&s.hdr, 42), Released::Free);
         assert_eq!(s.pipe(5).write(b"ok", &*s), Ok(2));
+    }
+
+    /// A process sleeping on the lock of one that ended holding it is woken
+    /// by procmgr's release (told to notify), and gets the lock.
+    #[test]
+    fn a_sleeper_on_an_ended_holders_lock_is_woken() {
+        let s = Shared::new(1, 1);
+        s.hdr.lock.store(42, SeqCst);
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || s.pipe(7).write(b"hi", &*s))
+        };
+        while s.lock_waits.load(SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(s.hdr.lock.load(SeqCst), 42 | LOCK_CONTENDED, "the sleeper marked the lock");
+        assert_eq!(release_if_held_by(&s.hdr, 42), Released::WakeOne);
+        s.notify_lock();
+        assert_eq!(waiter.join().unwrap(), Ok(2));
+        assert_eq!(s.hdr.lock.load(SeqCst), 0);
+    }
+
+    /// Waiters for a held lock sleep instead of spinning: a holder that
+    /// keeps the lock a long time costs each of them a few waits at most.
+    #[test]
+    fn lock_waiters_sleep() {
+        let s = Shared::new(1, 1);
+        s.hdr.lock.store(99, SeqCst);
+        let writers: Vec<_> = (0..3)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || s.pipe(10 + i).write(b"x", &*s))
+            })
+            .collect();
+        while s.lock_waits.load(SeqCst) < 3 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(s.lock_waits.load(SeqCst), 3, "a waiter woke with nobody letting go");
+        // The holder lets go as `Held` does.
+        if s.hdr.lock.swap(0, SeqCst) & LOCK_CONTENDED != 0 {
+            s.notify_lock();
+        }
+        for w in writers {
+            assert_eq!(w.join().unwrap(), Ok(1));
+        }
+        assert_eq!(s.hdr.lock.load(SeqCst), 0);
+        assert!(s.lock_waits.load(SeqCst) <= 6, "{} waits", s.lock_waits.load(SeqCst));
     }
 
     /// Writers blocked on a full pipe when its last read end closes all get

@@ -45,8 +45,9 @@ pub const PS: u64 = 15;
 /// The pipe end behind fd words[1], for the caller to read or write
 /// itself: word 0 = [`NOT_A_PIPE`], [`PIPE_READ_END`] or
 /// [`PIPE_WRITE_END`]; for a pipe end, word 1 = the caller's lock tag (its
-/// pid) and three capabilities come back: the shared memory (see
-/// [`crate::pipe`]), then the notifications for data and for room.
+/// pid) and four capabilities come back: the shared memory (see
+/// [`crate::pipe`]), then the notifications for data, for room and for the
+/// ring's lock.
 pub const PIPE_SHARE: u64 = 16;
 /// One key from the console, raw (no echo, no line editing), waiting at
 /// most words[0] ticks (`u64::MAX`: for ever): returns
