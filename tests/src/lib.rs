@@ -10,6 +10,7 @@
 
 pub mod cases;
 pub mod chainboot;
+pub mod doccheck;
 pub mod grade;
 pub mod judge;
 pub mod qemu;
