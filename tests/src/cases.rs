@@ -186,7 +186,7 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
         Case {
             name: name.to_string(),
             config,
-            until: Until::Script { steps, settle: Duration::from_secs(10) },
+            until: Until::Script { steps, settle: Duration::from_secs(1) },
             timeout: Duration::from_secs(60),
             expect: Expectation::new(&[SHELL_LINE, "CPU  IDLE%  ENTRIES/s  IRQS/s  SWITCHES/s"], Ending::StillRunning)
                 .checking(crate::judge::idle_system),
