@@ -91,12 +91,5 @@ impl Mailbox {
 /// Clean and invalidate the data cache over `[va, va + len)` so the VideoCore,
 /// which does not snoop the ARM caches, and the ARM see the same bytes.
 fn clean_invalidate(va: u64, len: usize) {
-    let mut line = va & !63;
-    while line < va + len as u64 {
-        // SAFETY: DC CIVAC on a mapped kernel address only affects caching.
-        unsafe { core::arch::asm!("dc civac, {}", in(reg) line, options(nostack)) };
-        line += 64;
-    }
-    // SAFETY: a barrier has no memory-safety effects.
-    unsafe { core::arch::asm!("dsb sy", options(nostack)) };
+    crate::arch::memory::clean_invalidate_dcache(va, len as u64);
 }

@@ -1,13 +1,19 @@
 //! Device drivers. Registers are described with tock-registers; each driver
 //! reaches its registers through one [`Mmio`] created from an address the
-//! platform vouches for.
-#![allow(dead_code)]
+//! platform vouches for. Each board compiles the drivers it uses and no
+//! others.
 
+#[cfg(feature = "raspi3")]
 pub mod bcm2835_intc;
+#[cfg(feature = "raspi3")]
 pub mod bcm2836_local;
+#[cfg(feature = "raspi3")]
 pub mod bcm2837_gpio;
+#[cfg(feature = "raspi3")]
 pub mod bcm2837_mailbox;
+#[cfg(feature = "virt")]
 pub mod gicv2;
+#[cfg(feature = "raspi3")]
 pub mod mini_uart;
 pub mod pl011;
 
@@ -28,11 +34,6 @@ impl<T> Mmio<T> {
     pub const unsafe fn new(base: usize) -> Self {
         Mmio { base, _regs: PhantomData }
     }
-
-    /// The address the block lives at.
-    pub fn base(&self) -> usize {
-        self.base
-    }
 }
 
 impl<T> Deref for Mmio<T> {
@@ -46,6 +47,7 @@ impl<T> Deref for Mmio<T> {
 
 /// Spin for about `n` loop iterations (for device timing rules that are
 /// stated in cycles, such as the GPIO pull-up/down sequence).
+#[cfg(feature = "raspi3")]
 pub fn spin_cycles(n: u32) {
     for _ in 0..n {
         core::hint::spin_loop();

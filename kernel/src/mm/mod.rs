@@ -40,19 +40,7 @@ const HEAP_MAX: u64 = 64 << 20;
 
 /// Physical extent of the loaded kernel image `[start, end)`.
 fn kernel_image() -> Region {
-    let (start, end): (u64, u64);
-    // SAFETY: loads two link-time constants from the literal pool. The
-    // symbols are absolute physical addresses, out of reach of the
-    // PC-relative addressing Rust would use for them.
-    unsafe {
-        core::arch::asm!(
-            "ldr {s}, =__kernel_phys_start",
-            "ldr {e}, =__kernel_phys_end",
-            s = out(reg) start,
-            e = out(reg) end,
-            options(nomem, nostack, pure)
-        );
-    }
+    let (start, end) = crate::arch::memory::kernel_image_phys();
     Region { start, end }
 }
 
@@ -185,66 +173,12 @@ impl TableMemory for ChargedTables<'_> {
 /// The frames must be owned by the caller (nothing else reads or writes them
 /// meanwhile) and lie in the linear map.
 pub unsafe fn zero_frames(pa: u64, pages: u64) {
-    // The kernel is built without FP/SIMD, and the generic `memset` it gets
-    // stores 8 bytes per three instructions: 1,500 instructions a page. This
-    // loop stores 128 bytes per ten.
-    let bytes = pages * PAGE_SIZE;
-    if bytes == 0 {
+    if pages == 0 {
         return;
     }
-    // DC ZVA zeroes a whole block (64 bytes on Cortex-A53/A72) per
-    // instruction, where the CPU allows it (DCZID_EL0, ARM ARM D19.2.33).
-    let dczid: u64;
-    // SAFETY: reading an ID register has no side effects.
-    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
-    let block = 4u64 << (dczid & 0xF);
-    if dczid & (1 << 4) == 0 && block >= 64 && 4 * block <= PAGE_SIZE {
-        // SAFETY: as above; `bytes` is a multiple of a page, so of four
-        // blocks, and `pa` is page-aligned, so block-aligned. The memory is
-        // normal cacheable RAM (the linear map), where DC ZVA is allowed.
-        unsafe {
-            core::arch::asm!(
-                "1:",
-                "dc zva, {p}",
-                "add {p}, {p}, {b}",
-                "dc zva, {p}",
-                "add {p}, {p}, {b}",
-                "dc zva, {p}",
-                "add {p}, {p}, {b}",
-                "dc zva, {p}",
-                "add {p}, {p}, {b}",
-                "subs {n}, {n}, {b4}",
-                "b.ne 1b",
-                p = inout(reg) phys_to_virt(pa) => _,
-                n = inout(reg) bytes => _,
-                b = in(reg) block,
-                b4 = in(reg) 4 * block,
-                options(nostack),
-            );
-        }
-        return;
-    }
-    // SAFETY: the caller owns `bytes` bytes from `pa` in the linear map; the
-    // length is a non-zero multiple of 128 and the start 16-byte aligned.
-    unsafe {
-        core::arch::asm!(
-            "1:",
-            "stp xzr, xzr, [{p}, #0]",
-            "stp xzr, xzr, [{p}, #16]",
-            "stp xzr, xzr, [{p}, #32]",
-            "stp xzr, xzr, [{p}, #48]",
-            "stp xzr, xzr, [{p}, #64]",
-            "stp xzr, xzr, [{p}, #80]",
-            "stp xzr, xzr, [{p}, #96]",
-            "stp xzr, xzr, [{p}, #112]",
-            "add {p}, {p}, #128",
-            "subs {n}, {n}, #128",
-            "b.ne 1b",
-            p = inout(reg) phys_to_virt(pa) => _,
-            n = inout(reg) bytes => _,
-            options(nostack),
-        );
-    }
+    // SAFETY: the caller owns the frames; through the linear map they are
+    // `pages * PAGE_SIZE` bytes of normal memory from a page-aligned address.
+    unsafe { crate::arch::memory::zero_pages(phys_to_virt(pa), pages * PAGE_SIZE) }
 }
 
 /// Copy the frame at `src` to the frame at `dst`.
@@ -253,33 +187,8 @@ pub unsafe fn zero_frames(pa: u64, pages: u64) {
 /// Both must be whole frames in the linear map; `dst` owned by the caller
 /// alone, `src` not written meanwhile.
 pub unsafe fn copy_frame(src: u64, dst: u64) {
-    // 64 bytes per ten instructions (see `zero_frames` for why not `memcpy`).
     // SAFETY: as the caller promises; both addresses are page-aligned.
-    unsafe {
-        core::arch::asm!(
-            "1:",
-            "ldp {a}, {b}, [{s}, #0]",
-            "ldp {c}, {d}, [{s}, #16]",
-            "stp {a}, {b}, [{t}, #0]",
-            "stp {c}, {d}, [{t}, #16]",
-            "ldp {a}, {b}, [{s}, #32]",
-            "ldp {c}, {d}, [{s}, #48]",
-            "stp {a}, {b}, [{t}, #32]",
-            "stp {c}, {d}, [{t}, #48]",
-            "add {s}, {s}, #64",
-            "add {t}, {t}, #64",
-            "subs {n}, {n}, #64",
-            "b.ne 1b",
-            s = inout(reg) phys_to_virt(src) => _,
-            t = inout(reg) phys_to_virt(dst) => _,
-            n = inout(reg) PAGE_SIZE => _,
-            a = out(reg) _,
-            b = out(reg) _,
-            c = out(reg) _,
-            d = out(reg) _,
-            options(nostack),
-        );
-    }
+    unsafe { crate::arch::memory::copy_page(phys_to_virt(src), phys_to_virt(dst)) }
 }
 
 impl KernelTableMemory {

@@ -72,7 +72,7 @@ pub struct CapGroup {
 /// the group's own, a few more): beyond, `TableFull`.
 pub const EXIT_NOTIFY_MAX: usize = 4;
 
-/// Every cap_group, for revocation across tables and for the process list.
+/// Every cap_group, for revocation across tables.
 static ALL: Mutex<Vec<Weak<CapGroup>>> = Mutex::new(Vec::new());
 
 impl CapGroup {
@@ -227,10 +227,4 @@ pub fn revoke_everywhere(id: u64) -> Vec<Cap> {
 /// Live cap_groups that `group` created.
 pub fn created_by(group: &CapGroup) -> Vec<Arc<CapGroup>> {
     group.lock().created.iter().filter_map(Weak::upgrade).collect()
-}
-
-/// Live cap_groups (for diagnostics).
-#[allow(dead_code)]
-pub fn all() -> Vec<Arc<CapGroup>> {
-    ALL.lock().iter().filter_map(Weak::upgrade).collect()
 }

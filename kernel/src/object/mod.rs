@@ -2,7 +2,7 @@
 //!
 //! # One pattern for every object
 //! - Each object type has its own file: [`cap_group`], [`thread`], [`pmo`],
-//!   [`vmspace`].
+//!   [`vmspace`], [`connection`], [`notification`], [`irq`].
 //! - Each embeds a [`Header`] (type and a unique id) and is owned through
 //!   `Arc`: capabilities, run queues and other objects hold `Arc`s, and the
 //!   object is freed (its `Drop` returns its memory) when the last one goes.

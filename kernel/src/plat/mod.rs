@@ -1,5 +1,10 @@
-//! Platform (board) support. Each board module defines the same names:
-//! `NAME`, `init`, `init_irq` and `handle_irq`.
+//! Platform (board) support. Each board module (`virt.rs`, `raspi3.rs`)
+//! defines the same names, re-exported below: `NAME`; `init` (memory map,
+//! CPUs, console: the [`Machine`]); the interrupt controller's `init_irq`,
+//! `init_irq_cpu` (per CPU), `handle_irq`, `irq_mask`, `irq_unmask` and
+//! `irq_claimable` (which lines a user driver may take); `send_ipi`; and
+//! `start_cpu` (waking a secondary core). docs/platforms.md says how to add
+//! a board.
 
 use kernel_core::dtb::Bootargs;
 use kernel_core::mm::region::RegionSet;

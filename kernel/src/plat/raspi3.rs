@@ -163,12 +163,11 @@ pub fn start_cpu(id: usize, _mpidr: u64, entry: u64) -> Result<(), &'static str>
     }
     let slot = phys_to_virt(SPIN_TABLE + 8 * id as u64) as *mut u64;
     // SAFETY: page 0 is reserved from the allocator for exactly this table,
-    // and mapped in the linear map; the parked core reads the word with its
-    // MMU off, so it is cleaned to memory before the event.
-    unsafe {
-        core::ptr::write_volatile(slot, entry);
-        core::arch::asm!("dc civac, {}", "dsb sy", in(reg) slot, options(nostack));
-    }
+    // and mapped in the linear map.
+    unsafe { core::ptr::write_volatile(slot, entry) };
+    // The parked core reads the word with its MMU off: clean it to memory
+    // before the event.
+    crate::arch::memory::clean_invalidate_dcache(slot as u64, 8);
     crate::arch::smp::send_event();
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! and the machine stops. Every entry is counted (`stats`).
 
 use aarch64_cpu::registers::{Readable, Writeable, ESR_EL1, FAR_EL1, VBAR_EL1};
+use tock_registers::LocalRegisterCopy;
 use core::arch::global_asm;
 
 /// Saved registers, in the order the vector code stores them.
@@ -319,10 +320,30 @@ pub unsafe fn return_to(frame: *const TrapFrame) -> ! {
 
 /// Exception syndrome classes we act on (ESR_ELx.EC, ARM ARM D19.2.37).
 mod ec {
-    pub const FP_ACCESS: u64 = 0x07;
-    pub const SVC64: u64 = 0x15;
-    pub const IABT_LOWER: u64 = 0x20;
-    pub const DABT_LOWER: u64 = 0x24;
+    use aarch64_cpu::registers::ESR_EL1::EC::Value;
+    pub const FP_ACCESS: u64 = Value::TrappedFP as u64;
+    pub const SVC64: u64 = Value::SVC64 as u64;
+    pub const IABT_LOWER: u64 = Value::InstrAbortLowerEL as u64;
+    pub const DABT_LOWER: u64 = Value::DataAbortLowerEL as u64;
+}
+
+/// The exception class of a syndrome (ESR_EL1.EC).
+#[inline(always)]
+fn class_of(esr: u64) -> u64 {
+    LocalRegisterCopy::<u64, ESR_EL1::Register>::new(esr).read(ESR_EL1::EC)
+}
+
+tock_registers::register_bitfields! {u64,
+    /// The ISS of an instruction or data abort (Arm ARM D17.2.37).
+    AbortIss [
+        /// The data access was a write (data aborts only).
+        WNR OFFSET(6) NUMBITS(1) [],
+        /// The fault status code without its level bits (xFSC[5:2]).
+        FAULT OFFSET(2) NUMBITS(4) [
+            Translation = 0b0001,
+            Permission = 0b0011
+        ]
+    ]
 }
 
 const _: () = assert!(
@@ -343,7 +364,7 @@ extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
 #[inline(always)]
 fn lower_sync(frame: &mut TrapFrame) -> bool {
     let esr = ESR_EL1.get();
-    let class = (esr >> 26) & 0x3F;
+    let class = class_of(esr);
     let locked = if class == ec::SVC64 { crate::syscall::dispatch(frame) } else { user_fault(class, esr, frame) };
     if crate::sched::need_switch() {
         if !locked {
@@ -363,7 +384,7 @@ fn lower_sync(frame: &mut TrapFrame) -> bool {
 /// Returns the frame to leave through (see `exception_return`).
 extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
     crate::stats::entry();
-    if frame.x[8] == chcore_abi::Syscall::IpcCall as u64 && (ESR_EL1.get() >> 26) & 0x3F == ec::SVC64 {
+    if frame.x[8] == chcore_abi::Syscall::IpcCall as u64 && ESR_EL1.read(ESR_EL1::EC) == ec::SVC64 {
         // Outside the big kernel lock: see `connection::fast_call_path`.
         if let Some(next) = crate::object::connection::fast_call_path(frame) {
             return next;
@@ -380,7 +401,7 @@ extern "C" fn handle_ipc(frame: &mut TrapFrame) -> *const TrapFrame {
 /// through, or null: then the vector completes the frame and goes through
 /// [`handle_ipc`].
 extern "C" fn handle_ipc_return(frame: &TrapFrame) -> *const TrapFrame {
-    if (ESR_EL1.get() >> 26) & 0x3F != ec::SVC64 {
+    if ESR_EL1.read(ESR_EL1::EC) != ec::SVC64 {
         return core::ptr::null();
     }
     let next = crate::object::connection::fast_return_path(frame);
@@ -411,12 +432,11 @@ fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
     match class {
         ec::DABT_LOWER | ec::IABT_LOWER => {
             let far = FAR_EL1.get();
-            // ISS bits 5:0 (xFSC) 0b0001xx: translation fault at level xx.
-            let translation = (esr & 0x3C) == 0x04;
-            // 0b0011xx: permission fault at level xx.
-            let permission = (esr & 0x3C) == 0x0C;
-            // ISS bit 6 (WnR): the data access was a write.
-            let write = class == ec::DABT_LOWER && esr & (1 << 6) != 0;
+            let iss = LocalRegisterCopy::<u64, AbortIss::Register>::new(esr);
+            // At whatever level of the walk.
+            let translation = iss.matches_all(AbortIss::FAULT::Translation);
+            let permission = iss.matches_all(AbortIss::FAULT::Permission);
+            let write = class == ec::DABT_LOWER && iss.is_set(AbortIss::WNR);
             let exec = class == ec::IABT_LOWER;
             crate::fault::user_abort(far, frame.elr, translation, permission, write, exec);
         }
@@ -485,7 +505,7 @@ fn class_name(ec: u64) -> &'static str {
 fn fatal(origin: Origin, kind: Kind, frame: &TrapFrame) -> ! {
     crate::arch::irq_disable();
     let esr = ESR_EL1.get();
-    let ec = (esr >> 26) & 0x3F;
+    let ec = class_of(esr);
     let far = FAR_EL1.get();
     let say = |a: core::fmt::Arguments| crate::console::emergency_println(a);
     say(format_args!("[FATAL] unexpected {kind:?} exception from {origin:?}: {}", class_name(ec)));

@@ -22,7 +22,7 @@ pub fn disable_lower_half() {
 
 /// Run `f` with the lower half translated by the page table at `root`
 /// (physical address, ASID 0), then switch the lower half off again.
-#[allow(dead_code)]
+#[cfg(feature = "selftest")]
 pub fn with_lower_half<R>(root: u64, f: impl FnOnce() -> R) -> R {
     TTBR0_EL1.set_baddr(root);
     TCR_EL1.modify(TCR_EL1::EPD0::EnableTTBR0Walks);
@@ -76,7 +76,7 @@ pub fn tlb_flush_asid(asid: u16) {
 }
 
 /// Forget cached translations after page-table entries were removed or changed.
-#[allow(dead_code)]
+#[cfg(feature = "selftest")]
 pub fn tlb_flush_all() {
     flush_tlb();
 }

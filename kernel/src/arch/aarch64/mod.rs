@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod exception;
+pub mod memory;
 pub mod mmu;
 pub mod semihosting;
 pub mod smp;

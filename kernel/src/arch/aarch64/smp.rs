@@ -1,6 +1,6 @@
 //! Per-CPU identity and waking secondary cores.
 
-use aarch64_cpu::registers::{Readable, Writeable, MPIDR_EL1, TPIDR_EL1};
+use aarch64_cpu::registers::{Readable, Writeable, TPIDR_EL1};
 
 /// Most CPUs the kernel runs on (kernel/link.ld reserves a stack for each).
 pub const MAX_CPUS: usize = 8;
@@ -39,12 +39,6 @@ pub fn set_cpu_id(id: usize, local: usize) {
     assert!(id < MAX_CPUS, "CPU id {id} out of range");
     assert!(local & ID_BITS == 0, "CPU local block {local:#x} not 64-byte aligned");
     TPIDR_EL1.set((local | id) as u64);
-}
-
-/// MPIDR affinity of this CPU.
-#[allow(dead_code)]
-pub fn mpidr() -> u64 {
-    MPIDR_EL1.get() & 0xFF_00FF_FFFF
 }
 
 /// Top of CPU `id`'s kernel stack.
