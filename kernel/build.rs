@@ -26,7 +26,9 @@ fn main() {
     match env::var("CHCORE_PROCMGR_ELF") {
         Ok(p) if std::path::Path::new(&p).is_file() => println!("cargo:rerun-if-changed={p}"),
         Ok(p) => panic!("kernel: CHCORE_PROCMGR_ELF={p} is not a file; build with `cargo xtask build`"),
-        Err(_) => panic!("kernel: CHCORE_PROCMGR_ELF is not set; build with `cargo xtask build`, which builds procmgr first"),
+        Err(_) => {
+            panic!("kernel: CHCORE_PROCMGR_ELF is not set; build with `cargo xtask build`, which builds procmgr first")
+        }
     }
     println!("cargo:rerun-if-env-changed=CHCORE_RAMDISK");
     match env::var("CHCORE_RAMDISK") {

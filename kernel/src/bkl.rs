@@ -102,9 +102,13 @@ fn deadlock(me: usize) -> ! {
     if holder == me {
         say(format_args!("[FATAL] deadlock: CPU {me} waits for the big kernel lock it already holds"));
     } else if holder == NOBODY {
-        say(format_args!("[FATAL] CPU {me} lost every race for the big kernel lock for {WATCHDOG_SECONDS} s (free just now)"));
+        say(format_args!(
+            "[FATAL] CPU {me} lost every race for the big kernel lock for {WATCHDOG_SECONDS} s (free just now)"
+        ));
     } else {
-        say(format_args!("[FATAL] deadlock: CPU {me} waited {WATCHDOG_SECONDS} s for the big kernel lock held by CPU {holder}"));
+        say(format_args!(
+            "[FATAL] deadlock: CPU {me} waited {WATCHDOG_SECONDS} s for the big kernel lock held by CPU {holder}"
+        ));
     }
     crate::arch::stop(crate::arch::ExitStatus::Failure)
 }

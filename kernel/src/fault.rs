@@ -67,6 +67,11 @@ pub fn end_group(group: &Arc<CapGroup>, state: GroupState) {
         crate::root::on_group_exit(&g);
         drop(threads);
         drop(caps);
-        ending.extend(crate::object::cap_group::created_by(&g).into_iter().filter(|c| c.state() == GroupState::Alive).map(|c| (c, GroupState::Killed)));
+        ending.extend(
+            crate::object::cap_group::created_by(&g)
+                .into_iter()
+                .filter(|c| c.state() == GroupState::Alive)
+                .map(|c| (c, GroupState::Killed)),
+        );
     }
 }

@@ -20,7 +20,11 @@ const _: () = assert!(
 );
 
 static LOCALS: [Local; MAX_CPUS] = [const {
-    Local { sched: crate::sched::Fast::new(), stats: crate::stats::Counters::new(), current: crate::sched::Current::new() }
+    Local {
+        sched: crate::sched::Fast::new(),
+        stats: crate::stats::Counters::new(),
+        current: crate::sched::Current::new(),
+    }
 }; MAX_CPUS];
 
 /// The address of CPU `cpu`'s block, for `arch::smp::set_cpu_id`.

@@ -118,7 +118,11 @@ pub fn start() {
     match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL, ramdisk) {
         Ok(g) => {
             ROOT_ID.store(g.header.id, Ordering::Relaxed);
-            log::info!("root process procmgr loaded ({} bytes of ELF, {} bytes of ramdisk)", PROCMGR_ELF.len(), RAMDISK.len());
+            log::info!(
+                "root process procmgr loaded ({} bytes of ELF, {} bytes of ramdisk)",
+                PROCMGR_ELF.len(),
+                RAMDISK.len()
+            );
         }
         Err(e) => log::error!("cannot start the root process procmgr: {e:?}"),
     }

@@ -24,10 +24,10 @@ use crate::object::thread::{Thread, ThreadInner, ThreadState};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use kernel_core::sched::{pick_cpu, RunQueue};
 use core::mem::ManuallyDrop;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicPtr};
+use kernel_core::sched::{pick_cpu, RunQueue};
 use spin::Mutex;
 
 /// Timer ticks a thread may run before others of its priority get a turn.
@@ -81,7 +81,11 @@ pub struct Fast {
 
 impl Fast {
     pub const fn new() -> Fast {
-        Fast { current: AtomicPtr::new(core::ptr::null_mut()), need_resched: AtomicBool::new(false), started: AtomicBool::new(false) }
+        Fast {
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            need_resched: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+        }
     }
 }
 
@@ -126,15 +130,18 @@ static SCHED: Mutex<Sched> = Mutex::new(Sched::new());
 impl Sched {
     const fn new() -> Sched {
         Sched {
-            cpus: [const { Cpu { direct: None, slice: 0, queue: RunQueue::new() } };
-                MAX_CPUS],
+            cpus: [const { Cpu { direct: None, slice: 0, queue: RunQueue::new() } }; MAX_CPUS],
             online: 1,
             sleepers: BTreeMap::new(),
         }
     }
 
     fn loads(&self) -> Vec<usize> {
-        self.cpus[..self.online].iter().enumerate().map(|(i, c)| c.queue.len() + usize::from(current_of(i).is_some())).collect()
+        self.cpus[..self.online]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.queue.len() + usize::from(current_of(i).is_some()))
+            .collect()
     }
 
     fn enqueue(&mut self, t: Arc<Thread>, prefer: Option<usize>) {
@@ -642,7 +649,11 @@ fn switch_to(t: &Arc<Thread>, cpu: usize) {
 /// sleeper list, allowed on this CPU, and saved by the CPU it last ran on.
 #[inline(always)]
 fn runnable_here(inner: &ThreadInner, cpu: usize) -> bool {
-    inner.state == ThreadState::Blocked && !inner.on_cpu && !inner.suspended && !inner.timed && inner.affinity.is_none_or(|a| a == cpu)
+    inner.state == ThreadState::Blocked
+        && !inner.on_cpu
+        && !inner.suspended
+        && !inner.timed
+        && inner.affinity.is_none_or(|a| a == cpu)
 }
 
 /// Block the thread running on this CPU (`inner`, locked) for an IPC; it
@@ -789,7 +800,10 @@ pub mod selftest {
 
     fn threads(n: usize) -> Result<(Arc<CapGroup>, Vec<Arc<Thread>>), alloc::string::String> {
         let g = CapGroup::new("sched-test", chcore_abi::Rights::ALL).map_err(|e| format!("cap_group: {e:?}"))?;
-        let ts = (0..n).map(|_| Thread::new(&g, 0x40_0000, 0x80_0000, 0)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("thread: {e:?}"))?;
+        let ts = (0..n)
+            .map(|_| Thread::new(&g, 0x40_0000, 0x80_0000, 0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("thread: {e:?}"))?;
         Ok((g, ts))
     }
 
@@ -843,7 +857,9 @@ pub mod selftest {
             s.enqueue(t.clone(), None);
         }
         let result = (|| {
-            let order: Vec<usize> = core::iter::from_fn(|| s.pick(0)).map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99)).collect();
+            let order: Vec<usize> = core::iter::from_fn(|| s.pick(0))
+                .map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99))
+                .collect();
             if order != [1, 3, 4, 0, 2] {
                 return Err(format!("picked in order {order:?}, expected [1, 3, 4, 0, 2]"));
             }
@@ -857,7 +873,9 @@ pub mod selftest {
             for t in &ts[..3] {
                 s.enqueue(t.clone(), Some(0));
             }
-            let stolen: Vec<usize> = core::iter::from_fn(|| s.pick(1)).map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99)).collect();
+            let stolen: Vec<usize> = core::iter::from_fn(|| s.pick(1))
+                .map(|t| ts.iter().position(|x| Arc::ptr_eq(x, &t)).unwrap_or(99))
+                .collect();
             if stolen.len() != 2 || stolen.contains(&2) {
                 return Err(format!("CPU 1 took {stolen:?} from CPU 0 (thread 2 is pinned there)"));
             }

@@ -10,7 +10,7 @@ use crate::fault::end_group;
 use crate::object::cap_group::{CapGroup, GroupState};
 use crate::object::pmo::Pmo;
 use crate::object::thread::{Thread, ThreadState};
-use crate::object::{KObject, new_cap_id};
+use crate::object::{new_cap_id, KObject};
 use crate::{mm, sched, uaccess};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -45,7 +45,8 @@ struct Entry {
 
 /// The system call table, indexed by number (x8).
 static TABLE: [Entry; Syscall::COUNT as usize] = {
-    let mut table = [const { Entry { run: |_, _| Err(Error::NoSyscall), allocates: false, lock_free: false } }; Syscall::COUNT as usize];
+    let mut table = [const { Entry { run: |_, _| Err(Error::NoSyscall), allocates: false, lock_free: false } };
+        Syscall::COUNT as usize];
     let mut i = 0;
     while i < table.len() {
         let call = Syscall::ALL[i];
@@ -102,9 +103,23 @@ const fn allocates(call: Syscall) -> bool {
     use Syscall::*;
     matches!(
         call,
-        Putstr | CreatePmo | CreateDevicePmo | MapPmo | ReadPmo | WritePmo | CapCopy | CapTransfer | CreateCapGroup
-            | CreateThread | RegisterServer | RegisterClient | CreateNotification | IrqRegister | VmspaceClone
-            | ConnectFor | PmoSlice
+        Putstr
+            | CreatePmo
+            | CreateDevicePmo
+            | MapPmo
+            | ReadPmo
+            | WritePmo
+            | CapCopy
+            | CapTransfer
+            | CreateCapGroup
+            | CreateThread
+            | RegisterServer
+            | RegisterClient
+            | CreateNotification
+            | IrqRegister
+            | VmspaceClone
+            | ConnectFor
+            | PmoSlice
     )
 }
 
@@ -202,7 +217,11 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::ThreadSetAffinity => |t, a| {
             let t = thread_cap(t, a[0], Rights::WRITE)?;
-            let cpu = if a[1] == NO_AFFINITY { None } else { Some(usize::try_from(a[1]).map_err(|_| Error::InvalidArgument)?) };
+            let cpu = if a[1] == NO_AFFINITY {
+                None
+            } else {
+                Some(usize::try_from(a[1]).map_err(|_| Error::InvalidArgument)?)
+            };
             sched::set_affinity(&t, cpu)?;
             sched::request_resched();
             Ok(0)
@@ -232,7 +251,8 @@ const fn handler(call: Syscall) -> Handler {
         Syscall::CpuStats => |t, a| {
             let cpu = usize::try_from(a[0]).ok().filter(|&c| c < sched::online()).ok_or(Error::InvalidArgument)?;
             let stats = crate::stats::snapshot(cpu).ok_or(Error::InvalidArgument)?;
-            let bytes: [u8; chcore_abi::CpuStats::SIZE] = stats.to_words().map(u64::to_ne_bytes).as_flattened().try_into().map_err(|_| Error::InvalidArgument)?;
+            let bytes: [u8; chcore_abi::CpuStats::SIZE] =
+                stats.to_words().map(u64::to_ne_bytes).as_flattened().try_into().map_err(|_| Error::InvalidArgument)?;
             uaccess::copy_to_user(&t.group.vmspace, a[1], &bytes)?;
             Ok(0)
         },
@@ -262,7 +282,13 @@ const fn handler(call: Syscall) -> Handler {
             crate::object::connection::ipc_return(t, [a[0], a[1], a[2], a[3]], a[4])?;
             Ok(0)
         },
-        Syscall::CreateNotification => |t, _| t.group.insert_cap(KObject::Notification(crate::object::notification::Notification::new()), Rights::ALL, None),
+        Syscall::CreateNotification => |t, _| {
+            t.group.insert_cap(
+                KObject::Notification(crate::object::notification::Notification::new()),
+                Rights::ALL,
+                None,
+            )
+        },
         Syscall::Wait => |t, a| {
             let me = &t.group;
             let n = notification_cap(me, a[0], Rights::READ)?;
@@ -346,16 +372,17 @@ const fn handler(call: Syscall) -> Handler {
         Syscall::PmoSize => |t, a| {
             let me = &t.group;
             match &me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)?.obj {
-            KObject::Pmo(p) => Ok(p.size),
-            _ => Err(Error::WrongType),
-        }
+                KObject::Pmo(p) => Ok(p.size),
+                _ => Err(Error::WrongType),
+            }
         },
         Syscall::ConnectFor => |t, a| {
             let me = &t.group;
             let client = me.group_cap(a[0], Rights::MAP)?;
             let conn = crate::object::connection::connect(&client, me, a[1])?;
             let badge = conn.index;
-            let slot = client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
+            let slot =
+                client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
             Ok(slot | (badge << 32))
         },
         Syscall::CapGroupState => |t, a| {
@@ -370,7 +397,6 @@ const fn handler(call: Syscall) -> Handler {
     }
 }
 
-
 fn irq_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::irq::Irq>, Error> {
     match &me.lock().caps.lookup(slot, ObjectType::Irq, need)?.obj {
         KObject::Irq(i) => Ok(i.clone()),
@@ -378,7 +404,11 @@ fn irq_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::obj
     }
 }
 
-fn notification_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::notification::Notification>, Error> {
+fn notification_cap(
+    me: &Arc<CapGroup>,
+    slot: u64,
+    need: Rights,
+) -> Result<Arc<crate::object::notification::Notification>, Error> {
     match &me.lock().caps.lookup(slot, ObjectType::Notification, need)?.obj {
         KObject::Notification(n) => Ok(n.clone()),
         _ => Err(Error::WrongType),
@@ -410,9 +440,13 @@ fn putstr(me: &Arc<CapGroup>, buf: u64, len: u64) -> SysResult {
 
 fn thread_exit(t: &Arc<Thread>) -> SysResult {
     t.lock().state = ThreadState::Exited;
-    let others_alive = t.group.lock().threads.iter().filter_map(|w| w.upgrade()).any(|o| {
-        !Arc::ptr_eq(&o, t) && o.lock().state != ThreadState::Exited
-    });
+    let others_alive = t
+        .group
+        .lock()
+        .threads
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .any(|o| !Arc::ptr_eq(&o, t) && o.lock().state != ThreadState::Exited);
     if !others_alive {
         // The last thread is gone: so is the process.
         end_group(&t.group, GroupState::Exited(0));

@@ -15,7 +15,13 @@ fn check(va: u64, len: usize) -> Result<(), Error> {
 }
 
 /// Walk `[va, va + len)` page by page: `f(kernel pointer, range in the buffer)`.
-fn chunks(vm: &VmSpace, va: u64, len: usize, write: bool, mut f: impl FnMut(*mut u8, core::ops::Range<usize>)) -> Result<(), Error> {
+fn chunks(
+    vm: &VmSpace,
+    va: u64,
+    len: usize,
+    write: bool,
+    mut f: impl FnMut(*mut u8, core::ops::Range<usize>),
+) -> Result<(), Error> {
     check(va, len)?;
     let mut done = 0;
     while done < len {

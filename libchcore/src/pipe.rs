@@ -79,7 +79,10 @@ impl End {
         let (hdr, data) = unsafe {
             (
                 &*(self.va as *const Header),
-                core::slice::from_raw_parts((self.va + shared::DATA_OFFSET as u64) as *const AtomicU8, shared::CAPACITY),
+                core::slice::from_raw_parts(
+                    (self.va + shared::DATA_OFFSET as u64) as *const AtomicU8,
+                    shared::CAPACITY,
+                ),
             )
         };
         shared::Pipe::new(hdr, data, self.tag)

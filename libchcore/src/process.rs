@@ -5,6 +5,7 @@
 //! connection sits behind a lock. Pipes are read and written without
 //! procmgr, in memory shared with the other end (see `crate::pipe`).
 
+use crate::sync::Mutex;
 use crate::sys;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -12,7 +13,6 @@ use chcore_abi::{ipc, slot, Error, ObjectType};
 use chcore_proc::proto;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::Mutex;
 
 /// A process id.
 pub type Pid = u64;
@@ -71,7 +71,12 @@ fn call(op: u64, words: [u64; 3], data_in: &[u8], data_out: &mut [u8]) -> Result
 /// after it, `answer` reads the whole buffer (with x0), still this
 /// thread's (the connection's lock is held). Returns x0, the words and
 /// what `answer` made.
-fn request<R>(op: u64, words: [u64; 3], data_in: &[u8], answer: impl FnOnce(&[u8], u64) -> R) -> Result<(u64, [u64; 3], R), Error> {
+fn request<R>(
+    op: u64,
+    words: [u64; 3],
+    data_in: &[u8],
+    answer: impl FnOnce(&[u8], u64) -> R,
+) -> Result<(u64, [u64; 3], R), Error> {
     if data_in.len() > ipc::DATA_MAX {
         return Err(Error::InvalidArgument);
     }

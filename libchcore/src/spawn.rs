@@ -30,7 +30,12 @@ fn range(start: *const u8, end: *const u8) -> (u64, u64) {
 /// Start `entry(arg)` in a new cap_group called `name`; returns its slot and
 /// its first thread's slot. `before_start(group)` runs before the thread
 /// starts (to hand the child capabilities, say).
-pub fn spawn_self(name: &str, entry: extern "C" fn(u64) -> !, arg: u64, before_start: impl FnOnce(Slot) -> Result<(), Error>) -> Result<(Slot, Slot), Error> {
+pub fn spawn_self(
+    name: &str,
+    entry: extern "C" fn(u64) -> !,
+    arg: u64,
+    before_start: impl FnOnce(Slot) -> Result<(), Error>,
+) -> Result<(Slot, Slot), Error> {
     let group = sys::create_cap_group(name)?;
     ENTRY.store(entry as *const () as u64, Ordering::SeqCst);
     let sections = [

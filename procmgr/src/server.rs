@@ -11,16 +11,16 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use libchcore::abi::{group_state, ipc, perm, slot, PmoKind, Rights};
-use libchcore::Error;
 use chcore_proc::cpio::Archive;
-use chcore_proc::proto;
 use chcore_proc::pipe;
+use chcore_proc::proto;
 use core::sync::atomic::{AtomicU64, Ordering};
+use libchcore::abi::{group_state, ipc, perm, slot, PmoKind, Rights};
 use libchcore::ipc::{Reply, Request};
 use libchcore::process::{STACK_SIZE, STACK_TOP};
-use libchcore::sys::{self, Slot};
 use libchcore::sync::Mutex;
+use libchcore::sys::{self, Slot};
+use libchcore::Error;
 
 /// procmgr's own pid; orphans are handed to it.
 pub const ROOT_PID: u64 = 1;
@@ -437,7 +437,21 @@ fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds) -> u64 {
     let orphan = ppid != ROOT_PID && !t.procs.get(&ppid).is_some_and(|p| p.state == State::Running);
     let ppid = if orphan { ROOT_PID } else { ppid };
     t.badges.insert(badge, pid);
-    t.procs.insert(pid, Process { ppid, badge, suspect: false, name: String::from(name), group, fds, state: State::Running, exit_code: None, orphan, child_note: None });
+    t.procs.insert(
+        pid,
+        Process {
+            ppid,
+            badge,
+            suspect: false,
+            name: String::from(name),
+            group,
+            fds,
+            state: State::Running,
+            exit_code: None,
+            orphan,
+            child_note: None,
+        },
+    );
     t.kids.entry(ppid).or_default().all.insert(pid);
     pid
 }
@@ -557,7 +571,8 @@ extern "C" fn reaper(_: u64) -> ! {
             pending -= strays;
             t.strays -= strays;
             if pending > 0 || !woken {
-                let running: Vec<u64> = t.procs.iter().filter(|(_, p)| p.state == State::Running).map(|(&pid, _)| pid).collect();
+                let running: Vec<u64> =
+                    t.procs.iter().filter(|(_, p)| p.state == State::Running).map(|(&pid, _)| pid).collect();
                 for pid in running {
                     if let Some(fds) = reap_if_ended(&mut t, pid) {
                         ended.push((pid, fds));
@@ -635,7 +650,11 @@ fn became_zombie(t: &mut Table, pid: u64) {
     }
     // Each parent has its own notification, so no waiter takes another's
     // wake-up.
-    let note = if ppid == ROOT_PID { Some(ZOMBIE.load(Ordering::SeqCst)) } else { t.procs.get(&ppid).and_then(|p| p.child_note) };
+    let note = if ppid == ROOT_PID {
+        Some(ZOMBIE.load(Ordering::SeqCst))
+    } else {
+        t.procs.get(&ppid).and_then(|p| p.child_note)
+    };
     if let Some(n) = note {
         let _ = sys::notify(n);
     }
@@ -837,7 +856,8 @@ fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
     }
     let group = {
         let mut t = TABLE.lock();
-        let group = t.procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
+        let group =
+            t.procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
         t.suspect(target);
         group
     };
@@ -948,7 +968,8 @@ fn op_dup2(pid: u64, old: u64, new: u64) -> Result<Reply, Error> {
 }
 
 fn op_open(pid: u64, data: &[u8]) -> Result<Reply, Error> {
-    let path = core::str::from_utf8(data.split(|&b| b == 0).next().unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
+    let path =
+        core::str::from_utf8(data.split(|&b| b == 0).next().unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
     let name = path.trim_start_matches('/');
     let entry = RAMDISK.get().and_then(|r| r.find(name)).ok_or(Error::NotFound)?;
     let fd = install(pid, Arc::new(File(FileKind::Ram { data: entry.data, pos: Mutex::new(0) })))?;

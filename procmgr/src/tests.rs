@@ -162,7 +162,8 @@ fn pmo_bad_arguments() -> TestResult {
 
 fn rights() -> TestResult {
     let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
-    let ro = sys::cap_copy(pmo, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY)).map_err(|e| format!("copy: {e:?}"))?;
+    let ro = sys::cap_copy(pmo, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY))
+        .map_err(|e| format!("copy: {e:?}"))?;
     expect!(sys::cap_info(ro).map(|c| c.1), Ok(Rights::READ.union(Rights::COPY)));
     expect!(sys::write_pmo(ro, 0, b"no"), Err(Error::NoRights));
     let mut b = [0u8; 2];
@@ -187,7 +188,8 @@ fn rights() -> TestResult {
 fn revoke() -> TestResult {
     let a = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
     let b = sys::cap_copy(a, slot::SELF_CAP_GROUP, Rights::ALL).map_err(|e| format!("copy: {e:?}"))?;
-    let c = sys::cap_copy(b, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY)).map_err(|e| format!("copy: {e:?}"))?;
+    let c =
+        sys::cap_copy(b, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::COPY)).map_err(|e| format!("copy: {e:?}"))?;
     expect!(sys::cap_revoke(c), Err(Error::NoRights));
     expect!(sys::cap_revoke(a), Ok(2));
     expect!(sys::cap_info(b), Err(Error::BadSlot));
@@ -242,7 +244,8 @@ fn map_bad_arguments() -> TestResult {
     expect!(sys::map_pmo(slot::SELF_VMSPACE, pmo, MAP_AT + 0x10_0000, rw), Err(Error::WrongType));
     expect!(sys::map_pmo(55_555, pmo, MAP_AT + 0x10_0000, rw), Err(Error::BadSlot));
     // A capability without EXEC cannot make memory executable, now or later.
-    let no_exec = sys::cap_copy(pmo, me, Rights::READ.union(Rights::WRITE).union(Rights::MAP)).map_err(|e| format!("copy: {e:?}"))?;
+    let no_exec = sys::cap_copy(pmo, me, Rights::READ.union(Rights::WRITE).union(Rights::MAP))
+        .map_err(|e| format!("copy: {e:?}"))?;
     expect!(sys::map_pmo(me, no_exec, MAP_AT + 0x10_0000, rw | perm::EXEC), Err(Error::NoRights));
     sys::map_pmo(me, no_exec, MAP_AT + 0x10_0000, rw).map_err(|e| format!("map: {e:?}"))?;
     expect!(sys::protect(me, MAP_AT + 0x10_0000, 2 * 4096, rw | perm::EXEC), Err(Error::NoRights));
@@ -265,7 +268,8 @@ const STACKS_AT: u64 = 0x1100_0000_0000;
 
 fn threads() -> TestResult {
     let stack = sys::create_pmo(16 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
-    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE)
+        .map_err(|e| format!("map: {e:?}"))?;
     let t = sys::create_thread(slot::SELF_CAP_GROUP, worker as *const () as u64, STACKS_AT + 16 * 4096, 0xC0FFEE)
         .map_err(|e| format!("create_thread: {e:?}"))?;
     expect!(sys::cap_info(t).map(|c| c.0), Ok(ObjectType::Thread));
@@ -344,7 +348,8 @@ extern "C" fn fp_worker(_: u64) -> ! {
 
 fn fp_state() -> TestResult {
     let stack = sys::create_pmo(16 * 4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
-    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE).map_err(|e| format!("map: {e:?}"))?;
+    sys::map_pmo(slot::SELF_CAP_GROUP, stack, STACKS_AT, perm::READ | perm::WRITE)
+        .map_err(|e| format!("map: {e:?}"))?;
     let t = sys::create_thread(slot::SELF_CAP_GROUP, fp_worker as *const () as u64, STACKS_AT + 16 * 4096, 0)
         .map_err(|e| format!("create_thread: {e:?}"))?;
     let mut mine_ok = true;
@@ -357,7 +362,11 @@ fn fp_state() -> TestResult {
         rounds += 1;
     }
     check!(mine_ok, "this thread's FP register was changed by the other thread");
-    check!(FP_WORKER_OK.load(Ordering::SeqCst) == 1, "the worker's FP register was changed (state {})", FP_WORKER_OK.load(Ordering::SeqCst));
+    check!(
+        FP_WORKER_OK.load(Ordering::SeqCst) == 1,
+        "the worker's FP register was changed (state {})",
+        FP_WORKER_OK.load(Ordering::SeqCst)
+    );
     sys::unmap_pmo(slot::SELF_CAP_GROUP, STACKS_AT).map_err(|e| format!("{e:?}"))?;
     sys::cap_delete(t).map_err(|e| format!("{e:?}"))?;
     sys::cap_delete(stack).map_err(|e| format!("{e:?}"))?;

@@ -79,7 +79,10 @@ pub fn cooperative() -> TestResult {
     pin_self(None)?;
     let log: alloc::vec::Vec<u64> = COOP_LOG.iter().map(|x| x.load(Ordering::SeqCst)).collect();
     for id in 1..=3 {
-        check!(log.iter().filter(|&&x| x == id).count() == ROUNDS, "worker {id} ran the wrong number of rounds: {log:?}");
+        check!(
+            log.iter().filter(|&&x| x == id).count() == ROUNDS,
+            "worker {id} ran the wrong number of rounds: {log:?}"
+        );
     }
     // While all three take turns (from when the last one starts to when the
     // first one finishes), a yield always hands the CPU to another worker,
@@ -197,7 +200,10 @@ pub fn sleep_and_affinity() -> TestResult {
         check!(sys::get_affinity(slot::CURRENT_THREAD) == Ok(Some(cpu)), "affinity not reported");
     }
     pin_self(None)?;
-    check!(sys::set_affinity(slot::CURRENT_THREAD, Some(n)) == Err(Error::InvalidArgument), "pinning to a missing CPU accepted");
+    check!(
+        sys::set_affinity(slot::CURRENT_THREAD, Some(n)) == Err(Error::InvalidArgument),
+        "pinning to a missing CPU accepted"
+    );
     check!(sys::get_affinity(slot::CURRENT_THREAD) == Ok(None), "unpinning not reported");
     check!(sys::set_affinity(slot::SELF_VMSPACE, Some(0)) == Err(Error::WrongType), "a vmspace is not a thread");
     Ok(())
@@ -300,9 +306,13 @@ fn handle(req: &mut Request) -> Reply {
             Reply { ret: sum as i64, words: [n as u64, 0, 0] }
         }
         OP_CAPS => {
-            let Some(&given) = req.caps.first() else { return Reply { ret: Error::InvalidArgument.to_result(), words: [0; 3] } };
+            let Some(&given) = req.caps.first() else {
+                return Reply { ret: Error::InvalidArgument.to_result(), words: [0; 3] };
+            };
             let ok = sys::write_pmo(given, 0, b"server was here").is_ok();
-            let Ok(mine) = sys::create_pmo(4096, PmoKind::Anonym) else { return Reply { ret: Error::NoMemory.to_result(), words: [0; 3] } };
+            let Ok(mine) = sys::create_pmo(4096, PmoKind::Anonym) else {
+                return Reply { ret: Error::NoMemory.to_result(), words: [0; 3] };
+            };
             let _ = sys::write_pmo(mine, 0, b"a gift");
             if req.reply_cap(mine, Rights::READ.union(Rights::COPY)).is_err() {
                 return Reply { ret: Error::TableFull.to_result(), words: [0; 3] };
@@ -371,7 +381,9 @@ pub fn ipc_caps() -> TestResult {
     let mut c = ipc::connect(server()?).map_err(err("connect"))?;
     let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(err("create_pmo"))?;
     let mut back = [0u64; 1];
-    let a = c.call([OP_CAPS, 0, 0, 0], &[(pmo, Rights::READ.union(Rights::WRITE).union(Rights::COPY))], &mut back).map_err(err("call"))?;
+    let a = c
+        .call([OP_CAPS, 0, 0, 0], &[(pmo, Rights::READ.union(Rights::WRITE).union(Rights::COPY))], &mut back)
+        .map_err(err("call"))?;
     check!(a.ret == 0 && a.words[0] == 1, "server answered {a:?}");
     let mut b = [0u8; 15];
     sys::read_pmo(pmo, 0, &mut b).map_err(err("read"))?;
@@ -428,7 +440,11 @@ pub fn ipc_concurrent() -> TestResult {
     let t0 = sys::get_tick();
     while CALLERS_DONE.load(Ordering::SeqCst) < CALLERS {
         sys::sleep(1);
-        check!(sys::get_tick() - t0 < 3000, "only {} of {CALLERS} callers finished", CALLERS_DONE.load(Ordering::SeqCst));
+        check!(
+            sys::get_tick() - t0 < 3000,
+            "only {} of {CALLERS} callers finished",
+            CALLERS_DONE.load(Ordering::SeqCst)
+        );
     }
     let ok = CALLERS_OK.load(Ordering::SeqCst);
     check!(ok == CALLERS, "{ok} of {CALLERS} concurrent callers got every answer right");
@@ -467,7 +483,11 @@ pub fn ipc_client_dies() -> TestResult {
         sys::sleep(1);
         check!(sys::get_tick() - t0 < 1000, "the client never ended");
     }
-    check!(sys::cap_group_state(child) == Ok(group_state::EXITED), "the client ended {:?}", sys::cap_group_state(child));
+    check!(
+        sys::cap_group_state(child) == Ok(group_state::EXITED),
+        "the client ended {:?}",
+        sys::cap_group_state(child)
+    );
     // The handler is still sleeping in the dead client's call; the server
     // must keep answering, during and after.
     let mut c = ipc::connect(srv).map_err(err("connect"))?;
@@ -494,9 +514,14 @@ pub fn irq_objects() -> TestResult {
     use libchcore::abi::irq;
     // The physical timer's interrupt is per CPU: stay on the CPU that registers it.
     pin_self(Some(0))?;
-    let line = sys::irq_register(irq::VIRT_PHYS_TIMER).or_else(|_| sys::irq_register(irq::RASPI3_PHYS_TIMER)).map_err(err("irq_register"))?;
+    let line = sys::irq_register(irq::VIRT_PHYS_TIMER)
+        .or_else(|_| sys::irq_register(irq::RASPI3_PHYS_TIMER))
+        .map_err(err("irq_register"))?;
     let result = (|| {
-        check!(sys::irq_register(irq::VIRT_PHYS_TIMER).is_err() && sys::irq_register(irq::RASPI3_PHYS_TIMER).is_err(), "a taken line was given twice");
+        check!(
+            sys::irq_register(irq::VIRT_PHYS_TIMER).is_err() && sys::irq_register(irq::RASPI3_PHYS_TIMER).is_err(),
+            "a taken line was given twice"
+        );
         for round in 0..3 {
             arm_phys_timer(10_000);
             sys::irq_wait(line).map_err(|e| format!("round {round}: irq_wait: {e:?}"))?;
@@ -523,7 +548,10 @@ pub fn ipc_server_dies() -> TestResult {
     let (doomed, _) = spawn::spawn_self("doomed-server", server_main, 0, |_| Ok(())).map_err(err("spawn server"))?;
     let mut c = ipc::connect(doomed).map_err(err("connect"))?;
     check!(c.call([OP_ECHO, 1, 2, 3], &[], &mut []).map(|a| a.ret) == Ok(6), "the doomed server did not answer");
-    check!(c.call([OP_EXIT, 0, 0, 0], &[], &mut []) == Err(Error::PeerDead), "a call whose server died did not fail with PeerDead");
+    check!(
+        c.call([OP_EXIT, 0, 0, 0], &[], &mut []) == Err(Error::PeerDead),
+        "a call whose server died did not fail with PeerDead"
+    );
     check!(c.call([OP_ECHO, 1, 2, 3], &[], &mut []) == Err(Error::PeerDead), "calls to a dead server do not fail");
     check!(sys::cap_group_state(doomed) == Ok(group_state::EXITED), "the server is not reported exited");
     // Misuse of the IPC calls.

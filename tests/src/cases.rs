@@ -88,7 +88,14 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
 /// rounds of 1,000 blocked children, a fork bomb to the memory limit, and
 /// the shell still answering afterwards.
 pub const THOUSAND_SCRIPT: &[(&[&str], &str)] = &[
-    (&["[PROCS] 1000 sleep processes alive", "[PROCS] 1000 readers saw end of file and were reaped", "[PROCS] PASS 1000 processes alive at once, three times;"], "procs 1000"),
+    (
+        &[
+            "[PROCS] 1000 sleep processes alive",
+            "[PROCS] 1000 readers saw end of file and were reaped",
+            "[PROCS] PASS 1000 processes alive at once, three times;",
+        ],
+        "procs 1000",
+    ),
     (&["[PROCS] PASS fork bomb refused with NoMemory after"], "procs bomb"),
     (&["still here"], "echo still here"),
     (&["Hello ChCore!"], "hello"),
@@ -253,7 +260,9 @@ mod tests {
     fn both_machines_run_the_self_tests() {
         let cases = boot_cases(Path::new("target/images"));
         for m in Machine::ALL {
-            assert!(cases.iter().any(|c| c.config.machine == m && c.config.semihosting && c.expect.ending == Ending::Exit(0)));
+            assert!(cases
+                .iter()
+                .any(|c| c.config.machine == m && c.config.semihosting && c.expect.ending == Ending::Exit(0)));
         }
     }
 }

@@ -21,7 +21,10 @@ impl Serial {
     /// copied to our standard output.
     pub fn open(path: &str, echo: bool) -> Result<Serial, String> {
         let ok = Command::new("stty")
-            .args(["-F", path, "115200", "raw", "-echo", "-echoe", "-echok", "-ixon", "-ixoff", "cs8", "-cstopb", "-parenb"])
+            .args([
+                "-F", path, "115200", "raw", "-echo", "-echoe", "-echok", "-ixon", "-ixoff", "cs8", "-cstopb",
+                "-parenb",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
@@ -56,7 +59,8 @@ impl Serial {
         loop {
             {
                 let r = self.received.lock().unwrap();
-                if let Some(at) = r.get(from..).and_then(|tail| tail.windows(pattern.len()).position(|w| w == pattern)) {
+                if let Some(at) = r.get(from..).and_then(|tail| tail.windows(pattern.len()).position(|w| w == pattern))
+                {
                     return Ok(from + at + pattern.len());
                 }
             }

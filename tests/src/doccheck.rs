@@ -71,7 +71,9 @@ fn cited_items(text: &str) -> Vec<(String, Vec<String>)> {
             continue;
         }
         let segments: Vec<String> = path.split("::").map(str::to_string).collect();
-        if segments.iter().any(|s| s.is_empty()) || segments.iter().any(|s| s.chars().next().is_some_and(|c| c.is_ascii_digit())) {
+        if segments.iter().any(|s| s.is_empty())
+            || segments.iter().any(|s| s.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        {
             continue;
         }
         out.push((span.to_string(), segments));
@@ -104,7 +106,8 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
 /// Names the Rust sources define: items, enum variants, fields, modules
 /// (file names count as modules), and macro names.
 fn defined_names(root: &Path) -> BTreeSet<String> {
-    const KEYWORDS: &[&str] = &["fn", "struct", "enum", "trait", "type", "const", "static", "mod", "macro_rules!", "union"];
+    const KEYWORDS: &[&str] =
+        &["fn", "struct", "enum", "trait", "type", "const", "static", "mod", "macro_rules!", "union"];
     let mut names = BTreeSet::new();
     for f in rust_files(root) {
         if let Some(stem) = f.file_stem() {
@@ -112,8 +115,10 @@ fn defined_names(root: &Path) -> BTreeSet<String> {
         }
         let Ok(text) = std::fs::read_to_string(&f) else { continue };
         for line in text.lines() {
-            let words: Vec<&str> =
-                line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '!')).filter(|w| !w.is_empty()).collect();
+            let words: Vec<&str> = line
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '!'))
+                .filter(|w| !w.is_empty())
+                .collect();
             for pair in words.windows(2) {
                 // `use x as name` defines `name` too.
                 if KEYWORDS.contains(&pair[0]) || pair[0] == "as" {
@@ -141,9 +146,12 @@ pub fn check(root: &Path) -> Vec<Stale> {
     let names = defined_names(root);
     // Paths may start in the language, in an outside crate or at a primitive type.
     let mut crates: BTreeSet<String> =
-        ["crate", "self", "super", "core", "alloc", "std", "u8", "u16", "u32", "u64", "usize", "i32", "i64", "isize"].map(String::from).into();
+        ["crate", "self", "super", "core", "alloc", "std", "u8", "u16", "u32", "u64", "usize", "i32", "i64", "isize"]
+            .map(String::from)
+            .into();
     crates.extend(outside_crates(root));
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut pages: Vec<PathBuf> =
+        std::fs::read_dir(root.join("docs")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     pages.push(root.join("README.md"));
     pages.sort();
     let mut stale = Vec::new();
@@ -166,7 +174,9 @@ pub fn check(root: &Path) -> Vec<Stale> {
             }
             let checked = segments.iter().filter(|s| !crates.contains(s.as_str()));
             // Crate names are written with `-` in Cargo.toml and `_` in paths.
-            let missing = checked.clone().any(|s| !names.contains(s) && !root.join(s.replace('_', "-")).exists() && !is_crate(root, s));
+            let missing = checked
+                .clone()
+                .any(|s| !names.contains(s) && !root.join(s.replace('_', "-")).exists() && !is_crate(root, s));
             if missing {
                 stale.push(Stale { doc: doc.clone(), cited: span, why: "no such item in the sources" });
             }
@@ -191,8 +201,20 @@ fn outside_crates(root: &Path) -> Vec<String> {
 
 /// Whether `name` (as written in a Rust path) is one of the workspace's crates.
 fn is_crate(root: &Path, name: &str) -> bool {
-    ["chcore_abi", "chcore_proc", "kernel_core", "libchcore", "systests", "xtask", "boot", "kernel", "procmgr", "apps", "chainloader"]
-        .contains(&name)
+    [
+        "chcore_abi",
+        "chcore_proc",
+        "kernel_core",
+        "libchcore",
+        "systests",
+        "xtask",
+        "boot",
+        "kernel",
+        "procmgr",
+        "apps",
+        "chainloader",
+    ]
+    .contains(&name)
         || root.join(name).is_dir()
 }
 
@@ -203,7 +225,10 @@ mod tests {
     #[test]
     fn finds_paths_and_items() {
         let text = "See kernel/src/syscall.rs and `libchcore/src/sync.rs`, `sched::wake(&t)` and\n```\nnot/this.rs\n```\n`target/x.elf`";
-        assert_eq!(cited_paths(text).into_iter().collect::<Vec<_>>(), ["kernel/src/syscall.rs", "libchcore/src/sync.rs", "not/this.rs"]);
+        assert_eq!(
+            cited_paths(text).into_iter().collect::<Vec<_>>(),
+            ["kernel/src/syscall.rs", "libchcore/src/sync.rs", "not/this.rs"]
+        );
         let items = cited_items(text);
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].1, ["sched", "wake"]);

@@ -59,7 +59,8 @@ pub fn parse(text: &str) -> Result<Vec<Checkpoint>, String> {
         let (kind, expect) = match kind {
             "line" => (Kind::Line, text.to_string()),
             "shell" => {
-                let (cmd, want) = text.rsplit_once(" -> ").ok_or_else(|| bad("a shell checkpoint needs `COMMAND -> EXPECTED`"))?;
+                let (cmd, want) =
+                    text.rsplit_once(" -> ").ok_or_else(|| bad("a shell checkpoint needs `COMMAND -> EXPECTED`"))?;
                 (Kind::Shell { command: cmd.trim().to_string() }, want.trim().to_string())
             }
             _ => return Err(bad("kind must be `line` or `shell`")),
@@ -134,13 +135,17 @@ pub fn table(marks: &[Mark]) -> String {
             Kind::Line => m.checkpoint.expect.clone(),
             Kind::Shell { command } => format!("$ {command}"),
         };
-        let name: String = if name.chars().count() > 52 { name.chars().take(49).chain("...".chars()).collect() } else { name };
+        let name: String =
+            if name.chars().count() > 52 { name.chars().take(49).chain("...".chars()).collect() } else { name };
         let (result, secs) = match m.outcome {
             Outcome::Found(t) => ("OK", format!("{t:.1}")),
             Outcome::Missing => ("MISSING", "-".to_string()),
             Outcome::TimedOut => ("TIMED OUT", "-".to_string()),
         };
-        s.push_str(&format!("{:<4} {:<52} {:>6}  {:<8} {:>7}\n", m.checkpoint.lab, name, m.checkpoint.points, result, secs));
+        s.push_str(&format!(
+            "{:<4} {:<52} {:>6}  {:<8} {:>7}\n",
+            m.checkpoint.lab, name, m.checkpoint.points, result, secs
+        ));
     }
     let (got, total) = totals(marks);
     if marks.iter().any(|m| m.outcome == Outcome::TimedOut) {
@@ -178,7 +183,10 @@ mod tests {
     fn parses_the_file_format() {
         let cps = parse("# comment\n\n1 10 line [BOOT] Jump to kernel main\n5 5 shell echo a | cat -> a\n").unwrap();
         assert_eq!(cps.len(), 2);
-        assert_eq!(cps[0], Checkpoint { lab: 1, points: 10, kind: Kind::Line, expect: "[BOOT] Jump to kernel main".into() });
+        assert_eq!(
+            cps[0],
+            Checkpoint { lab: 1, points: 10, kind: Kind::Line, expect: "[BOOT] Jump to kernel main".into() }
+        );
         assert_eq!(cps[1].kind, Kind::Shell { command: "echo a | cat".into() });
         assert_eq!(cps[1].expect, "a");
         for bad in ["x 1 line a", "1 y line a", "1 1 word a", "1 1 line", "1 1 shell no arrow"] {

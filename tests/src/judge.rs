@@ -136,7 +136,14 @@ mod tests {
             (Some(_), false) => crate::runner::Ended::Exited,
             (None, false) => crate::runner::Ended::Done,
         };
-        RunOutput { output: output.to_string(), exit_code, timed_out, ended, elapsed: Duration::from_secs(1), arrivals: vec![] }
+        RunOutput {
+            output: output.to_string(),
+            exit_code,
+            timed_out,
+            ended,
+            elapsed: Duration::from_secs(1),
+            arrivals: vec![],
+        }
     }
 
     #[test]

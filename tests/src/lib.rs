@@ -20,10 +20,12 @@ use std::path::Path;
 use std::time::Duration;
 
 /// How long the grader's test-image run may be silent, and run in all.
-pub const GRADE_TEST_PATIENCE: runner::Patience = runner::Patience { silence: Duration::from_secs(120), ceiling: Duration::from_secs(1200) };
+pub const GRADE_TEST_PATIENCE: runner::Patience =
+    runner::Patience { silence: Duration::from_secs(120), ceiling: Duration::from_secs(1200) };
 /// The same for its shell session (a command that prints nothing for this
 /// long has hung).
-pub const GRADE_SHELL_PATIENCE: runner::Patience = runner::Patience { silence: Duration::from_secs(60), ceiling: Duration::from_secs(600) };
+pub const GRADE_SHELL_PATIENCE: runner::Patience =
+    runner::Patience { silence: Duration::from_secs(60), ceiling: Duration::from_secs(600) };
 
 /// Run the autograder for `machine`: the test image for `line` checkpoints,
 /// a scripted shell session on the normal image for `shell` ones, each for
@@ -89,9 +91,13 @@ pub fn grade_lab_image(
     checkpoints: &[grade::Checkpoint],
     patience: f64,
 ) -> Result<(Vec<grade::Mark>, runner::RunOutput), String> {
-    let selected: Vec<grade::Checkpoint> =
-        checkpoints.iter().filter(|c| c.kind == grade::Kind::Line && LAB_IMAGE_LABS.contains(&c.lab)).cloned().collect();
-    let until = runner::Until::LineThenSettle { line: "Welcome to ChCore shell!".into(), settle: Duration::from_secs(1) };
+    let selected: Vec<grade::Checkpoint> = checkpoints
+        .iter()
+        .filter(|c| c.kind == grade::Kind::Line && LAB_IMAGE_LABS.contains(&c.lab))
+        .cloned()
+        .collect();
+    let until =
+        runner::Until::LineThenSettle { line: "Welcome to ChCore shell!".into(), settle: Duration::from_secs(1) };
     let run = runner::run(&lab_config(images, machine), &until, GRADE_TEST_PATIENCE.scaled(patience))?;
     Ok((grade::score(&selected, Some(&run), None), run))
 }

@@ -210,7 +210,9 @@ pub fn parse_mem(s: &str) -> Result<String, String> {
     let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
     let suffix = &s[digits.len()..];
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || suffix.len() > 1 {
-        return Err(format!("bad memory size {s:?}: expected a number with an optional K, M, G or T suffix, like 128M or 3G"));
+        return Err(format!(
+            "bad memory size {s:?}: expected a number with an optional K, M, G or T suffix, like 128M or 3G"
+        ));
     }
     let n: u64 = digits.parse().map_err(|_| format!("memory size {s:?} is too large"))?;
     let mib = match suffix.to_ascii_uppercase().as_str() {

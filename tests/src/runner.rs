@@ -148,7 +148,11 @@ impl RunOutput {
 /// Arrival times of output: (seconds since start, bytes received).
 type ArrivalLog = Arc<Mutex<Vec<(f64, usize)>>>;
 
-fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>, log: Option<(Instant, ArrivalLog)>) -> thread::JoinHandle<()> {
+fn pump(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+    log: Option<(Instant, ArrivalLog)>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
@@ -221,7 +225,9 @@ pub fn run_command(mut cmd: Command, until: &Until, patience: Patience) -> Resul
         }
         if let Until::Script { steps, settle } = until {
             let text = String::from_utf8_lossy(&out.lock().unwrap()).to_string();
-            let found = |prompt: &str, from: usize| text.get(from..).and_then(|t| t.find(prompt)).map(|at| from + at + prompt.len());
+            let found = |prompt: &str, from: usize| {
+                text.get(from..).and_then(|t| t.find(prompt)).map(|at| from + at + prompt.len())
+            };
             match steps.get(step) {
                 Some((prompt, line)) => {
                     if let Some(end) = found(prompt, search_from) {
@@ -309,7 +315,12 @@ mod tests {
     fn a_slow_run_that_keeps_talking_is_not_cut_off() {
         // Three seconds in all, never more than 0.3 s silent: longer than
         // the silence limit, well inside the ceiling.
-        let r = run_command(sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.3; done"), &Until::Exit, patience(1500, 30_000)).unwrap();
+        let r = run_command(
+            sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.3; done"),
+            &Until::Exit,
+            patience(1500, 30_000),
+        )
+        .unwrap();
         assert_eq!(r.ended, Ended::Exited);
         assert!(!r.timed_out);
         assert!(r.output.contains("10\n"), "{}", r.output);
@@ -326,7 +337,8 @@ mod tests {
 
     #[test]
     fn a_chatty_run_still_meets_the_ceiling() {
-        let r = run_command(sh("while true; do echo tick; sleep 0.05; done"), &Until::Exit, patience(5000, 800)).unwrap();
+        let r =
+            run_command(sh("while true; do echo tick; sleep 0.05; done"), &Until::Exit, patience(5000, 800)).unwrap();
         assert_eq!(r.ended, Ended::Ceiling(Duration::from_millis(800)));
         assert!(r.timed_out);
     }

@@ -58,7 +58,9 @@ pub fn parse(output: &str) -> BTreeMap<String, Result1> {
 pub fn to_json(results: &BTreeMap<String, Result1>, unit: &str) -> String {
     let body: Vec<String> = results
         .iter()
-        .map(|(k, r)| format!("  \"{k}\": {{\"per_op\": {}, \"unit\": \"{unit}\", \"iterations\": {}}}", r.per_op, r.iterations))
+        .map(|(k, r)| {
+            format!("  \"{k}\": {{\"per_op\": {}, \"unit\": \"{unit}\", \"iterations\": {}}}", r.per_op, r.iterations)
+        })
         .collect();
     format!("{{\n{}\n}}\n", body.join(",\n"))
 }
@@ -76,7 +78,12 @@ pub fn from_json(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// Boot `image` on `machine` under `-icount shift=0`; returns the results.
-pub fn run(machine: Machine, image: &Path, mem: Option<&str>, timeout: Duration) -> Result<BTreeMap<String, Result1>, String> {
+pub fn run(
+    machine: Machine,
+    image: &Path,
+    mem: Option<&str>,
+    timeout: Duration,
+) -> Result<BTreeMap<String, Result1>, String> {
     let mut c = QemuConfig::new(machine, image);
     c.semihosting = true;
     c.mem = mem.map(str::to_string);
@@ -86,7 +93,11 @@ pub fn run(machine: Machine, image: &Path, mem: Option<&str>, timeout: Duration)
     c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into()];
     let out = runner::run(&c, &Until::Exit, runner::Patience::fixed(timeout))?;
     if out.exit_code != Some(0) {
-        return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
+        return Err(format!(
+            "the benchmark image failed (exit {:?}):\n{}",
+            out.exit_code,
+            systests::judge::tail(&out.output, 20)
+        ));
     }
     Ok(parse(&out.output))
 }
@@ -111,10 +122,21 @@ pub fn run_logged(
     if machine == Machine::Virt {
         c.smp = Some(1);
     }
-    c.extra = vec!["-icount".into(), "shift=0,align=off,sleep=off".into(), "-d".into(), "in_asm,exec,nochain".into(), "-D".into(), log.display().to_string()];
+    c.extra = vec![
+        "-icount".into(),
+        "shift=0,align=off,sleep=off".into(),
+        "-d".into(),
+        "in_asm,exec,nochain".into(),
+        "-D".into(),
+        log.display().to_string(),
+    ];
     let out = runner::run(&c, &Until::Exit, runner::Patience::fixed(timeout))?;
     if out.exit_code != Some(0) {
-        return Err(format!("the benchmark image failed (exit {:?}):\n{}", out.exit_code, systests::judge::tail(&out.output, 20)));
+        return Err(format!(
+            "the benchmark image failed (exit {:?}):\n{}",
+            out.exit_code,
+            systests::judge::tail(&out.output, 20)
+        ));
     }
     let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
     Ok((parse(&out.output), profile(&String::from_utf8_lossy(&text), user)))
@@ -150,7 +172,9 @@ pub fn profile(log: &str, user: &[(&str, crate::symbols::Symbols)]) -> Profile {
             let Some(pc) = fields.split('/').nth(1).and_then(|h| u64::from_str_radix(h, 16).ok()) else { continue };
             let symbol = symbol.trim();
             let name = if symbol.is_empty() {
-                user.iter().find_map(|(label, syms)| syms.lookup(pc).map(|f| format!("[{label}] {f}"))).unwrap_or_else(|| "(user)".to_string())
+                user.iter()
+                    .find_map(|(label, syms)| syms.lookup(pc).map(|f| format!("[{label}] {f}")))
+                    .unwrap_or_else(|| "(user)".to_string())
             } else {
                 symbol.to_string()
             };
@@ -162,11 +186,15 @@ pub fn profile(log: &str, user: &[(&str, crate::symbols::Symbols)]) -> Profile {
 
 /// The table, with goals and Linux figures, and ratios against `previous`.
 pub fn table(results: &BTreeMap<String, Result1>, unit: &str, previous: Option<&BTreeMap<String, u64>>) -> String {
-    let mut s = format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", "benchmark", unit, "goal", "Linux 6.1 (same QEMU)", "vs before");
+    let mut s =
+        format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", "benchmark", unit, "goal", "Linux 6.1 (same QEMU)", "vs before");
     for (name, goal, linux) in TARGETS {
         let Some(r) = results.get(*name) else { continue };
         let goal = goal.map_or("-".to_string(), |g| format!("<= {g}"));
-        let ratio = previous.and_then(|p| p.get(*name)).filter(|&&b| b > 0).map_or("-".to_string(), |&b| format!("{:.2}x", r.per_op as f64 / b as f64));
+        let ratio = previous
+            .and_then(|p| p.get(*name))
+            .filter(|&&b| b > 0)
+            .map_or("-".to_string(), |&b| format!("{:.2}x", r.per_op as f64 / b as f64));
         s.push_str(&format!("{:<18} {:>12} {:>10} {:>26} {:>9}\n", name, r.per_op, goal, linux, ratio));
     }
     s

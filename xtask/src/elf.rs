@@ -47,7 +47,8 @@ pub fn to_binary(elf: &[u8]) -> Result<(u64, Vec<u8>), String> {
         if filesz == 0 {
             continue;
         }
-        let data = elf.get(offset..offset.checked_add(filesz).ok_or("bad segment size")?).ok_or("segment outside the file")?;
+        let data =
+            elf.get(offset..offset.checked_add(filesz).ok_or("bad segment size")?).ok_or("segment outside the file")?;
         segs.push((paddr, data));
     }
     segs.sort_by_key(|s| s.0);

@@ -80,7 +80,10 @@ pub fn make_image(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String>
     bytes[..512].copy_from_slice(&mbr(PART_START_LBA, sectors));
     fs::write(out, &bytes).map_err(|e| e.to_string())?;
     run(
-        Command::new("mkfs.vfat").args(["-F", "32", "-n", "CHCORE", "--offset", &PART_START_LBA.to_string()]).arg(out).arg(((sectors as u64 * SECTOR) / 1024).to_string()),
+        Command::new("mkfs.vfat")
+            .args(["-F", "32", "-n", "CHCORE", "--offset", &PART_START_LBA.to_string()])
+            .arg(out)
+            .arg(((sectors as u64 * SECTOR) / 1024).to_string()),
         "mkfs.vfat",
     )?;
     let target = format!("{}@@{}", out.display(), PART_START_LBA as u64 * SECTOR);
@@ -98,7 +101,8 @@ pub fn make_image(out: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String>
 /// The files on an image's partition (via `mdir`), upper-cased 8.3 names.
 pub fn list_image(img: &Path) -> Result<String, String> {
     let target = format!("{}@@{}", img.display(), PART_START_LBA as u64 * SECTOR);
-    let out = Command::new("mdir").args(["-b", "-i", &target, "::"]).output().map_err(|e| format!("cannot run mdir: {e}"))?;
+    let out =
+        Command::new("mdir").args(["-b", "-i", &target, "::"]).output().map_err(|e| format!("cannot run mdir: {e}"))?;
     if !out.status.success() {
         return Err(format!("mdir failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
@@ -123,7 +127,11 @@ pub fn check_device(path: &str, f: &DeviceFacts) -> Result<(), String> {
     if !f.is_block {
         return Err(format!("{path} is not a block device"));
     }
-    if let Some(m) = f.mounted_at.iter().find(|m| m.as_str() == "/" || m.starts_with("/boot") || m.starts_with("/usr") || m.starts_with("/home")) {
+    if let Some(m) = f
+        .mounted_at
+        .iter()
+        .find(|m| m.as_str() == "/" || m.starts_with("/boot") || m.starts_with("/usr") || m.starts_with("/home"))
+    {
         return Err(format!("{path} holds {m}: that is a system disk, not an SD card"));
     }
     if !f.mounted_at.is_empty() {

@@ -87,15 +87,21 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
 }
 
 /// Programs packed into the ramdisk (the `apps` crate's binaries).
-pub const RAMDISK_PROGRAMS: &[&str] =
-    &["shell", "ls", "cat", "echo", "free", "ps", "top", "hello", "usertest", "true", "bench", "scale", "fuzz", "harden", "sleep", "procs"];
+pub const RAMDISK_PROGRAMS: &[&str] = &[
+    "shell", "ls", "cat", "echo", "free", "ps", "top", "hello", "usertest", "true", "bench", "scale", "fuzz", "harden",
+    "sleep", "procs",
+];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
 pub fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
     run_cargo(
-        cargo_user().current_dir(root()).args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET]).arg("--target-dir").arg(&dir),
+        cargo_user()
+            .current_dir(root())
+            .args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET])
+            .arg("--target-dir")
+            .arg(&dir),
         "building the ramdisk programs",
     )?;
     let bin = dir.join(USER_TARGET).join("release");
@@ -104,7 +110,8 @@ pub fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
         let path = bin.join(name);
         files.push((name.to_string(), fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?));
     }
-    files.push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
+    files
+        .push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
     files.push(("bad.elf".into(), b"\x7fELF, but not really".to_vec()));
     if let Some(n) = v.bench {
         files.push(("bench-args".into(), format!("{n} {}\n", v.bench_only.unwrap_or("all")).into_bytes()));
@@ -146,7 +153,19 @@ pub fn clippy_user() -> Result<(), String> {
     let status = &mut cargo_user();
     status
         .current_dir(root())
-        .args(["clippy", "--quiet", "-p", "procmgr", "-p", "libchcore", "-p", "apps", "--release", "--target", USER_TARGET])
+        .args([
+            "clippy",
+            "--quiet",
+            "-p",
+            "procmgr",
+            "-p",
+            "libchcore",
+            "-p",
+            "apps",
+            "--release",
+            "--target",
+            USER_TARGET,
+        ])
         .args(["--features", "procmgr/selftest"])
         .arg("--target-dir")
         .arg(root().join("target").join("user"))
@@ -157,7 +176,10 @@ pub fn clippy_user() -> Result<(), String> {
 /// Run clippy over the kernel for `machine` (normal and test image), warnings denied.
 pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
     for test in [false, true] {
-        clippy_kernel_variant(machine, Variant { test, mini_uart: machine == Machine::Raspi3 && test, ..Default::default() })?;
+        clippy_kernel_variant(
+            machine,
+            Variant { test, mini_uart: machine == Machine::Raspi3 && test, ..Default::default() },
+        )?;
     }
     Ok(())
 }
@@ -213,7 +235,9 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
             let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
             let (base, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
             if base != 0x8_0000 {
-                return Err(format!("raspi3 kernel starts at {base:#x}, but the firmware loads kernel8.img at 0x80000"));
+                return Err(format!(
+                    "raspi3 kernel starts at {base:#x}, but the firmware loads kernel8.img at 0x80000"
+                ));
             }
             let img = out.join(format!("kernel8{suffix}.img"));
             fs::write(&img, bin).map_err(|e| format!("{}: {e}", img.display()))?;
@@ -228,11 +252,22 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
 pub fn clippy_chainloader() -> Result<(), String> {
     for mini in [false, true] {
         let mut cmd = cargo();
-        cmd.current_dir(root()).args(["clippy", "--quiet", "-p", "chainloader", "--release", "--target", KERNEL_TARGET]);
+        cmd.current_dir(root()).args([
+            "clippy",
+            "--quiet",
+            "-p",
+            "chainloader",
+            "--release",
+            "--target",
+            KERNEL_TARGET,
+        ]);
         if mini {
             cmd.args(["--features", "mini-uart"]);
         }
-        run_cargo(cmd.arg("--target-dir").arg(root().join("target").join("chainloader")).args(["--", "-D", "warnings"]), "clippy on the chainloader")?;
+        run_cargo(
+            cmd.arg("--target-dir").arg(root().join("target").join("chainloader")).args(["--", "-D", "warnings"]),
+            "clippy on the chainloader",
+        )?;
     }
     Ok(())
 }

@@ -125,7 +125,12 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
             "--compare" => o.compare = Some(value("a results file")?),
             "--seconds" => {
                 let v = value("a number of seconds")?;
-                o.seconds = Some(v.parse().ok().filter(|s| *s > 0).ok_or_else(|| UsageError(format!("--seconds {v:?}: expected a positive number")))?);
+                o.seconds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| UsageError(format!("--seconds {v:?}: expected a positive number")))?,
+                );
             }
             "--iterations" => {
                 let v = value("a number")?;
@@ -150,7 +155,8 @@ fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageErr
             }
             "--patience" => {
                 let v = value("a factor")?;
-                o.patience = Some(systests::runner::parse_factor(&v).map_err(|e| UsageError(format!("--patience: {e}")))?);
+                o.patience =
+                    Some(systests::runner::parse_factor(&v).map_err(|e| UsageError(format!("--patience: {e}")))?);
             }
             "--profile" => o.profile = true,
             "--test-image" => o.test_image = true,
@@ -187,7 +193,12 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match verb.as_str() {
         "build" => parse(verb, rest, &["--machine"]).map(build),
-        "run" => parse(verb, rest, &["--machine", "--smp", "--mem", "--el", "--test-image", "--lab-image", "--mini-uart", "--append", "--log"]).map(run),
+        "run" => parse(
+            verb,
+            rest,
+            &["--machine", "--smp", "--mem", "--el", "--test-image", "--lab-image", "--mini-uart", "--append", "--log"],
+        )
+        .map(run),
         "flash" => parse(verb, rest, &["--image", "--firmware", "--device", "--loader", "--mini-uart"]).map(flash_cmd),
         "chainboot" => parse(verb, rest, &["--tty", "--kernel", "--mini-uart"]).map(chainboot),
         "test" => parse(verb, rest, &[]).map(|_| test()),
@@ -221,7 +232,11 @@ fn machines(o: &Opts) -> Vec<Machine> {
 fn build(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     for m in machines(&o) {
-        for v in [Variant::default(), Variant { test: true, ..Default::default() }, Variant { lab: true, ..Default::default() }] {
+        for v in [
+            Variant::default(),
+            Variant { test: true, ..Default::default() },
+            Variant { lab: true, ..Default::default() },
+        ] {
             let path = images::build(m, v)?;
             println!("built {}", path.strip_prefix(images::root()).unwrap_or(&path).display());
         }
@@ -254,7 +269,10 @@ fn run(o: Opts) -> Result<(), String> {
     if o.test_image && o.lab_image {
         return Err("--test-image and --lab-image: choose one".into());
     }
-    let image = images::build(machine, Variant { test: o.test_image, lab: o.lab_image, mini_uart: o.mini_uart, ..Default::default() })?;
+    let image = images::build(
+        machine,
+        Variant { test: o.test_image, lab: o.lab_image, mini_uart: o.mini_uart, ..Default::default() },
+    )?;
     let mut c = qemu_config(&o, &image);
     c.console = Console::Terminal;
     eprintln!("xtask: {}", c.shell_line());
@@ -295,7 +313,8 @@ fn gdb(o: Opts) -> Result<(), String> {
         c.console = Console::Terminal;
         println!("No terminal: run these in two terminals from {}:", images::root().display());
         println!("  {}", c.shell_line());
-        let quoted: Vec<String> = gdb_args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        let quoted: Vec<String> =
+            gdb_args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
         println!("  gdb-multiarch {}", quoted.join(" "));
         return Ok(());
     }
@@ -482,16 +501,25 @@ fn fuzz_cmd(o: Opts) -> Result<(), String> {
     let machine = o.machine.unwrap_or(Machine::Virt);
     let seconds = o.seconds.unwrap_or(60);
     let image = images::build(machine, Variant::default())?;
-    let first_seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() % 1_000_000);
+    let first_seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() % 1_000_000);
     let seeds: Vec<u64> = (first_seed..).take((seconds / FUZZ_SECONDS_PER_SEED).max(1) as usize).collect();
-    println!("fuzzing {machine} for about {seconds} s: seeds {}..={} (replay one with `fuzz SEED 5000` at the shell)", seeds[0], seeds[seeds.len() - 1]);
+    println!(
+        "fuzzing {machine} for about {seconds} s: seeds {}..={} (replay one with `fuzz SEED 5000` at the shell)",
+        seeds[0],
+        seeds[seeds.len() - 1]
+    );
     let mut steps: Vec<(String, String)> = seeds.iter().map(|s| ("$ ".to_string(), format!("fuzz {s} 5000"))).collect();
     // Quoted so that the echo of what was typed does not itself match.
     steps.push(("$ ".into(), "echo 'fuzz''-survived'".into()));
     let mut c = systests::qemu::QemuConfig::new(machine, &image);
     c.smp = o.smp;
     let until = systests::runner::Until::Script { steps, settle: std::time::Duration::from_secs(2) };
-    let run = systests::runner::run(&c, &until, systests::runner::Patience::fixed(std::time::Duration::from_secs(seconds * 4 + 120)))?;
+    let run = systests::runner::run(
+        &c,
+        &until,
+        systests::runner::Patience::fixed(std::time::Duration::from_secs(seconds * 4 + 120)),
+    )?;
     let log = images::root().join("target").join("fuzz.log");
     let _ = std::fs::write(&log, &run.output);
     let expect = systests::judge::Expectation::new(&["fuzz-survived\n"], systests::judge::Ending::StillRunning);
@@ -501,7 +529,12 @@ fn fuzz_cmd(o: Opts) -> Result<(), String> {
             println!("{} seeds ran ({killed} fuzzers ended by their own faults); kernel, procmgr and shell survived. Log: {}", seeds.len(), log.display());
             Ok(())
         }
-        Err(why) => Err(format!("{}\nlast lines:\n{}\nfull log: {}", why.join("\n"), indent(&systests::judge::tail(&run.output, 20)), log.display())),
+        Err(why) => Err(format!(
+            "{}\nlast lines:\n{}\nfull log: {}",
+            why.join("\n"),
+            indent(&systests::judge::tail(&run.output, 20)),
+            log.display()
+        )),
     }
 }
 
@@ -510,7 +543,11 @@ fn bench_cmd(o: Opts) -> Result<(), String> {
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
     if o.profile {
-        return bench_profile(machine, o.only.ok_or("--profile needs --only NAME: one benchmark at a time")?, o.iterations.unwrap_or(1000));
+        return bench_profile(
+            machine,
+            o.only.ok_or("--profile needs --only NAME: one benchmark at a time")?,
+            o.iterations.unwrap_or(1000),
+        );
     }
     let n = o.iterations.unwrap_or(10_000);
     let image = images::build(machine, Variant { bench: Some(n), bench_only: o.only, ..Default::default() })?;
@@ -554,12 +591,16 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         // exit, which is a few thousand instructions more than the boot).
         let image = images::build(machine, Variant { bench: Some(10), bench_only: Some(name), ..Default::default() })?;
         let log = dir.join("profile-boot.log");
-        let (results, per_fn) = bench::run_logged(machine, &image, None, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
+        let (results, per_fn) =
+            bench::run_logged(machine, &image, None, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
         let _ = std::fs::remove_file(&log);
         let mut rows: Vec<(&String, &u64)> = per_fn.iter().collect();
         rows.sort_by_key(|(_, c)| std::cmp::Reverse(**c));
         let total: u64 = rows.iter().map(|(_, c)| **c).sum();
-        println!("boot_to_shell: {} measured; {total} executed in all, by function:", results.get(name).map_or(0, |r| r.per_op));
+        println!(
+            "boot_to_shell: {} measured; {total} executed in all, by function:",
+            results.get(name).map_or(0, |r| r.per_op)
+        );
         for (f, c) in rows.iter().take(40) {
             println!("  {c:>10}  {:>5.1}%  {f}", 100.0 * **c as f64 / total.max(1) as f64);
         }
@@ -571,7 +612,8 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         println!("profiling {name} on {machine} with {k} iterations (QEMU -d in_asm,exec,nochain; slow)");
         let log = dir.join(format!("profile-{name}-{k}.log"));
         let mem = (name == bench::CROWD).then_some(bench::CROWD_MEM);
-        let (results, per_fn) = bench::run_logged(machine, &image, mem, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
+        let (results, per_fn) =
+            bench::run_logged(machine, &image, mem, &log, &user_symbols()?, std::time::Duration::from_secs(3600))?;
         if std::env::var_os("CHCORE_KEEP_PROFILE_LOG").is_none() {
             let _ = std::fs::remove_file(&log);
         }
@@ -592,7 +634,11 @@ fn bench_profile(machine: Machine, name: &'static str, n: u32) -> Result<(), Str
         .collect();
     rows.sort_by_key(|(_, d)| -d.abs());
     let total: i64 = rows.iter().map(|(_, d)| d).sum();
-    println!("{name}: {} per operation measured; {:.1} per operation (incl. warm-up runs) by function:", runs[1].0.per_op, total as f64 / extra_ops as f64);
+    println!(
+        "{name}: {} per operation measured; {:.1} per operation (incl. warm-up runs) by function:",
+        runs[1].0.per_op,
+        total as f64 / extra_ops as f64
+    );
     for (f, d) in rows.iter().take(40) {
         println!("  {:>10.1}  {:>5.1}%  {f}", *d as f64 / extra_ops as f64, 100.0 * *d as f64 / total.max(1) as f64);
     }
@@ -677,7 +723,9 @@ fn grade(o: Opts) -> Result<(), String> {
 fn patience_factor(option: Option<f64>) -> Result<f64, String> {
     match (option, std::env::var(systests::runner::PATIENCE_VAR)) {
         (Some(f), _) => Ok(f),
-        (None, Ok(v)) => systests::runner::parse_factor(&v).map_err(|e| format!("{}: {e}", systests::runner::PATIENCE_VAR)),
+        (None, Ok(v)) => {
+            systests::runner::parse_factor(&v).map_err(|e| format!("{}: {e}", systests::runner::PATIENCE_VAR))
+        }
         (None, Err(_)) => Ok(1.0),
     }
 }
@@ -689,6 +737,7 @@ fn step(title: &str) {
 fn test() -> Result<(), String> {
     let start = Instant::now();
     setup::rust_targets()?;
+    setup::rust_components()?;
     setup::qemu()?;
     // CHCORE_PATIENCE stretches every QEMU run's limits on a slow machine.
     let patience = patience_factor(None)?;
@@ -697,6 +746,9 @@ fn test() -> Result<(), String> {
 
     step("host unit tests (cargo test)");
     host_cargo(&["test", "--quiet"], "host unit tests")?;
+
+    step("format (cargo fmt --check, rustfmt.toml)");
+    host_cargo(&["fmt", "--all", "--check"], "the format check (run `cargo fmt --all` to fix)")?;
 
     step("lints (clippy, warnings denied)");
     host_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"], "clippy on the host crates")?;
@@ -724,7 +776,11 @@ fn test() -> Result<(), String> {
     let cases = systests::cases::boot_cases(&images::images_dir());
     let mut failed = Vec::new();
     for case in &cases {
-        let run = systests::runner::run(&case.config, &case.until, systests::runner::Patience::fixed(case.timeout).scaled(patience))?;
+        let run = systests::runner::run(
+            &case.config,
+            &case.until,
+            systests::runner::Patience::fixed(case.timeout).scaled(patience),
+        )?;
         let log = logs.join(format!("{}.log", case.name));
         let _ = std::fs::write(&log, format!("$ {}\n{}", case.config.shell_line(), run.output));
         match systests::judge::judge(&run, &case.expect) {
@@ -752,14 +808,18 @@ fn test() -> Result<(), String> {
     setup::tool("mkfs.vfat", "dosfstools")?;
     setup::tool("mcopy", "mtools")?;
     match sd_card_check() {
-        Ok(()) => println!("  ok    SD card image: firmware, config.txt and kernel8.img on FAT32; missing firmware explained"),
+        Ok(()) => {
+            println!("  ok    SD card image: firmware, config.txt and kernel8.img on FAT32; missing firmware explained")
+        }
         Err(e) => {
             println!("  FAIL  SD card image: {e}");
             failed.push("sd-card-image".into());
         }
     }
     match chainload_check() {
-        Ok(()) => println!("  ok    chainloader in QEMU raspi3b: corrupt transfer refused, kernel loaded, shell reached"),
+        Ok(()) => {
+            println!("  ok    chainloader in QEMU raspi3b: corrupt transfer refused, kernel loaded, shell reached")
+        }
         Err(e) => {
             println!("  FAIL  chainloader: {e}");
             failed.push("chainloader".into());
@@ -769,7 +829,9 @@ fn test() -> Result<(), String> {
     step("benchmark image (a few iterations of each benchmark)");
     let crowd = || {
         images::build(Machine::Virt, Variant { bench: Some(20), bench_only: Some(bench::CROWD), ..Default::default() })
-            .and_then(|img| bench::run(Machine::Virt, &img, Some(bench::CROWD_MEM), std::time::Duration::from_secs(300)))
+            .and_then(|img| {
+                bench::run(Machine::Virt, &img, Some(bench::CROWD_MEM), std::time::Duration::from_secs(300))
+            })
     };
     match images::build(Machine::Virt, Variant { bench: Some(20), ..Default::default() })
         .and_then(|img| bench::run(Machine::Virt, &img, None, std::time::Duration::from_secs(300)))
@@ -777,8 +839,7 @@ fn test() -> Result<(), String> {
             // The crowd benchmark's own figures (with 1,000 processes) come from a second image.
             r.extend(crowd()?.into_iter().filter(|(k, _)| k.ends_with("_1000")));
             Ok(r)
-        })
-    {
+        }) {
         Ok(r) => {
             let implausible: Vec<&str> = bench::TARGETS
                 .iter()

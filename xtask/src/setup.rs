@@ -26,16 +26,44 @@ pub fn rust_targets() -> Result<(), String> {
     let Some(installed) = output("rustup", &["target", "list", "--installed"]) else {
         return Err("`rustup` not found: install Rust with rustup (https://rustup.rs), then retry".into());
     };
-    let missing: Vec<&str> = [KERNEL_TARGET, USER_TARGET].into_iter().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> =
+        [KERNEL_TARGET, USER_TARGET].into_iter().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("xtask: adding Rust targets {}", missing.join(" "));
-    let ok = Command::new("rustup").arg("target").arg("add").args(&missing).status().map(|s| s.success()).unwrap_or(false);
+    let ok =
+        Command::new("rustup").arg("target").arg("add").args(&missing).status().map(|s| s.success()).unwrap_or(false);
     if ok {
         Ok(())
     } else {
         Err(format!("could not add Rust targets; run `rustup target add {}` and retry", missing.join(" ")))
+    }
+}
+
+/// Add the rustup components `cargo xtask test` uses (clippy, rustfmt) if
+/// they are missing (the toolchain file's minimal profile has neither).
+pub fn rust_components() -> Result<(), String> {
+    let installed = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
+    let missing: Vec<&str> = ["clippy", "rustfmt"]
+        .into_iter()
+        .filter(|c| !installed.lines().any(|l| l.starts_with(&format!("{c}-"))))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding Rust components {}", missing.join(" "));
+    let ok = Command::new("rustup")
+        .arg("component")
+        .arg("add")
+        .args(&missing)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("could not add Rust components; run `rustup component add {}` and retry", missing.join(" ")))
     }
 }
 
@@ -58,10 +86,17 @@ pub fn tool(binary: &str, package: &str) -> Result<(), String> {
     }
     eprintln!("xtask: `{binary}` not found; installing Debian package {package}");
     let apt = |args: &[&str]| {
-        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().map(|s| s.success()).unwrap_or(false)
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     };
     if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package]) && on_path(binary)) {
-        return Err(format!("installing {package} failed; install it by hand (`apt-get install -y {package}`) and retry"));
+        return Err(format!(
+            "installing {package} failed; install it by hand (`apt-get install -y {package}`) and retry"
+        ));
     }
     Ok(())
 }

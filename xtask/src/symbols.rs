@@ -26,7 +26,8 @@ impl Symbols {
     /// The function symbols of the ELF file at `path`.
     pub fn read(path: &Path) -> Result<Symbols, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Symbols::parse(&bytes).ok_or_else(|| format!("{}: not an ELF64 little-endian file with a symbol table", path.display()))
+        Symbols::parse(&bytes)
+            .ok_or_else(|| format!("{}: not an ELF64 little-endian file with a symbol table", path.display()))
     }
 
     /// The function symbols of the ELF file `b` (`None` if it is not one).
@@ -44,7 +45,8 @@ impl Symbols {
             if u32_at(b, sh + 4)? as u32 != SHT_SYMTAB {
                 continue;
             }
-            let (off, size, entsize) = (u64_at(b, sh + 24)? as usize, u64_at(b, sh + 32)? as usize, u64_at(b, sh + 56)? as usize);
+            let (off, size, entsize) =
+                (u64_at(b, sh + 24)? as usize, u64_at(b, sh + 32)? as usize, u64_at(b, sh + 56)? as usize);
             let strtab = section(u32_at(b, sh + 40)? as usize)?;
             let str_off = u64_at(b, strtab + 24)? as usize;
             if entsize < 24 {
@@ -81,7 +83,12 @@ mod tests {
         // The test binary itself is an ELF64 file with a symbol table.
         let me = std::env::current_exe().unwrap();
         let syms = Symbols::read(&me).unwrap();
-        let (start, end, name) = syms.0.iter().find(|(_, _, n)| n.contains("reads_its_own_functions")).expect("this test's own function").clone();
+        let (start, end, name) = syms
+            .0
+            .iter()
+            .find(|(_, _, n)| n.contains("reads_its_own_functions"))
+            .expect("this test's own function")
+            .clone();
         assert_eq!(syms.lookup(start), Some(name.as_str()));
         assert_eq!(syms.lookup(end - 1), Some(name.as_str()));
         assert!(syms.lookup(0).is_none());

@@ -12,11 +12,11 @@
 
 extern crate alloc;
 
+use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::abi::{perm, slot};
 use libchcore::ipc::{self, Reply, Request};
 use libchcore::process::{self, Status};
-use alloc::string::String;
 use libchcore::{println, spawn, sys, PmoKind, Rights};
 
 libchcore::entry!(main);
@@ -180,7 +180,8 @@ fn main() -> i32 {
     // Two threads in different cap_groups, both on CPU 0, yielding to each other.
     let _ = sys::set_affinity(slot::CURRENT_THREAD, Some(0));
     sys::yield_now();
-    let yielder = if wants("yield_switch") { spawn::spawn_self("bench-yield", yielder, 0, |_| Ok(())).ok() } else { None };
+    let yielder =
+        if wants("yield_switch") { spawn::spawn_self("bench-yield", yielder, 0, |_| Ok(())).ok() } else { None };
     if let Some((other, thread)) = yielder {
         let _ = sys::set_affinity(thread, Some(0));
         sys::yield_now();

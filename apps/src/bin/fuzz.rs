@@ -28,13 +28,8 @@ impl Rng {
 
 /// Calls that would only stop the fuzzer itself (block forever, end the
 /// thread or the process, suspend itself) are left out: they test nothing.
-const SKIP: &[Syscall] = &[
-    Syscall::ThreadExit,
-    Syscall::CapGroupExit,
-    Syscall::ThreadSuspend,
-    Syscall::IpcReturn,
-    Syscall::IrqWait,
-];
+const SKIP: &[Syscall] =
+    &[Syscall::ThreadExit, Syscall::CapGroupExit, Syscall::ThreadSuspend, Syscall::IpcReturn, Syscall::IrqWait];
 
 const BOUNDARY: &[u64] = &[
     0,
@@ -98,7 +93,15 @@ fn main() -> i32 {
         }
         // New capabilities join the pool of things to misuse.
         if r >= 0
-            && matches!(call, Syscall::CreatePmo | Syscall::CreateNotification | Syscall::CapCopy | Syscall::CreateCapGroup | Syscall::CreateThread | Syscall::RegisterClient)
+            && matches!(
+                call,
+                Syscall::CreatePmo
+                    | Syscall::CreateNotification
+                    | Syscall::CapCopy
+                    | Syscall::CreateCapGroup
+                    | Syscall::CreateThread
+                    | Syscall::RegisterClient
+            )
             && held.len() < 64
         {
             held.push(r as u64);

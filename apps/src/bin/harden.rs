@@ -30,10 +30,10 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use chcore_proc::{pipe, proto};
 use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::abi::{perm, slot, Syscall, PMO_MAX};
 use libchcore::process::{self, Status};
-use chcore_proc::{pipe, proto};
 use libchcore::{ipc, println, spawn, sys, Error, PmoKind, Rights};
 
 libchcore::entry!(main);
@@ -128,7 +128,9 @@ fn main() -> i32 {
     let attempts = ATTEMPTS.load(Ordering::Relaxed);
     let broken_n = BROKEN.load(Ordering::Relaxed);
     let memory_ok = lost == 0;
-    let alive = process::pid() > 1 && process::spawn("true", &["true"], [0, 1, 2]).and_then(|p| process::waitpid(Some(p))).map(|w| w.1) == Ok(Status::Exited(0));
+    let alive = process::pid() > 1
+        && process::spawn("true", &["true"], [0, 1, 2]).and_then(|p| process::waitpid(Some(p))).map(|w| w.1)
+            == Ok(Status::Exited(0));
     if !alive {
         println!("[HARDEN] procmgr no longer starts programs");
     }
@@ -230,15 +232,23 @@ fn capabilities() {
             ATTEMPTS.fetch_add(1, Ordering::Relaxed);
             if let Ok(wide) = sys::cap_copy(ro, slot::SELF_CAP_GROUP, Rights::ALL) {
                 match sys::cap_info(wide) {
-                    Ok((_, r)) if r.contains(Rights::WRITE) || r.contains(Rights::REVOKE) => broken("cap_copy widened rights"),
+                    Ok((_, r)) if r.contains(Rights::WRITE) || r.contains(Rights::REVOKE) => {
+                        broken("cap_copy widened rights")
+                    }
                     _ => {}
                 }
                 let _ = sys::cap_delete(wide);
             }
-            refused("writable map through a read-only capability", sys::map_pmo(slot::SELF_CAP_GROUP, ro, SCRATCH, perm::READ | perm::WRITE));
+            refused(
+                "writable map through a read-only capability",
+                sys::map_pmo(slot::SELF_CAP_GROUP, ro, SCRATCH, perm::READ | perm::WRITE),
+            );
             refused("write_pmo through a read-only capability", sys::write_pmo(ro, 0, b"x"));
             if sys::map_pmo(slot::SELF_CAP_GROUP, ro, SCRATCH, perm::READ).is_ok() {
-                refused("protect beyond the capability's rights", sys::protect(slot::SELF_CAP_GROUP, SCRATCH, 4096, perm::READ | perm::WRITE));
+                refused(
+                    "protect beyond the capability's rights",
+                    sys::protect(slot::SELF_CAP_GROUP, SCRATCH, 4096, perm::READ | perm::WRITE),
+                );
                 let _ = sys::unmap_pmo(slot::SELF_CAP_GROUP, SCRATCH);
             }
             let _ = sys::cap_delete(ro);
@@ -288,7 +298,9 @@ fn slices() {
     match sys::pmo_slice(data, 2 * 4096, 4096, Rights::READ) {
         Ok(s) => {
             let mut b = [0u8; 5];
-            let shared = sys::write_pmo(data, 2 * 4096 + 8, b"slice").is_ok() && sys::read_pmo(s, 8, &mut b).is_ok() && &b == b"slice";
+            let shared = sys::write_pmo(data, 2 * 4096 + 8, b"slice").is_ok()
+                && sys::read_pmo(s, 8, &mut b).is_ok()
+                && &b == b"slice";
             if !shared {
                 broken("a slice does not show its source's memory");
             }
@@ -320,7 +332,12 @@ fn mappings() {
         refused("protect past the region", sys::protect(me, SCRATCH, 3 * 4096, perm::READ));
         let _ = sys::unmap_pmo(me, SCRATCH);
     }
-    for (size, kind) in [(0, PmoKind::Anonym), (u64::MAX, PmoKind::Anonym), (PMO_MAX + 1, PmoKind::Data), (u64::MAX - 4095, PmoKind::Data)] {
+    for (size, kind) in [
+        (0, PmoKind::Anonym),
+        (u64::MAX, PmoKind::Anonym),
+        (PMO_MAX + 1, PmoKind::Data),
+        (u64::MAX - 4095, PmoKind::Data),
+    ] {
         refused("create_pmo of an impossible size", sys::create_pmo(size, kind));
     }
     let _ = sys::cap_delete(pmo);
@@ -341,7 +358,10 @@ fn pointers() {
     ];
     for &(ptr, len) in bad {
         refused("putstr from a bad buffer", sys::putstr_raw(ptr, len));
-        refused("create_cap_group with a bad name buffer", sys::by_number(Syscall::CreateCapGroup as u64, [ptr, len.min(64), 0, 0, 0, 0]));
+        refused(
+            "create_cap_group with a bad name buffer",
+            sys::by_number(Syscall::CreateCapGroup as u64, [ptr, len.min(64), 0, 0, 0, 0]),
+        );
     }
     if let Ok(pmo) = sys::create_pmo(8192, PmoKind::Anonym) {
         for &(ptr, len) in bad {
@@ -369,7 +389,7 @@ fn write_ro() {
 
 fn exec_data() {
     static DATA: [u32; 4] = [0xD503_201F; 4]; // nops, in a non-executable segment
-    // SAFETY: deliberately invalid: the kernel must end this child.
+                                              // SAFETY: deliberately invalid: the kernel must end this child.
     let f: extern "C" fn() = unsafe { core::mem::transmute(DATA.as_ptr()) };
     f();
 }
@@ -594,7 +614,8 @@ fn exhaustion() {
     match process::fork() {
         Ok(0) => {
             let mut n = 0;
-            let stack = sys::create_pmo(1 << 20, PmoKind::Anonym).and_then(|p| sys::map_pmo(slot::SELF_CAP_GROUP, p, SCRATCH, perm::READ | perm::WRITE));
+            let stack = sys::create_pmo(1 << 20, PmoKind::Anonym)
+                .and_then(|p| sys::map_pmo(slot::SELF_CAP_GROUP, p, SCRATCH, perm::READ | perm::WRITE));
             if stack.is_err() {
                 process::exit(2);
             }
@@ -851,4 +872,3 @@ fn pipes() {
     let _ = process::close(r);
     let _ = process::close(w);
 }
-

@@ -80,7 +80,12 @@ fn rounds(n: usize) -> Result<String, String> {
     forked_readers(n)?;
     sleepers(n)?;
     let after_third = settle();
-    println!("[PROCS] free memory: {} KiB before, {} KiB after the first round, {} KiB after the third", before >> 10, after_first >> 10, after_third >> 10);
+    println!(
+        "[PROCS] free memory: {} KiB before, {} KiB after the first round, {} KiB after the third",
+        before >> 10,
+        after_first >> 10,
+        after_third >> 10
+    );
     if after_third.abs_diff(after_first) > SLACK {
         return Err(format!("free memory {after_first} after round 1 but {after_third} after round 3: lost"));
     }
@@ -117,7 +122,11 @@ fn sleepers(n: usize) -> Result<u64, String> {
     let alive = if failed.is_none() { all_alive(&pids) } else { Ok(()) };
     let per = start.saturating_sub(full) / n as u64;
     if failed.is_none() && alive.is_ok() {
-        println!("[PROCS] {n} sleep processes alive; free memory {} KiB -> {} KiB, {per} bytes each", start >> 10, full >> 10);
+        println!(
+            "[PROCS] {n} sleep processes alive; free memory {} KiB -> {} KiB, {per} bytes each",
+            start >> 10,
+            full >> 10
+        );
     }
     for &p in &pids {
         let _ = process::kill(p);

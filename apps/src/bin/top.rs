@@ -35,7 +35,14 @@ fn show(before: &Look, now: &Look, clear: bool) {
         libchcore::print!("{CLEAR}");
     }
     let up = now.cpus.first().map_or(0, |c| c.now_us) / 1_000_000;
-    println!("top: {} CPUs, up {}:{:02}:{:02}, {} processes", now.cpus.len(), up / 3600, up / 60 % 60, up % 60, now.procs.len());
+    println!(
+        "top: {} CPUs, up {}:{:02}:{:02}, {} processes",
+        now.cpus.len(),
+        up / 3600,
+        up / 60 % 60,
+        up % 60,
+        now.procs.len()
+    );
     println!("CPU  IDLE%  ENTRIES/s  IRQS/s  SWITCHES/s");
     for (i, (a, b)) in before.cpus.iter().zip(&now.cpus).enumerate() {
         let us = b.now_us.saturating_sub(a.now_us);

@@ -47,7 +47,11 @@ const TESTS: &[Test] = &[
     ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
     ("PROC016", "a call whose connection is deleted mid-call ends with PeerDead", call_orphaned),
     ("PROC017", "pipe ends in use work on in a forked child and across exec", pipe_fork_exec),
-    ("PROC018", "a handler waiting under a lock when its client goes is woken, and its server serves on", handler_woken),
+    (
+        "PROC018",
+        "a handler waiting under a lock when its client goes is woken, and its server serves on",
+        handler_woken,
+    ),
 ];
 
 fn main() -> i32 {
@@ -95,7 +99,10 @@ fn fork_returns() -> TestResult {
     }
     check!(pid != me, "fork returned our own pid");
     let (who, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
-    check!(who == pid && status == Status::Exited(42), "child {who} ended {status:?}, expected 42 (it checks its own and its parent's pid)");
+    check!(
+        who == pid && status == Status::Exited(42),
+        "child {who} ended {status:?}, expected 42 (it checks its own and its parent's pid)"
+    );
     Ok(())
 }
 
@@ -131,7 +138,10 @@ fn exec_success() -> TestResult {
 }
 
 fn exec_failure() -> TestResult {
-    check!(process::exec("no-such-program", &["x"]) == Error::NotFound, "exec of a missing program did not say NotFound");
+    check!(
+        process::exec("no-such-program", &["x"]) == Error::NotFound,
+        "exec of a missing program did not say NotFound"
+    );
     check!(process::exec("bad.elf", &["bad.elf"]) == Error::InvalidArgument, "exec of a malformed ELF did not fail");
     check!(process::exec("", &[]) == Error::InvalidArgument, "exec of an empty path did not fail");
     // Still here, still working.
@@ -239,7 +249,10 @@ fn pipe_crowd() -> TestResult {
         let (_, status) = process::waitpid(Some(pid)).map_err(e("wait"))?;
         check!(status == Status::Exited(0), "child {pid} ended {status:?}");
     }
-    check!(total == [0, CROWD_BYTES as u64, CROWD_BYTES as u64], "the readers got {total:?}, expected [0, {CROWD_BYTES}, {CROWD_BYTES}]");
+    check!(
+        total == [0, CROWD_BYTES as u64, CROWD_BYTES as u64],
+        "the readers got {total:?}, expected [0, {CROWD_BYTES}, {CROWD_BYTES}]"
+    );
     Ok(())
 }
 
@@ -334,7 +347,10 @@ fn kill_blocked() -> TestResult {
     let pid = process::spawn("cat", &["cat"], [r, 1, 2]).map_err(e("spawn"))?;
     sys::sleep(5);
     process::kill(pid).map_err(e("kill"))?;
-    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Killed), "the killed process was not reported killed");
+    check!(
+        process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Killed),
+        "the killed process was not reported killed"
+    );
     check!(process::kill(pid) == Err(Error::NotFound), "killed a reaped process");
     check!(process::kill(1) == Err(Error::InvalidArgument), "killed procmgr");
     // The pipe the killed reader waited in still works: a new reader gets
@@ -346,7 +362,10 @@ fn kill_blocked() -> TestResult {
         process::exit(code);
     }
     process::write(w, b"\x2a").map_err(e("write"))?;
-    check!(process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(42)), "a reader after the killed one did not get the byte");
+    check!(
+        process::waitpid(Some(pid)).map(|r| r.1) == Ok(Status::Exited(42)),
+        "a reader after the killed one did not get the byte"
+    );
     process::close(r).map_err(e("close"))?;
     process::close(w).map_err(e("close"))?;
     Ok(())
@@ -570,7 +589,8 @@ fn probe_call(conn: u64) -> (i64, u64, u64) {
 /// handler's must not reach the client: a handler starts each call with
 /// zeroed registers, and the caller gets back all of its own.
 fn ipc_registers() -> TestResult {
-    let (server, _) = libchcore::spawn::spawn_self("leak-probe", leak_probe_server, 0, |_| Ok(())).map_err(e("spawn the probe server"))?;
+    let (server, _) = libchcore::spawn::spawn_self("leak-probe", leak_probe_server, 0, |_| Ok(()))
+        .map_err(e("spawn the probe server"))?;
     let result = (|| {
         let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
         for round in 0..3 {
@@ -657,7 +677,8 @@ extern "C" fn park_reader(conn: u64) -> ! {
 }
 
 fn handler_woken() -> TestResult {
-    let (server, _) = libchcore::spawn::spawn_self("park-server", parking_server, 0, |_| Ok(())).map_err(e("spawn the server"))?;
+    let (server, _) =
+        libchcore::spawn::spawn_self("park-server", parking_server, 0, |_| Ok(())).map_err(e("spawn the server"))?;
     let result = (|| {
         let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
         ORPHAN_CALL.store(0, Ordering::SeqCst);
@@ -672,7 +693,10 @@ fn handler_woken() -> TestResult {
         let got = set_within(&PARK_READ, 100);
         check!(got != 0, "the server's lock is still held 1 s after the parked handler's client went");
         let wait_result = got.wrapping_sub(1) as i64 - 2;
-        check!(wait_result == Error::PeerDead.to_result(), "the parked handler's wait ended with {wait_result}, not PeerDead");
+        check!(
+            wait_result == Error::PeerDead.to_result(),
+            "the parked handler's wait ended with {wait_result}, not PeerDead"
+        );
         check!(ORPHAN_CALL.load(Ordering::SeqCst) != 0, "the parking call did not end");
         Ok(())
     })();
@@ -681,7 +705,8 @@ fn handler_woken() -> TestResult {
 }
 
 fn call_orphaned() -> TestResult {
-    let (server, _) = libchcore::spawn::spawn_self("slow-server", slow_server, 0, |_| Ok(())).map_err(e("spawn the slow server"))?;
+    let (server, _) =
+        libchcore::spawn::spawn_self("slow-server", slow_server, 0, |_| Ok(())).map_err(e("spawn the slow server"))?;
     let result = (|| {
         let conn = libchcore::ipc::connect(server).map_err(e("connect"))?;
         libchcore::thread::spawn(orphan_caller, conn.slot).map_err(e("start the calling thread"))?;
@@ -699,4 +724,3 @@ fn call_orphaned() -> TestResult {
     let _ = sys::cap_group_kill(server);
     result
 }
-

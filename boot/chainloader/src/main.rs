@@ -185,7 +185,13 @@ fn sync() {
     let mut seen = 0;
     while seen < MAGIC.len() {
         let b = uart::getc();
-        seen = if b == MAGIC[seen] { seen + 1 } else if b == MAGIC[0] { 1 } else { 0 };
+        seen = if b == MAGIC[seen] {
+            seen + 1
+        } else if b == MAGIC[0] {
+            1
+        } else {
+            0
+        };
     }
 }
 

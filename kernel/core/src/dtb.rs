@@ -181,7 +181,9 @@ fn validate(blob: &[u8]) -> Result<(), DtbError> {
         core::str::from_utf8(&rest[..len]).map_err(|_| DtbError::Malformed)?;
         Ok(len)
     };
-    let token = |at: usize| structure.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(DtbError::Malformed);
+    let token = |at: usize| {
+        structure.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(DtbError::Malformed)
+    };
     let align4 = |n: usize| n.checked_add(3).map(|n| n & !3).ok_or(DtbError::Malformed);
     // The grammar the `fdt` crate walks (and asserts): node := BEGIN_NODE
     // name PROP* node* NOP* END_NODE. `phase` per open node: 0 properties,
@@ -302,11 +304,18 @@ pub fn parse(blob: &[u8]) -> Result<MachineInfo, DtbError> {
     let uart = stdout.filter(|n| is_pl011(*n)).or_else(|| fdt.all_nodes().find(|n| is_pl011(*n)));
     info.uart = uart.and_then(first_reg).map(|r| r.start);
     // `interrupts = <type number flags>` for a GIC parent.
-    if let Some(&[kind, num, _]) = uart.and_then(|u| prop_cells(u, "interrupts")).as_ref().and_then(|c| c.chunks_exact(3).next().map(|x| <&[u32; 3]>::try_from(x).ok())).flatten() {
+    if let Some(&[kind, num, _]) = uart
+        .and_then(|u| prop_cells(u, "interrupts"))
+        .as_ref()
+        .and_then(|c| c.chunks_exact(3).next().map(|x| <&[u32; 3]>::try_from(x).ok()))
+        .flatten()
+    {
         info.uart_irq = gic_intid(kind, num);
     }
 
-    if let Some(gic) = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"]) {
+    if let Some(gic) =
+        fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"])
+    {
         let mut regs = gic.reg().into_iter().flatten();
         if let (Some(d), Some(c)) = (regs.next(), regs.next()) {
             info.gic = Some(Gic::V2 { dist: d.starting_address as u64, cpu: c.starting_address as u64 });
@@ -322,7 +331,9 @@ pub fn parse(blob: &[u8]) -> Result<MachineInfo, DtbError> {
     // physical, virtual, hypervisor), each as <type number flags> for a GIC.
     if let Some(timer) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
         let cells = prop_cells(timer, "interrupts");
-        if let Some(&[kind, num, _]) = cells.as_ref().and_then(|c| c.chunks_exact(3).nth(2).map(|x| <&[u32; 3]>::try_from(x).ok())).flatten() {
+        if let Some(&[kind, num, _]) =
+            cells.as_ref().and_then(|c| c.chunks_exact(3).nth(2).map(|x| <&[u32; 3]>::try_from(x).ok())).flatten()
+        {
             info.virt_timer_irq = gic_intid(kind, num);
         }
     }
@@ -479,7 +490,11 @@ mod tests {
                 for _ in 0..1 + rng.next_u64() % 8 {
                     // Past the 40-byte header (mostly): that is where the
                     // structure, strings and reserved-memory blocks are.
-                    let at = if rng.next_u64().is_multiple_of(8) { rng.next_u64() as usize % blob.len() } else { 40 + rng.next_u64() as usize % (blob.len() - 40) };
+                    let at = if rng.next_u64().is_multiple_of(8) {
+                        rng.next_u64() as usize % blob.len()
+                    } else {
+                        40 + rng.next_u64() as usize % (blob.len() - 40)
+                    };
                     blob[at] = rng.next_u64() as u8;
                 }
                 let r = std::panic::catch_unwind(|| parse(&blob).map(|i| i.cpus().len()));

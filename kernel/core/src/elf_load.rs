@@ -124,7 +124,13 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
         if ph.p_flags & PF_X != 0 {
             p |= perm::EXEC;
         }
-        segments.push(Segment { vaddr: ph.p_vaddr, memsz: ph.p_memsz, offset: ph.p_offset, filesz: ph.p_filesz, perm: p });
+        segments.push(Segment {
+            vaddr: ph.p_vaddr,
+            memsz: ph.p_memsz,
+            offset: ph.p_offset,
+            filesz: ph.p_filesz,
+            perm: p,
+        });
     }
     if segments.is_empty() {
         return Err(ElfError::BadSegmentCount);
@@ -240,7 +246,10 @@ pub(crate) mod tests {
                     assert!(end as usize <= img.len(), "segment past the end of the file");
                     assert!(seg.filesz <= seg.memsz);
                     let (start, len) = seg.pages();
-                    assert!(start.checked_add(len).is_some_and(|e| e <= crate::mm::USER_VA_END), "segment outside user space");
+                    assert!(
+                        start.checked_add(len).is_some_and(|e| e <= crate::mm::USER_VA_END),
+                        "segment outside user space"
+                    );
                 }
             }
         }
@@ -271,7 +280,11 @@ pub(crate) mod tests {
         let err = |segs: &[(u64, u32, &[u8], u64)], entry| plan(&build(entry, segs)).unwrap_err();
         assert_eq!(err(&[(0x40_0000, RX, b"abcd", 2)], 0x40_0000), ElfError::SegmentOutsideFile, "filesz > memsz");
         assert_eq!(err(&[(0, RX, b"ab", 2)], 0), ElfError::SegmentOutOfRange, "page zero");
-        assert_eq!(err(&[(0xFFFF_0000_0000_0000, RX, b"ab", 2)], 0xFFFF_0000_0000_0000), ElfError::SegmentOutOfRange, "kernel half");
+        assert_eq!(
+            err(&[(0xFFFF_0000_0000_0000, RX, b"ab", 2)], 0xFFFF_0000_0000_0000),
+            ElfError::SegmentOutOfRange,
+            "kernel half"
+        );
         assert_eq!(err(&[(u64::MAX - 1, RX, b"ab", 2)], u64::MAX - 1), ElfError::SegmentOutOfRange, "wraps");
         assert_eq!(
             err(&[(0x40_0000, RX, b"ab", 2), (0x40_0800, RW, b"cd", 2)], 0x40_0000),

@@ -16,13 +16,11 @@ pub mod account;
 pub mod asid;
 pub mod atag;
 pub mod cap;
+pub mod dtb;
 pub mod elf_load;
 pub mod sched;
+pub mod testing;
 pub mod text;
 pub mod vmregion;
-pub mod dtb;
-pub mod testing;
-
-
 
 pub mod mm;

@@ -47,7 +47,12 @@ impl<T> RunQueue<T> {
 
     /// The highest priority with a queued thread.
     pub fn top_prio(&self) -> Option<u8> {
-        self.bitmap.iter().enumerate().rev().find(|(_, w)| **w != 0).map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
+        self.bitmap
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, w)| **w != 0)
+            .map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
     }
 
     /// Take the first thread of the highest priority.

@@ -153,7 +153,9 @@ mod tests {
         }
         v.insert(0xF_000, 0x1000, RW, 2).unwrap();
         v.insert(0x14_000, 0x1000, RW, 3).unwrap();
-        for (start, len) in [(0x1001, 0x1000), (0x1000, 0), (0x1000, 0x800), (USER_VA_END - 0x1000, 0x2000), (!0xFFF, 0x2000)] {
+        for (start, len) in
+            [(0x1001, 0x1000), (0x1000, 0), (0x1000, 0x800), (USER_VA_END - 0x1000, 0x2000), (!0xFFF, 0x2000)]
+        {
             assert_eq!(v.insert(start, len, RW, 4).unwrap_err(), Error::InvalidArgument);
         }
         assert_eq!(v.insert(0x100_000, 0x1000, 0, 5).unwrap_err(), Error::InvalidArgument, "no permission");

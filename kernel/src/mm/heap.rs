@@ -53,7 +53,10 @@ pub struct Heap {
 impl Heap {
     /// An empty heap; memory comes with [`Heap::add`].
     pub const fn empty() -> Heap {
-        Heap { buddy: LockedHeap::empty(), lists: Mutex::new(Lists { heads: [0; CLASSES], counts: [0; CLASSES], bytes: 0 }) }
+        Heap {
+            buddy: LockedHeap::empty(),
+            lists: Mutex::new(Lists { heads: [0; CLASSES], counts: [0; CLASSES], bytes: 0 }),
+        }
     }
 
     /// Give `[start, end)` to the heap.

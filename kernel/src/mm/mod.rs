@@ -67,11 +67,7 @@ pub fn init(machine: &Machine) {
         frames.add_region(r);
     }
     let usable_bytes = frames.total_pages() << PAGE_SHIFT;
-    log::info!(
-        "kernel image {image:?}, {} reserved range(s), RAM {:?}",
-        machine.reserved.len(),
-        machine.memory
-    );
+    log::info!("kernel image {image:?}, {} reserved range(s), RAM {:?}", machine.reserved.len(), machine.memory);
     log::info!("physical memory: {} MiB usable of {} MiB", usable_bytes >> 20, machine.memory.total() >> 20);
 
     let heap_bytes = (usable_bytes / 16).clamp(HEAP_MIN, HEAP_MAX);

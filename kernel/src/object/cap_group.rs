@@ -113,7 +113,12 @@ impl CapGroup {
         let vmspace = VmSpace::new(&account)?;
         let mut caps = CapTable::new(if creator.is_some() { CAP_TABLE_LIMIT } else { ROOT_CAP_TABLE_LIMIT });
         let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
-        let s1 = caps.insert(Cap { obj: KObject::VmSpace(vmspace.clone()), rights: Rights::ALL, id: new_cap_id(), parent: None })?;
+        let s1 = caps.insert(Cap {
+            obj: KObject::VmSpace(vmspace.clone()),
+            rights: Rights::ALL,
+            id: new_cap_id(),
+            parent: None,
+        })?;
         debug_assert_eq!((s0 as u64, s1 as u64), (slot::SELF_CAP_GROUP, slot::SELF_VMSPACE));
         let group = Arc::new(CapGroup {
             header: Header::new(ObjectType::CapGroup),
@@ -221,7 +226,9 @@ impl CapGroup {
 /// Returns the removed capabilities, to be dropped by the caller.
 pub fn revoke_everywhere(id: u64) -> Vec<Cap> {
     let groups: Vec<Arc<CapGroup>> = ALL.lock().iter().filter_map(Weak::upgrade).collect();
-    kernel_core::cap::revoke_with(id, |parents| groups.iter().flat_map(|g| g.lock().caps.remove_children(parents)).collect())
+    kernel_core::cap::revoke_with(id, |parents| {
+        groups.iter().flat_map(|g| g.lock().caps.remove_children(parents)).collect()
+    })
 }
 
 /// Live cap_groups that `group` created.

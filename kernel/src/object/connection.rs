@@ -136,7 +136,8 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         stack_top: stack_va + ipc::STACK_SIZE,
         entry,
     });
-    handler.lock().handler = Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
+    handler.lock().handler =
+        Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
     let listed = super::push_weak(&mut server.lock().connections, Arc::downgrade(&conn));
     if let Err(e) = listed {
         // Its drop ends the handler and frees the server's side.
@@ -311,11 +312,7 @@ pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Err
         return Ok(());
     };
     let caller = caller.ok_or(Error::InvalidArgument)?;
-    let delivered = if caller.group.is_alive() {
-        move_caps(&conn.buf, n, &conn.server, &caller.group)
-    } else {
-        Ok(())
-    };
+    let delivered = if caller.group.is_alive() { move_caps(&conn.buf, n, &conn.server, &caller.group) } else { Ok(()) };
     // The handler waits for the next call; the caller runs next.
     match delivered {
         Ok(()) => sched::block_and_wake(&caller, &regs),
@@ -415,7 +412,8 @@ fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame
     }
     let (handler, start) = {
         let g = client.group.lock();
-        let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj else {
+        let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj
+        else {
             return None;
         };
         (c.handler.clone(), c.start([frame.x[1], frame.x[2], frame.x[3], frame.x[4]], 0))

@@ -77,7 +77,10 @@ pub fn live(ty: ObjectType) -> usize {
 /// at most about twice its live entries.
 /// `NoMemory` if the list must grow and the kernel heap has no block that
 /// big (such lists reach tens of thousands of entries).
-pub fn push_weak<T>(list: &mut alloc::vec::Vec<alloc::sync::Weak<T>>, item: alloc::sync::Weak<T>) -> Result<(), chcore_abi::Error> {
+pub fn push_weak<T>(
+    list: &mut alloc::vec::Vec<alloc::sync::Weak<T>>,
+    item: alloc::sync::Weak<T>,
+) -> Result<(), chcore_abi::Error> {
     if list.len() == list.capacity() {
         list.retain(|w| w.strong_count() > 0);
         list.try_reserve(1).map_err(|_| chcore_abi::Error::NoMemory)?;

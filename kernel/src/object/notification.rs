@@ -24,7 +24,10 @@ pub struct Notification {
 impl Notification {
     /// A notification with count 0.
     pub fn new() -> Arc<Notification> {
-        Arc::new(Notification { header: Header::new(ObjectType::Notification), inner: Mutex::new(Inner { count: 0, waiters: VecDeque::new() }) })
+        Arc::new(Notification {
+            header: Header::new(ObjectType::Notification),
+            inner: Mutex::new(Inner { count: 0, waiters: VecDeque::new() }),
+        })
     }
 
     /// Take one count, or block `t` (the caller) until a `notify` or the

@@ -8,9 +8,9 @@
 //! - `Device`: a range of physical addresses (MMIO) that the kernel never
 //!   allocates or frees.
 
+use super::vmspace::VmSpace;
 use super::Header;
 use crate::mm;
-use super::vmspace::VmSpace;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -170,7 +170,15 @@ impl Pmo {
     }
 
     fn unshared(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Pmo {
-        Pmo { header: Header::new(ObjectType::Pmo), kind, size, inner: Mutex::new(backing), account, overdraft: false, mappings: Mutex::new(Mappings { map: BTreeMap::new(), prune_at: MAPPINGS_PRUNE_FIRST }) }
+        Pmo {
+            header: Header::new(ObjectType::Pmo),
+            kind,
+            size,
+            inner: Mutex::new(backing),
+            account,
+            overdraft: false,
+            mappings: Mutex::new(Mappings { map: BTreeMap::new(), prune_at: MAPPINGS_PRUNE_FIRST }),
+        }
     }
 
     /// Memory that is not RAM to be charged (device registers, the kernel
@@ -183,7 +191,11 @@ impl Pmo {
     /// checked that the creator may name raw physical memory.
     pub fn new_device(pa: u64, size: u64) -> Result<Arc<Pmo>, Error> {
         let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
-        if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) || pa.checked_add(size).is_none_or(|e| e > 1 << 48) {
+        if size == 0
+            || size > PMO_MAX
+            || !pa.is_multiple_of(PAGE_SIZE)
+            || pa.checked_add(size).is_none_or(|e| e > 1 << 48)
+        {
             return Err(Error::InvalidArgument);
         }
         Ok(Pmo::with_backing(PmoKind::Device, size, Backing::Device { pa }, Pmo::uncharged()))
@@ -203,7 +215,12 @@ impl Pmo {
             Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
             Backing::Pages(_) | Backing::Device { .. } => return Err(Error::InvalidArgument),
         };
-        Ok(Pmo::with_backing(PmoKind::Data, len, Backing::Slice { pa: base + offset, _owner: owner }, self.account.clone()))
+        Ok(Pmo::with_backing(
+            PmoKind::Data,
+            len,
+            Backing::Slice { pa: base + offset, _owner: owner },
+            self.account.clone(),
+        ))
     }
 
     /// A `Data` PMO over `[pa, pa + size)`, memory that is never freed (a
@@ -229,9 +246,10 @@ impl Pmo {
             return Err(Error::InvalidArgument);
         }
         match &mut *self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } | Backing::Static { pa } => {
-                Ok(Some(*pa + (index << PAGE_SHIFT)))
-            }
+            Backing::Contiguous { pa, .. }
+            | Backing::Device { pa }
+            | Backing::Slice { pa, .. }
+            | Backing::Static { pa } => Ok(Some(*pa + (index << PAGE_SHIFT))),
             Backing::Pages(pages) => {
                 if let Some(f) = pages.get(&index) {
                     return Ok(Some(f.0));
@@ -318,7 +336,8 @@ impl Pmo {
     /// next access faults the new one in), except `keep` (a vmspace and the
     /// page's address there) which the caller already points at the new frame.
     pub fn invalidate(&self, index: u64, keep: Option<(&VmSpace, u64)>) {
-        let mappings: Vec<(Weak<VmSpace>, u64)> = self.mappings.lock().map.iter().map(|(&(_, va), w)| (w.clone(), va)).collect();
+        let mappings: Vec<(Weak<VmSpace>, u64)> =
+            self.mappings.lock().map.iter().map(|(&(_, va), w)| (w.clone(), va)).collect();
         for (w, base) in mappings {
             let page = base + (index << PAGE_SHIFT);
             if keep.is_some_and(|(vm, va)| core::ptr::eq(w.as_ptr(), vm) && page == va) {
@@ -345,7 +364,10 @@ impl Pmo {
     /// Pages present now: (index, physical address, shared copy-on-write).
     pub fn present_pages(&self) -> Vec<(u64, u64, bool)> {
         match &*self.inner.lock() {
-            Backing::Contiguous { pa, .. } | Backing::Device { pa } | Backing::Slice { pa, .. } | Backing::Static { pa } => {
+            Backing::Contiguous { pa, .. }
+            | Backing::Device { pa }
+            | Backing::Slice { pa, .. }
+            | Backing::Static { pa } => {
                 (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect()
             }
             Backing::Pages(pages) => pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
@@ -370,7 +392,9 @@ impl Pmo {
             let dst = &mut buf[range];
             match pa {
                 // SAFETY: `pa + dst.len()` stays inside one page this PMO owns, in the linear map.
-                Some(pa) => unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(pa) as *const u8, dst.as_mut_ptr(), dst.len()) },
+                Some(pa) => unsafe {
+                    core::ptr::copy_nonoverlapping(phys_to_virt(pa) as *const u8, dst.as_mut_ptr(), dst.len())
+                },
                 None => dst.fill(0),
             }
         })
@@ -402,7 +426,12 @@ impl Pmo {
 
     /// Walk `[offset, offset + len)` page by page for reading: `f(physical
     /// address of the chunk or None, index range in the caller's buffer)`.
-    fn for_each_chunk(&self, offset: u64, len: usize, mut f: impl FnMut(Option<u64>, core::ops::Range<usize>)) -> Result<(), Error> {
+    fn for_each_chunk(
+        &self,
+        offset: u64,
+        len: usize,
+        mut f: impl FnMut(Option<u64>, core::ops::Range<usize>),
+    ) -> Result<(), Error> {
         let mut done = 0usize;
         while done < len {
             let pos = offset + done as u64;

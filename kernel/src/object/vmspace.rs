@@ -245,7 +245,8 @@ impl VmSpace {
             }
             // A frame shared copy-on-write is mapped read-only until written.
             let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
-            result = inner.pt.map_frames(&mut ChargedTables(&self.account), va + (first << PAGE_SHIFT), &frames, perm, mem);
+            result =
+                inner.pt.map_frames(&mut ChargedTables(&self.account), va + (first << PAGE_SHIFT), &frames, perm, mem);
         }
         if let Err(e) = result {
             let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va, len);
@@ -397,14 +398,23 @@ impl VmSpace {
                     let c = pmo.cow_copy(account)?;
                     if p & perm::WRITE != 0 {
                         let ro = pte_perm(p & !perm::WRITE);
-                        let present: alloc::vec::Vec<u64> =
-                            c.present_pages().into_iter().map(|(i, _, _)| i << PAGE_SHIFT).filter(|off| *off < len).collect();
+                        let present: alloc::vec::Vec<u64> = c
+                            .present_pages()
+                            .into_iter()
+                            .map(|(i, _, _)| i << PAGE_SHIFT)
+                            .filter(|off| *off < len)
+                            .collect();
                         let mut inner = self.inner.lock();
                         // A big region (a heap) is mostly holes: write-protect
                         // the pages present one by one unless there are many.
                         if present.len() < COW_PAGEWISE_MAX {
                             for off in present {
-                                let _ = inner.pt.protect_present(&mut ChargedTables(&self.account), start + off, PAGE_SIZE, ro);
+                                let _ = inner.pt.protect_present(
+                                    &mut ChargedTables(&self.account),
+                                    start + off,
+                                    PAGE_SIZE,
+                                    ro,
+                                );
                             }
                         } else {
                             let _ = inner.pt.protect_present(&mut ChargedTables(&self.account), start, len, ro);

@@ -19,7 +19,9 @@ mod imp;
 #[cfg(not(any(feature = "virt", feature = "raspi3")))]
 compile_error!("kernel: build with --features virt or --features raspi3 (cargo xtask build does this)");
 
-pub use imp::{handle_irq, init, init_irq, init_irq_cpu, irq_claimable, irq_mask, irq_unmask, send_ipi, start_cpu, NAME};
+pub use imp::{
+    handle_irq, init, init_irq, init_irq_cpu, irq_claimable, irq_mask, irq_unmask, send_ipi, start_cpu, NAME,
+};
 
 /// Most memory ranges a platform reports.
 pub const MAX_REGIONS: usize = 16;

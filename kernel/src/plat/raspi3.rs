@@ -138,7 +138,8 @@ const DRIVER_SOURCES: u32 = 0b111;
 
 /// Whether a driver may take line `num` (`RASPI3_LOCAL_BASE + source`).
 pub fn irq_claimable(num: u32) -> bool {
-    num.checked_sub(chcore_abi::irq::RASPI3_LOCAL_BASE as u32).is_some_and(|bit| bit < 32 && DRIVER_SOURCES & (1 << bit) != 0)
+    num.checked_sub(chcore_abi::irq::RASPI3_LOCAL_BASE as u32)
+        .is_some_and(|bit| bit < 32 && DRIVER_SOURCES & (1 << bit) != 0)
 }
 
 /// Let line `num` through on `cpu`.
@@ -191,7 +192,9 @@ pub fn handle_irq() {
         }
     }
     for bit in 0..3 {
-        if pending & DRIVER_SOURCES & (1 << bit) != 0 && crate::object::irq::fire(chcore_abi::irq::RASPI3_LOCAL_BASE as u32 + bit) {
+        if pending & DRIVER_SOURCES & (1 << bit) != 0
+            && crate::object::irq::fire(chcore_abi::irq::RASPI3_LOCAL_BASE as u32 + bit)
+        {
             LOCAL.set_timer_source(core, bit, false);
         }
     }

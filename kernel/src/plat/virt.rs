@@ -75,7 +75,8 @@ pub fn init_irq(_machine: &Machine) {
         Some(Gic::V2 { dist, cpu }) => {
             // SAFETY: the device tree names these as the GICv2 frames; they
             // are in the first GiB, mapped as device memory.
-            let gic = GIC_V2.call_once(|| unsafe { GicV2::new(phys_to_virt(dist) as usize, phys_to_virt(cpu) as usize) });
+            let gic =
+                GIC_V2.call_once(|| unsafe { GicV2::new(phys_to_virt(dist) as usize, phys_to_virt(cpu) as usize) });
             gic.init();
             gic.enable(IPI_SGI);
             let irq = TIMER_IRQ.load(Ordering::Relaxed);
@@ -139,7 +140,9 @@ pub fn start_cpu(_id: usize, mpidr: u64, entry: u64) -> Result<(), &'static str>
 /// kernel does not use itself (its tick, the console's input).
 pub fn irq_claimable(id: u32) -> bool {
     let lines = GIC_V2.get().map_or(0, |g| g.lines());
-    (16..lines.min(1020)).contains(&id) && id != TIMER_IRQ.load(Ordering::Relaxed) && id != UART_IRQ.load(Ordering::Relaxed)
+    (16..lines.min(1020)).contains(&id)
+        && id != TIMER_IRQ.load(Ordering::Relaxed)
+        && id != UART_IRQ.load(Ordering::Relaxed)
 }
 
 /// Let interrupt `id` through (a PPI on the CPU running this).

@@ -26,19 +26,36 @@ pub fn cap_create() -> TestResult {
     {
         let g = CapGroup::new("cap-test", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
         let pmo = Pmo::new(PmoKind::Anonym, 8192, &g.account).map_err(|e| alloc::format!("create pmo: {e:?}"))?;
-        let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::COPY).union(Rights::REVOKE), None)
+        let s = g
+            .insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::COPY).union(Rights::REVOKE), None)
             .map_err(|e| alloc::format!("insert: {e:?}"))?;
         let (parent_id, derived) = {
             let inner = g.lock();
-            ensure!(inner.caps.lookup(slot::SELF_CAP_GROUP, ObjectType::CapGroup, Rights::ALL).is_ok(), "slot 0 is not the group");
-            ensure!(inner.caps.lookup(slot::SELF_VMSPACE, ObjectType::VmSpace, Rights::MAP).is_ok(), "slot 1 is not the vmspace");
+            ensure!(
+                inner.caps.lookup(slot::SELF_CAP_GROUP, ObjectType::CapGroup, Rights::ALL).is_ok(),
+                "slot 0 is not the group"
+            );
+            ensure!(
+                inner.caps.lookup(slot::SELF_VMSPACE, ObjectType::VmSpace, Rights::MAP).is_ok(),
+                "slot 1 is not the vmspace"
+            );
             ensure!(inner.caps.lookup(s, ObjectType::Pmo, Rights::READ).is_ok(), "PMO capability not found");
             let e = |r: Result<_, Error>| r.err();
-            ensure!(e(inner.caps.lookup(s, ObjectType::Pmo, Rights::WRITE)) == Some(Error::NoRights), "missing right not refused");
-            ensure!(e(inner.caps.lookup(s, ObjectType::Thread, Rights::READ)) == Some(Error::WrongType), "wrong type not refused");
-            ensure!(e(inner.caps.lookup(999, ObjectType::Pmo, Rights::READ)) == Some(Error::BadSlot), "bad slot not refused");
+            ensure!(
+                e(inner.caps.lookup(s, ObjectType::Pmo, Rights::WRITE)) == Some(Error::NoRights),
+                "missing right not refused"
+            );
+            ensure!(
+                e(inner.caps.lookup(s, ObjectType::Thread, Rights::READ)) == Some(Error::WrongType),
+                "wrong type not refused"
+            );
+            ensure!(
+                e(inner.caps.lookup(999, ObjectType::Pmo, Rights::READ)) == Some(Error::BadSlot),
+                "bad slot not refused"
+            );
             let src = inner.caps.get(s).map_err(|e| alloc::format!("{e:?}"))?;
-            let d = kernel_core::cap::derive(src, Rights::ALL, new_cap_id()).map_err(|e| alloc::format!("derive: {e:?}"))?;
+            let d = kernel_core::cap::derive(src, Rights::ALL, new_cap_id())
+                .map_err(|e| alloc::format!("derive: {e:?}"))?;
             ensure!(!d.rights.contains(Rights::WRITE), "derivation widened rights");
             (src.id, d)
         };
@@ -49,7 +66,12 @@ pub fn cap_create() -> TestResult {
         ensure!(g.lock().caps.get(ds).is_err(), "derived capability survived revocation");
         ensure!(g.lock().caps.get(s).is_ok(), "revoked capability itself was removed");
         let (threads, caps) = g.exit(GroupState::Exited(0));
-        ensure!(threads.is_empty() && caps.len() == 3, "exit returned {} threads, {} capabilities", threads.len(), caps.len());
+        ensure!(
+            threads.is_empty() && caps.len() == 3,
+            "exit returned {} threads, {} capabilities",
+            threads.len(),
+            caps.len()
+        );
         drop(caps);
     }
     nothing_leaked(objects, pages)
@@ -67,7 +89,10 @@ pub fn thread_create() -> TestResult {
             ensure!(f.spsr == 0, "a new thread must start at EL0 with interrupts on, SPSR {:#x}", f.spsr);
             ensure!(inner.state == ThreadState::Ready, "new thread not ready");
         }
-        ensure!(g.lock().threads.iter().any(|w| w.upgrade().is_some_and(|x| alloc::sync::Arc::ptr_eq(&x, &t))), "thread not in its group");
+        ensure!(
+            g.lock().threads.iter().any(|w| w.upgrade().is_some_and(|x| alloc::sync::Arc::ptr_eq(&x, &t))),
+            "thread not in its group"
+        );
         ensure!(crate::object::live(ObjectType::Thread) == objects[1] + 1, "thread not counted");
         let (threads, caps) = g.exit(GroupState::Exited(0));
         ensure!(threads.len() == 1 && t.lock().state == ThreadState::Exited, "group exit did not stop the thread");

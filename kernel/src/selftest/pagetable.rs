@@ -27,7 +27,8 @@ pub fn one_page() -> TestResult {
     unsafe { kva.write_volatile(marker(frame)) };
 
     let va = 0x1000_0000u64;
-    pt.map(&mut mem, va, frame, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).map_err(mapping_failed)?;
+    pt.map(&mut mem, va, frame, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+        .map_err(mapping_failed)?;
     let t = pt.translate(&mem, va + 0x123).ok_or("mapped page does not translate")?;
     ensure!(t.pa == frame + 0x123 && t.perm == Perm::USER_RW, "translation {t:?} for frame {frame:#x}");
     ensure!(pt.translate(&mem, va + PAGE_SIZE).is_none(), "the next page translates too");
@@ -82,17 +83,24 @@ pub fn multiple_pages() -> TestResult {
         ensure!(pt.translate(&mem, va + PAGE_SIZE).is_none(), "gap after page {i} is mapped");
     }
     let bad = with_lower_half(pt.root(), || {
-        frames.iter().enumerate().find(|&(i, &frame)| {
-            // SAFETY: each of these addresses is mapped readable to a frame we own.
-            unsafe { ((BASE + i as u64 * STRIDE) as *const u64).read_volatile() != marker(frame) }
-        }).map(|(i, _)| i)
+        frames
+            .iter()
+            .enumerate()
+            .find(|&(i, &frame)| {
+                // SAFETY: each of these addresses is mapped readable to a frame we own.
+                unsafe { ((BASE + i as u64 * STRIDE) as *const u64).read_volatile() != marker(frame) }
+            })
+            .map(|(i, _)| i)
     });
     ensure!(bad.is_none(), "MMU read the wrong data at page {:?}", bad);
     for i in 0..PAGES {
         pt.unmap(&mut mem, BASE + i * STRIDE, PAGE_SIZE).map_err(mapping_failed)?;
     }
     tlb_flush_all();
-    ensure!(frames.iter().enumerate().all(|(i, _)| pt.translate(&mem, BASE + i as u64 * STRIDE).is_none()), "pages remain after unmap");
+    ensure!(
+        frames.iter().enumerate().all(|(i, _)| pt.translate(&mem, BASE + i as u64 * STRIDE).is_none()),
+        "pages remain after unmap"
+    );
     pt.destroy(&mut mem);
     for f in frames {
         free_pages(f, 0);
@@ -143,12 +151,27 @@ pub fn huge_range() -> TestResult {
 /// "Compute physical memory": walk a tree and add up what it uses (table
 /// pages) and maps, and check both against what was mapped and against the
 /// page allocator's own count of the pages the tables took.
-fn check_usage(pt: &PageTable, mem: &KernelTableMemory, before: u64, want_mapped: u64, extra_pages: usize) -> TestResult {
+fn check_usage(
+    pt: &PageTable,
+    mem: &KernelTableMemory,
+    before: u64,
+    want_mapped: u64,
+    extra_pages: usize,
+) -> TestResult {
     let u = pt.usage(mem);
     let taken = before - free_page_count() - extra_pages as u64;
     ensure!(u.table_pages == taken, "the walk found {} table pages, the allocator gave out {taken}", u.table_pages);
-    ensure!(u.table_pages == 1 + pt.table_count() as u64, "the walk found {} table pages, the tree lists {}", u.table_pages, 1 + pt.table_count());
-    ensure!(u.mapped_bytes == want_mapped, "the walk found {:#x} bytes mapped, expected {want_mapped:#x}", u.mapped_bytes);
+    ensure!(
+        u.table_pages == 1 + pt.table_count() as u64,
+        "the walk found {} table pages, the tree lists {}",
+        u.table_pages,
+        1 + pt.table_count()
+    );
+    ensure!(
+        u.mapped_bytes == want_mapped,
+        "the walk found {:#x} bytes mapped, expected {want_mapped:#x}",
+        u.mapped_bytes
+    );
     Ok(())
 }
 
@@ -156,7 +179,8 @@ pub fn physical_memory_one_page() -> TestResult {
     let before = free_page_count();
     let mut mem = KernelTableMemory;
     let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
-    pt.map(&mut mem, 0x2000_0000, 0x4000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).map_err(mapping_failed)?;
+    pt.map(&mut mem, 0x2000_0000, 0x4000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+        .map_err(mapping_failed)?;
     check_usage(&pt, &mem, before, PAGE_SIZE, 0)?;
     ensure!(pt.usage(&mem).table_pages == 4, "one page took {} table pages, expected 4", pt.usage(&mem).table_pages);
     pt.unmap(&mut mem, 0x2000_0000, PAGE_SIZE).map_err(mapping_failed)?;
@@ -180,8 +204,16 @@ pub fn physical_memory_pages() -> TestResult {
         for i in 0..PAGES {
             let frame = alloc_pages(0).map_err(|e| alloc::format!("no page: {e:?}"))?;
             frames.push(frame);
-            pt.map(&mut mem, BASE + i * 3 * PAGE_SIZE, frame, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
-                .map_err(mapping_failed)?;
+            pt.map(
+                &mut mem,
+                BASE + i * 3 * PAGE_SIZE,
+                frame,
+                PAGE_SIZE,
+                Perm::USER_RW,
+                MemType::Normal,
+                Granularity::Pages,
+            )
+            .map_err(mapping_failed)?;
         }
         check_usage(&pt, &mem, before, PAGES * PAGE_SIZE, frames.len())?;
         let u = pt.usage(&mem);

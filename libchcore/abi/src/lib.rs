@@ -137,12 +137,55 @@ impl Syscall {
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
         use Syscall::*;
         [
-            Putstr, Getc, Yield, ThreadExit, CapGroupExit, CreatePmo, CreateDevicePmo, MapPmo, UnmapPmo, Protect,
-            ReadPmo, WritePmo, CapCopy, CapTransfer, CapRevoke, CapDelete, CreateCapGroup, CreateThread, GetTick,
-            FreeMemory, CapInfo, CapGroupState, ThreadSetPriority, ThreadSetAffinity, ThreadGetAffinity,
-            ThreadSuspend, ThreadResume, Sleep, GetCpuId, CpuCount, RegisterServer, RegisterClient, IpcCall,
-            IpcReturn, CreateNotification, Wait, Notify, IrqRegister, IrqWait, IrqAck, CapGroupKill,
-            CapGroupExitNotify, VmspaceClone, PmoSize, ConnectFor, SetMemLimit, MemUsage, PmoSlice, CpuStats,
+            Putstr,
+            Getc,
+            Yield,
+            ThreadExit,
+            CapGroupExit,
+            CreatePmo,
+            CreateDevicePmo,
+            MapPmo,
+            UnmapPmo,
+            Protect,
+            ReadPmo,
+            WritePmo,
+            CapCopy,
+            CapTransfer,
+            CapRevoke,
+            CapDelete,
+            CreateCapGroup,
+            CreateThread,
+            GetTick,
+            FreeMemory,
+            CapInfo,
+            CapGroupState,
+            ThreadSetPriority,
+            ThreadSetAffinity,
+            ThreadGetAffinity,
+            ThreadSuspend,
+            ThreadResume,
+            Sleep,
+            GetCpuId,
+            CpuCount,
+            RegisterServer,
+            RegisterClient,
+            IpcCall,
+            IpcReturn,
+            CreateNotification,
+            Wait,
+            Notify,
+            IrqRegister,
+            IrqWait,
+            IrqAck,
+            CapGroupKill,
+            CapGroupExitNotify,
+            VmspaceClone,
+            PmoSize,
+            ConnectFor,
+            SetMemLimit,
+            MemUsage,
+            PmoSlice,
+            CpuStats,
             CapGroupCpuTime,
         ]
     };
@@ -198,11 +241,26 @@ impl Error {
     pub fn from_result(r: i64) -> Option<Error> {
         use Error::*;
         [
-            NoRights, Again, BadSlot, NoMemory, BadAddress, Overlap, WrongType, InvalidArgument, TableFull, NoSyscall,
-            NotMapped, Busy, PeerDead, Timeout, NotFound, NoChild, BadFd,
+            NoRights,
+            Again,
+            BadSlot,
+            NoMemory,
+            BadAddress,
+            Overlap,
+            WrongType,
+            InvalidArgument,
+            TableFull,
+            NoSyscall,
+            NotMapped,
+            Busy,
+            PeerDead,
+            Timeout,
+            NotFound,
+            NoChild,
+            BadFd,
         ]
-            .into_iter()
-            .find(|e| -(*e as i64) == r)
+        .into_iter()
+        .find(|e| -(*e as i64) == r)
     }
 
     /// What the `x0` register holds.

@@ -177,9 +177,15 @@ mod tests {
             for _ in 0..1 + rng.next_u64() % 6 {
                 let at = rng.next_u64() as usize % bytes.len();
                 // Hex digits most of the time: they get past the field checks.
-                bytes[at] = if rng.next_u64().is_multiple_of(2) { b"0123456789ABCDEF"[rng.next_u64() as usize % 16] } else { rng.next_u64() as u8 };
+                bytes[at] = if rng.next_u64().is_multiple_of(2) {
+                    b"0123456789ABCDEF"[rng.next_u64() as usize % 16]
+                } else {
+                    rng.next_u64() as u8
+                };
             }
-            let r = std::panic::catch_unwind(|| Archive::parse(&bytes).map(|a| a.entries().iter().map(|e| e.data.len()).sum::<usize>()));
+            let r = std::panic::catch_unwind(|| {
+                Archive::parse(&bytes).map(|a| a.entries().iter().map(|e| e.data.len()).sum::<usize>())
+            });
             assert!(r.is_ok(), "parse panicked");
         }
     }

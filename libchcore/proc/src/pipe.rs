@@ -148,7 +148,8 @@ impl<'a> Pipe<'a> {
                 }
                 continue;
             }
-            if cur & LOCK_CONTENDED == 0 && lock.compare_exchange(cur, cur | LOCK_CONTENDED, Relaxed, Relaxed).is_err() {
+            if cur & LOCK_CONTENDED == 0 && lock.compare_exchange(cur, cur | LOCK_CONTENDED, Relaxed, Relaxed).is_err()
+            {
                 continue;
             }
             if !w.wait_lock() {

@@ -77,7 +77,10 @@ mod tests {
     fn parses_ps_and_skips_the_header() {
         let p = parse_ps(PS);
         assert_eq!(p.len(), 3);
-        assert_eq!(p[0], Proc { pid: 1, ppid: 0, state: "running".into(), cpu_ticks: 7, mem_kib: 420, name: "procmgr".into() });
+        assert_eq!(
+            p[0],
+            Proc { pid: 1, ppid: 0, state: "running".into(), cpu_ticks: 7, mem_kib: 420, name: "procmgr".into() }
+        );
         assert_eq!(p[2].name, "my prog", "a name may hold spaces");
     }
 
@@ -87,7 +90,7 @@ mod tests {
         let mut now = before.clone();
         now[0].cpu_ticks += 10; // procmgr: 10 of 100 ticks
         now[1].cpu_ticks += 50; // shell: 50 of 100
-        // pid 5 ran 40 ticks before, none since.
+                                // pid 5 ran 40 ticks before, none since.
         now.push(Proc { pid: 9, ppid: 2, state: "running".into(), cpu_ticks: 20, mem_kib: 8, name: "new".into() });
         let top = busiest(&before, &now, 100, 3);
         let got: Vec<(u64, u64)> = top.iter().map(|(p, m)| (p.pid, *m)).collect();

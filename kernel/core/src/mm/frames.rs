@@ -81,7 +81,8 @@ impl Frames {
         if order > MAX_ORDER {
             return Err(FrameError::BadOrder);
         }
-        let frame = if order == 0 { self.alloc_page() } else { self.alloc_block(order) }.ok_or(FrameError::OutOfMemory)?;
+        let frame =
+            if order == 0 { self.alloc_page() } else { self.alloc_block(order) }.ok_or(FrameError::OutOfMemory)?;
         self.free_pages -= 1 << order;
         Ok((frame as u64) << PAGE_SHIFT)
     }
@@ -242,7 +243,10 @@ mod tests {
             let order = if x % 4 == 3 { (x % 3) as usize } else { 0 };
             if let Ok(pa) = f.alloc(order) {
                 for &(qa, qo) in &held {
-                    assert!(pa + (PAGE_SIZE << order) <= qa || qa + (PAGE_SIZE << qo) <= pa, "block {pa:#x} overlaps one in use");
+                    assert!(
+                        pa + (PAGE_SIZE << order) <= qa || qa + (PAGE_SIZE << qo) <= pa,
+                        "block {pa:#x} overlaps one in use"
+                    );
                 }
                 held.push((pa, order));
             }

@@ -232,18 +232,15 @@ impl PageTable {
             let level = Self::leaf_level(v, p, len - off, gran);
             let span = level_size(level - 1);
             let cached = current.filter(|&(_, _, l, b)| l == level && v & !(span - 1) == b);
-            let Some((table, slot)) = cached.map(|(t, s, _, _)| (t, s)).or_else(|| self.walk_create(mem, v, level)) else {
+            let Some((table, slot)) = cached.map(|(t, s, _, _)| (t, s)).or_else(|| self.walk_create(mem, v, level))
+            else {
                 // Roll back what this call mapped; the range was free before.
                 if off > 0 {
                     self.clear_range(mem, self.root, 0, 0, start, start + off);
                 }
                 return Err(MapError::OutOfMemory);
             };
-            let desc = if level == 3 {
-                pte::page(p, perm, mem_type)
-            } else {
-                pte::block(p, perm, mem_type)
-            };
+            let desc = if level == 3 { pte::page(p, perm, mem_type) } else { pte::block(p, perm, mem_type) };
             mem.write(table, level_index(v, level), desc);
             count_up(mem, slot, 1);
             current = Some((table, slot, level, v & !(span - 1)));
@@ -256,7 +253,14 @@ impl PageTable {
     /// order. Nothing in the range may be mapped. One walk per level 3
     /// table, not per page: this is how a forked child gets its
     /// copy-on-write pages.
-    pub fn map_frames(&mut self, mem: &mut impl TableMemory, va: u64, frames: &[u64], perm: Perm, mem_type: MemType) -> Result<(), MapError> {
+    pub fn map_frames(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        frames: &[u64],
+        perm: Perm,
+        mem_type: MemType,
+    ) -> Result<(), MapError> {
         let (start, end) = check_range(va, frames.len() as u64 * PAGE_SIZE)?;
         if frames.iter().any(|pa| !pa.is_multiple_of(PAGE_SIZE)) {
             return Err(MapError::Misaligned);
@@ -317,11 +321,24 @@ impl PageTable {
     }
 
     /// Like [`PageTable::protect`], skipping holes.
-    pub fn protect_present(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm) -> Result<(), MapError> {
+    pub fn protect_present(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        len: u64,
+        perm: Perm,
+    ) -> Result<(), MapError> {
         self.protect_inner(mem, va, len, perm, true)
     }
 
-    fn protect_inner(&mut self, mem: &mut impl TableMemory, va: u64, len: u64, perm: Perm, holes: bool) -> Result<(), MapError> {
+    fn protect_inner(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        len: u64,
+        perm: Perm,
+        holes: bool,
+    ) -> Result<(), MapError> {
         let (start, end) = check_range(va, len)?;
         self.check_unmappable(mem, self.root, 0, 0, start, end, holes)?;
         Self::protect_range(mem, self.root, 0, 0, start, end, perm);
@@ -331,7 +348,15 @@ impl PageTable {
     /// Rewrite the leaves in `[start, end)` below `table` with `perm`. Holes
     /// are skipped a whole table entry at a time, so a huge, sparsely
     /// populated region costs what is mapped, not what it spans.
-    fn protect_range(mem: &mut impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64, perm: Perm) {
+    fn protect_range(
+        mem: &mut impl TableMemory,
+        table: u64,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+        perm: Perm,
+    ) {
         for (i, lo, _) in Self::overlap(level, base, start, end) {
             let e = mem.read(table, i);
             if is_table(e, level) {
@@ -530,7 +555,15 @@ impl PageTable {
     /// Clear leaves in `[start, end)` below `table`; free tables that become
     /// empty (their descriptors' counts tell). Returns how many entries of
     /// `table` itself were cleared.
-    fn clear_range(&mut self, mem: &mut impl TableMemory, table: u64, level: usize, base: u64, start: u64, end: u64) -> u64 {
+    fn clear_range(
+        &mut self,
+        mem: &mut impl TableMemory,
+        table: u64,
+        level: usize,
+        base: u64,
+        start: u64,
+        end: u64,
+    ) -> u64 {
         let mut cleared = 0;
         if level == 3 {
             // Pages only: visit just the entries in use (a big, sparsely
@@ -657,8 +690,14 @@ mod tests {
         for (i, pa) in frames.iter().enumerate() {
             assert_eq!(pt.translate(&mem, va + i as u64 * PAGE_SIZE).unwrap().pa, *pa);
         }
-        assert_eq!(pt.map_frames(&mut mem, va + PAGE_SIZE, &[0x1000], Perm::USER_RW, MemType::Normal), Err(MapError::AlreadyMapped));
-        assert_eq!(pt.map_frames(&mut mem, 0x1000, &[0x1001], Perm::USER_RW, MemType::Normal), Err(MapError::Misaligned));
+        assert_eq!(
+            pt.map_frames(&mut mem, va + PAGE_SIZE, &[0x1000], Perm::USER_RW, MemType::Normal),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            pt.map_frames(&mut mem, 0x1000, &[0x1001], Perm::USER_RW, MemType::Normal),
+            Err(MapError::Misaligned)
+        );
         // Out of table pages halfway: nothing of the call stays mapped.
         let mut small = MockMemory::new(4);
         let mut pt2 = PageTable::new(&mut small).unwrap();
@@ -679,7 +718,8 @@ mod tests {
         assert!(flushed);
         assert!(pt.translate(&mem, 0x40_0000).is_none() && pt.translate(&mem, 0x4000_0000_0000).is_none());
         assert_eq!(mem.tables.len(), 1, "only the root is left");
-        pt.map(&mut mem, 0x40_0000, 0x8000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        pt.map(&mut mem, 0x40_0000, 0x8000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+            .unwrap();
         pt.destroy(&mut mem);
         assert!(mem.tables.is_empty());
     }
@@ -688,7 +728,8 @@ mod tests {
     fn refuses_bad_ranges() {
         let mut m = MockMemory::new(100);
         let mut pt = PageTable::new(&mut m).unwrap();
-        let map = |pt: &mut PageTable, m: &mut MockMemory, va, pa, len| pt.map(m, va, pa, len, RW, N, Granularity::Pages);
+        let map =
+            |pt: &mut PageTable, m: &mut MockMemory, va, pa, len| pt.map(m, va, pa, len, RW, N, Granularity::Pages);
         assert_eq!(map(&mut pt, &mut m, 0x1001, 0, PAGE_SIZE), Err(MapError::Misaligned));
         assert_eq!(map(&mut pt, &mut m, 0x1000, 0x10, PAGE_SIZE), Err(MapError::Misaligned));
         assert_eq!(map(&mut pt, &mut m, 0x1000, 0, 0), Err(MapError::Misaligned));
@@ -798,14 +839,17 @@ mod tests {
         let mut pt = PageTable::new(&mut mem).unwrap();
         assert_eq!(pt.usage(&mem), Usage { table_pages: 1, mapped_bytes: 0, pages: 0, blocks: 0 });
         // One page: a table at each of levels 1-3 below the root.
-        pt.map(&mut mem, 0x4000_0000, 0x9000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        pt.map(&mut mem, 0x4000_0000, 0x9000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+            .unwrap();
         assert_eq!(pt.usage(&mem), Usage { table_pages: 4, mapped_bytes: PAGE_SIZE, pages: 1, blocks: 0 });
         // 600 pages from there spill into a second level 3 table.
-        pt.map(&mut mem, 0x4000_1000, 0x9000_1000, 600 * PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages).unwrap();
+        pt.map(&mut mem, 0x4000_1000, 0x9000_1000, 600 * PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
+            .unwrap();
         let u = pt.usage(&mem);
         assert_eq!((u.table_pages, u.pages, u.mapped_bytes), (5, 601, 601 * PAGE_SIZE));
         // A 2 MiB-aligned 5 MiB range in blocks: two 2 MiB blocks and 256 pages.
-        pt.map(&mut mem, 0x8020_0000, 0xA000_0000, 5 << 20, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks).unwrap();
+        pt.map(&mut mem, 0x8020_0000, 0xA000_0000, 5 << 20, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks)
+            .unwrap();
         let u = pt.usage(&mem);
         assert_eq!((u.blocks, u.pages, u.mapped_bytes), (2, 601 + 256, (601 + 256) * PAGE_SIZE + (4 << 20)));
         assert_eq!(u.table_pages, 1 + pt.table_count() as u64, "the walk and the list of tables agree");
@@ -842,7 +886,12 @@ mod tests {
                 5 => {
                     // Whole 2 MiB slots: blocks go too.
                     let blk = va & !(level_size(2) - 1);
-                    pt.unmap_present(&mut m, blk, level_size(2) * (1 + (x >> 50) % 2).min((base + window - blk) / level_size(2))).is_ok()
+                    pt.unmap_present(
+                        &mut m,
+                        blk,
+                        level_size(2) * (1 + (x >> 50) % 2).min((base + window - blk) / level_size(2)),
+                    )
+                    .is_ok()
                 }
                 _ => pt.unmap_present(&mut m, va, len).is_ok(),
             };

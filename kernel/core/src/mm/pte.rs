@@ -139,11 +139,7 @@ pub const fn output_addr(desc: u64) -> u64 {
 /// Permissions encoded in a leaf descriptor.
 pub const fn perm_of(desc: u64) -> Perm {
     let user = desc & AP_EL0 != 0;
-    Perm {
-        write: desc & AP_RO == 0,
-        exec: if user { desc & UXN == 0 } else { desc & PXN == 0 },
-        user,
-    }
+    Perm { write: desc & AP_RO == 0, exec: if user { desc & UXN == 0 } else { desc & PXN == 0 }, user }
 }
 
 /// Memory type encoded in a leaf descriptor.

@@ -10,8 +10,8 @@
 //! and the machine stops. Every entry is counted (`stats`).
 
 use aarch64_cpu::registers::{Readable, Writeable, ESR_EL1, FAR_EL1, VBAR_EL1};
-use tock_registers::LocalRegisterCopy;
 use core::arch::global_asm;
+use tock_registers::LocalRegisterCopy;
 
 /// Saved registers, in the order the vector code stores them.
 #[repr(C)]
@@ -347,7 +347,8 @@ tock_registers::register_bitfields! {u64,
 }
 
 const _: () = assert!(
-    (chcore_abi::Syscall::IpcCall as u64).is_multiple_of(2) && chcore_abi::Syscall::IpcReturn as u64 == chcore_abi::Syscall::IpcCall as u64 + 1,
+    (chcore_abi::Syscall::IpcCall as u64).is_multiple_of(2)
+        && chcore_abi::Syscall::IpcReturn as u64 == chcore_abi::Syscall::IpcCall as u64 + 1,
     "the EL0 sync entry finds both IPC calls with one shift and compare"
 );
 

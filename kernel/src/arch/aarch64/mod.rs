@@ -32,7 +32,9 @@ pub fn load_and_watch(word: &core::sync::atomic::AtomicUsize) -> usize {
     let v: usize;
     // SAFETY: an exclusive load-acquire of the atomic's own aligned storage;
     // it reads memory and sets this CPU's exclusive monitor, nothing else.
-    unsafe { core::arch::asm!("ldaxr {v}, [{p}]", v = out(reg) v, p = in(reg) word.as_ptr(), options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("ldaxr {v}, [{p}]", v = out(reg) v, p = in(reg) word.as_ptr(), options(nostack, readonly, preserves_flags))
+    };
     v
 }
 

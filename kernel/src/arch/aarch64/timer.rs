@@ -41,7 +41,9 @@ const CNTKCTL_EVENT_STREAM: u64 = (1 << 2) | (15 << 4);
 /// Start this CPU's tick (each core has its own timer).
 pub fn init_cpu() {
     // SAFETY: writes a timer access-control register; no memory effects.
-    unsafe { core::arch::asm!("msr cntkctl_el1, {}", in(reg) CNTKCTL_EL0_ACCESS | CNTKCTL_EVENT_STREAM, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("msr cntkctl_el1, {}", in(reg) CNTKCTL_EL0_ACCESS | CNTKCTL_EVENT_STREAM, options(nomem, nostack))
+    };
     periodic();
 }
 
