@@ -8,13 +8,16 @@
 use crate::arch::TrapFrame;
 use crate::fault::end_group;
 use crate::object::cap_group::{CapGroup, GroupState};
+use crate::object::connection::Connection;
+use crate::object::irq::Irq;
+use crate::object::notification::Notification;
 use crate::object::pmo::Pmo;
 use crate::object::thread::{Thread, ThreadState};
 use crate::object::{new_cap_id, KObject};
 use crate::{mm, sched, uaccess};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use chcore_abi::{group_state, perm, Error, ObjectType, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
+use chcore_abi::{group_state, perm, Error, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
 use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
 
 /// Most threads `create_thread` makes in one cap_group (IPC handler threads
@@ -152,7 +155,7 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::CreateDevicePmo => |t, a| {
             let me = &t.group;
-            me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+            me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
             if mm::overlaps_ram(a[0], a[1]) {
                 return Err(Error::InvalidArgument);
             }
@@ -162,14 +165,14 @@ const fn handler(call: Syscall) -> Handler {
         Syscall::MapPmo => |t, a| map_pmo(&t.group, a[0], a[1], a[2], a[3]),
         Syscall::UnmapPmo => |t, a| {
             let me = &t.group;
-            let target = me.group_cap(a[0], Rights::MAP)?;
+            let target = me.cap::<CapGroup>(a[0], Rights::MAP)?;
             let pmo = target.vmspace.unmap(a[1])?;
             drop(pmo);
             Ok(0)
         },
         Syscall::Protect => |t, a| {
             let me = &t.group;
-            let target = me.group_cap(a[0], Rights::MAP)?;
+            let target = me.cap::<CapGroup>(a[0], Rights::MAP)?;
             target.vmspace.protect(a[1], a[2], a[3])?;
             Ok(0)
         },
@@ -256,7 +259,7 @@ const fn handler(call: Syscall) -> Handler {
             uaccess::copy_to_user(&t.group.vmspace, a[1], &bytes)?;
             Ok(0)
         },
-        Syscall::CapGroupCpuTime => |t, a| Ok(t.group.group_cap(a[0], Rights::READ)?.cpu_time()),
+        Syscall::CapGroupCpuTime => |t, a| Ok(t.group.cap::<CapGroup>(a[0], Rights::READ)?.cpu_time()),
         Syscall::CpuCount => |_, _| Ok(sched::online() as u64),
         Syscall::RegisterServer => |t, a| {
             let me = &t.group;
@@ -265,16 +268,13 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::RegisterClient => |t, a| {
             let me = &t.group;
-            let server = me.group_cap(a[0], Rights::READ)?;
+            let server = me.cap::<CapGroup>(a[0], Rights::READ)?;
             let conn = crate::object::connection::connect(me, &server, a[1])?;
             me.insert_cap(KObject::Connection(conn), Rights::ALL, None)
         },
         Syscall::IpcCall => |t, a| {
             let me = &t.group;
-            let conn = match &me.lock().caps.lookup(a[0], ObjectType::Connection, Rights::WRITE)?.obj {
-                KObject::Connection(c) => c.clone(),
-                _ => return Err(Error::WrongType),
-            };
+            let conn = me.cap::<Connection>(a[0], Rights::WRITE)?;
             conn.call(t, [a[1], a[2], a[3], a[4]], a[5])?;
             Ok(0)
         },
@@ -291,29 +291,29 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::Wait => |t, a| {
             let me = &t.group;
-            let n = notification_cap(me, a[0], Rights::READ)?;
+            let n = me.cap::<Notification>(a[0], Rights::READ)?;
             n.wait(t, if a[1] == chcore_abi::WAIT_FOREVER { None } else { Some(a[1]) })
         },
         Syscall::Notify => |t, a| {
             let me = &t.group;
-            notification_cap(me, a[0], Rights::WRITE)?.notify();
+            me.cap::<Notification>(a[0], Rights::WRITE)?.notify();
             Ok(0)
         },
         Syscall::IrqRegister => |t, a| {
             let me = &t.group;
-            me.group_cap(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+            me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
             let irq = crate::object::irq::Irq::register(a[0])?;
             me.insert_cap(KObject::Irq(irq), Rights::ALL, None)
         },
-        Syscall::IrqWait => |t, a| irq_cap(&t.group, a[0], Rights::READ)?.wait(t),
+        Syscall::IrqWait => |t, a| t.group.cap::<Irq>(a[0], Rights::READ)?.wait(t),
         Syscall::IrqAck => |t, a| {
             let me = &t.group;
-            irq_cap(me, a[0], Rights::WRITE)?.ack();
+            me.cap::<Irq>(a[0], Rights::WRITE)?.ack();
             Ok(0)
         },
         Syscall::CapGroupKill => |t, a| {
             let me = &t.group;
-            let g = me.group_cap(a[0], Rights::WRITE)?;
+            let g = me.cap::<CapGroup>(a[0], Rights::WRITE)?;
             if Arc::ptr_eq(&g, me) {
                 return Err(Error::InvalidArgument);
             }
@@ -322,8 +322,8 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::CapGroupExitNotify => |t, a| {
             let me = &t.group;
-            let g = me.group_cap(a[0], Rights::READ)?;
-            let n = notification_cap(me, a[1], Rights::WRITE)?;
+            let g = me.cap::<CapGroup>(a[0], Rights::READ)?;
+            let n = me.cap::<Notification>(a[1], Rights::WRITE)?;
             let mut inner = g.lock();
             if inner.state != GroupState::Alive {
                 drop(inner);
@@ -337,8 +337,8 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::VmspaceClone => |t, a| {
             let me = &t.group;
-            let dst = me.group_cap(a[0], Rights::MAP)?;
-            let src = me.group_cap(a[1], Rights::MAP)?;
+            let dst = me.cap::<CapGroup>(a[0], Rights::MAP)?;
+            let src = me.cap::<CapGroup>(a[1], Rights::MAP)?;
             if Arc::ptr_eq(&dst, &src) {
                 return Err(Error::InvalidArgument);
             }
@@ -347,7 +347,7 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::SetMemLimit => |t, a| {
             let me = &t.group;
-            let g = me.group_cap(a[0], Rights::WRITE)?;
+            let g = me.cap::<CapGroup>(a[0], Rights::WRITE)?;
             // Nobody raises their own limit (lowering it is fine), nor
             // gives another more than they have themselves.
             if a[1] / PAGE_SIZE > me.account.limit() {
@@ -357,28 +357,19 @@ const fn handler(call: Syscall) -> Handler {
             Ok(0)
         },
         Syscall::MemUsage => |t, a| {
-            let g = t.group.group_cap(a[0], Rights::READ)?;
+            let g = t.group.cap::<CapGroup>(a[0], Rights::READ)?;
             Ok(g.account.used() * PAGE_SIZE)
         },
         Syscall::PmoSlice => |t, a| {
             let me = &t.group;
-            let (pmo, rights, id) = match me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)? {
-                kernel_core::cap::Cap { obj: KObject::Pmo(p), rights, id, .. } => (p.clone(), *rights, *id),
-                _ => return Err(Error::WrongType),
-            };
+            let (pmo, rights, id) = me.cap_entry::<Pmo>(a[0], Rights::NONE)?;
             let slice = pmo.slice(a[1], a[2])?;
             me.insert_cap(KObject::Pmo(slice), rights.intersect(Rights(a[3])), Some(id))
         },
-        Syscall::PmoSize => |t, a| {
-            let me = &t.group;
-            match &me.lock().caps.lookup(a[0], ObjectType::Pmo, Rights::NONE)?.obj {
-                KObject::Pmo(p) => Ok(p.size),
-                _ => Err(Error::WrongType),
-            }
-        },
+        Syscall::PmoSize => |t, a| Ok(t.group.cap::<Pmo>(a[0], Rights::NONE)?.size),
         Syscall::ConnectFor => |t, a| {
             let me = &t.group;
-            let client = me.group_cap(a[0], Rights::MAP)?;
+            let client = me.cap::<CapGroup>(a[0], Rights::MAP)?;
             let conn = crate::object::connection::connect(&client, me, a[1])?;
             let badge = conn.index;
             let slot =
@@ -387,7 +378,7 @@ const fn handler(call: Syscall) -> Handler {
         },
         Syscall::CapGroupState => |t, a| {
             let me = &t.group;
-            let g = me.group_cap(a[0], Rights::READ)?;
+            let g = me.cap::<CapGroup>(a[0], Rights::READ)?;
             Ok(match g.state() {
                 GroupState::Alive => group_state::ALIVE,
                 GroupState::Exited(code) => group_state::EXITED | ((code as u32 as u64) << 8),
@@ -397,33 +388,12 @@ const fn handler(call: Syscall) -> Handler {
     }
 }
 
-fn irq_cap(me: &Arc<CapGroup>, slot: u64, need: Rights) -> Result<Arc<crate::object::irq::Irq>, Error> {
-    match &me.lock().caps.lookup(slot, ObjectType::Irq, need)?.obj {
-        KObject::Irq(i) => Ok(i.clone()),
-        _ => Err(Error::WrongType),
-    }
-}
-
-fn notification_cap(
-    me: &Arc<CapGroup>,
-    slot: u64,
-    need: Rights,
-) -> Result<Arc<crate::object::notification::Notification>, Error> {
-    match &me.lock().caps.lookup(slot, ObjectType::Notification, need)?.obj {
-        KObject::Notification(n) => Ok(n.clone()),
-        _ => Err(Error::WrongType),
-    }
-}
-
 /// The thread named by `slot` (or the caller, for `slot::CURRENT_THREAD`).
 fn thread_cap(me: &Arc<Thread>, slot: u64, need: Rights) -> Result<Arc<Thread>, Error> {
     if slot == chcore_abi::slot::CURRENT_THREAD {
         return Ok(me.clone());
     }
-    match &me.group.lock().caps.lookup(slot, ObjectType::Thread, need)?.obj {
-        KObject::Thread(t) => Ok(t.clone()),
-        _ => Err(Error::WrongType),
-    }
+    me.group.cap::<Thread>(slot, need)
 }
 
 fn putstr(me: &Arc<CapGroup>, buf: u64, len: u64) -> SysResult {
@@ -468,14 +438,9 @@ fn rights_for(p: u64) -> Rights {
 }
 
 fn map_pmo(me: &Arc<CapGroup>, group: u64, pmo: u64, addr: u64, p: u64) -> SysResult {
-    let target = me.group_cap(group, Rights::MAP)?;
+    let target = me.cap::<CapGroup>(group, Rights::MAP)?;
     kernel_core::vmregion::check_perm(p)?;
-    let (pmo, rights) = {
-        let inner = me.lock();
-        let cap = inner.caps.lookup(pmo, ObjectType::Pmo, rights_for(p))?;
-        let KObject::Pmo(pmo) = &cap.obj else { return Err(Error::WrongType) };
-        (pmo.clone(), cap.rights)
-    };
+    let (pmo, rights, _) = me.cap_entry::<Pmo>(pmo, rights_for(p))?;
     // What `protect` may later grant: no more than this capability allows.
     let mut max = perm::READ;
     if rights.contains(Rights::WRITE) {
@@ -490,10 +455,7 @@ fn map_pmo(me: &Arc<CapGroup>, group: u64, pmo: u64, addr: u64, p: u64) -> SysRe
 
 fn pmo_io(me: &Arc<CapGroup>, slot: u64, offset: u64, buf: u64, len: u64, write: bool) -> SysResult {
     let need = if write { Rights::WRITE } else { Rights::READ };
-    let pmo = match &me.lock().caps.lookup(slot, ObjectType::Pmo, need)?.obj {
-        KObject::Pmo(p) => p.clone(),
-        _ => return Err(Error::WrongType),
-    };
+    let pmo = me.cap::<Pmo>(slot, need)?;
     match offset.checked_add(len) {
         Some(end) if end <= pmo.size => {}
         _ => return Err(Error::InvalidArgument),
@@ -529,7 +491,7 @@ fn pmo_io(me: &Arc<CapGroup>, slot: u64, offset: u64, buf: u64, len: u64, write:
 }
 
 fn cap_copy(me: &Arc<CapGroup>, slot: u64, group: u64, mask: Rights, transfer: bool) -> SysResult {
-    let dest = me.group_cap(group, Rights::WRITE)?;
+    let dest = me.cap::<CapGroup>(group, Rights::WRITE)?;
     let new = {
         let inner = me.lock();
         let src = inner.caps.get(slot)?;
@@ -563,7 +525,7 @@ fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64) -> SysResult {
 }
 
 fn create_thread(me: &Arc<CapGroup>, group: u64, pc: u64, sp: u64, arg: u64) -> SysResult {
-    let target = me.group_cap(group, Rights::WRITE)?;
+    let target = me.cap::<CapGroup>(group, Rights::WRITE)?;
     if pc >= USER_VA_END || sp >= USER_VA_END || !pc.is_multiple_of(4) {
         return Err(Error::InvalidArgument);
     }

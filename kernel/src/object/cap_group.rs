@@ -2,7 +2,7 @@
 
 use super::thread::{Thread, ThreadState};
 use super::vmspace::VmSpace;
-use super::{new_cap_id, Cap, CapTable, Header, KObject};
+use super::{new_cap_id, Cap, CapObject, CapTable, Header, KObject};
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -165,13 +165,24 @@ impl CapGroup {
         }
     }
 
-    /// The cap_group named by `slot`, checked for `need` rights.
-    pub fn group_cap(self: &Arc<Self>, slot: u64, need: Rights) -> Result<Arc<CapGroup>, Error> {
-        match &self.lock().caps.lookup(slot, ObjectType::CapGroup, need)?.obj {
-            KObject::SelfGroup => Ok(self.clone()),
-            KObject::CapGroup(g) => Ok(g.clone()),
-            _ => Err(Error::WrongType),
-        }
+    /// The object of type `T` that capability `slot` names, if the
+    /// capability has at least the `need` rights: `BadSlot`, `WrongType`
+    /// or `NoRights` otherwise. Every system call looks its capabilities
+    /// up this way, e.g. `me.cap::<Pmo>(slot, Rights::MAP)`.
+    #[inline]
+    pub fn cap<T: CapObject>(self: &Arc<Self>, slot: u64, need: Rights) -> Result<Arc<T>, Error> {
+        self.cap_entry::<T>(slot, need).map(|(o, _, _)| o)
+    }
+
+    /// [`CapGroup::cap`], with the capability's rights and id (for calls
+    /// that derive a new capability from it).
+    #[inline]
+    pub fn cap_entry<T: CapObject>(self: &Arc<Self>, slot: u64, need: Rights) -> Result<(Arc<T>, Rights, u64), Error> {
+        let inner = self.lock();
+        let cap = inner.caps.lookup(slot, T::TYPE, need)?;
+        // The lookup checked the type: this cannot fail, but costs nothing to keep honest.
+        let obj = T::from_kobject(&cap.obj, self).ok_or(Error::WrongType)?;
+        Ok((obj, cap.rights, cap.id))
     }
 
     /// Add a capability to the table.

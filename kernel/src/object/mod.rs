@@ -133,6 +133,49 @@ impl kernel_core::cap::Object for KObject {
     }
 }
 
+/// An object type a capability can name: what [`CapGroup::cap`] looks up.
+///
+/// [`CapGroup::cap`]: cap_group::CapGroup::cap
+pub trait CapObject: Sized {
+    /// The type a capability must have.
+    const TYPE: ObjectType;
+    /// The object `obj` names, if it is one of these (`holder` owns the
+    /// table, for the cap_group's capability to itself).
+    fn from_kobject(obj: &KObject, holder: &Arc<cap_group::CapGroup>) -> Option<Arc<Self>>;
+}
+
+/// `CapObject` for a type whose `KObject` variant holds an `Arc` of it.
+macro_rules! cap_object {
+    ($ty:ty, $variant:ident) => {
+        impl CapObject for $ty {
+            const TYPE: ObjectType = ObjectType::$variant;
+            fn from_kobject(obj: &KObject, _: &Arc<cap_group::CapGroup>) -> Option<Arc<Self>> {
+                match obj {
+                    KObject::$variant(o) => Some(o.clone()),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+cap_object!(thread::Thread, Thread);
+cap_object!(pmo::Pmo, Pmo);
+cap_object!(connection::Connection, Connection);
+cap_object!(notification::Notification, Notification);
+cap_object!(irq::Irq, Irq);
+
+impl CapObject for cap_group::CapGroup {
+    const TYPE: ObjectType = ObjectType::CapGroup;
+    fn from_kobject(obj: &KObject, holder: &Arc<cap_group::CapGroup>) -> Option<Arc<Self>> {
+        match obj {
+            KObject::SelfGroup => Some(holder.clone()),
+            KObject::CapGroup(g) => Some(g.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// A capability table of kernel objects.
 pub type CapTable = kernel_core::cap::CapTable<KObject>;
 /// A capability to a kernel object.
