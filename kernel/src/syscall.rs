@@ -46,18 +46,102 @@ struct Entry {
     lock_free: bool,
 }
 
+/// A system call's implementation: the calling thread and x0-x5.
+type Handler = fn(&Arc<Thread>, &[u64; 6]) -> SysResult;
+
+/// How an entry runs (see [`Entry`]).
+#[derive(Clone, Copy)]
+enum Runs {
+    /// Under the big lock.
+    Locked,
+    /// Under the big lock, refused while the kernel heap is low.
+    Allocating,
+    /// Without the big lock.
+    LockFree,
+}
+
+impl Entry {
+    const fn new(run: Handler, runs: Runs) -> Entry {
+        Entry { run, allocates: matches!(runs, Runs::Allocating), lock_free: matches!(runs, Runs::LockFree) }
+    }
+}
+
 /// The system call table, indexed by number (x8).
 static TABLE: [Entry; Syscall::COUNT as usize] = {
-    let mut table = [const { Entry { run: |_, _| Err(Error::NoSyscall), allocates: false, lock_free: false } };
-        Syscall::COUNT as usize];
+    let mut table = [const { Entry::new(|_, _| Err(Error::NoSyscall), Runs::Locked) }; Syscall::COUNT as usize];
     let mut i = 0;
     while i < table.len() {
-        let call = Syscall::ALL[i];
-        table[i] = Entry { run: handler(call), allocates: allocates(call), lock_free: lock_free(call) };
+        table[i] = entry(Syscall::ALL[i]);
         i += 1;
     }
     table
 };
+
+/// Each call: its arguments, named where they are taken from x0-x5, the
+/// function that implements it, and how it runs. Each is its own small
+/// function (the closures capture nothing), so a call pays only for its own
+/// work: one big `match` at run time would make every call pay for the
+/// registers the largest one needs. A new call is one line here and one
+/// function below (docs/syscalls.md).
+const fn entry(call: Syscall) -> Entry {
+    use Runs::*;
+    use Syscall::*;
+    let (run, runs): (Handler, Runs) = match call {
+        Putstr => (|t, &[buf, len, ..]| putstr(&t.group, buf, len), Allocating),
+        Getc => (|_, _| crate::console::getc().map(u64::from).ok_or(Error::Again), Locked),
+        Yield => (|_, _| yield_now(), LockFree),
+        ThreadExit => (|t, _| thread_exit(t), Locked),
+        CapGroupExit => (|t, &[code, ..]| cap_group_exit(&t.group, code as i32), Locked),
+        CreatePmo => (|t, &[size, kind, ..]| create_pmo(&t.group, size, kind), Allocating),
+        CreateDevicePmo => (|t, &[pa, size, ..]| create_device_pmo(&t.group, pa, size), Allocating),
+        MapPmo => (|t, &[group, pmo, addr, perm, ..]| map_pmo(&t.group, group, pmo, addr, perm), Allocating),
+        UnmapPmo => (|t, &[group, addr, ..]| unmap_pmo(&t.group, group, addr), Locked),
+        Protect => (|t, &[group, addr, len, perm, ..]| protect(&t.group, group, addr, len, perm), Locked),
+        ReadPmo => (|t, &[pmo, off, buf, len, ..]| pmo_io(&t.group, pmo, off, buf, len, false), Allocating),
+        WritePmo => (|t, &[pmo, off, buf, len, ..]| pmo_io(&t.group, pmo, off, buf, len, true), Allocating),
+        CapCopy => (|t, &[cap, group, mask, ..]| cap_copy(&t.group, cap, group, Rights(mask), false), Allocating),
+        CapTransfer => (|t, &[cap, group, mask, ..]| cap_copy(&t.group, cap, group, Rights(mask), true), Allocating),
+        CapRevoke => (|t, &[cap, ..]| cap_revoke(&t.group, cap), Locked),
+        CapDelete => (|t, &[cap, ..]| cap_delete(&t.group, cap), Locked),
+        CreateCapGroup => (|t, &[name, len, ..]| create_cap_group(&t.group, name, len), Allocating),
+        CreateThread => (|t, &[group, pc, sp, arg, ..]| create_thread(&t.group, group, pc, sp, arg), Allocating),
+        GetTick => (|_, _| Ok(crate::arch::timer::ticks()), LockFree),
+        FreeMemory => (|_, _| Ok(mm::free_page_count() * PAGE_SIZE), Locked),
+        CapInfo => (|t, &[cap, ..]| cap_info(&t.group, cap), Locked),
+        CapGroupState => (|t, &[group, ..]| cap_group_state(&t.group, group), Locked),
+        ThreadSetPriority => (|t, &[thread, prio, ..]| thread_set_priority(t, thread, prio), Locked),
+        ThreadSetAffinity => (|t, &[thread, cpu, ..]| thread_set_affinity(t, thread, cpu), Locked),
+        ThreadGetAffinity => (|t, &[thread, ..]| thread_get_affinity(t, thread), Locked),
+        ThreadSuspend => (|t, &[thread, ..]| thread_suspend(t, thread, true), Locked),
+        ThreadResume => (|t, &[thread, ..]| thread_suspend(t, thread, false), Locked),
+        Sleep => (|_, &[ticks, ..]| sleep(ticks), Locked),
+        GetCpuId => (|_, _| Ok(crate::arch::smp::cpu_id() as u64), LockFree),
+        CpuCount => (|_, _| Ok(sched::online() as u64), LockFree),
+        CpuStats => (|t, &[cpu, buf, ..]| cpu_stats(&t.group, cpu, buf), Locked),
+        CapGroupCpuTime => (|t, &[group, ..]| Ok(t.group.cap::<CapGroup>(group, Rights::READ)?.cpu_time()), Locked),
+        RegisterServer => (|t, &[entry, max, ..]| register_server(&t.group, entry, max), Allocating),
+        RegisterClient => (|t, &[server, buf, ..]| register_client(&t.group, server, buf), Allocating),
+        IpcCall => (|t, &[conn, w0, w1, w2, w3, ncaps]| ipc_call(t, conn, [w0, w1, w2, w3], ncaps), Locked),
+        IpcReturn => (|t, &[ret, w0, w1, w2, ncaps, ..]| ipc_return(t, [ret, w0, w1, w2], ncaps), Locked),
+        CreateNotification => (|t, _| create_notification(&t.group), Allocating),
+        Wait => (|t, &[n, timeout, ..]| wait(t, n, timeout), Locked),
+        Notify => (|t, &[n, ..]| notify(&t.group, n), Locked),
+        IrqRegister => (|t, &[irq, ..]| irq_register(&t.group, irq), Allocating),
+        IrqWait => (|t, &[irq, ..]| t.group.cap::<Irq>(irq, Rights::READ)?.wait(t), Locked),
+        IrqAck => (|t, &[irq, ..]| irq_ack(&t.group, irq), Locked),
+        CapGroupKill => (|t, &[group, ..]| cap_group_kill(&t.group, group), Locked),
+        CapGroupExitNotify => (|t, &[group, n, ..]| cap_group_exit_notify(&t.group, group, n), Locked),
+        VmspaceClone => (|t, &[dst, src, ..]| vmspace_clone(&t.group, dst, src), Allocating),
+        SetMemLimit => (|t, &[group, bytes, ..]| set_mem_limit(&t.group, group, bytes), Locked),
+        MemUsage => {
+            (|t, &[group, ..]| Ok(t.group.cap::<CapGroup>(group, Rights::READ)?.account.used() * PAGE_SIZE), Locked)
+        }
+        PmoSlice => (|t, &[pmo, off, len, mask, ..]| pmo_slice(&t.group, pmo, off, len, Rights(mask)), Allocating),
+        PmoSize => (|t, &[pmo, ..]| Ok(t.group.cap::<Pmo>(pmo, Rights::NONE)?.size), Locked),
+        ConnectFor => (|t, &[client, buf, ..]| connect_for(&t.group, client, buf), Allocating),
+    };
+    Entry::new(run, runs)
+}
 
 /// Run the system call in `frame` (number in x8, arguments in x0-x5) and
 /// put the result in x0. Takes the big kernel lock unless the call needs
@@ -84,12 +168,6 @@ pub fn dispatch(frame: &mut TrapFrame) -> bool {
     !entry.lock_free
 }
 
-/// See [`Entry::lock_free`].
-const fn lock_free(call: Syscall) -> bool {
-    use Syscall::*;
-    matches!(call, GetCpuId | CpuCount | GetTick | Yield)
-}
-
 /// Log a refused call (at debug level) and encode the error for x0.
 #[cold]
 #[inline(never)]
@@ -101,291 +179,229 @@ fn refused(frame: &TrapFrame, e: Error) -> u64 {
     e.to_result() as u64
 }
 
-/// See [`Entry::allocates`].
-const fn allocates(call: Syscall) -> bool {
-    use Syscall::*;
-    matches!(
-        call,
-        Putstr
-            | CreatePmo
-            | CreateDevicePmo
-            | MapPmo
-            | ReadPmo
-            | WritePmo
-            | CapCopy
-            | CapTransfer
-            | CreateCapGroup
-            | CreateThread
-            | RegisterServer
-            | RegisterClient
-            | CreateNotification
-            | IrqRegister
-            | VmspaceClone
-            | ConnectFor
-            | PmoSlice
-    )
+fn yield_now() -> SysResult {
+    sched::request_resched();
+    Ok(0)
 }
 
-/// A system call's implementation: the calling thread and x0-x5.
-type Handler = fn(&Arc<Thread>, &[u64; 6]) -> SysResult;
+fn cap_group_exit(me: &Arc<CapGroup>, code: i32) -> SysResult {
+    end_group(me, GroupState::Exited(code as i64));
+    Ok(0)
+}
 
-/// The implementation of `call`. Each is its own small function (the
-/// closures below do not capture), so a call pays only for its own work:
-/// one big `match` would make every call pay for the registers the largest
-/// one needs.
-const fn handler(call: Syscall) -> Handler {
-    match call {
-        Syscall::Putstr => |t, a| putstr(&t.group, a[0], a[1]),
-        Syscall::Getc => |_, _| crate::console::getc().map(u64::from).ok_or(Error::Again),
-        Syscall::Yield => |_, _| {
-            sched::request_resched();
-            Ok(0)
-        },
-        Syscall::ThreadExit => |t, _| thread_exit(t),
-        Syscall::CapGroupExit => |t, a| {
-            let me = &t.group;
-            end_group(me, GroupState::Exited(a[0] as i32 as i64));
-            Ok(0)
-        },
-        Syscall::CreatePmo => |t, a| {
-            let me = &t.group;
-            let kind = PmoKind::from_number(a[1]).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
-            let pmo = Pmo::new(kind, a[0], &me.account)?;
-            me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
-        },
-        Syscall::CreateDevicePmo => |t, a| {
-            let me = &t.group;
-            me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
-            if mm::overlaps_ram(a[0], a[1]) {
-                return Err(Error::InvalidArgument);
-            }
-            let pmo = Pmo::new_device(a[0], a[1])?;
-            me.insert_cap(KObject::Pmo(pmo), Rights::ALL.intersect(Rights(!Rights::EXEC.0)), None)
-        },
-        Syscall::MapPmo => |t, a| map_pmo(&t.group, a[0], a[1], a[2], a[3]),
-        Syscall::UnmapPmo => |t, a| {
-            let me = &t.group;
-            let target = me.cap::<CapGroup>(a[0], Rights::MAP)?;
-            let pmo = target.vmspace.unmap(a[1])?;
-            drop(pmo);
-            Ok(0)
-        },
-        Syscall::Protect => |t, a| {
-            let me = &t.group;
-            let target = me.cap::<CapGroup>(a[0], Rights::MAP)?;
-            target.vmspace.protect(a[1], a[2], a[3])?;
-            Ok(0)
-        },
-        Syscall::ReadPmo => |t, a| pmo_io(&t.group, a[0], a[1], a[2], a[3], false),
-        Syscall::WritePmo => |t, a| pmo_io(&t.group, a[0], a[1], a[2], a[3], true),
-        Syscall::CapCopy => |t, a| cap_copy(&t.group, a[0], a[1], Rights(a[2]), false),
-        Syscall::CapTransfer => |t, a| cap_copy(&t.group, a[0], a[1], Rights(a[2]), true),
-        Syscall::CapRevoke => |t, a| {
-            let me = &t.group;
-            let id = {
-                let inner = me.lock();
-                let cap = inner.caps.get(a[0])?;
-                if !cap.rights.contains(Rights::REVOKE) {
-                    return Err(Error::NoRights);
-                }
-                cap.id
-            };
-            let removed = crate::object::cap_group::revoke_everywhere(id);
-            let n = removed.len() as u64;
-            drop(removed);
-            Ok(n)
-        },
-        Syscall::CapDelete => |t, a| {
-            let me = &t.group;
-            let cap = me.lock().caps.remove(a[0])?;
-            drop(cap);
-            Ok(0)
-        },
-        Syscall::CreateCapGroup => |t, a| create_cap_group(&t.group, a[0], a[1]),
-        Syscall::CreateThread => |t, a| create_thread(&t.group, a[0], a[1], a[2], a[3]),
-        Syscall::GetTick => |_, _| Ok(crate::arch::timer::ticks()),
-        Syscall::FreeMemory => |_, _| Ok(mm::free_page_count() * PAGE_SIZE),
-        Syscall::CapInfo => |t, a| {
-            let me = &t.group;
-            let inner = me.lock();
-            let cap = inner.caps.get(a[0])?;
-            Ok(((kernel_core::cap::Object::object_type(&cap.obj) as u64) << 32) | cap.rights.0)
-        },
-        Syscall::ThreadSetPriority => |t, a| {
-            let t = thread_cap(t, a[0], Rights::WRITE)?;
-            let prio = u8::try_from(a[1]).map_err(|_| Error::InvalidArgument)?;
-            t.lock().prio = prio;
-            sched::request_resched();
-            Ok(0)
-        },
-        Syscall::ThreadSetAffinity => |t, a| {
-            let t = thread_cap(t, a[0], Rights::WRITE)?;
-            let cpu = if a[1] == NO_AFFINITY {
-                None
-            } else {
-                Some(usize::try_from(a[1]).map_err(|_| Error::InvalidArgument)?)
-            };
-            sched::set_affinity(&t, cpu)?;
-            sched::request_resched();
-            Ok(0)
-        },
-        Syscall::ThreadGetAffinity => |t, a| {
-            let t = thread_cap(t, a[0], Rights::READ)?;
-            let a = t.lock().affinity;
-            Ok(a.map_or(NO_AFFINITY, |c| c as u64))
-        },
-        Syscall::ThreadSuspend => |t, a| {
-            let t = thread_cap(t, a[0], Rights::WRITE)?;
-            sched::suspend(&t);
-            Ok(0)
-        },
-        Syscall::ThreadResume => |t, a| {
-            let t = thread_cap(t, a[0], Rights::WRITE)?;
-            sched::resume(&t);
-            Ok(0)
-        },
-        Syscall::Sleep => |_, a| {
-            if a[0] > 0 {
-                sched::block_current(Some(a[0]), 0, None);
-            }
-            Ok(0)
-        },
-        Syscall::GetCpuId => |_, _| Ok(crate::arch::smp::cpu_id() as u64),
-        Syscall::CpuStats => |t, a| {
-            let cpu = usize::try_from(a[0]).ok().filter(|&c| c < sched::online()).ok_or(Error::InvalidArgument)?;
-            let stats = crate::stats::snapshot(cpu).ok_or(Error::InvalidArgument)?;
-            let bytes: [u8; chcore_abi::CpuStats::SIZE] =
-                stats.to_words().map(u64::to_ne_bytes).as_flattened().try_into().map_err(|_| Error::InvalidArgument)?;
-            uaccess::copy_to_user(&t.group.vmspace, a[1], &bytes)?;
-            Ok(0)
-        },
-        Syscall::CapGroupCpuTime => |t, a| Ok(t.group.cap::<CapGroup>(a[0], Rights::READ)?.cpu_time()),
-        Syscall::CpuCount => |_, _| Ok(sched::online() as u64),
-        Syscall::RegisterServer => |t, a| {
-            let me = &t.group;
-            crate::object::connection::register_server(me, a[0], a[1])?;
-            Ok(0)
-        },
-        Syscall::RegisterClient => |t, a| {
-            let me = &t.group;
-            let server = me.cap::<CapGroup>(a[0], Rights::READ)?;
-            let conn = crate::object::connection::connect(me, &server, a[1])?;
-            me.insert_cap(KObject::Connection(conn), Rights::ALL, None)
-        },
-        Syscall::IpcCall => |t, a| {
-            let me = &t.group;
-            let conn = me.cap::<Connection>(a[0], Rights::WRITE)?;
-            conn.call(t, [a[1], a[2], a[3], a[4]], a[5])?;
-            Ok(0)
-        },
-        Syscall::IpcReturn => |t, a| {
-            crate::object::connection::ipc_return(t, [a[0], a[1], a[2], a[3]], a[4])?;
-            Ok(0)
-        },
-        Syscall::CreateNotification => |t, _| {
-            t.group.insert_cap(
-                KObject::Notification(crate::object::notification::Notification::new()),
-                Rights::ALL,
-                None,
-            )
-        },
-        Syscall::Wait => |t, a| {
-            let me = &t.group;
-            let n = me.cap::<Notification>(a[0], Rights::READ)?;
-            n.wait(t, if a[1] == chcore_abi::WAIT_FOREVER { None } else { Some(a[1]) })
-        },
-        Syscall::Notify => |t, a| {
-            let me = &t.group;
-            me.cap::<Notification>(a[0], Rights::WRITE)?.notify();
-            Ok(0)
-        },
-        Syscall::IrqRegister => |t, a| {
-            let me = &t.group;
-            me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
-            let irq = crate::object::irq::Irq::register(a[0])?;
-            me.insert_cap(KObject::Irq(irq), Rights::ALL, None)
-        },
-        Syscall::IrqWait => |t, a| t.group.cap::<Irq>(a[0], Rights::READ)?.wait(t),
-        Syscall::IrqAck => |t, a| {
-            let me = &t.group;
-            me.cap::<Irq>(a[0], Rights::WRITE)?.ack();
-            Ok(0)
-        },
-        Syscall::CapGroupKill => |t, a| {
-            let me = &t.group;
-            let g = me.cap::<CapGroup>(a[0], Rights::WRITE)?;
-            if Arc::ptr_eq(&g, me) {
-                return Err(Error::InvalidArgument);
-            }
-            end_group(&g, GroupState::Killed);
-            Ok(0)
-        },
-        Syscall::CapGroupExitNotify => |t, a| {
-            let me = &t.group;
-            let g = me.cap::<CapGroup>(a[0], Rights::READ)?;
-            let n = me.cap::<Notification>(a[1], Rights::WRITE)?;
-            let mut inner = g.lock();
-            if inner.state != GroupState::Alive {
-                drop(inner);
-                n.notify();
-            } else if inner.exit_notify.len() >= crate::object::cap_group::EXIT_NOTIFY_MAX {
-                return Err(Error::TableFull);
-            } else {
-                inner.exit_notify.push(n);
-            }
-            Ok(0)
-        },
-        Syscall::VmspaceClone => |t, a| {
-            let me = &t.group;
-            let dst = me.cap::<CapGroup>(a[0], Rights::MAP)?;
-            let src = me.cap::<CapGroup>(a[1], Rights::MAP)?;
-            if Arc::ptr_eq(&dst, &src) {
-                return Err(Error::InvalidArgument);
-            }
-            src.vmspace.clone_into(&dst.vmspace, &dst.account)?;
-            Ok(0)
-        },
-        Syscall::SetMemLimit => |t, a| {
-            let me = &t.group;
-            let g = me.cap::<CapGroup>(a[0], Rights::WRITE)?;
-            // Nobody raises their own limit (lowering it is fine), nor
-            // gives another more than they have themselves.
-            if a[1] / PAGE_SIZE > me.account.limit() {
-                return Err(Error::NoRights);
-            }
-            g.account.set_limit(a[1] / PAGE_SIZE);
-            Ok(0)
-        },
-        Syscall::MemUsage => |t, a| {
-            let g = t.group.cap::<CapGroup>(a[0], Rights::READ)?;
-            Ok(g.account.used() * PAGE_SIZE)
-        },
-        Syscall::PmoSlice => |t, a| {
-            let me = &t.group;
-            let (pmo, rights, id) = me.cap_entry::<Pmo>(a[0], Rights::NONE)?;
-            let slice = pmo.slice(a[1], a[2])?;
-            me.insert_cap(KObject::Pmo(slice), rights.intersect(Rights(a[3])), Some(id))
-        },
-        Syscall::PmoSize => |t, a| Ok(t.group.cap::<Pmo>(a[0], Rights::NONE)?.size),
-        Syscall::ConnectFor => |t, a| {
-            let me = &t.group;
-            let client = me.cap::<CapGroup>(a[0], Rights::MAP)?;
-            let conn = crate::object::connection::connect(&client, me, a[1])?;
-            let badge = conn.index;
-            let slot =
-                client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
-            Ok(slot | (badge << 32))
-        },
-        Syscall::CapGroupState => |t, a| {
-            let me = &t.group;
-            let g = me.cap::<CapGroup>(a[0], Rights::READ)?;
-            Ok(match g.state() {
-                GroupState::Alive => group_state::ALIVE,
-                GroupState::Exited(code) => group_state::EXITED | ((code as u32 as u64) << 8),
-                GroupState::Killed => group_state::KILLED,
-            })
-        },
+fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64) -> SysResult {
+    let kind = PmoKind::from_number(kind).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
+    let pmo = Pmo::new(kind, size, &me.account)?;
+    me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
+}
+
+fn create_device_pmo(me: &Arc<CapGroup>, pa: u64, size: u64) -> SysResult {
+    me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+    if mm::overlaps_ram(pa, size) {
+        return Err(Error::InvalidArgument);
     }
+    let pmo = Pmo::new_device(pa, size)?;
+    me.insert_cap(KObject::Pmo(pmo), Rights::ALL.intersect(Rights(!Rights::EXEC.0)), None)
+}
+
+fn unmap_pmo(me: &Arc<CapGroup>, group: u64, addr: u64) -> SysResult {
+    let pmo = me.cap::<CapGroup>(group, Rights::MAP)?.vmspace.unmap(addr)?;
+    drop(pmo);
+    Ok(0)
+}
+
+fn protect(me: &Arc<CapGroup>, group: u64, addr: u64, len: u64, perm: u64) -> SysResult {
+    me.cap::<CapGroup>(group, Rights::MAP)?.vmspace.protect(addr, len, perm)?;
+    Ok(0)
+}
+
+fn cap_revoke(me: &Arc<CapGroup>, slot: u64) -> SysResult {
+    let id = {
+        let inner = me.lock();
+        let cap = inner.caps.get(slot)?;
+        if !cap.rights.contains(Rights::REVOKE) {
+            return Err(Error::NoRights);
+        }
+        cap.id
+    };
+    let removed = crate::object::cap_group::revoke_everywhere(id);
+    let n = removed.len() as u64;
+    drop(removed);
+    Ok(n)
+}
+
+fn cap_delete(me: &Arc<CapGroup>, slot: u64) -> SysResult {
+    let cap = me.lock().caps.remove(slot)?;
+    drop(cap);
+    Ok(0)
+}
+
+fn cap_info(me: &Arc<CapGroup>, slot: u64) -> SysResult {
+    let inner = me.lock();
+    let cap = inner.caps.get(slot)?;
+    Ok(((kernel_core::cap::Object::object_type(&cap.obj) as u64) << 32) | cap.rights.0)
+}
+
+fn cap_group_state(me: &Arc<CapGroup>, group: u64) -> SysResult {
+    Ok(match me.cap::<CapGroup>(group, Rights::READ)?.state() {
+        GroupState::Alive => group_state::ALIVE,
+        GroupState::Exited(code) => group_state::EXITED | ((code as u32 as u64) << 8),
+        GroupState::Killed => group_state::KILLED,
+    })
+}
+
+fn thread_set_priority(me: &Arc<Thread>, thread: u64, prio: u64) -> SysResult {
+    let t = thread_cap(me, thread, Rights::WRITE)?;
+    t.lock().prio = u8::try_from(prio).map_err(|_| Error::InvalidArgument)?;
+    sched::request_resched();
+    Ok(0)
+}
+
+fn thread_set_affinity(me: &Arc<Thread>, thread: u64, cpu: u64) -> SysResult {
+    let t = thread_cap(me, thread, Rights::WRITE)?;
+    let cpu = if cpu == NO_AFFINITY { None } else { Some(usize::try_from(cpu).map_err(|_| Error::InvalidArgument)?) };
+    sched::set_affinity(&t, cpu)?;
+    sched::request_resched();
+    Ok(0)
+}
+
+fn thread_get_affinity(me: &Arc<Thread>, thread: u64) -> SysResult {
+    let affinity = thread_cap(me, thread, Rights::READ)?.lock().affinity;
+    Ok(affinity.map_or(NO_AFFINITY, |c| c as u64))
+}
+
+/// `thread_suspend` (`suspend`) or `thread_resume`.
+fn thread_suspend(me: &Arc<Thread>, thread: u64, suspend: bool) -> SysResult {
+    let t = thread_cap(me, thread, Rights::WRITE)?;
+    if suspend {
+        sched::suspend(&t);
+    } else {
+        sched::resume(&t);
+    }
+    Ok(0)
+}
+
+fn sleep(ticks: u64) -> SysResult {
+    if ticks > 0 {
+        sched::block_current(Some(ticks), 0, None);
+    }
+    Ok(0)
+}
+
+fn cpu_stats(me: &Arc<CapGroup>, cpu: u64, buf: u64) -> SysResult {
+    let cpu = usize::try_from(cpu).ok().filter(|&c| c < sched::online()).ok_or(Error::InvalidArgument)?;
+    let stats = crate::stats::snapshot(cpu).ok_or(Error::InvalidArgument)?;
+    let bytes: [u8; chcore_abi::CpuStats::SIZE] =
+        stats.to_words().map(u64::to_ne_bytes).as_flattened().try_into().map_err(|_| Error::InvalidArgument)?;
+    uaccess::copy_to_user(&me.vmspace, buf, &bytes)?;
+    Ok(0)
+}
+
+fn register_server(me: &Arc<CapGroup>, entry: u64, max: u64) -> SysResult {
+    crate::object::connection::register_server(me, entry, max)?;
+    Ok(0)
+}
+
+fn register_client(me: &Arc<CapGroup>, server: u64, buf: u64) -> SysResult {
+    let server = me.cap::<CapGroup>(server, Rights::READ)?;
+    let conn = crate::object::connection::connect(me, &server, buf)?;
+    me.insert_cap(KObject::Connection(conn), Rights::ALL, None)
+}
+
+/// The general path of `ipc_call` (the fast path is tried first, see
+/// `connection::fast_call_path`).
+fn ipc_call(t: &Arc<Thread>, conn: u64, words: [u64; 4], ncaps: u64) -> SysResult {
+    t.group.cap::<Connection>(conn, Rights::WRITE)?.call(t, words, ncaps)?;
+    Ok(0)
+}
+
+fn ipc_return(t: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> SysResult {
+    crate::object::connection::ipc_return(t, regs, ncaps)?;
+    Ok(0)
+}
+
+fn create_notification(me: &Arc<CapGroup>) -> SysResult {
+    me.insert_cap(KObject::Notification(Notification::new()), Rights::ALL, None)
+}
+
+fn wait(t: &Arc<Thread>, n: u64, timeout: u64) -> SysResult {
+    let n = t.group.cap::<Notification>(n, Rights::READ)?;
+    n.wait(t, if timeout == chcore_abi::WAIT_FOREVER { None } else { Some(timeout) })
+}
+
+fn notify(me: &Arc<CapGroup>, n: u64) -> SysResult {
+    me.cap::<Notification>(n, Rights::WRITE)?.notify();
+    Ok(0)
+}
+
+fn irq_register(me: &Arc<CapGroup>, irq: u64) -> SysResult {
+    me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
+    let irq = Irq::register(irq)?;
+    me.insert_cap(KObject::Irq(irq), Rights::ALL, None)
+}
+
+fn irq_ack(me: &Arc<CapGroup>, irq: u64) -> SysResult {
+    me.cap::<Irq>(irq, Rights::WRITE)?.ack();
+    Ok(0)
+}
+
+fn cap_group_kill(me: &Arc<CapGroup>, group: u64) -> SysResult {
+    let g = me.cap::<CapGroup>(group, Rights::WRITE)?;
+    if Arc::ptr_eq(&g, me) {
+        return Err(Error::InvalidArgument);
+    }
+    end_group(&g, GroupState::Killed);
+    Ok(0)
+}
+
+fn cap_group_exit_notify(me: &Arc<CapGroup>, group: u64, n: u64) -> SysResult {
+    let g = me.cap::<CapGroup>(group, Rights::READ)?;
+    let n = me.cap::<Notification>(n, Rights::WRITE)?;
+    let mut inner = g.lock();
+    if inner.state != GroupState::Alive {
+        drop(inner);
+        n.notify();
+    } else if inner.exit_notify.len() >= crate::object::cap_group::EXIT_NOTIFY_MAX {
+        return Err(Error::TableFull);
+    } else {
+        inner.exit_notify.push(n);
+    }
+    Ok(0)
+}
+
+fn vmspace_clone(me: &Arc<CapGroup>, dst: u64, src: u64) -> SysResult {
+    let dst = me.cap::<CapGroup>(dst, Rights::MAP)?;
+    let src = me.cap::<CapGroup>(src, Rights::MAP)?;
+    if Arc::ptr_eq(&dst, &src) {
+        return Err(Error::InvalidArgument);
+    }
+    src.vmspace.clone_into(&dst.vmspace, &dst.account)?;
+    Ok(0)
+}
+
+fn set_mem_limit(me: &Arc<CapGroup>, group: u64, bytes: u64) -> SysResult {
+    let g = me.cap::<CapGroup>(group, Rights::WRITE)?;
+    // Nobody raises their own limit (lowering it is fine), nor gives
+    // another more than they have themselves.
+    if bytes / PAGE_SIZE > me.account.limit() {
+        return Err(Error::NoRights);
+    }
+    g.account.set_limit(bytes / PAGE_SIZE);
+    Ok(0)
+}
+
+fn pmo_slice(me: &Arc<CapGroup>, pmo: u64, offset: u64, len: u64, mask: Rights) -> SysResult {
+    let (pmo, rights, id) = me.cap_entry::<Pmo>(pmo, Rights::NONE)?;
+    let slice = pmo.slice(offset, len)?;
+    me.insert_cap(KObject::Pmo(slice), rights.intersect(mask), Some(id))
+}
+
+fn connect_for(me: &Arc<CapGroup>, client: u64, buf: u64) -> SysResult {
+    let client = me.cap::<CapGroup>(client, Rights::MAP)?;
+    let conn = crate::object::connection::connect(&client, me, buf)?;
+    let badge = conn.index;
+    let slot = client.insert_cap(KObject::Connection(conn), Rights::ALL.intersect(Rights(!Rights::COPY.0)), None)?;
+    Ok(slot | (badge << 32))
 }
 
 /// The thread named by `slot` (or the caller, for `slot::CURRENT_THREAD`).
