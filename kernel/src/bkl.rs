@@ -40,6 +40,37 @@ fn try_take(me: usize) -> bool {
     HOLDER.compare_exchange(NOBODY, me, Ordering::Acquire, Ordering::Relaxed).is_ok()
 }
 
+/// This CPU holds the big lock: it is released when the guard is dropped,
+/// unless the guard is handed to the thread-switch path with
+/// [`Guard::keep`]. Paths that return a guard show in their type that they
+/// took the lock and who lets it go.
+#[must_use = "dropping the guard releases the big lock"]
+pub struct Guard(());
+
+impl Guard {
+    /// Take the lock (see [`acquire`]).
+    #[inline(always)]
+    pub fn take() -> Guard {
+        acquire();
+        Guard(())
+    }
+
+    /// Keep holding the lock past this guard: the exception path switches
+    /// threads under it and releases it after the switch
+    /// (`exception::switch_and_leave`).
+    #[inline(always)]
+    pub fn keep(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Guard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        release();
+    }
+}
+
 /// Wait for and take the lock. IRQs must be masked. The uncontended case
 /// is inlined into every kernel entry; waiting is out of line.
 #[inline(always)]

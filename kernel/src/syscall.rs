@@ -145,16 +145,14 @@ const fn entry(call: Syscall) -> Entry {
 
 /// Run the system call in `frame` (number in x8, arguments in x0-x5) and
 /// put the result in x0. Takes the big kernel lock unless the call needs
-/// none; returns whether the lock is held.
+/// none, and hands it back to the caller, which decides when it goes.
 #[inline(always)]
-pub fn dispatch(frame: &mut TrapFrame) -> bool {
+pub fn dispatch(frame: &mut TrapFrame) -> Option<crate::bkl::Guard> {
     let Some(entry) = usize::try_from(frame.x[8]).ok().and_then(|n| TABLE.get(n)) else {
         frame.x[0] = refused(frame, Error::NoSyscall);
-        return false;
+        return None;
     };
-    if !entry.lock_free {
-        crate::bkl::acquire();
-    }
+    let held = (!entry.lock_free).then(crate::bkl::Guard::take);
     let result = if entry.allocates && !mm::heap_has_room() {
         Err(Error::NoMemory)
     } else {
@@ -165,7 +163,7 @@ pub fn dispatch(frame: &mut TrapFrame) -> bool {
         Ok(v) => v,
         Err(e) => refused(frame, e),
     };
-    !entry.lock_free
+    held
 }
 
 /// Log a refused call (at debug level) and encode the error for x0.

@@ -366,16 +366,14 @@ extern "C" fn handle_lower_sync(frame: &mut TrapFrame) -> bool {
 fn lower_sync(frame: &mut TrapFrame) -> bool {
     let esr = ESR_EL1.get();
     let class = class_of(esr);
-    let locked = if class == ec::SVC64 { crate::syscall::dispatch(frame) } else { user_fault(class, esr, frame) };
+    let held = if class == ec::SVC64 { crate::syscall::dispatch(frame) } else { Some(user_fault(class, esr, frame)) };
     if crate::sched::need_switch() {
-        if !locked {
-            crate::bkl::acquire();
-        }
+        // The switch happens under the lock; `switch_and_leave` releases it.
+        held.unwrap_or_else(crate::bkl::Guard::take).keep();
         return true;
     }
-    if locked {
-        crate::bkl::release();
-    }
+    // Released here, before the return to user space.
+    drop(held);
     false
 }
 
@@ -424,12 +422,12 @@ extern "C" fn switch_and_leave(frame: &mut TrapFrame) -> *const TrapFrame {
     next
 }
 
-/// A fault or trapped instruction from EL0 (exception class `class`).
-/// Takes the big kernel lock and returns `true` (it is held).
+/// A fault or trapped instruction from EL0 (exception class `class`),
+/// handled under the big kernel lock, which it returns held.
 #[cold]
 #[inline(never)]
-fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
-    crate::bkl::acquire();
+fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> crate::bkl::Guard {
+    let held = crate::bkl::Guard::take();
     match class {
         ec::DABT_LOWER | ec::IABT_LOWER => {
             let far = FAR_EL1.get();
@@ -450,7 +448,7 @@ fn user_fault(class: u64, esr: u64, frame: &TrapFrame) -> bool {
         }
         class => crate::fault::user_exception(class_name(class), class, frame.elr),
     }
-    true
+    held
 }
 
 /// Every other exception, with a full frame: interrupts, anything from EL1,
