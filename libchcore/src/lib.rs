@@ -19,6 +19,7 @@ mod rt;
 pub mod spawn;
 pub mod sync;
 pub mod sys;
+pub mod testing;
 pub mod thread;
 
 pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};

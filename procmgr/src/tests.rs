@@ -14,26 +14,8 @@ use libchcore::abi::{group_state, perm, slot};
 use libchcore::sys;
 use libchcore::{println, Error, ObjectType, PmoKind, Rights};
 
-pub type TestResult = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            return Err(format!($($arg)*));
-        }
-    };
-}
-
-/// `check!` that a call returned exactly `want`.
-macro_rules! expect {
-    ($call:expr, $want:expr) => {{
-        let got = $call;
-        let want = $want;
-        if got != want {
-            return Err(format!("{} returned {:?}, expected {:?}", stringify!($call), got, want));
-        }
-    }};
-}
+pub use libchcore::testing::TestResult;
+use libchcore::{check, expect};
 
 /// A named test.
 type Test = (&'static str, fn() -> TestResult);

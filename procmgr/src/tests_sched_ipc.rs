@@ -8,15 +8,7 @@ use alloc::format;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use libchcore::abi::{group_state, slot, Syscall};
 use libchcore::ipc::{self, Reply, Request};
-use libchcore::{spawn, sys, Error, PmoKind, Rights};
-
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            return Err(format!($($arg)*));
-        }
-    };
-}
+use libchcore::{check, spawn, sys, Error, PmoKind, Rights};
 
 fn err(what: &'static str) -> impl Fn(Error) -> alloc::string::String {
     move |e| format!("{what}: {e:?}")

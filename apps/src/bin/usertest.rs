@@ -16,15 +16,8 @@ use libchcore::{println, sys, Error};
 
 libchcore::entry!(main);
 
-type TestResult = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            return Err(format!($($arg)*));
-        }
-    };
-}
+use libchcore::check;
+use libchcore::testing::TestResult;
 
 /// A test: id, name, body.
 type Test = (&'static str, &'static str, fn() -> TestResult);
