@@ -730,8 +730,14 @@ fn patience_factor(option: Option<f64>) -> Result<f64, String> {
     }
 }
 
+/// Steps of `cargo xtask test`, for its progress headings.
+const TEST_STEPS: usize = 9;
+static STEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A heading for the next step of `cargo xtask test`, with how far along it is.
 fn step(title: &str) {
-    println!("\n==> {title}");
+    let n = STEP.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    println!("\n==> [{n}/{TEST_STEPS}] {title}");
 }
 
 fn test() -> Result<(), String> {
@@ -775,7 +781,11 @@ fn test() -> Result<(), String> {
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let cases = systests::cases::boot_cases(&images::images_dir());
     let mut failed = Vec::new();
-    for case in &cases {
+    for (k, case) in cases.iter().enumerate() {
+        // Which case runs now, overwritten by its result (on a terminal only).
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("  ({}/{}) {} ...\r", k + 1, cases.len(), case.name);
+        }
         let run = systests::runner::run(
             &case.config,
             &case.until,
