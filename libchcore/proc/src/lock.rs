@@ -4,18 +4,21 @@
 //! time two threads meet at the lock, so a lock nobody contends costs no
 //! kernel object.
 //!
-//! The word is 0 (free), 1 (held) or 2 (held, and someone may sleep on
-//! it). A waiter sets 2 before it sleeps; a holder that finds 2 when it lets
-//! go posts the semaphore. The semaphore counts, so a post that comes
-//! before the wait is not lost; a post nobody needed only costs a later
-//! waiter one more look at the word.
+//! The word is 0 (free) or its owner's non-zero tag, with [`CONTENDED`]
+//! set once someone may sleep on it. A waiter sets the flag before it
+//! sleeps; a holder that finds it when it lets go wakes a sleeper. The
+//! semaphore counts, so a post that comes before the wait is not lost; a
+//! post nobody needed only costs a later waiter one more look at the word.
+//! [`acquire`] and [`release`] are that protocol on any word: [`RawLock`]
+//! uses them with a semaphore made on demand, and the pipe protocol
+//! (`crate::pipe`) with the pipe's tag-carrying word shared by processes.
 //!
 //! A forked child inherits the memory of its parent's locks but not the
 //! semaphores (capabilities are not copied by fork): each semaphore is
 //! stored with the `epoch` it was made in, and one from another epoch is
 //! never used.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What the lock needs from its environment.
 pub trait Semaphores {
@@ -39,14 +42,64 @@ pub trait Semaphores {
 /// usually lets go within this.
 const SPINS: u32 = 64;
 
-const FREE: u32 = 0;
-const HELD: u32 = 1;
-const CONTENDED: u32 = 2;
+const FREE: u64 = 0;
+/// `RawLock`'s owner tag: any thread of the process.
+const HELD: u64 = 1;
+
+/// The flag of a lock word: someone may be asleep waiting for the lock.
+pub const CONTENDED: u64 = 1 << 63;
+
+/// Take the lock `word` for `owner` (non-zero, without [`CONTENDED`]):
+/// one try, then `spins` looks, then mark the word contended and call
+/// `sleep` until the lock is free (`sleep` may return early: the word is
+/// looked at again). A lock taken after sleeping stays marked contended,
+/// since others may sleep too: one wake-up too many at worst.
+#[inline]
+pub fn acquire(word: &AtomicU64, owner: u64, spins: u32, sleep: impl FnMut()) {
+    if word.compare_exchange(FREE, owner, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        acquire_contended(word, owner, spins, sleep);
+    }
+}
+
+#[cold]
+fn acquire_contended(word: &AtomicU64, owner: u64, spins: u32, mut sleep: impl FnMut()) {
+    for _ in 0..spins {
+        if word.load(Ordering::Relaxed) == FREE
+            && word.compare_exchange(FREE, owner, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            return;
+        }
+        core::hint::spin_loop();
+    }
+    loop {
+        let cur = word.load(Ordering::Relaxed);
+        if cur == FREE {
+            if word.compare_exchange(FREE, owner | CONTENDED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return;
+            }
+            continue;
+        }
+        // Marked before sleeping, so the holder wakes a sleeper when it lets
+        // go; if the holder let go meanwhile, look again instead.
+        if cur & CONTENDED == 0
+            && word.compare_exchange(cur, cur | CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            continue;
+        }
+        sleep();
+    }
+}
+
+/// Let the lock `word` go; `true` if a sleeper may need waking.
+#[inline]
+pub fn release(word: &AtomicU64) -> bool {
+    word.swap(FREE, Ordering::Release) & CONTENDED != 0
+}
 
 /// The lock word and its semaphore (see the module documentation).
 #[derive(Debug, Default)]
 pub struct RawLock {
-    state: AtomicU32,
+    state: AtomicU64,
     /// 0, or `epoch << 32 | (semaphore + 1)`.
     sem: AtomicU64,
 }
@@ -54,7 +107,7 @@ pub struct RawLock {
 impl RawLock {
     /// A free lock with no semaphore.
     pub const fn new() -> RawLock {
-        RawLock { state: AtomicU32::new(FREE), sem: AtomicU64::new(0) }
+        RawLock { state: AtomicU64::new(FREE), sem: AtomicU64::new(0) }
     }
 
     /// Take the lock if it is free.
@@ -66,34 +119,16 @@ impl RawLock {
     /// Take the lock, sleeping while someone else holds it.
     #[inline]
     pub fn lock(&self, s: &impl Semaphores) {
-        if !self.try_lock() {
-            self.lock_contended(s);
-        }
-    }
-
-    #[cold]
-    fn lock_contended(&self, s: &impl Semaphores) {
-        for _ in 0..SPINS {
-            if self.state.load(Ordering::Relaxed) == FREE && self.try_lock() {
-                return;
-            }
-            core::hint::spin_loop();
-        }
-        // From here on the word says "contended" whenever this thread may
-        // sleep, so the holder posts when it lets go. Taking the lock this
-        // way leaves it marked contended: one post too many at worst.
-        while self.state.swap(CONTENDED, Ordering::Acquire) != FREE {
-            match self.semaphore(s) {
-                Some(sem) => s.wait(sem),
-                None => s.relax(),
-            }
-        }
+        acquire(&self.state, HELD, SPINS, || match self.semaphore(s) {
+            Some(sem) => s.wait(sem),
+            None => s.relax(),
+        });
     }
 
     /// Let the lock go, waking a sleeper if there may be one.
     #[inline]
     pub fn unlock(&self, s: &impl Semaphores) {
-        if self.state.swap(FREE, Ordering::Release) == CONTENDED {
+        if release(&self.state) {
             // The sleeper may not have made the semaphore yet: then this
             // makes it, and the post waits in its count.
             if let Some(sem) = self.semaphore(s) {
@@ -147,7 +182,7 @@ impl RawLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicU32, AtomicUsize};
     use std::sync::{Arc, Condvar, Mutex};
 
     /// Counting semaphores from std, with counts of what the lock did.
@@ -276,7 +311,7 @@ mod tests {
         let sems = Sems::default();
         let lock = RawLock::new();
         lock.lock(&sems);
-        lock.state.store(CONTENDED, Ordering::Relaxed);
+        lock.state.store(HELD | CONTENDED, Ordering::Relaxed);
         lock.unlock(&sems);
         let sem = lock.semaphore(&sems).unwrap();
         sems.wait(sem);

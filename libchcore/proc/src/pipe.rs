@@ -23,7 +23,7 @@
 //! room left over, an end closed) is passed on. Notifications count, so a
 //! notify between "I will wait" and the wait is not lost.
 
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicU64, AtomicU8};
 
 /// Bytes of data a pipe holds.
@@ -96,14 +96,14 @@ pub struct Pipe<'a> {
 
 /// The lock word's flag: a process may be asleep waiting for the lock,
 /// so whoever lets it go notifies the lock's notification.
-pub const LOCK_CONTENDED: u64 = 1 << 63;
+pub const LOCK_CONTENDED: u64 = crate::lock::CONTENDED;
 
 /// The ring's lock, held.
 struct Held<'a, W: Waiter>(&'a Header, &'a W);
 
 impl<W: Waiter> Drop for Held<'_, W> {
     fn drop(&mut self) {
-        if self.0.lock.swap(0, Release) & LOCK_CONTENDED != 0 {
+        if crate::lock::release(&self.0.lock) {
             self.1.notify_lock();
         }
     }
@@ -121,41 +121,19 @@ impl<'a> Pipe<'a> {
         Pipe { hdr, data, tag: (tag & !LOCK_CONTENDED).max(1) }
     }
 
-    /// Take the ring's lock: the word holds the holder's tag, and
-    /// [`LOCK_CONTENDED`] once someone sleeps on it (the protocol of
-    /// `crate::lock`, across processes, with the tag for procmgr to
-    /// release the lock of a process that ended holding it).
+    /// Take the ring's lock: the word holds the holder's tag (for procmgr to
+    /// release the lock of a process that ended holding it), and
+    /// [`LOCK_CONTENDED`] once someone sleeps on it (`crate::lock::acquire`).
     fn lock<'w, W: Waiter>(&self, w: &'w W) -> Held<'w, W>
     where
         'a: 'w,
     {
-        let lock = &self.hdr.lock;
-        if lock.compare_exchange(0, self.tag, Acquire, Relaxed).is_ok() {
-            return Held(self.hdr, w);
-        }
-        for _ in 0..SPINS {
-            if lock.load(Relaxed) == 0 && lock.compare_exchange(0, self.tag, Acquire, Relaxed).is_ok() {
-                return Held(self.hdr, w);
-            }
-            core::hint::spin_loop();
-        }
-        loop {
-            let cur = lock.load(Relaxed);
-            if cur == 0 {
-                // Taken as contended: others may sleep on it too.
-                if lock.compare_exchange(0, self.tag | LOCK_CONTENDED, Acquire, Relaxed).is_ok() {
-                    return Held(self.hdr, w);
-                }
-                continue;
-            }
-            if cur & LOCK_CONTENDED == 0 && lock.compare_exchange(cur, cur | LOCK_CONTENDED, Relaxed, Relaxed).is_err()
-            {
-                continue;
-            }
+        crate::lock::acquire(&self.hdr.lock, self.tag, SPINS, || {
             if !w.wait_lock() {
                 w.relax();
             }
-        }
+        });
+        Held(self.hdr, w)
     }
 
     /// Bytes waiting and the head, from a header that makes sense.
