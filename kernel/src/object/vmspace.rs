@@ -68,8 +68,10 @@ struct SlotArea {
 }
 
 impl SlotArea {
-    fn contains(&self, va: u64) -> bool {
-        va >= self.base && (va - self.base) / self.stride < self.count
+    /// The slot `va` falls in (its index and first address), if any.
+    fn slot(&self, va: u64) -> Option<(usize, u64)> {
+        let i = va.checked_sub(self.base)? / self.stride;
+        (i < self.count).then(|| (i as usize, self.base + i * self.stride))
     }
 
     fn overlaps(&self, start: u64, len: u64) -> bool {
@@ -93,10 +95,8 @@ struct VmInner {
 impl VmInner {
     /// The mapping that holds `va`, in a slot area or a region.
     fn find(&self, va: u64) -> Option<Found<'_>> {
-        if let Some(a) = self.areas.iter().find(|a| a.contains(va)) {
-            let i = (va - a.base) / a.stride;
-            let pmo = a.slots.get(i as usize)?.as_ref()?;
-            let start = a.base + i * a.stride;
+        if let Some((a, (i, start))) = self.areas.iter().find_map(|a| Some((a, a.slot(va)?))) {
+            let pmo = a.slots.get(i)?.as_ref()?;
             return (va < start + pmo.size).then_some(Found { start, perm: a.perm, pmo });
         }
         self.regions.find(va).map(|r| Found { start: r.start, perm: r.perm, pmo: &r.pmo.pmo })
@@ -199,12 +199,12 @@ impl VmSpace {
     pub fn map_slot(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64) -> Result<(), Error> {
         let mut inner = self.inner.lock();
         let (k, i, p) = {
-            let (k, a) = inner.areas.iter().enumerate().find(|(_, a)| a.contains(va)).ok_or(Error::NotMapped)?;
-            let i = (va - a.base) / a.stride;
-            if a.base + i * a.stride != va || pmo.size > a.stride {
+            let (k, a, (i, start)) =
+                inner.areas.iter().enumerate().find_map(|(k, a)| Some((k, a, a.slot(va)?))).ok_or(Error::NotMapped)?;
+            if start != va || pmo.size > a.stride {
                 return Err(Error::InvalidArgument);
             }
-            (k, i as usize, a.perm)
+            (k, i, a.perm)
         };
         let slots = &mut inner.areas[k].slots;
         if slots.len() <= i {
@@ -290,10 +290,9 @@ impl VmSpace {
     /// to drop outside the lock.
     pub fn unmap(&self, va: u64) -> Result<Arc<Pmo>, Error> {
         let mut inner = self.inner.lock();
-        let pmo = match inner.areas.iter_mut().find(|a| a.contains(va)) {
-            Some(a) => {
-                let i = (va - a.base) / a.stride;
-                let slot = a.slots.get_mut(i as usize).filter(|_| a.base + i * a.stride == va);
+        let pmo = match inner.areas.iter_mut().find_map(|a| Some((a.slot(va)?, a))) {
+            Some(((i, start), a)) => {
+                let slot = a.slots.get_mut(i).filter(|_| start == va);
                 slot.and_then(Option::take).ok_or(Error::NotMapped)?
             }
             None => inner.regions.remove(va)?.pmo.pmo,

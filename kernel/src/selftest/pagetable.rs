@@ -5,7 +5,7 @@ use super::{ensure, TestResult};
 use crate::arch::mmu::{tlb_flush_all, with_lower_half};
 use crate::mm::{alloc_pages, free_page_count, free_pages, KernelTableMemory};
 use alloc::vec::Vec;
-use kernel_core::mm::pagetable::{Granularity, PageTable};
+use kernel_core::mm::pagetable::{Granularity, PageTable, Usage};
 use kernel_core::mm::pte::{MemType, Perm};
 use kernel_core::mm::{phys_to_virt, PAGE_SIZE};
 
@@ -150,14 +150,15 @@ pub fn huge_range() -> TestResult {
 
 /// "Compute physical memory": walk a tree and add up what it uses (table
 /// pages) and maps, and check both against what was mapped and against the
-/// page allocator's own count of the pages the tables took.
+/// page allocator's own count of the pages the tables took. Returns what
+/// the walk found.
 fn check_usage(
     pt: &PageTable,
     mem: &KernelTableMemory,
     before: u64,
     want_mapped: u64,
     extra_pages: usize,
-) -> TestResult {
+) -> Result<Usage, alloc::string::String> {
     let u = pt.usage(mem);
     let taken = before - free_page_count() - extra_pages as u64;
     ensure!(u.table_pages == taken, "the walk found {} table pages, the allocator gave out {taken}", u.table_pages);
@@ -172,7 +173,7 @@ fn check_usage(
         "the walk found {:#x} bytes mapped, expected {want_mapped:#x}",
         u.mapped_bytes
     );
-    Ok(())
+    Ok(u)
 }
 
 pub fn physical_memory_one_page() -> TestResult {
@@ -181,8 +182,8 @@ pub fn physical_memory_one_page() -> TestResult {
     let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
     pt.map(&mut mem, 0x2000_0000, 0x4000_0000, PAGE_SIZE, Perm::USER_RW, MemType::Normal, Granularity::Pages)
         .map_err(mapping_failed)?;
-    check_usage(&pt, &mem, before, PAGE_SIZE, 0)?;
-    ensure!(pt.usage(&mem).table_pages == 4, "one page took {} table pages, expected 4", pt.usage(&mem).table_pages);
+    let u = check_usage(&pt, &mem, before, PAGE_SIZE, 0)?;
+    ensure!(u.table_pages == 4, "one page took {} table pages, expected 4", u.table_pages);
     pt.unmap(&mut mem, 0x2000_0000, PAGE_SIZE).map_err(mapping_failed)?;
     check_usage(&pt, &mem, before, 0, 0)?;
     pt.destroy(&mut mem);
@@ -215,8 +216,7 @@ pub fn physical_memory_pages() -> TestResult {
             )
             .map_err(mapping_failed)?;
         }
-        check_usage(&pt, &mem, before, PAGES * PAGE_SIZE, frames.len())?;
-        let u = pt.usage(&mem);
+        let u = check_usage(&pt, &mem, before, PAGES * PAGE_SIZE, frames.len())?;
         ensure!(u.pages == PAGES && u.blocks == 0, "{u:?}: expected {PAGES} pages and no blocks");
         Ok(())
     })();
@@ -237,8 +237,7 @@ pub fn physical_memory_huge() -> TestResult {
     let mut mem = KernelTableMemory;
     let mut pt = PageTable::new(&mut mem).map_err(mapping_failed)?;
     pt.map(&mut mem, VA, PA, LEN, Perm::KERNEL_RW, MemType::Normal, Granularity::Blocks).map_err(mapping_failed)?;
-    check_usage(&pt, &mem, before, LEN, 0)?;
-    let u = pt.usage(&mem);
+    let u = check_usage(&pt, &mem, before, LEN, 0)?;
     ensure!(u.blocks == 4 && u.pages == 5, "{u:?}: expected 4 blocks and 5 pages");
     pt.unmap(&mut mem, VA, LEN).map_err(mapping_failed)?;
     check_usage(&pt, &mem, before, 0, 0)?;
