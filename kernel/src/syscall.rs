@@ -8,7 +8,7 @@
 use crate::arch::TrapFrame;
 use crate::fault::end_group;
 use crate::object::cap_group::{CapGroup, GroupState};
-use crate::object::connection::Connection;
+use crate::object::connection::{self, Call, Connection, Return};
 use crate::object::irq::Irq;
 use crate::object::notification::Notification;
 use crate::object::pmo::Pmo;
@@ -121,8 +121,8 @@ const fn entry(call: Syscall) -> Entry {
         CapGroupCpuTime => (|t, &[group, ..]| Ok(t.group.cap::<CapGroup>(group, Rights::READ)?.cpu_time()), Locked),
         RegisterServer => (|t, &[entry, max, ..]| register_server(&t.group, entry, max), Allocating),
         RegisterClient => (|t, &[server, buf, ..]| register_client(&t.group, server, buf), Allocating),
-        IpcCall => (|t, &[conn, w0, w1, w2, w3, ncaps]| ipc_call(t, conn, [w0, w1, w2, w3], ncaps), Locked),
-        IpcReturn => (|t, &[ret, w0, w1, w2, ncaps, ..]| ipc_return(t, [ret, w0, w1, w2], ncaps), Locked),
+        IpcCall => (|t, a| ipc_call(t, Call::decode(a)), Locked),
+        IpcReturn => (|t, a| connection::ipc_return(t, Return::decode(a)).map(|()| 0), Locked),
         CreateNotification => (|t, _| create_notification(&t.group), Allocating),
         Wait => (|t, &[n, timeout, ..]| wait(t, n, timeout), Locked),
         Notify => (|t, &[n, ..]| notify(&t.group, n), Locked),
@@ -156,8 +156,7 @@ pub fn dispatch(frame: &mut TrapFrame) -> Option<crate::bkl::Guard> {
     let result = if entry.allocates && !mm::heap_has_room() {
         Err(Error::NoMemory)
     } else {
-        let a: &[u64; 6] = frame.x.first_chunk().unwrap_or(&[0; 6]);
-        sched::with_current(|t| (entry.run)(t, a)).unwrap_or(Err(Error::NoSyscall))
+        sched::with_current(|t| (entry.run)(t, frame.args())).unwrap_or(Err(Error::NoSyscall))
     };
     frame.x[0] = match result {
         Ok(v) => v,
@@ -308,13 +307,8 @@ fn register_client(me: &Arc<CapGroup>, server: u64, buf: u64) -> SysResult {
 
 /// The general path of `ipc_call` (the fast path is tried first, see
 /// `connection::fast_call_path`).
-fn ipc_call(t: &Arc<Thread>, conn: u64, words: [u64; 4], ncaps: u64) -> SysResult {
-    t.group.cap::<Connection>(conn, Rights::WRITE)?.call(t, words, ncaps)?;
-    Ok(0)
-}
-
-fn ipc_return(t: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> SysResult {
-    crate::object::connection::ipc_return(t, regs, ncaps)?;
+fn ipc_call(t: &Arc<Thread>, call: Call) -> SysResult {
+    t.group.cap::<Connection>(call.conn, Rights::WRITE)?.call(t, call)?;
     Ok(0)
 }
 

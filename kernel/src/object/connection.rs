@@ -202,15 +202,51 @@ fn move_caps(buf: &Pmo, n: usize, from: &Arc<CapGroup>, to: &Arc<CapGroup>) -> R
     buf.write(ipc::CAP_SLOTS as u64, &bytes)
 }
 
+/// An `ipc_call`'s arguments as the caller's registers hold them
+/// (docs/ipc.md). The fast path and the general path both decode them here,
+/// so the register convention is written down once.
+#[derive(Clone, Copy)]
+pub struct Call {
+    /// x0: the connection's slot.
+    pub conn: u64,
+    /// x1-x4: the words the handler gets in its x1-x4.
+    pub words: [u64; 4],
+    /// x5: how many capabilities the buffer names.
+    pub ncaps: u64,
+}
+
+impl Call {
+    #[inline(always)]
+    pub fn decode(&[conn, w0, w1, w2, w3, ncaps]: &[u64; 6]) -> Call {
+        Call { conn, words: [w0, w1, w2, w3], ncaps }
+    }
+}
+
+/// An `ipc_return`'s arguments, as [`Call`] is a call's.
+#[derive(Clone, Copy)]
+pub struct Return {
+    /// x0-x3: what the caller gets in its x0-x3.
+    pub regs: [u64; 4],
+    /// x4: how many capabilities the buffer names.
+    pub ncaps: u64,
+}
+
+impl Return {
+    #[inline(always)]
+    pub fn decode(&[r0, r1, r2, r3, ncaps, _]: &[u64; 6]) -> Return {
+        Return { regs: [r0, r1, r2, r3], ncaps }
+    }
+}
+
 impl Connection {
-    /// A client thread calls: hand the CPU to the handler. `words` are the
-    /// caller's x1-x4; `ncaps` capabilities are named in the buffer.
-    pub fn call(self: &Arc<Self>, client: &Arc<Thread>, words: [u64; 4], ncaps: u64) -> Result<(), Error> {
+    /// A client thread calls: hand the CPU to the handler. `call.ncaps`
+    /// capabilities are named in the buffer.
+    pub fn call(self: &Arc<Self>, client: &Arc<Thread>, call: Call) -> Result<(), Error> {
         if !self.server.is_alive() {
             return Err(Error::PeerDead);
         }
         self.idle_handler()?;
-        let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
+        let n = usize::try_from(call.ncaps).map_err(|_| Error::InvalidArgument)?;
         move_caps(&self.buf, n, &client.group, &self.server)?;
         {
             let mut h = self.handler.lock();
@@ -222,7 +258,7 @@ impl Connection {
                 return Err(Error::Busy);
             }
             info.caller = Some(client.clone());
-            self.start(words, ncaps).apply(&mut h.ctx);
+            self.start(call).apply(&mut h.ctx);
         }
         sched::block_and_handoff(self.handler.clone());
         Ok(())
@@ -239,9 +275,15 @@ impl Connection {
         }
     }
 
-    /// How its handler starts a call with `words` and `ncaps` capabilities.
-    fn start(&self, words: [u64; 4], ncaps: u64) -> HandlerStart {
-        HandlerStart { index: self.index, entry: self.entry, stack_top: self.stack_top, words, ncaps }
+    /// How its handler starts `call`.
+    fn start(&self, call: Call) -> HandlerStart {
+        HandlerStart {
+            index: self.index,
+            entry: self.entry,
+            stack_top: self.stack_top,
+            words: call.words,
+            ncaps: call.ncaps,
+        }
     }
 
     /// The server ended: whoever waits in a call gets `PeerDead`.
@@ -291,9 +333,10 @@ fn wake_caller(handler: &Thread) {
     }
 }
 
-/// The handler thread `h` returns `regs` (x0-x3 for the caller) and
-/// `ncaps` capabilities named in the buffer.
-pub fn ipc_return(h: &Arc<Thread>, regs: [u64; 4], ncaps: u64) -> Result<(), Error> {
+/// The handler thread `h` ends its call: `ret.regs` for the caller and
+/// `ret.ncaps` capabilities named in the buffer.
+pub fn ipc_return(h: &Arc<Thread>, ret: Return) -> Result<(), Error> {
+    let Return { regs, ncaps } = ret;
     let n = usize::try_from(ncaps).map_err(|_| Error::InvalidArgument)?;
     let info = h.lock().handler.as_mut().map(|i| (i.conn.upgrade(), i.caller.take(), i.buf_va, i.stack_va));
     let Some((conn, caller, buf_va, stack_va)) = info else { return Err(Error::InvalidArgument) };
@@ -392,7 +435,7 @@ pub fn fast_call_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if sched::need_switch() {
         return None;
     }
-    sched::with_current(|t| fast_call(t, frame)).flatten()
+    sched::with_current(|t| fast_call(t, frame, Call::decode(frame.args()))).flatten()
 }
 
 /// [`fast_call_path`]'s other direction, `ipc_return`: `frame` holds the
@@ -402,30 +445,31 @@ pub fn fast_return_path(frame: &TrapFrame) -> Option<*const TrapFrame> {
     if sched::need_switch() {
         return None;
     }
-    fast_return(frame)
+    fast_return(Return::decode(frame.args()))
 }
 
 #[inline(always)]
-fn fast_call(client: &Arc<Thread>, frame: &TrapFrame) -> Option<*const TrapFrame> {
-    if frame.x[5] != 0 {
+fn fast_call(client: &Arc<Thread>, frame: &TrapFrame, call: Call) -> Option<*const TrapFrame> {
+    if call.ncaps != 0 {
         return None;
     }
     let (handler, start) = {
+        // Borrowed under the table's lock rather than cloned out by
+        // `CapGroup::cap`: two atomic operations fewer on the hottest path.
         let g = client.group.lock();
-        let super::KObject::Connection(c) = &g.caps.lookup(frame.x[0], ObjectType::Connection, Rights::WRITE).ok()?.obj
+        let super::KObject::Connection(c) = &g.caps.lookup(call.conn, ObjectType::Connection, Rights::WRITE).ok()?.obj
         else {
             return None;
         };
-        (c.handler.clone(), c.start([frame.x[1], frame.x[2], frame.x[3], frame.x[4]], 0))
+        (c.handler.clone(), c.start(call))
     };
     sched::ipc_call_switch(frame, handler, &start)
 }
 
 #[inline(always)]
-fn fast_return(frame: &TrapFrame) -> Option<*const TrapFrame> {
-    if frame.x[4] != 0 {
+fn fast_return(ret: Return) -> Option<*const TrapFrame> {
+    if ret.ncaps != 0 {
         return None;
     }
-    let regs = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
-    sched::ipc_return_switch(|f| f.x[..4].copy_from_slice(&regs))
+    sched::ipc_return_switch(|f| f.x[..4].copy_from_slice(&ret.regs))
 }

@@ -32,6 +32,12 @@ impl TrapFrame {
     pub const fn zeroed() -> TrapFrame {
         TrapFrame { x: [0; 31], sp_el0: 0, elr: 0, spsr: 0 }
     }
+
+    /// A system call's arguments, x0-x5 (its number is x8).
+    #[inline(always)]
+    pub fn args(&self) -> &[u64; 6] {
+        self.x.first_chunk().unwrap_or(&[0; 6])
+    }
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
