@@ -103,7 +103,9 @@ const fn entry(call: Syscall) -> Entry {
         CapTransfer => (|t, &[cap, group, mask, ..]| cap_copy(&t.group, cap, group, Rights(mask), true), Allocating),
         CapRevoke => (|t, &[cap, ..]| cap_revoke(&t.group, cap), Locked),
         CapDelete => (|t, &[cap, ..]| cap_delete(&t.group, cap), Locked),
-        CreateCapGroup => (|t, &[name, len, ..]| create_cap_group(&t.group, name, len), Allocating),
+        CreateCapGroup => {
+            (|t, &[name, len, extra, ..]| create_cap_group(&t.group, name, len, Rights(extra)), Allocating)
+        }
         CreateThread => (|t, &[group, pc, sp, arg, ..]| create_thread(&t.group, group, pc, sp, arg), Allocating),
         GetTick => (|_, _| Ok(crate::arch::timer::ticks()), LockFree),
         FreeMemory => (|_, _| Ok(mm::free_page_count() * PAGE_SIZE), Locked),
@@ -519,14 +521,18 @@ fn cap_copy(me: &Arc<CapGroup>, slot: u64, group: u64, mask: Rights, transfer: b
     Ok(new_slot)
 }
 
-fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64) -> SysResult {
-    if len == 0 || len > NAME_MAX {
+fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64, extra: Rights) -> SysResult {
+    if len == 0 || len > NAME_MAX || extra.intersect(Rights(!Rights::DEVICE.0)) != Rights::NONE {
         return Err(Error::InvalidArgument);
+    }
+    // `DEVICE` only passes on from a holder: rights never grow.
+    if extra.contains(Rights::DEVICE) {
+        me.cap::<CapGroup>(chcore_abi::slot::SELF_CAP_GROUP, Rights::DEVICE)?;
     }
     let mut bytes = alloc::vec![0u8; len as usize];
     uaccess::copy_from_user(&me.vmspace, name, &mut bytes)?;
     let name = core::str::from_utf8(&bytes).map_err(|_| Error::InvalidArgument)?;
-    let child_rights = Rights::ALL.intersect(Rights(!Rights::DEVICE.0));
+    let child_rights = Rights::ALL.intersect(Rights(!Rights::DEVICE.0)).union(extra);
     // Its memory counts against ours, and it ends with us.
     let child = CapGroup::new_child(name, child_rights, me)?;
     me.insert_cap(KObject::CapGroup(child), child_rights, None)

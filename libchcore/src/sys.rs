@@ -168,7 +168,13 @@ pub fn cap_info(slot: Slot) -> Result<(ObjectType, Rights), Error> {
 
 /// A new, empty cap_group.
 pub fn create_cap_group(name: &str) -> Result<Slot, Error> {
-    call(Syscall::CreateCapGroup, a(name.as_ptr() as u64, name.len() as u64, 0, 0))
+    create_cap_group_with(name, Rights::NONE)
+}
+
+/// A new, empty process that also holds `extra` rights on itself; only
+/// `Rights::DEVICE` may be asked for, and only by a holder of it.
+pub fn create_cap_group_with(name: &str, extra: Rights) -> Result<Slot, Error> {
+    call(Syscall::CreateCapGroup, a(name.as_ptr() as u64, name.len() as u64, extra.0, 0))
 }
 
 /// A new runnable thread in `group`.

@@ -1,5 +1,5 @@
-//! Support for the user-level test programs (usertest, procmgr's
-//! kernel-facing suite): a test is a `fn() -> TestResult`; [`check!`]
+//! Support for the user-level test programs (`kerneltest`, `usertest`,
+//! `harden`): a test is a `fn() -> TestResult`; [`check!`]
 //! fails it with a message unless a condition holds, and [`expect!`] fails
 //! it unless a call returned exactly the value expected.
 //!

@@ -37,8 +37,8 @@ pub fn images_dir() -> PathBuf {
 pub struct Variant {
     /// The self-test image (`--features selftest`).
     pub test: bool,
-    /// The lab image: the kernel's self-tests and procmgr's kernel-facing
-    /// tests, then `hello` and the shell (what ChCore's lab graders read).
+    /// The lab image: the kernel's self-tests and `kerneltest`, then
+    /// `hello` and the shell (what ChCore's lab graders read).
     pub lab: bool,
     /// Raspberry Pi 3 console on the mini UART.
     pub mini_uart: bool,
@@ -88,8 +88,23 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
 
 /// Programs packed into the ramdisk (the `apps` crate's binaries).
 pub const RAMDISK_PROGRAMS: &[&str] = &[
-    "shell", "ls", "cat", "echo", "free", "ps", "top", "hello", "usertest", "true", "bench", "scale", "fuzz", "harden",
-    "sleep", "procs",
+    "shell",
+    "ls",
+    "cat",
+    "echo",
+    "free",
+    "ps",
+    "top",
+    "hello",
+    "kerneltest",
+    "usertest",
+    "true",
+    "bench",
+    "scale",
+    "fuzz",
+    "harden",
+    "sleep",
+    "procs",
 ];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a

@@ -181,6 +181,10 @@ fn capabilities() {
         refused("notify on an empty slot", sys::notify(s));
         refused("create_thread in an empty slot's group", sys::create_thread(s, 0x40_0000, 0x1000, 0));
     }
+    // Rights never grow: `DEVICE` passes on only from a holder, and no other
+    // right can be asked for a new process.
+    refused("create_cap_group asking DEVICE without it", sys::create_cap_group_with("dev", Rights::DEVICE));
+    refused("create_cap_group asking an unknown right", sys::create_cap_group_with("x", Rights(1 << 40)));
     // Forged slot numbers: whatever a process names, only its own table counts.
     let mut x = 0x1234_5678_9ABC_DEF1u64;
     for _ in 0..64 {

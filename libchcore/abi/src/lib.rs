@@ -43,7 +43,8 @@ pub enum Syscall {
     CapRevoke = 14,
     /// `cap_delete(slot) -> 0`: remove one capability.
     CapDelete = 15,
-    /// `create_cap_group(name, name_len) -> cap`: a new, empty process.
+    /// `create_cap_group(name, name_len, extra) -> cap`: a new, empty
+    /// process; `extra` may give it [`Rights::DEVICE`] if the caller has it.
     CreateCapGroup = 16,
     /// `create_thread(cap_group_cap, pc, sp, arg) -> cap`: a runnable thread in that group.
     CreateThread = 17,

@@ -9,14 +9,16 @@ pub(super) fn program(path: &str) -> Option<&'static [u8]> {
     RAMDISK.get()?.find(name).map(|e| e.data)
 }
 
-/// A new cap_group with its connection to procmgr in slot 2.
-pub(super) fn new_group(name: &str) -> Result<(Slot, u64), Error> {
+/// A new cap_group with its connection to procmgr in slot 2, and `extra`
+/// rights on itself beyond a process's usual ones (`DEVICE` for the
+/// suites and drivers procmgr starts itself; see `create_cap_group`).
+pub(super) fn new_group(name: &str, extra: Rights) -> Result<(Slot, u64), Error> {
     // No count of processes: each costs memory (docs/memory.md), and when
     // what is left falls to the reserve, new ones are refused.
     if sys::free_memory() < RESERVE.load(Ordering::Relaxed) {
         return Err(Error::NoMemory);
     }
-    let group = sys::create_cap_group(name)?;
+    let group = sys::create_cap_group_with(name, extra)?;
     if let Err(e) = sys::set_mem_limit(group, MEM_LIMIT.load(Ordering::Relaxed)) {
         let _ = sys::cap_delete(group);
         return Err(e);
@@ -143,10 +145,10 @@ pub(super) fn discard(pid: u64, group: Slot, notified: bool) {
 }
 
 /// Start a program on behalf of `parent` with `fds`; returns the pid.
-pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds) -> Result<u64, Error> {
+pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) -> Result<u64, Error> {
     let image = program(path).ok_or(Error::NotFound)?;
     let name = args.first().copied().unwrap_or(path);
-    let (group, badge) = new_group(name)?;
+    let (group, badge) = new_group(name, extra)?;
     let pid = register(badge, parent, name, group, fds);
     let mut notified = false;
     match load(group, image, args).and_then(|(pc, sp)| start(group, pc, sp, &mut notified)) {
@@ -158,10 +160,11 @@ pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds) -> Result<u64, Er
     }
 }
 
-/// Start `path` with the console as its standard files.
-pub fn spawn_with_console(path: &str, args: &[&str]) -> Result<u64, Error> {
+/// Start `path` with the console as its standard files and `extra` rights
+/// (see [`new_group`]).
+pub fn spawn_with_console(path: &str, args: &[&str], extra: Rights) -> Result<u64, Error> {
     let console = Arc::new(File(FileKind::Console));
     let mut fds: Fds = (0..3).map(|_| Some(console.clone())).collect();
     fds.resize_with(proto::MAX_FDS, || None);
-    spawn(ROOT_PID, path, args, fds)
+    spawn(ROOT_PID, path, args, fds, extra)
 }

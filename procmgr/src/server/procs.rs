@@ -191,7 +191,7 @@ pub(super) fn op_spawn(pid: u64, data: &[u8], std: [u64; 3]) -> Result<Reply, Er
         fds.push(Some(fd(pid, f)?));
     }
     fds.resize_with(proto::MAX_FDS, || None);
-    let child = spawn(pid, path, &args, fds)?;
+    let child = spawn(pid, path, &args, fds, Rights::NONE)?;
     Ok(ok(child, [0; 3]))
 }
 
@@ -201,7 +201,7 @@ pub(super) fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
         let p = t.procs.get(&pid).ok_or(Error::InvalidArgument)?;
         (p.group, p.name.clone(), p.fds.clone())
     };
-    let (group, badge) = new_group(&name)?;
+    let (group, badge) = new_group(&name, Rights::NONE)?;
     let child = register(badge, pid, &name, group, fds);
     let mut notified = false;
     let started = sys::vmspace_clone(group, parent_group).and_then(|_| {
@@ -224,7 +224,7 @@ pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Er
     // Check the image before anything changes: a bad one leaves the caller running.
     kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
     let name = args.first().copied().unwrap_or(path);
-    let (group, badge) = new_group(name)?;
+    let (group, badge) = new_group(name, Rights::NONE)?;
     let (pc, sp) = match load(group, image, &args) {
         Ok(x) => x,
         Err(e) => {

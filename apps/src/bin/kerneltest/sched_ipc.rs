@@ -1,13 +1,13 @@
 //! User-level tests of scheduling, notifications and IPC.
 //!
-//! The IPC tests start servers and clients as copies of procmgr in new
+//! The IPC tests start servers and clients as copies of this program in new
 //! cap_groups (`libchcore::spawn`), so every call crosses address spaces.
 
-use crate::tests::TestResult;
 use alloc::format;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use libchcore::abi::{group_state, slot, Syscall};
 use libchcore::ipc::{self, Reply, Request};
+use libchcore::testing::TestResult;
 use libchcore::{check, spawn, sys, Error, PmoKind, Rights};
 
 fn err(what: &'static str) -> impl Fn(Error) -> alloc::string::String {
