@@ -71,7 +71,9 @@ const SKIPPED: &str = "SKIPPED";
 fn with_device(test: fn() -> TestResult) -> TestResult {
     match sys::cap_info(slot::SELF_CAP_GROUP) {
         Ok((_, rights)) if rights.contains(Rights::DEVICE) => test(),
-        _ => Err(format!("{SKIPPED}: needs the DEVICE right, which procmgr gives only to the suites it starts at boot")),
+        _ => {
+            Err(format!("{SKIPPED}: needs the DEVICE right, which procmgr gives only to the suites it starts at boot"))
+        }
     }
 }
 
