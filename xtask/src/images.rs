@@ -1,5 +1,6 @@
 //! Building the kernel images at their fixed paths under `target/images/`.
 
+use crate::fresh::{self, Job};
 use crate::setup::{KERNEL_TARGET, USER_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -109,17 +110,17 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
 /// malformed ELF for the exec tests, into `target/user/ramdisk.cpio`.
-pub fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
+fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
-    run_cargo(
-        cargo_user()
-            .current_dir(root())
-            .args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET])
-            .arg("--target-dir")
-            .arg(&dir),
-        "building the ramdisk programs",
-    )?;
     let bin = dir.join(USER_TARGET).join("release");
+    let mut cmd = cargo_user();
+    cmd.current_dir(root())
+        .args(["build", "--quiet", "-p", "apps", "--release", "--target", USER_TARGET])
+        .arg("--target-dir")
+        .arg(&dir);
+    let job = Job::new(&root(), "apps", &cmd, &root().join("apps"));
+    let job = RAMDISK_PROGRAMS.iter().fold(job, |job, name| job.writes(&bin.join(name)));
+    job.run(|| run_cargo(&mut cmd, "building the ramdisk programs"))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for name in RAMDISK_PROGRAMS {
         let path = bin.join(name);
@@ -133,14 +134,15 @@ pub fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     let out = dir.join("ramdisk.cpio");
-    fs::write(&out, chcore_proc::cpio::write(&refs)).map_err(|e| format!("{}: {e}", out.display()))?;
+    // Rewritten only when it differs: the kernel embeds it, so its time counts.
+    fresh::write_if_changed(&out, &chcore_proc::cpio::write(&refs))?;
     Ok(out)
 }
 
 /// Build the user programs the kernel embeds (procmgr) for variant `v`;
 /// returns the ELF to embed. User programs build in their own target
 /// directory, always before the kernel, so the kernel never embeds a stale one.
-pub fn build_user(v: Variant) -> Result<PathBuf, String> {
+fn build_user(v: Variant) -> Result<PathBuf, String> {
     let dir = root().join("target").join("user");
     let mut cmd = cargo_user();
     cmd.current_dir(root()).args(["build", "--quiet", "-p", "procmgr", "--release", "--target", USER_TARGET]);
@@ -151,15 +153,20 @@ pub fn build_user(v: Variant) -> Result<PathBuf, String> {
     } else if v.bench.is_some() {
         cmd.args(["--features", "bench"]);
     }
-    run_cargo(cmd.arg("--target-dir").arg(&dir), "the procmgr build")?;
-    let out = dir.join(match (v.test, v.bench.is_some()) {
-        _ if v.lab => "procmgr-lab.elf",
-        (true, _) => "procmgr-test.elf",
-        (false, true) => "procmgr-bench.elf",
-        (false, false) => "procmgr.elf",
-    });
+    cmd.arg("--target-dir").arg(&dir);
+    let name = match (v.test, v.bench.is_some()) {
+        _ if v.lab => "procmgr-lab",
+        (true, _) => "procmgr-test",
+        (false, true) => "procmgr-bench",
+        (false, false) => "procmgr",
+    };
+    let out = dir.join(format!("{name}.elf"));
+    // Every variant builds to the same path; its own copy is what the kernel embeds.
     let built = dir.join(USER_TARGET).join("release").join("procmgr");
-    fs::copy(&built, &out).map_err(|e| format!("copy {} -> {}: {e}", built.display(), out.display()))?;
+    Job::new(&root(), name, &cmd, &root().join("procmgr")).writes(&out).run(|| {
+        run_cargo(&mut cmd, "the procmgr build")?;
+        fresh::copy_if_changed(&built, &out)
+    })?;
     Ok(out)
 }
 
@@ -200,6 +207,7 @@ pub fn clippy_kernel(machine: Machine) -> Result<(), String> {
 }
 
 fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
+    let _lock = fresh::lock(&root())?;
     let procmgr = build_user(v)?;
     let ramdisk = build_ramdisk(v)?;
     let status = &mut cargo();
@@ -218,22 +226,20 @@ fn clippy_kernel_variant(machine: Machine, v: Variant) -> Result<(), String> {
 /// Build the kernel for `machine` and install it under `target/images/<machine>/`.
 /// Returns the path QEMU boots (ELF for virt, raw image for raspi3).
 pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
+    let _lock = fresh::lock(&root())?;
     let procmgr = build_user(v)?;
     let ramdisk = build_ramdisk(v)?;
     let dir = kernel_target_dir(machine);
-    let status = &mut cargo();
-    status
-        .current_dir(root())
+    let cmd = &mut cargo();
+    cmd.current_dir(root())
         .env("CHCORE_PROCMGR_ELF", &procmgr)
         .env("CHCORE_RAMDISK", &ramdisk)
         .args(["build", "--quiet", "-p", "kernel", "--release", "--target", KERNEL_TARGET])
         .args(["--features", &features(machine, v)])
         .arg("--target-dir")
         .arg(&dir);
-    run_cargo(status, &format!("the kernel build for {machine}"))?;
     let built = dir.join(KERNEL_TARGET).join("release").join("kernel");
     let out = images_dir().join(machine.name());
-    fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let suffix = match (v.test, v.mini_uart, v.bench.is_some()) {
         _ if v.lab => "-lab",
         (_, _, true) => "-bench",
@@ -243,21 +249,30 @@ pub fn build(machine: Machine, v: Variant) -> Result<PathBuf, String> {
         (true, true, _) => "-test-mini-uart",
     };
     let elf_path = out.join(format!("kernel{suffix}.elf"));
-    fs::copy(&built, &elf_path).map_err(|e| format!("copy {} -> {}: {e}", built.display(), elf_path.display()))?;
-    match machine {
-        Machine::Virt => Ok(elf_path),
-        Machine::Raspi3 => {
-            let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-            let (base, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-            if base != 0x8_0000 {
-                return Err(format!(
-                    "raspi3 kernel starts at {base:#x}, but the firmware loads kernel8.img at 0x80000"
-                ));
-            }
-            let img = out.join(format!("kernel8{suffix}.img"));
-            fs::write(&img, bin).map_err(|e| format!("{}: {e}", img.display()))?;
-            let cfg = out.join("config.txt");
-            fs::write(&cfg, RASPI3_CONFIG_TXT).map_err(|e| format!("{}: {e}", cfg.display()))?;
+    let img = (machine == Machine::Raspi3).then(|| out.join(format!("kernel8{suffix}.img")));
+    let mut job = Job::new(&root(), &format!("kernel-{}{suffix}", machine.name()), cmd, &root().join("kernel"))
+        .embeds(&procmgr)
+        .embeds(&ramdisk)
+        .writes(&elf_path);
+    if let Some(img) = &img {
+        job = job.writes(img);
+    }
+    job.run(|| {
+        run_cargo(cmd, &format!("the kernel build for {machine}"))?;
+        fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        fresh::copy_if_changed(&built, &elf_path)?;
+        let Some(img) = &img else { return Ok(()) };
+        let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+        let (base, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+        if base != 0x8_0000 {
+            return Err(format!("raspi3 kernel starts at {base:#x}, but the firmware loads kernel8.img at 0x80000"));
+        }
+        fresh::write_if_changed(img, &bin)
+    })?;
+    match img {
+        None => Ok(elf_path),
+        Some(img) => {
+            fresh::write_if_changed(&out.join("config.txt"), RASPI3_CONFIG_TXT.as_bytes())?;
             Ok(img)
         }
     }
@@ -289,20 +304,25 @@ pub fn clippy_chainloader() -> Result<(), String> {
 
 /// Build the UART chainloader and write `target/images/raspi3/chainloader.img`.
 pub fn build_chainloader(mini_uart: bool) -> Result<PathBuf, String> {
+    let _lock = fresh::lock(&root())?;
     let dir = root().join("target").join("chainloader");
     let mut cmd = cargo();
     cmd.current_dir(root()).args(["build", "--quiet", "-p", "chainloader", "--release", "--target", KERNEL_TARGET]);
     if mini_uart {
         cmd.args(["--features", "mini-uart"]);
     }
-    run_cargo(cmd.arg("--target-dir").arg(&dir), "the chainloader build")?;
-    let elf_path = dir.join(KERNEL_TARGET).join("release").join("chainloader");
-    let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-    let (_, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    cmd.arg("--target-dir").arg(&dir);
+    let name = if mini_uart { "chainloader-mini-uart" } else { "chainloader" };
     let out = images_dir().join("raspi3");
-    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let img = out.join(if mini_uart { "chainloader-mini-uart.img" } else { "chainloader.img" });
-    fs::write(&img, bin).map_err(|e| format!("{}: {e}", img.display()))?;
+    let img = out.join(format!("{name}.img"));
+    Job::new(&root(), name, &cmd, &root().join("boot").join("chainloader")).writes(&img).run(|| {
+        run_cargo(&mut cmd, "the chainloader build")?;
+        let elf_path = dir.join(KERNEL_TARGET).join("release").join("chainloader");
+        let elf = fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+        let (_, bin) = crate::elf::to_binary(&elf).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+        fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        fresh::write_if_changed(&img, &bin)
+    })?;
     Ok(img)
 }
 

@@ -3,223 +3,39 @@
 //! target crates.
 
 mod bench;
+mod cli;
 mod elf;
 mod flash;
+mod fresh;
 mod images;
 mod setup;
 mod symbols;
 
+use cli::Opts;
 use images::Variant;
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
-use systests::qemu::{parse_mem, Console, EntryEl, Machine, QemuConfig};
-
-const USAGE: &str = "\
-usage: cargo xtask <command> [options]
-
-commands:
-  build   [--machine virt|raspi3]           build the kernel and test images (default: both machines)
-  run     [--machine virt|raspi3] [--smp N] [--mem SIZE] [--el 1|2|3]
-          [--test-image | --lab-image] [--mini-uart] [--append ARGS] [--log LEVEL]
-                                            boot in QEMU, serial on this terminal (Ctrl-A X quits)
-  test                                      everything: host tests, lints, images, QEMU boot tests
-  grade   [--machine virt|raspi3] [--lab N] [--lab-image] [--patience F]
-                                            lab autograder: score the checkpoints in tests/checkpoints.txt
-                                            (--lab-image: labs 1-4 from one boot of the lab image);
-                                            --patience (or CHCORE_PATIENCE) scales how long a silent run is given
-  fuzz    [--machine virt|raspi3] [--smp N] [--seconds N]
-                                            run the system call fuzzer from the shell, seed after seed
-  bench   [--machine virt|raspi3] [--iterations N] [--compare FILE] [--only NAME [--profile]]
-                                            path lengths under QEMU -icount; writes target/bench/results.json;
-                                            --profile: instructions per operation by kernel function
-  flash   --image FILE [--firmware DIR] [--loader] [--mini-uart] [--device /dev/sdX]
-                                            Raspberry Pi 3 SD card image (and, with --device, write a card)
-  chainboot --tty DEV [--kernel FILE] [--mini-uart]
-                                            send a kernel to the chainloader over a serial line
-  gdb     [--machine virt|raspi3] [--port N] [--test-image]
-                                            QEMU halted with a gdbstub, gdb-multiarch attached,
-                                            a breakpoint on kernel_main
-  help                                      this text
-
-Images land in target/images/<machine>/ (see README.md).";
-
-/// A command-line problem: the message, then the usage.
-struct UsageError(String);
-
-/// Options shared by the verbs; each verb accepts a subset.
-#[derive(Debug, Default)]
-struct Opts {
-    machine: Option<Machine>,
-    smp: Option<u32>,
-    mem: Option<String>,
-    el: Option<EntryEl>,
-    test_image: bool,
-    lab_image: bool,
-    mini_uart: bool,
-    append: Option<String>,
-    port: Option<u16>,
-    lab: Option<u32>,
-    image: Option<String>,
-    firmware: Option<String>,
-    device: Option<String>,
-    tty: Option<String>,
-    kernel: Option<String>,
-    loader: bool,
-    log: Option<String>,
-    iterations: Option<u32>,
-    compare: Option<String>,
-    seconds: Option<u64>,
-    only: Option<&'static str>,
-    profile: bool,
-    patience: Option<f64>,
-}
-
-fn parse(verb: &str, args: &[String], allowed: &[&str]) -> Result<Opts, UsageError> {
-    let mut o = Opts::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        if !allowed.contains(&flag) {
-            return Err(UsageError(format!("`{verb}` does not take {arg:?}")));
-        }
-        let mut value = |what: &str| -> Result<String, UsageError> {
-            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| UsageError(format!("{flag} needs {what}")))
-        };
-        match flag {
-            "--machine" => o.machine = Some(value("a machine")?.parse().map_err(UsageError)?),
-            "--smp" => {
-                let v = value("a CPU count")?;
-                match v.parse::<u32>() {
-                    Ok(n) if (1..=8).contains(&n) => o.smp = Some(n),
-                    _ => return Err(UsageError(format!("--smp {v:?}: expected a number of CPUs from 1 to 8"))),
-                }
-            }
-            "--mem" => o.mem = Some(parse_mem(&value("a size")?).map_err(UsageError)?),
-            "--el" => {
-                o.el = Some(match value("1, 2 or 3")?.as_str() {
-                    "1" => EntryEl::El1,
-                    "2" => EntryEl::El2,
-                    "3" => EntryEl::El3,
-                    v => return Err(UsageError(format!("--el {v:?}: expected 1, 2 or 3"))),
-                })
-            }
-            "--append" => o.append = Some(value("kernel arguments")?),
-            "--port" => {
-                let v = value("a TCP port")?;
-                o.port = Some(v.parse().map_err(|_| UsageError(format!("--port {v:?}: expected a TCP port number")))?);
-            }
-            "--lab" => {
-                let v = value("a lab number")?;
-                o.lab = Some(v.parse().map_err(|_| UsageError(format!("--lab {v:?}: expected a lab number")))?);
-            }
-            "--image" => o.image = Some(value("a file")?),
-            "--firmware" => o.firmware = Some(value("a folder")?),
-            "--device" => o.device = Some(value("a block device")?),
-            "--tty" => o.tty = Some(value("a serial device")?),
-            "--kernel" => o.kernel = Some(value("an image file")?),
-            "--loader" => o.loader = true,
-            "--compare" => o.compare = Some(value("a results file")?),
-            "--seconds" => {
-                let v = value("a number of seconds")?;
-                o.seconds = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|s| *s > 0)
-                        .ok_or_else(|| UsageError(format!("--seconds {v:?}: expected a positive number")))?,
-                );
-            }
-            "--iterations" => {
-                let v = value("a number")?;
-                match v.parse::<u32>() {
-                    Ok(n) if n >= 10 => o.iterations = Some(n),
-                    _ => return Err(UsageError(format!("--iterations {v:?}: expected a number of at least 10"))),
-                }
-            }
-            "--log" => {
-                let v = value("a log level")?;
-                if !["off", "error", "warn", "info", "debug", "trace"].contains(&v.as_str()) {
-                    return Err(UsageError(format!("--log {v:?}: expected off, error, warn, info, debug or trace")));
-                }
-                o.log = Some(v);
-            }
-            "--only" => {
-                let v = value("a benchmark name")?;
-                let known = || bench::TARGETS.iter().map(|t| t.0).chain([bench::CROWD]);
-                o.only = Some(known().find(|n| *n == v).ok_or_else(|| {
-                    UsageError(format!("--only {v:?}: expected one of {}", known().collect::<Vec<_>>().join(", ")))
-                })?);
-            }
-            "--patience" => {
-                let v = value("a factor")?;
-                o.patience =
-                    Some(systests::runner::parse_factor(&v).map_err(|e| UsageError(format!("--patience: {e}")))?);
-            }
-            "--profile" => o.profile = true,
-            "--test-image" => o.test_image = true,
-            "--lab-image" => o.lab_image = true,
-            "--mini-uart" => o.mini_uart = true,
-            _ => unreachable!("every allowed flag is handled"),
-        }
-    }
-    if o.machine == Some(Machine::Raspi3) {
-        if o.mem.is_some() {
-            return Err(UsageError("--mem: QEMU's raspi3b always has 1 GiB".into()));
-        }
-        if o.smp.is_some_and(|n| n != 4) {
-            return Err(UsageError("--smp: QEMU's raspi3b always has 4 CPUs".into()));
-        }
-        if o.el.is_some() {
-            return Err(UsageError("--el: QEMU's raspi3b always starts at EL2".into()));
-        }
-        if o.append.is_some() || o.log.is_some() {
-            return Err(UsageError("--append/--log: raspi3b passes no command line to a raw image".into()));
-        }
-    } else if o.mini_uart && !matches!(verb, "flash" | "chainboot") {
-        return Err(UsageError("--mini-uart applies to --machine raspi3 only".into()));
-    }
-    Ok(o)
-}
+use systests::qemu::{Console, EntryEl, Machine, QemuConfig};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(verb) = args.first() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let rest = &args[1..];
-    let result = match verb.as_str() {
-        "build" => parse(verb, rest, &["--machine"]).map(build),
-        "run" => parse(
-            verb,
-            rest,
-            &["--machine", "--smp", "--mem", "--el", "--test-image", "--lab-image", "--mini-uart", "--append", "--log"],
-        )
-        .map(run),
-        "flash" => parse(verb, rest, &["--image", "--firmware", "--device", "--loader", "--mini-uart"]).map(flash_cmd),
-        "chainboot" => parse(verb, rest, &["--tty", "--kernel", "--mini-uart"]).map(chainboot),
-        "test" => parse(verb, rest, &[]).map(|_| test()),
-        "gdb" => parse(verb, rest, &["--machine", "--port", "--test-image", "--mini-uart"]).map(gdb),
-        "grade" => parse(verb, rest, &["--machine", "--lab", "--lab-image", "--patience"]).map(grade),
-        "bench" => parse(verb, rest, &["--machine", "--iterations", "--compare", "--only", "--profile"]).map(bench_cmd),
-        "fuzz" => parse(verb, rest, &["--machine", "--smp", "--seconds"]).map(fuzz_cmd),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+    match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli::Command::Help(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
         }
-        other => Err(UsageError(format!("unknown command {other:?}"))),
-    };
-    match result {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-        Err(UsageError(e)) => {
-            eprintln!("error: {e}\n\n{USAGE}");
+        Ok(cli::Command::Run(verb, opts)) => match (verb.run)(*opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(cli::UsageError { message, usage }) => {
+            if let Some(m) = message {
+                eprintln!("error: {m}\n");
+            }
+            eprintln!("{usage}");
             ExitCode::from(2)
         }
     }
@@ -266,9 +82,6 @@ fn run(o: Opts) -> Result<(), String> {
     setup::rust_targets()?;
     setup::qemu()?;
     let machine = o.machine.unwrap_or(Machine::Virt);
-    if o.test_image && o.lab_image {
-        return Err("--test-image and --lab-image: choose one".into());
-    }
     let image = images::build(
         machine,
         Variant { test: o.test_image, lab: o.lab_image, mini_uart: o.mini_uart, ..Default::default() },
@@ -663,23 +476,9 @@ fn grade_one(m: Machine, lab: Option<u32>, patience: f64) -> Result<(u32, u32), 
     }
     println!("grading {m} ...");
     let (marks, test_run, shell_run) = systests::grade_machine(&images::images_dir(), m, &selected, patience)?;
-    print!("{}", systests::grade::table(&marks));
-    let missing: Vec<_> = marks.iter().filter(|mk| !mk.passed()).collect();
-    if !missing.is_empty() {
-        for mk in &missing {
-            let how = if mk.outcome == systests::grade::Outcome::TimedOut { "timed out" } else { "missing" };
-            println!("{how}: {:?} (lab {})", mk.checkpoint.expect, mk.checkpoint.lab);
-        }
-        println!("the test run ended: {}", test_run.ended);
-        if let Some(s) = &shell_run {
-            println!("the shell session ended: {}", s.ended);
-        }
-        println!("last lines of the test run:\n{}", indent(&systests::judge::tail(&test_run.output, 15)));
-        if let Some(s) = &shell_run {
-            println!("last lines of the shell session:\n{}", indent(&systests::judge::tail(&s.output, 15)));
-        }
-    }
-    Ok(systests::grade::totals(&marks))
+    let mut runs = vec![("the test run", &test_run)];
+    runs.extend(shell_run.as_ref().map(|s| ("the shell session", s)));
+    Ok(report(&marks, &runs))
 }
 
 /// Grade the lab image of one machine (labs 1-4, one boot).
@@ -691,12 +490,26 @@ fn grade_lab_one(m: Machine, lab: Option<u32>, patience: f64) -> Result<(u32, u3
     if marks.is_empty() {
         return Err(format!("the lab image covers labs {:?}, none selected", systests::LAB_IMAGE_LABS));
     }
-    print!("{}", systests::grade::table(&marks));
-    if marks.iter().any(|mk| !mk.passed()) {
-        println!("the run ended: {}", run.ended);
-        println!("last lines:\n{}", indent(&systests::judge::tail(&run.output, 15)));
+    Ok(report(&marks, &[("the run", &run)]))
+}
+
+/// Print the score table; below full marks, also each checkpoint missed
+/// (and whether its run ran out of time) and how each run ended, with its
+/// last lines. Returns (got, total).
+fn report(marks: &[systests::grade::Mark], runs: &[(&str, &systests::runner::RunOutput)]) -> (u32, u32) {
+    print!("{}", systests::grade::table(marks));
+    let missing: Vec<_> = marks.iter().filter(|mk| !mk.passed()).collect();
+    if !missing.is_empty() {
+        for mk in &missing {
+            let how = if mk.outcome == systests::grade::Outcome::TimedOut { "timed out" } else { "missing" };
+            println!("{how}: {:?} (lab {})", mk.checkpoint.expect, mk.checkpoint.lab);
+        }
+        for (name, run) in runs {
+            println!("{name} ended: {}", run.ended);
+            println!("last lines of {name}:\n{}", indent(&systests::judge::tail(&run.output, 15)));
+        }
     }
-    Ok(systests::grade::totals(&marks))
+    systests::grade::totals(marks)
 }
 
 fn grade(o: Opts) -> Result<(), String> {

@@ -1,5 +1,6 @@
 //! Make sure the tools a verb needs are installed, or say exactly how.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Rust targets from rust-toolchain.toml. The kernel is soft-float (it never
@@ -20,9 +21,24 @@ fn is_root() -> bool {
     output("id", &["-u"]).is_some_and(|s| s.trim() == "0")
 }
 
+/// The folder of the toolchain cargo runs with, when rustup says which one
+/// it is: its proxies set `RUSTUP_HOME` and `RUSTUP_TOOLCHAIN` for what they
+/// start (cargo, and through it xtask). Looking in it costs a few `stat`s
+/// where asking `rustup` costs a process and tens of milliseconds.
+fn toolchain_dir() -> Option<PathBuf> {
+    let home = std::env::var_os("RUSTUP_HOME")?;
+    let toolchain = std::env::var_os("RUSTUP_TOOLCHAIN")?;
+    let dir = Path::new(&home).join("toolchains").join(toolchain);
+    dir.is_dir().then_some(dir)
+}
+
 /// Add the aarch64 targets if rustup lacks them (machines with
 /// `RUSTUP_AUTO_INSTALL=0` will not do it on their own).
 pub fn rust_targets() -> Result<(), String> {
+    let has = |dir: &Path, t: &str| dir.join("lib").join("rustlib").join(t).join("lib").is_dir();
+    if toolchain_dir().is_some_and(|d| has(&d, KERNEL_TARGET) && has(&d, USER_TARGET)) {
+        return Ok(());
+    }
     let Some(installed) = output("rustup", &["target", "list", "--installed"]) else {
         return Err("`rustup` not found: install Rust with rustup (https://rustup.rs), then retry".into());
     };
@@ -44,6 +60,9 @@ pub fn rust_targets() -> Result<(), String> {
 /// Add the rustup components `cargo xtask test` uses (clippy, rustfmt) if
 /// they are missing (the toolchain file's minimal profile has neither).
 pub fn rust_components() -> Result<(), String> {
+    if toolchain_dir().is_some_and(|d| ["cargo-clippy", "rustfmt"].iter().all(|b| d.join("bin").join(b).is_file())) {
+        return Ok(());
+    }
     let installed = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
     let missing: Vec<&str> = ["clippy", "rustfmt"]
         .into_iter()
