@@ -168,7 +168,8 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// The data area of the shared buffer.
+    /// The shared buffer's data area: the next call's message goes here,
+    /// and the last answer's bytes are here.
     pub fn data(&mut self) -> &mut [u8] {
         &mut buffer(self.buf)[ipc::DATA..]
     }
@@ -191,5 +192,12 @@ impl Connection {
             *c = word(buf, ipc::CAP_SLOTS / 8 + i);
         }
         Ok(Answer { ret, words })
+    }
+
+    /// A call without capabilities, for protocols with their own error
+    /// numbers: the handler's return value as it is (negative for an
+    /// error, the kernel's own refusals included) and its three words.
+    pub fn call_raw(&mut self, words: [u64; 4]) -> (i64, [u64; 3]) {
+        sys::ipc_call(self.slot, words, 0)
     }
 }

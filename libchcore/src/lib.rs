@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+pub mod fs;
 mod heap;
 pub mod ipc;
 mod pipe;

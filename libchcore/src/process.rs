@@ -77,17 +77,37 @@ fn request<R>(
     data_in: &[u8],
     answer: impl FnOnce(&[u8], u64) -> R,
 ) -> Result<(u64, [u64; 3], R), Error> {
+    let mut made = None;
+    let (ret, words) = exchange(op, words, data_in, |buf, ret| {
+        if ret >= 0 {
+            made = Some(answer(buf, ret as u64));
+        }
+    })
+    .ok_or(Error::InvalidArgument)?;
+    match made {
+        Some(r) => Ok((ret as u64, words, r)),
+        None => Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument)),
+    }
+}
+
+/// [`request`] for protocols with their own error numbers (the file
+/// system's): x0 as it is, negative or not, is passed to `answer` and
+/// returned. `None` if `data_in` does not fit the buffer.
+pub(crate) fn exchange(
+    op: u64,
+    words: [u64; 3],
+    data_in: &[u8],
+    answer: impl FnOnce(&[u8], i64),
+) -> Option<(i64, [u64; 3])> {
     if data_in.len() > ipc::DATA_MAX {
-        return Err(Error::InvalidArgument);
+        return None;
     }
     let _guard = CONN.lock();
     let buf = buffer();
     buf[ipc::DATA..][..data_in.len()].copy_from_slice(data_in);
     let (ret, words) = sys::ipc_call(slot::PROCMGR, [op, words[0], words[1], words[2]], 0);
-    if ret < 0 {
-        return Err(Error::from_result(ret).unwrap_or(Error::InvalidArgument));
-    }
-    Ok((ret as u64, words, answer(buf, ret as u64)))
+    answer(buf, ret);
+    Some((ret, words))
 }
 
 /// Start the program `path` with `args` (argument 0 included) and the given
@@ -165,13 +185,19 @@ pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 4]), Error> {
     Ok((words[0], words[1], caps))
 }
 
-/// Read up to `buf.len()` bytes from `fd`; 0 means end of file.
+/// Read up to `buf.len()` bytes from `fd`; 0 means end of file. (As
+/// `fs::read`, with the kernel's error type.)
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Error> {
-    if let Some(end) = crate::pipe::end(fd)? {
-        return end.read(buf);
+    crate::fs::read(fd, buf).map_err(error_of)
+}
+
+/// The kernel's error for a POSIX one (numbered alike; others are
+/// `InvalidArgument`).
+fn error_of(e: crate::fs::Errno) -> Error {
+    if e == crate::fs::Errno::EBADF {
+        return Error::BadFd;
     }
-    let n = buf.len().min(ipc::DATA_MAX);
-    call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
+    Error::from_result(-i64::from(e.number())).unwrap_or(Error::InvalidArgument)
 }
 
 /// Read until `buf` is full, end of file or an error; returns the bytes read.
@@ -186,24 +212,10 @@ pub fn read_full(fd: u64, buf: &mut [u8]) -> usize {
     got
 }
 
-/// Write all of `data` to `fd`.
+/// Write all of `data` to `fd`. (As `fs::write`, with the kernel's error
+/// type.)
 pub fn write(fd: u64, data: &[u8]) -> Result<usize, Error> {
-    if !managed() {
-        for chunk in data.chunks(chcore_abi::PUTSTR_MAX as usize) {
-            sys::putstr(chunk)?;
-        }
-        return Ok(data.len());
-    }
-    if let Some(end) = crate::pipe::end(fd)? {
-        return end.write(data);
-    }
-    let mut done = 0;
-    while done < data.len() {
-        let chunk = &data[done..(done + ipc::DATA_MAX).min(data.len())];
-        let (n, _) = call(proto::WRITE, [fd, chunk.len() as u64, 0], chunk, &mut [])?;
-        done += n as usize;
-    }
-    Ok(done)
+    crate::fs::write(fd, data).map_err(error_of)
 }
 
 /// Close `fd`.
@@ -212,17 +224,15 @@ pub fn close(fd: u64) -> Result<(), Error> {
     call(proto::CLOSE, [fd, 0, 0], &[], &mut []).map(|_| ())
 }
 
+/// A new descriptor (the lowest free) for what `fd` refers to.
+pub fn dup(fd: u64) -> Result<u64, Error> {
+    call(proto::DUP, [fd, 0, 0], &[], &mut []).map(|r| r.0)
+}
+
 /// Make `new` refer to what `old` refers to.
 pub fn dup2(old: u64, new: u64) -> Result<(), Error> {
     crate::pipe::forget(new);
     call(proto::DUP2, [old, new, 0], &[], &mut []).map(|_| ())
-}
-
-/// Open a ramdisk file for reading.
-pub fn open(path: &str) -> Result<u64, Error> {
-    let fd = call(proto::OPEN, [0; 3], path.as_bytes(), &mut []).map(|r| r.0)?;
-    crate::pipe::forget(fd);
-    Ok(fd)
 }
 
 fn text(op: u64) -> Result<String, Error> {

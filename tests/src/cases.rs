@@ -72,7 +72,8 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["Hello ChCore!"], "hello"),
     (&["hello from a pipe"], "echo hello from a pipe | cat"),
     (&["through four stages"], "echo through four stages | cat | cat | cat"),
-    (&["usertest", "motd"], "ls"),
+    (&["bin", "motd", "tmp"], "ls"),
+    (&["usertest", "hello"], "ls /bin"),
     (&["Welcome to the ChCore ramdisk."], "cat motd"),
     (&["shell: nosuchprogram: command not found"], "nosuchprogram"),
     (&["status 127"], "echo status $?"),
@@ -80,8 +81,18 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["PID PPID STATE CPU MEM NAME", "running"], "ps"),
     (&["shell: unterminated quote"], "echo 'oops"),
     (&["builtins: echo"], "help"),
-    (&["cat: missing-file: no such file"], "cat missing-file"),
+    (&["cat: missing-file: ENOENT"], "cat missing-file"),
     (&["status 1"], "echo status $?"),
+    // Quotes keep each expected line out of the typed command's echo.
+    (&[], "echo kept' 'in' 'a' 'file > /tmp/kept.txt"),
+    (&["kept in a file"], "cat /tmp/kept.txt"),
+    (&[], "echo and' 'appended >> /tmp/kept.txt"),
+    (&["and appended"], "cat < /tmp/kept.txt | cat"),
+    (&[], "cd /tmp"),
+    (&[], "echo x > rel'ative'.txt"),
+    (&["relative.txt"], "ls /tmp"),
+    (&["shell: nowhere/x: ENOENT"], "echo x > nowhere/x"),
+    (&["cat: gone: ENOENT"], "cat gone 2>&1 | cat"),
 ];
 
 /// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three

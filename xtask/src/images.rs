@@ -98,6 +98,7 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
     "top",
     "hello",
     "kerneltest",
+    "tmpfs",
     "usertest",
     "true",
     "bench",

@@ -1,48 +1,39 @@
-//! `cat [FILE...]`: copy files (or, without arguments, standard input) to
-//! standard output.
+//! `cat [FILE...]`: copy files (or, without arguments or for `-`, standard
+//! input) to standard output.
 #![no_std]
 #![no_main]
 
-use libchcore::process::{close, open, read, write};
+use libchcore::fs::{self, Errno, O_RDONLY};
 
 libchcore::entry!(main);
 
-fn copy(fd: u64) -> Result<(), libchcore::Error> {
-    let mut buf = [0u8; 1024];
+fn copy(fd: u64) -> Result<(), Errno> {
+    let mut buf = [0u8; 4096];
     loop {
-        let n = read(fd, &mut buf)?;
+        let n = fs::read(fd, &mut buf)?;
         if n == 0 {
             return Ok(());
         }
-        write(1, &buf[..n])?;
+        fs::write(1, &buf[..n])?;
     }
 }
 
 fn main() -> i32 {
     let args = libchcore::args();
-    if args.len() <= 1 {
-        return match copy(0) {
-            Ok(()) => 0,
-            Err(e) => {
-                libchcore::eprintln!("cat: {e:?}");
-                1
-            }
-        };
-    }
+    let names: &[_] = if args.len() <= 1 { &[] } else { &args[1..] };
     let mut status = 0;
-    for name in &args[1..] {
-        match open(name) {
-            Ok(fd) => {
-                if let Err(e) = copy(fd) {
-                    libchcore::eprintln!("cat: {name}: {e:?}");
-                    status = 1;
-                }
-                let _ = close(fd);
+    for name in names.iter().map(|s| s.as_str()).chain(names.is_empty().then_some("-")) {
+        let fd = if name == "-" { Ok(0) } else { fs::open(name, O_RDONLY) };
+        let result = fd.and_then(|fd| {
+            let r = copy(fd);
+            if fd != 0 {
+                let _ = fs::close(fd);
             }
-            Err(_) => {
-                libchcore::eprintln!("cat: {name}: no such file");
-                status = 1;
-            }
+            r
+        });
+        if let Err(e) = result {
+            libchcore::eprintln!("cat: {name}: {e}");
+            status = 1;
         }
     }
     status

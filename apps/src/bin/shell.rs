@@ -1,19 +1,24 @@
-//! The shell: runs ramdisk programs by name, pipelines `a | b | c`, and the
-//! builtins `echo`, `help` and `exit`; `$?` is the last exit status.
+//! The shell: runs programs (found in `/bin` by name) with arguments,
+//! pipelines `a | b | c`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, also
+//! inside pipelines), and the builtins `echo`, `cd`, `pwd`, `help` and
+//! `exit`; `$?` is the last exit status.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use chcore_proc::shell::{parse, ParseError};
+use chcore_proc::shell::{parse, Command, Redirect, Slot};
+use libchcore::fs::{self, Fd, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY};
 use libchcore::process::{self, Status};
 use libchcore::{eprintln, print, println, Error};
 
 libchcore::entry!(main);
 
-const BUILTINS: &str = "builtins: echo [WORD...], help, exit [CODE]; $? is the last status; a | b | c pipes";
+const BUILTINS: &str = "builtins: echo [WORD...], cd [DIR], pwd, help, exit [CODE]; $? is the last status; \
+                        a | b | c pipes; < > >> 2> 2>&1 redirect";
 
 fn main() -> i32 {
     println!("Welcome to ChCore shell!");
@@ -31,13 +36,8 @@ fn main() -> i32 {
         };
         let commands = match parse(line.trim_end_matches(['\n', '\r']), status) {
             Ok(c) => c,
-            Err(ParseError::UnterminatedQuote) => {
-                eprintln!("shell: unterminated quote");
-                status = 2;
-                continue;
-            }
-            Err(ParseError::EmptyCommand) => {
-                eprintln!("shell: empty command in a pipeline");
+            Err(e) => {
+                eprintln!("shell: {e}");
                 status = 2;
                 continue;
             }
@@ -45,36 +45,108 @@ fn main() -> i32 {
         if commands.is_empty() {
             continue;
         }
-        if commands.len() == 1 {
-            let words = &commands[0];
-            match words[0].as_str() {
-                "echo" => {
-                    println!("{}", words[1..].join(" "));
-                    status = 0;
-                    continue;
-                }
-                "help" => {
-                    println!("{BUILTINS}");
-                    if let Ok(names) = process::list() {
-                        println!("programs: {}", names.join(" "));
-                    }
-                    status = 0;
-                    continue;
-                }
-                "exit" => return words.get(1).and_then(|c| c.parse().ok()).unwrap_or(status),
-                _ => {}
+        if let [cmd] = commands.as_slice() {
+            if cmd.words.first().map(String::as_str) == Some("exit") {
+                return cmd.words.get(1).and_then(|c| c.parse().ok()).unwrap_or(status);
             }
         }
         status = run(&commands);
     }
 }
 
+/// A builtin run by the shell itself, writing to `out`; `None` if `words`
+/// is not one. (In a pipeline they run as programs: `/bin/echo`.)
+fn builtin(words: &[String], out: Fd) -> Option<i32> {
+    let say = |text: &str| {
+        let _ = fs::write(out, text.as_bytes());
+    };
+    Some(match words.first()?.as_str() {
+        "echo" => {
+            say(&format!("{}\n", words[1..].join(" ")));
+            0
+        }
+        "pwd" => match fs::getcwd() {
+            Ok(cwd) => {
+                say(&format!("{cwd}\n"));
+                0
+            }
+            Err(e) => {
+                eprintln!("pwd: {e}");
+                1
+            }
+        },
+        "cd" => {
+            let dir = words.get(1).map_or("/", String::as_str);
+            match fs::chdir(dir) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("cd: {dir}: {e}");
+                    1
+                }
+            }
+        }
+        "help" => {
+            say(&format!("{BUILTINS}\n"));
+            if let Ok(names) = process::list() {
+                say(&format!("programs: {}\n", names.join(" ")));
+            }
+            0
+        }
+        _ => return None,
+    })
+}
+
+/// The files a command's redirections open, in order (`None` for a `Dup`);
+/// an error names the file. All are opened before anything runs, so a
+/// redirection that fails runs nothing.
+fn open_redirects(cmd: &Command) -> Result<Vec<Option<Fd>>, String> {
+    let mut opened: Vec<Option<Fd>> = Vec::new();
+    for r in &cmd.redirects {
+        let fd = match r {
+            Redirect::Read { path, .. } => fs::open(path, O_RDONLY).map_err(|e| format!("{path}: {e}")),
+            Redirect::Write { path, append, .. } => {
+                let mode = if *append { O_APPEND } else { O_TRUNC };
+                fs::open(path, O_WRONLY | O_CREAT | mode).map_err(|e| format!("{path}: {e}"))
+            }
+            Redirect::Dup { .. } => {
+                opened.push(None);
+                continue;
+            }
+        };
+        match fd {
+            Ok(fd) => opened.push(Some(fd)),
+            Err(e) => {
+                close_all(&opened);
+                return Err(e);
+            }
+        }
+    }
+    Ok(opened)
+}
+
+fn close_all(opened: &[Option<Fd>]) {
+    for fd in opened.iter().flatten() {
+        let _ = fs::close(*fd);
+    }
+}
+
 /// Run a pipeline; returns the status of its last command.
-fn run(commands: &[Vec<String>]) -> i32 {
+fn run(commands: &[Command]) -> i32 {
+    let mut files: Vec<Vec<Option<Fd>>> = Vec::new();
+    for cmd in commands {
+        match open_redirects(cmd) {
+            Ok(f) => files.push(f),
+            Err(e) => {
+                eprintln!("shell: {e}");
+                files.iter().for_each(|f| close_all(f));
+                return 1;
+            }
+        }
+    }
     let mut pids: Vec<(u64, &str)> = Vec::new();
     let mut input = 0u64;
     let mut status = 0;
-    for (i, words) in commands.iter().enumerate() {
+    for (i, (cmd, opened)) in commands.iter().zip(&files).enumerate() {
         let last = i + 1 == commands.len();
         let (next_input, output) = if last {
             (0, 1)
@@ -84,24 +156,39 @@ fn run(commands: &[Vec<String>]) -> i32 {
                 Err(e) => {
                     eprintln!("shell: pipe: {e:?}");
                     status = 1;
+                    close_all(opened);
                     break;
                 }
             }
         };
-        let args: Vec<&str> = words.iter().map(|s| s.as_str()).collect();
-        match process::spawn(&words[0], &args, [input, output, 2]) {
-            Ok(pid) => pids.push((pid, &words[0])),
-            Err(Error::NotFound) => {
-                eprintln!("shell: {}: command not found", words[0]);
-                status = 127;
-            }
-            Err(e) => {
-                eprintln!("shell: {}: cannot run: {e:?}", words[0]);
-                status = 126;
+        let fds = cmd.fds().map(|slot| match slot {
+            Slot::Inherited(0) => input,
+            Slot::Inherited(1) => output,
+            Slot::Inherited(n) => u64::from(n),
+            Slot::File(k) => opened.get(k).copied().flatten().unwrap_or(u64::MAX),
+        });
+        if cmd.words.is_empty() {
+            // `> f` alone: the files are made; nothing runs.
+            status = 0;
+        } else if let Some(s) = (commands.len() == 1).then(|| builtin(&cmd.words, fds[1])).flatten() {
+            status = s;
+        } else {
+            let args: Vec<&str> = cmd.words.iter().map(|s| s.as_str()).collect();
+            match process::spawn(&cmd.words[0], &args, fds) {
+                Ok(pid) => pids.push((pid, &cmd.words[0])),
+                Err(Error::NotFound) => {
+                    eprintln!("shell: {}: command not found", cmd.words[0]);
+                    status = 127;
+                }
+                Err(e) => {
+                    eprintln!("shell: {}: cannot run: {e:?}", cmd.words[0]);
+                    status = 126;
+                }
             }
         }
         // The children hold their own references; ours must go so that
         // readers see end of file when the writers finish.
+        close_all(opened);
         if input != 0 {
             let _ = process::close(input);
         }

@@ -15,4 +15,5 @@ pub mod lock;
 pub mod pipe;
 pub mod proto;
 pub mod shell;
+pub mod text;
 pub mod top;

@@ -5,6 +5,12 @@
 //! travel in the buffer's data area. The call returns a value or a negated
 //! `chcore_abi::Error` (or one of the process errors below), and up to three
 //! words.
+//!
+//! Files: the file-system protocol (`chcore_fs::proto`, operations from
+//! `FS_BASE` on) goes to procmgr too, with the caller's descriptors where
+//! it has handles and paths relative to the caller's working directory;
+//! its errors are `chcore_fs::Errno` numbers. Operation 13 (the ramdisk's
+//! old `OPEN`) is not used.
 
 /// Start a program: buffer = path NUL args block (see [`crate::args`]);
 /// words = [op, stdin fd, stdout fd, stderr fd] in the caller's fd table.
@@ -35,8 +41,6 @@ pub const WRITE: u64 = 10;
 pub const CLOSE: u64 = 11;
 /// Make fd words[2] a copy of fd words[1].
 pub const DUP2: u64 = 12;
-/// Open a ramdisk file (path in the buffer) for reading. Returns the fd.
-pub const OPEN: u64 = 13;
 /// List the ramdisk: names, NUL-separated, into the buffer. Returns the byte count.
 pub const LIST: u64 = 14;
 /// The process table, as a header line and lines
@@ -53,6 +57,17 @@ pub const PIPE_SHARE: u64 = 16;
 /// most words[0] ticks (`u64::MAX`: for ever): returns
 /// the byte, or `Timeout`.
 pub const KEY: u64 = 17;
+
+/// A second descriptor for what fd words[1] refers to (the lowest free
+/// number). Returns it.
+pub const DUP: u64 = 18;
+/// Change the working directory: words = [op, path length]; buffer = the
+/// path. The answer is an errno (`chcore_fs::Errno`) on failure.
+pub const CHDIR: u64 = 19;
+/// The working directory into the buffer; returns its length.
+pub const GETCWD: u64 = 20;
+/// The mount points, one per line, into the buffer; returns the byte count.
+pub const MOUNTS: u64 = 21;
 
 /// PIPE_SHARE: the fd is open but not a pipe.
 pub const NOT_A_PIPE: u64 = 0;

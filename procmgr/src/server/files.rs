@@ -1,6 +1,7 @@
 //! Files per process: the console (its line discipline and raw keys),
 //! pipes (made here, read and written in shared memory by the processes),
-//! ramdisk files, and the process list (`ps`).
+//! the ramdisk's list, and the process list (`ps`). Files on file systems
+//! are `fs`'s.
 
 use super::*;
 
@@ -67,15 +68,9 @@ pub(super) fn op_read(pid: u64, n: u64, len: usize, out: &mut [u8]) -> Result<Re
     let out = &mut out[..len];
     let got = match &file.0 {
         FileKind::Console => console_line(out, pid),
-        FileKind::Ram { data, pos } => {
-            let mut p = pos.lock();
-            let k = out.len().min(data.len() - *p);
-            out[..k].copy_from_slice(&data[*p..*p + k]);
-            *p += k;
-            k
-        }
-        // Pipes are read and written in shared memory (PIPE_SHARE).
-        FileKind::PipeRead(_) | FileKind::PipeWrite(_) => return Err(Error::BadFd),
+        // Pipes are read and written in shared memory (PIPE_SHARE); files
+        // went to their file system (`fs::forward_rw`).
+        FileKind::PipeRead(_) | FileKind::PipeWrite(_) | FileKind::Fs(_) => return Err(Error::BadFd),
     };
     Ok(ok(got as u64, [0; 3]))
 }
@@ -104,15 +99,6 @@ pub(super) fn op_dup2(pid: u64, old: u64, new: u64) -> Result<Reply, Error> {
     };
     drop(previous);
     Ok(ok(new, [0; 3]))
-}
-
-pub(super) fn op_open(pid: u64, data: &[u8]) -> Result<Reply, Error> {
-    let path =
-        core::str::from_utf8(data.split(|&b| b == 0).next().unwrap_or(&[])).map_err(|_| Error::InvalidArgument)?;
-    let name = path.trim_start_matches('/');
-    let entry = RAMDISK.get().and_then(|r| r.find(name)).ok_or(Error::NotFound)?;
-    let fd = install(pid, Arc::new(File(FileKind::Ram { data: entry.data, pos: Mutex::new(0) })))?;
-    Ok(ok(fd, [0; 3]))
 }
 
 pub(super) fn op_list(out: &mut [u8]) -> Reply {

@@ -110,6 +110,7 @@ pub(super) fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds)
     let orphan = ppid != ROOT_PID && !t.procs.get(&ppid).is_some_and(|p| p.state == State::Running);
     let ppid = if orphan { ROOT_PID } else { ppid };
     t.badges.insert(badge, pid);
+    let cwd = t.procs.get(&ppid).map_or_else(chcore_fs::Path::root, |p| p.cwd.clone());
     t.procs.insert(
         pid,
         Process {
@@ -119,6 +120,7 @@ pub(super) fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds)
             name: String::from(name),
             group,
             fds,
+            cwd,
             state: State::Running,
             exit_code: None,
             orphan,

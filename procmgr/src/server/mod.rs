@@ -29,6 +29,7 @@ use libchcore::sys::{self, Slot};
 use libchcore::Error;
 
 mod files;
+mod fs;
 mod loader;
 mod procs;
 
@@ -154,8 +155,8 @@ pub enum FileKind {
     PipeRead(Arc<Pipe>),
     /// The write end of a pipe.
     PipeWrite(Arc<Pipe>),
-    /// A ramdisk file being read.
-    Ram { data: &'static [u8], pos: Mutex<usize> },
+    /// A file on a mounted file system.
+    Fs(fs::FsFile),
 }
 
 /// An open file, shared by every descriptor that refers to it.
@@ -198,6 +199,9 @@ struct Process {
     name: String,
     group: Slot,
     fds: Fds,
+    /// The working directory, which relative paths start from (inherited
+    /// by children; exec keeps it).
+    cwd: chcore_fs::Path,
     state: State,
     /// The status it announced with EXIT before ending, if it did.
     exit_code: Option<i32>,
@@ -346,6 +350,7 @@ pub fn init() -> Result<usize, Error> {
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
     libchcore::thread::spawn(reaper, 0)?;
     libchcore::ipc::serve(handle, ipc::MAX_CONNECTIONS)?;
+    fs::init(RAMDISK.get().ok_or(Error::InvalidArgument)?);
     Ok(n)
 }
 
@@ -392,14 +397,23 @@ fn handle(req: &mut Request) -> Reply {
         proto::KILL => op_kill(pid, a),
         proto::GETPID => Ok(ok(pid, [TABLE.lock().procs.get(&pid).map_or(0, |p| p.ppid), 0, 0])),
         proto::PIPE => op_pipe(pid),
-        proto::READ => op_read(pid, a, (b as usize).min(req.data.len()), req.data),
-        proto::WRITE => op_write(pid, a, &req.data[..(b as usize).min(req.data.len())]),
+        proto::READ | proto::WRITE => {
+            let len = (b as usize).min(req.data.len());
+            match fs::forward_rw(pid, a, op == proto::WRITE, req.data, len) {
+                Some(reply) => return reply,
+                None if op == proto::READ => op_read(pid, a, len, req.data),
+                None => op_write(pid, a, &req.data[..len]),
+            }
+        }
         proto::CLOSE => {
             let f = TABLE.lock().procs.get_mut(&pid).and_then(|p| p.fds.get_mut(a as usize)).and_then(Option::take);
             f.map(|_| ok(0, [0; 3])).ok_or(Error::BadFd)
         }
         proto::DUP2 => op_dup2(pid, a, b),
-        proto::OPEN => op_open(pid, req.data),
+        proto::DUP => fd(pid, a).and_then(|f| install(pid, f)).map(|n| ok(n, [0; 3])),
+        op if chcore_fs::proto::is_fs_op(op) || matches!(op, proto::CHDIR | proto::GETCWD | proto::MOUNTS) => {
+            return fs::op_fs(pid, req)
+        }
         proto::LIST => Ok(op_list(req.data)),
         proto::PS => Ok(op_ps(req.data)),
         proto::PIPE_SHARE => op_pipe_share(pid, a, req),

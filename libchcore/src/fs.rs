@@ -1,0 +1,267 @@
+//! Files and directories, with POSIX's names and meanings: `open`, `read`,
+//! `write`, `lseek`, `stat`, `mkdir`, `rename`, `chdir` and the rest.
+//!
+//! Every call goes to procmgr, which keeps this process's descriptors and
+//! working directory and routes each path to the file system mounted there
+//! (docs/filesystem.md). Files, pipes and the console share one descriptor
+//! table: `read` and `write` here work on all three. Errors are [`Errno`]
+//! values, shown by their POSIX names (`ENOENT`).
+
+use crate::process;
+use alloc::string::String;
+use alloc::vec::Vec;
+use chcore_abi::{ipc, Error};
+use chcore_fs::proto as fsp;
+use chcore_proc::proto;
+
+pub use chcore_fs::path::{NAME_MAX, PATH_MAX};
+pub use chcore_fs::proto::{FsStat, Stat};
+pub use chcore_fs::server::{
+    O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END,
+    SEEK_SET,
+};
+pub use chcore_fs::{DirEntry, Errno, FileType};
+
+/// A file descriptor.
+pub type Fd = u64;
+
+/// The POSIX error for a negative answer: the file systems' own numbers,
+/// or the kernel's and procmgr's (`chcore_abi::Error`, numbered alike).
+fn errno(ret: i64) -> Errno {
+    if ret == Error::BadFd.to_result() {
+        return Errno::EBADF;
+    }
+    i32::try_from(-ret).ok().and_then(Errno::from_number).unwrap_or(Errno::EIO)
+}
+
+/// The POSIX error for a kernel or procmgr error.
+pub fn errno_of(e: Error) -> Errno {
+    errno(e.to_result())
+}
+
+/// One request to procmgr: `input` first in the message; the answer's
+/// bytes into `output` (as many as it counts, or all of `output` when it
+/// returns 0). Returns the answer and its words.
+fn call(op: u64, words: [u64; 3], input: &[u8], output: &mut [u8]) -> Result<(u64, [u64; 3]), Errno> {
+    if output.len() > ipc::DATA_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let (ret, words) = process::exchange(op, words, input, |buf, ret| {
+        if ret >= 0 {
+            let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+            output[..n].copy_from_slice(&buf[ipc::DATA..][..n]);
+        }
+    })
+    .ok_or(Errno::ENAMETOOLONG)?;
+    if ret < 0 {
+        return Err(errno(ret));
+    }
+    Ok((ret as u64, words))
+}
+
+fn path_call(op: u64, path: &str, output: &mut [u8]) -> Result<u64, Errno> {
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    call(op, [path.len() as u64, 0, 0], path.as_bytes(), output).map(|r| r.0)
+}
+
+/// Open `path` with `flags` (`O_RDONLY`, `O_WRONLY` or `O_RDWR`, and any of
+/// `O_CREAT`, `O_EXCL`, `O_TRUNC`, `O_APPEND`, `O_DIRECTORY`); returns the
+/// lowest free descriptor.
+pub fn open(path: &str, flags: u32) -> Result<Fd, Errno> {
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let (fd, _) = call(fsp::FS_OPEN, [u64::from(flags), path.len() as u64, 0], path.as_bytes(), &mut [])?;
+    crate::pipe::forget(fd);
+    Ok(fd)
+}
+
+/// Read up to `buf.len()` bytes at the file's offset (0: end of file).
+/// Works on pipes and the console too.
+pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
+    if let Some(end) = crate::pipe::end(fd).map_err(errno_of)? {
+        return end.read(buf).map_err(errno_of);
+    }
+    let n = buf.len().min(ipc::DATA_MAX);
+    call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
+}
+
+/// Write all of `data` at the file's offset (at its end with `O_APPEND`);
+/// returns the count, short only if the file system filled up part way.
+/// Works on pipes and the console too.
+pub fn write(fd: Fd, data: &[u8]) -> Result<usize, Errno> {
+    if !process::managed() {
+        // procmgr itself (and its early tests): the console, directly.
+        for chunk in data.chunks(chcore_abi::PUTSTR_MAX as usize) {
+            crate::sys::putstr(chunk).map_err(errno_of)?;
+        }
+        return Ok(data.len());
+    }
+    if let Some(end) = crate::pipe::end(fd).map_err(errno_of)? {
+        return end.write(data).map_err(errno_of);
+    }
+    let mut done = 0;
+    while done < data.len() {
+        let chunk = &data[done..(done + ipc::DATA_MAX).min(data.len())];
+        match call(proto::WRITE, [fd, chunk.len() as u64, 0], chunk, &mut []) {
+            Ok((0, _)) => break,
+            Ok((n, _)) => done += n as usize,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// Read up to `buf.len()` bytes at `offset`, leaving the file's offset.
+pub fn pread(fd: Fd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    let n = buf.len().min(ipc::DATA_MAX);
+    call(fsp::FS_PREAD, [fd, n as u64, offset], &[], &mut buf[..n]).map(|r| r.0 as usize)
+}
+
+/// Write `data` at `offset` (up to one buffer's worth: check the count),
+/// leaving the file's offset.
+pub fn pwrite(fd: Fd, data: &[u8], offset: u64) -> Result<usize, Errno> {
+    let data = &data[..data.len().min(ipc::DATA_MAX)];
+    call(fsp::FS_PWRITE, [fd, data.len() as u64, offset], data, &mut []).map(|r| r.0 as usize)
+}
+
+/// Move the file's offset (`SEEK_SET`, `SEEK_CUR`, `SEEK_END`); returns the
+/// new offset. ESPIPE on a pipe or the console.
+pub fn lseek(fd: Fd, offset: i64, whence: u32) -> Result<u64, Errno> {
+    call(fsp::FS_LSEEK, [fd, offset as u64, u64::from(whence)], &[], &mut []).map(|r| r.0)
+}
+
+/// Close `fd`.
+pub fn close(fd: Fd) -> Result<(), Errno> {
+    process::close(fd).map_err(errno_of)
+}
+
+/// A new descriptor (the lowest free) for the same open file: the offset
+/// is shared.
+pub fn dup(fd: Fd) -> Result<Fd, Errno> {
+    process::dup(fd).map_err(errno_of)
+}
+
+/// Make `new` refer to what `old` refers to (closing what `new` was).
+pub fn dup2(old: Fd, new: Fd) -> Result<Fd, Errno> {
+    process::dup2(old, new).map(|()| new).map_err(errno_of)
+}
+
+/// What `fd` is: type, size, times.
+pub fn fstat(fd: Fd) -> Result<Stat, Errno> {
+    let mut out = [0u8; fsp::STAT_SIZE];
+    call(fsp::FS_FSTAT, [fd, 0, 0], &[], &mut out)?;
+    fsp::get_stat(&out).ok_or(Errno::EIO)
+}
+
+/// What `path` is: type, size, times.
+pub fn stat(path: &str) -> Result<Stat, Errno> {
+    let mut out = [0u8; fsp::STAT_SIZE];
+    path_call(fsp::FS_STAT, path, &mut out)?;
+    fsp::get_stat(&out).ok_or(Errno::EIO)
+}
+
+/// Sizes of the file system `path` is on.
+pub fn statfs(path: &str) -> Result<FsStat, Errno> {
+    let mut out = [0u8; fsp::STATFS_SIZE];
+    path_call(fsp::FS_STATFS, path, &mut out)?;
+    fsp::get_statfs(&out).ok_or(Errno::EIO)
+}
+
+/// Cut or extend the file to `size` bytes (extended with zeros).
+pub fn ftruncate(fd: Fd, size: u64) -> Result<(), Errno> {
+    call(fsp::FS_FTRUNCATE, [fd, size, 0], &[], &mut []).map(|_| ())
+}
+
+/// Make a directory.
+pub fn mkdir(path: &str) -> Result<(), Errno> {
+    path_call(fsp::FS_MKDIR, path, &mut []).map(|_| ())
+}
+
+/// Remove an empty directory.
+pub fn rmdir(path: &str) -> Result<(), Errno> {
+    path_call(fsp::FS_RMDIR, path, &mut []).map(|_| ())
+}
+
+/// Remove a file's name (its data goes when no descriptor refers to it).
+pub fn unlink(path: &str) -> Result<(), Errno> {
+    path_call(fsp::FS_UNLINK, path, &mut []).map(|_| ())
+}
+
+/// Move `from` to `to`, replacing what `to` named (POSIX `rename`).
+/// EXDEV between file systems.
+pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
+    if from.len() >= PATH_MAX || to.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let mut both = Vec::with_capacity(from.len() + to.len());
+    both.extend_from_slice(from.as_bytes());
+    both.extend_from_slice(to.as_bytes());
+    call(fsp::FS_RENAME, [from.len() as u64, to.len() as u64, 0], &both, &mut []).map(|_| ())
+}
+
+/// The entries of directory `path` (without `.` and `..`), in the file
+/// system's order.
+pub fn read_dir(path: &str) -> Result<Vec<DirEntry>, Errno> {
+    let fd = open(path, O_RDONLY | O_DIRECTORY)?;
+    let mut entries = Vec::new();
+    let mut buf = alloc::vec![0u8; ipc::DATA_MAX];
+    let result = loop {
+        match call(fsp::FS_GETDENTS, [fd, 0, 0], &[], &mut buf) {
+            Ok((0, _)) => break Ok(()),
+            Ok((n, _)) => entries.extend(fsp::dirents(&buf[..n as usize])),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = close(fd);
+    result.map(|()| entries)
+}
+
+/// Change the working directory (relative paths start there; children
+/// inherit it).
+pub fn chdir(path: &str) -> Result<(), Errno> {
+    path_call(proto::CHDIR, path, &mut []).map(|_| ())
+}
+
+/// The working directory.
+pub fn getcwd() -> Result<String, Errno> {
+    let mut out = alloc::vec![0u8; PATH_MAX];
+    let (n, _) = call(proto::GETCWD, [0; 3], &[], &mut out)?;
+    out.truncate(n as usize);
+    String::from_utf8(out).map_err(|_| Errno::EIO)
+}
+
+/// The mount points, longest first.
+pub fn mounts() -> Result<Vec<String>, Errno> {
+    let mut out = alloc::vec![0u8; 4096];
+    let (n, _) = call(proto::MOUNTS, [0; 3], &[], &mut out)?;
+    let text = core::str::from_utf8(&out[..n as usize]).map_err(|_| Errno::EIO)?;
+    Ok(text.lines().map(String::from).collect())
+}
+
+/// Read all of `path`.
+pub fn read_file(path: &str) -> Result<Vec<u8>, Errno> {
+    let fd = open(path, O_RDONLY)?;
+    let mut data = Vec::new();
+    let mut buf = alloc::vec![0u8; ipc::DATA_MAX];
+    let result = loop {
+        match read(fd, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = close(fd);
+    result.map(|()| data)
+}
+
+/// Write `data` to `path`, made or emptied first.
+pub fn write_file(path: &str, data: &[u8]) -> Result<(), Errno> {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC)?;
+    let result = write(fd, data).and_then(|n| if n == data.len() { Ok(()) } else { Err(Errno::ENOSPC) });
+    let closed = close(fd);
+    result.and(closed)
+}

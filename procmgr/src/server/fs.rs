@@ -1,0 +1,338 @@
+//! The file-system manager: the mount table, each process's working
+//! directory, and files opened on file-system servers.
+//!
+//! A process sends the file-system protocol (`chcore_fs::proto`) to
+//! procmgr, with its own descriptors where the protocol has handles and
+//! paths as the user wrote them. procmgr resolves a path against the
+//! caller's working directory, finds the mount it falls in (the longest
+//! mount point that is a prefix), and forwards the request, the path made
+//! relative to the mount, to that mount's server: tmpfs at `/` (a process
+//! of its own) or the ramdisk at `/bin` (served here, from the same
+//! library). An open file is a descriptor like a pipe end or the console:
+//! inherited by fork and spawn, kept across exec, closed when the last
+//! process holding it closes it or ends (docs/filesystem.md).
+
+use super::*;
+use chcore_fs::path::{self as fspath, Path};
+use chcore_fs::proto::{self as fsp, Answer};
+use chcore_fs::rofs::RoFs;
+use chcore_fs::{Errno, Vfs};
+use libchcore::ipc::Connection;
+
+/// Open files per file-system server, for all processes together.
+const MAX_OPEN: usize = 4096;
+
+/// Where a mount's requests go.
+enum Backend {
+    /// A file-system server process, over procmgr's connection to it (one
+    /// call at a time: the lock).
+    Server { name: &'static str, conn: Mutex<Option<Connection>> },
+    /// The ramdisk, read-only, served by procmgr itself.
+    Ramdisk(Mutex<Vfs<RoFs<'static>>>),
+}
+
+/// A mounted file system.
+pub(super) struct Mount {
+    at: Path,
+    backend: Backend,
+}
+
+/// The mount table, longest mount point first (so the first match wins).
+static MOUNTS: spin::Once<Vec<Mount>> = spin::Once::new();
+
+/// Seconds since boot: the clock of the files procmgr serves itself.
+fn now() -> u64 {
+    sys::get_tick() / libchcore::abi::TICK_HZ
+}
+
+fn fail(e: Errno) -> Answer {
+    (-i64::from(e.number()), [0; 3])
+}
+
+/// Start tmpfs and build the mount table: tmpfs at `/` (with `/bin` and
+/// `/tmp` made in it), the ramdisk at `/bin`. Without tmpfs the ramdisk is
+/// still there; files elsewhere answer EIO.
+pub(super) fn init(ramdisk: &'static Archive<'static>) {
+    let files: Vec<(&'static str, &'static [u8])> = ramdisk.entries().iter().map(|e| (e.name, e.data)).collect();
+    let ramfs = match RoFs::new(files, 0) {
+        Ok(fs) => fs,
+        Err(e) => {
+            libchcore::println!("procmgr: the ramdisk's names cannot be files ({e}); /bin is empty");
+            RoFs::new(Vec::new(), 0).unwrap_or_else(|_| unreachable!("an empty list has no bad names"))
+        }
+    };
+    let tmpfs = start_server("tmpfs");
+    let mounts = MOUNTS.call_once(|| {
+        alloc::vec![
+            Mount { at: path("/bin"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(ramfs, MAX_OPEN))) },
+            Mount { at: Path::root(), backend: Backend::Server { name: "tmpfs", conn: Mutex::new(tmpfs) } },
+        ]
+    });
+    let root = &mounts[1];
+    for dir in ["/bin", "/tmp"] {
+        let mut buf = [0u8; 16];
+        if let Ok(n) = fsp::put_path(&mut buf, &path(dir)) {
+            let _ = exchange(root, [fsp::FS_MKDIR, n, 0, 0], &buf[..n as usize], &mut []);
+        }
+    }
+    // The ramdisk's other files (the motd) start out in `/`, where a new
+    // shell is, as writable copies.
+    for e in ramdisk.entries().iter().filter(|e| !e.data.starts_with(b"\x7fELF")) {
+        if let Err(err) = copy_in(root, e.name, e.data) {
+            libchcore::println!("procmgr: cannot copy {} to /: {err}", e.name);
+        }
+    }
+}
+
+/// Make file `/name` on mount `m` with `data`.
+fn copy_in(m: &'static Mount, name: &str, data: &[u8]) -> Result<(), Errno> {
+    let mut buf = [0u8; fspath::PATH_MAX];
+    let n = fsp::put_path(&mut buf, &path("/").join(name)?)?;
+    let flags = u64::from(chcore_fs::server::O_WRONLY | chcore_fs::server::O_CREAT | chcore_fs::server::O_TRUNC);
+    let (ret, _) = exchange(m, [fsp::FS_OPEN, flags, n, 0], &buf[..n as usize], &mut []);
+    let file = FsFile { mount: m, handle: u64::try_from(ret).map_err(|_| answer_errno(ret))? };
+    for chunk in data.chunks(ipc::DATA_MAX) {
+        let (ret, _) = exchange(m, [fsp::FS_WRITE, file.handle, chunk.len() as u64, 0], chunk, &mut []);
+        if ret != chunk.len() as i64 {
+            return Err(if ret < 0 { answer_errno(ret) } else { Errno::ENOSPC });
+        }
+    }
+    Ok(())
+}
+
+/// The error a negative answer carries.
+fn answer_errno(ret: i64) -> Errno {
+    i32::try_from(-ret).ok().and_then(Errno::from_number).unwrap_or(Errno::EIO)
+}
+
+fn path(p: &str) -> Path {
+    Path::parse(p).unwrap_or_else(|_| Path::root())
+}
+
+/// Start file-system server `name` from the ramdisk and connect to it.
+fn start_server(name: &'static str) -> Option<Connection> {
+    let limit = alloc::format!("{}", MEM_LIMIT.load(Ordering::Relaxed));
+    let started = spawn_with_console(name, &[name, &limit], Rights::NONE).and_then(|pid| {
+        let group = TABLE.lock().procs.get(&pid).map(|p| p.group).ok_or(Error::InvalidArgument)?;
+        libchcore::ipc::connect(group)
+    });
+    match started {
+        Ok(c) => Some(c),
+        Err(e) => {
+            libchcore::println!("procmgr: cannot start the file server {name}: {e:?}");
+            None
+        }
+    }
+}
+
+/// Send one request to `m`'s server: `input` goes to the start of the
+/// message, the answer's bytes come back into `output` (as many as the
+/// return value counts, or all of `output` for an answer that returns 0).
+fn exchange(m: &Mount, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Answer {
+    let copy_back = |data: &[u8], ret: i64, output: &mut [u8]| {
+        let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+        output[..n].copy_from_slice(&data[..n]);
+    };
+    match &m.backend {
+        Backend::Ramdisk(vfs) => {
+            let mut buf = alloc::vec![0u8; input.len().max(output.len()).max(fsp::STAT_SIZE)];
+            buf[..input.len()].copy_from_slice(input);
+            let (ret, words) = fsp::serve(&mut *vfs.lock(), words, &mut buf, now());
+            if ret >= 0 {
+                copy_back(&buf, ret, output);
+            }
+            (ret, words)
+        }
+        Backend::Server { name, conn } => {
+            let mut conn = conn.lock();
+            let Some(c) = conn.as_mut() else { return fail(Errno::EIO) };
+            let data = c.data();
+            if input.len() > data.len() || output.len() > data.len() {
+                return fail(Errno::EINVAL);
+            }
+            data[..input.len()].copy_from_slice(input);
+            let (ret, words) = c.call_raw(words);
+            if ret == Error::PeerDead.to_result() {
+                // Said once; the mount answers EIO from now on.
+                libchcore::println!("procmgr: the file server {name} has ended; its files are gone");
+                *conn = None;
+                return fail(Errno::EIO);
+            }
+            if ret >= 0 {
+                copy_back(c.data(), ret, output);
+            }
+            (ret, words)
+        }
+    }
+}
+
+/// An open file on a mount: closed on its server when the last descriptor
+/// referring to it goes.
+pub struct FsFile {
+    mount: &'static Mount,
+    handle: u64,
+}
+
+impl Drop for FsFile {
+    fn drop(&mut self) {
+        let _ = exchange(self.mount, [fsp::FS_CLOSE, self.handle, 0, 0], &[], &mut []);
+    }
+}
+
+/// The caller's path `len` bytes at `at` in `data`, made absolute against
+/// its working directory.
+fn caller_path(pid: u64, data: &[u8], at: usize, len: u64) -> Result<Path, Errno> {
+    let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+    if len >= fspath::PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let bytes = at.checked_add(len).and_then(|end| data.get(at..end)).ok_or(Errno::EINVAL)?;
+    let text = String::from(core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?);
+    let cwd = TABLE.lock().procs.get(&pid).map(|p| p.cwd.clone()).unwrap_or_else(Path::root);
+    fspath::normalize(cwd.as_str(), &text)
+}
+
+/// The mount `p` falls in, and `p` relative to it.
+fn route(p: &Path) -> Result<(&'static Mount, Path), Errno> {
+    let mounts = MOUNTS.get().ok_or(Errno::EIO)?;
+    mounts.iter().find_map(|m| Some((m, p.relative_to(&m.at)?))).ok_or(Errno::ENOENT)
+}
+
+/// Whether `p` is a mount point other than `/` (which cannot be removed
+/// or renamed while mounted).
+fn is_mount_point(p: &Path) -> bool {
+    MOUNTS.get().is_some_and(|ms| ms.iter().any(|m| !m.at.is_root() && m.at.as_str() == p.as_str()))
+}
+
+/// The open file behind descriptor `fd` of `pid`.
+fn fs_fd(pid: u64, fd_number: u64) -> Result<(Arc<File>, &'static Mount, u64), Errno> {
+    let file = fd(pid, fd_number).map_err(|_| Errno::EBADF)?;
+    match &file.0 {
+        FileKind::Fs(f) => {
+            let (m, h) = (f.mount, f.handle);
+            Ok((file, m, h))
+        }
+        // Pipes and the console have no offset to move.
+        _ => Err(Errno::ESPIPE),
+    }
+}
+
+/// A file-system request from process `pid` (see the module docs).
+pub(super) fn op_fs(pid: u64, req: &mut Request) -> Reply {
+    let (ret, words) = match fs_request(pid, req.words, req.data) {
+        Ok(a) => a,
+        Err(e) => fail(e),
+    };
+    Reply { ret, words }
+}
+
+fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answer, Errno> {
+    Ok(match op {
+        fsp::FS_OPEN => {
+            let p = caller_path(pid, data, 0, b)?;
+            let (m, rel) = route(&p)?;
+            let mut buf = [0u8; fspath::PATH_MAX];
+            let n = fsp::put_path(&mut buf, &rel)?;
+            let (ret, _) = exchange(m, [op, a, n, 0], &buf[..n as usize], &mut []);
+            if ret < 0 {
+                return Ok((ret, [0; 3]));
+            }
+            let file = Arc::new(File(FileKind::Fs(FsFile { mount: m, handle: ret as u64 })));
+            // If the table is full the file closes again as `file` drops.
+            let fd = install(pid, file).map_err(|_| Errno::EMFILE)?;
+            (fd as i64, [0; 3])
+        }
+        fsp::FS_READ | fsp::FS_PREAD | fsp::FS_GETDENTS => {
+            let (_file, m, h) = fs_fd(pid, a)?;
+            let len = if op == fsp::FS_GETDENTS { data.len() as u64 } else { b.min(data.len() as u64) };
+            exchange(m, [op, h, len, c], &[], &mut data[..len as usize])
+        }
+        fsp::FS_WRITE | fsp::FS_PWRITE => {
+            let (_file, m, h) = fs_fd(pid, a)?;
+            let input = data.get(..usize::try_from(b).map_err(|_| Errno::EINVAL)?).ok_or(Errno::EINVAL)?;
+            exchange(m, [op, h, b, c], input, &mut [])
+        }
+        fsp::FS_FSTAT => {
+            let (_file, m, h) = fs_fd(pid, a)?;
+            exchange(m, [op, h, 0, 0], &[], &mut data[..fsp::STAT_SIZE])
+        }
+        fsp::FS_LSEEK | fsp::FS_FTRUNCATE => {
+            let (_file, m, h) = fs_fd(pid, a)?;
+            exchange(m, [op, h, b, c], &[], &mut [])
+        }
+        fsp::FS_STAT | fsp::FS_MKDIR | fsp::FS_RMDIR | fsp::FS_UNLINK | fsp::FS_STATFS => {
+            let p = caller_path(pid, data, 0, a)?;
+            if matches!(op, fsp::FS_RMDIR | fsp::FS_UNLINK) && is_mount_point(&p) {
+                return Err(Errno::EBUSY);
+            }
+            let (m, rel) = route(&p)?;
+            let mut buf = [0u8; fspath::PATH_MAX];
+            let n = fsp::put_path(&mut buf, &rel)?;
+            let out = if op == fsp::FS_STATFS { fsp::STATFS_SIZE } else { fsp::STAT_SIZE };
+            let wants = matches!(op, fsp::FS_STAT | fsp::FS_STATFS);
+            exchange(m, [op, n, 0, 0], &buf[..n as usize], if wants { &mut data[..out] } else { &mut [] })
+        }
+        fsp::FS_RENAME => {
+            let from = caller_path(pid, data, 0, a)?;
+            let to = caller_path(pid, data, usize::try_from(a).map_err(|_| Errno::EINVAL)?, b)?;
+            if is_mount_point(&from) || is_mount_point(&to) {
+                return Err(Errno::EBUSY);
+            }
+            let ((m1, rel_from), (m2, rel_to)) = (route(&from)?, route(&to)?);
+            if !core::ptr::eq(m1, m2) {
+                return Err(Errno::EXDEV);
+            }
+            let mut buf = alloc::vec![0u8; 2 * fspath::PATH_MAX];
+            let (x, y) = fsp::put_two_paths(&mut buf, &rel_from, &rel_to)?;
+            exchange(m1, [op, x, y, 0], &buf[..(x + y) as usize], &mut [])
+        }
+        proto::CHDIR => {
+            let p = caller_path(pid, data, 0, a)?;
+            let (m, rel) = route(&p)?;
+            let mut buf = [0u8; fspath::PATH_MAX];
+            let n = fsp::put_path(&mut buf, &rel)?;
+            let mut st = [0u8; fsp::STAT_SIZE];
+            let (ret, _) = exchange(m, [fsp::FS_STAT, n, 0, 0], &buf[..n as usize], &mut st);
+            if ret < 0 {
+                return Ok((ret, [0; 3]));
+            }
+            if fsp::get_stat(&st).map(|s| s.kind) != Some(chcore_fs::FileType::Dir) {
+                return Err(Errno::ENOTDIR);
+            }
+            if let Some(pr) = TABLE.lock().procs.get_mut(&pid) {
+                pr.cwd = p;
+            }
+            (0, [0; 3])
+        }
+        proto::GETCWD => {
+            let cwd = TABLE.lock().procs.get(&pid).map(|p| p.cwd.clone()).ok_or(Errno::EINVAL)?;
+            let text = cwd.as_str().as_bytes();
+            data.get_mut(..text.len()).ok_or(Errno::ENAMETOOLONG)?.copy_from_slice(text);
+            (text.len() as i64, [0; 3])
+        }
+        proto::MOUNTS => {
+            let mut text = String::new();
+            for m in MOUNTS.get().map(Vec::as_slice).unwrap_or(&[]) {
+                text.push_str(m.at.as_str());
+                text.push('\n');
+            }
+            let n = text.len().min(data.len());
+            data[..n].copy_from_slice(&text.as_bytes()[..n]);
+            (n as i64, [0; 3])
+        }
+        _ => return Err(Errno::ENOSYS),
+    })
+}
+
+/// Whether descriptor `fd` of `pid` is a file opened for reading or
+/// writing (`write`) on a file system: `READ` and `WRITE` go there then.
+pub(super) fn forward_rw(pid: u64, fd_number: u64, write: bool, data: &mut [u8], len: usize) -> Option<Reply> {
+    let file = fd(pid, fd_number).ok()?;
+    let FileKind::Fs(f) = &file.0 else { return None };
+    let (ret, words) = if write {
+        exchange(f.mount, [fsp::FS_WRITE, f.handle, len as u64, 0], &data[..len], &mut [])
+    } else {
+        exchange(f.mount, [fsp::FS_READ, f.handle, len as u64, 0], &[], &mut data[..len])
+    };
+    Some(Reply { ret, words })
+}
