@@ -9,7 +9,7 @@
 
 use chcore_abi::chainload::{crc32_update, LOAD_ADDR, MAGIC, MAX_SIZE, READY};
 use core::arch::global_asm;
-use core::ptr::{read_volatile, write_volatile};
+use core::ptr::write_volatile;
 
 global_asm!(
     r#"
@@ -52,119 +52,67 @@ _start:
 "#
 );
 
-// BCM2837 peripherals ("BCM2835 ARM Peripherals"), physical addresses.
-const GPFSEL1: usize = 0x3F20_0004;
-const GPPUD: usize = 0x3F20_0094;
-const GPPUDCLK0: usize = 0x3F20_0098;
+// BCM2837 peripherals ("BCM2835 ARM Peripherals" gives bus addresses
+// 0x7Exx_xxxx; the ARM sees them at 0x3Fxx_xxxx).
+const GPIO_BASE: usize = 0x3F20_0000;
+const BAUD: u32 = 115_200;
 
-fn rd(addr: usize) -> u32 {
-    // SAFETY: a BCM2837 peripheral register; with the MMU off every access
-    // is a device access.
-    unsafe { read_volatile(addr as *const u32) }
-}
-
-fn wr(addr: usize, v: u32) {
-    // SAFETY: as in `rd`.
-    unsafe { write_volatile(addr as *mut u32, v) }
-}
-
-fn delay(n: u32) {
-    for _ in 0..n {
-        core::hint::spin_loop();
-    }
-}
-
-/// GPIO 14/15 to `alt` (0b100 ALT0 = PL011, 0b010 ALT5 = mini UART), no pulls.
-fn route_pins(alt: u32) {
-    let mut v = rd(GPFSEL1);
-    v &= !((0b111 << 12) | (0b111 << 15));
-    v |= (alt << 12) | (alt << 15);
-    wr(GPFSEL1, v);
-    wr(GPPUD, 0);
-    delay(150);
-    wr(GPPUDCLK0, (1 << 14) | (1 << 15));
-    delay(150);
-    wr(GPPUDCLK0, 0);
-}
-
+/// The UART we listen on, its registers, and what it needs from the board.
 #[cfg(not(feature = "mini-uart"))]
-mod uart {
-    use super::*;
-    const PL011: usize = 0x3F20_1000;
-    const DR: usize = PL011;
-    const FR: usize = PL011 + 0x18;
-    const IBRD: usize = PL011 + 0x24;
-    const FBRD: usize = PL011 + 0x28;
-    const LCRH: usize = PL011 + 0x2C;
-    const CR: usize = PL011 + 0x30;
-    const ICR: usize = PL011 + 0x44;
-
-    /// 115200 8N1 from the 48 MHz UART clock (config.txt `init_uart_clock`).
-    pub fn init() {
-        route_pins(0b100);
-        wr(CR, 0);
-        wr(ICR, 0x7FF);
-        wr(IBRD, 26);
-        wr(FBRD, 3);
-        wr(LCRH, 0b11 << 5 | 1 << 4);
-        wr(CR, 1 | 1 << 8 | 1 << 9);
-    }
-
-    pub fn putc(b: u8) {
-        while rd(FR) & (1 << 5) != 0 {}
-        wr(DR, b as u32);
-    }
-
-    pub fn getc() -> u8 {
-        while rd(FR) & (1 << 4) != 0 {}
-        rd(DR) as u8
-    }
+mod port {
+    pub use uart::pl011::Registers as Uart;
+    pub const BASE: usize = 0x3F20_1000;
+    /// The PL011 reference clock, pinned by config.txt's `init_uart_clock`.
+    pub const CLOCK: u32 = 48_000_000;
+    pub const PINS: uart::bcm2837_gpio::Function = uart::bcm2837_gpio::Function::Alt0;
 }
 
+/// The UART we listen on, its registers, and what it needs from the board.
 #[cfg(feature = "mini-uart")]
-mod uart {
-    use super::*;
-    const AUX: usize = 0x3F21_5000;
-    const ENABLES: usize = AUX + 0x04;
-    const IO: usize = AUX + 0x40;
-    const IER: usize = AUX + 0x44;
-    const IIR: usize = AUX + 0x48;
-    const LCR: usize = AUX + 0x4C;
-    const MCR: usize = AUX + 0x50;
-    const LSR: usize = AUX + 0x54;
-    const CNTL: usize = AUX + 0x60;
-    const BAUD: usize = AUX + 0x68;
+mod port {
+    pub use uart::mini_uart::Registers as Uart;
+    /// The AUX block, whose enable register comes before the mini UART's.
+    pub const BASE: usize = 0x3F21_5000;
+    /// The VPU core clock the mini UART divides, pinned by config.txt's `core_freq`.
+    pub const CLOCK: u32 = 250_000_000;
+    pub const PINS: uart::bcm2837_gpio::Function = uart::bcm2837_gpio::Function::Alt5;
+}
 
-    /// 115200 8N1 from the 250 MHz core clock (config.txt `core_freq`).
-    pub fn init() {
-        route_pins(0b010);
-        wr(ENABLES, 1);
-        wr(CNTL, 0);
-        wr(IER, 0);
-        wr(LCR, 3);
-        wr(MCR, 0);
-        wr(IIR, 0b110);
-        wr(BAUD, 270);
-        wr(CNTL, 3);
-    }
+fn serial() -> &'static port::Uart {
+    // SAFETY: `port::BASE` is the BCM2837's fixed address of this UART's
+    // register block; with the MMU off every access there is a device
+    // access, and nothing else in the loader touches it.
+    unsafe { &*(port::BASE as *const port::Uart) }
+}
 
-    pub fn putc(b: u8) {
-        while rd(LSR) & (1 << 5) == 0 {}
-        wr(IO, b as u32);
-    }
+/// Route the header pins to our UART and set it to 115200 8N1.
+fn init_uart() {
+    // SAFETY: the BCM2837's fixed GPIO block address, as in `serial`; only
+    // this function touches it.
+    let gpio = unsafe { &*(GPIO_BASE as *const uart::bcm2837_gpio::Registers) };
+    gpio.route_uart_pins(port::PINS);
+    serial().init(port::CLOCK, BAUD);
+}
 
-    pub fn getc() -> u8 {
-        while rd(LSR) & 1 == 0 {}
-        rd(IO) as u8
+fn putc(b: u8) {
+    serial().put_byte(b);
+}
+
+fn getc() -> u8 {
+    loop {
+        if let Some(b) = serial().try_get_byte() {
+            return b;
+        }
+        core::hint::spin_loop();
     }
 }
 
 fn puts(s: &str) {
     for b in s.bytes() {
         if b == b'\n' {
-            uart::putc(b'\r');
+            putc(b'\r');
         }
-        uart::putc(b);
+        putc(b);
     }
 }
 
@@ -172,19 +120,19 @@ fn put_hex(v: u32) {
     puts("0x");
     for i in (0..8).rev() {
         let d = ((v >> (i * 4)) & 0xF) as u8;
-        uart::putc(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        putc(if d < 10 { b'0' + d } else { b'a' + d - 10 });
     }
 }
 
 fn read_u32() -> u32 {
-    u32::from_le_bytes([uart::getc(), uart::getc(), uart::getc(), uart::getc()])
+    u32::from_le_bytes([getc(), getc(), getc(), getc()])
 }
 
 /// Wait for the magic, however much noise comes before it.
 fn sync() {
     let mut seen = 0;
     while seen < MAGIC.len() {
-        let b = uart::getc();
+        let b = getc();
         seen = if b == MAGIC[seen] {
             seen + 1
         } else if b == MAGIC[0] {
@@ -197,11 +145,11 @@ fn sync() {
 
 #[no_mangle]
 extern "C" fn loader_main(firmware_x0: u64) -> ! {
-    uart::init();
+    init_uart();
     loop {
         puts("[chainloader] ready: send a kernel with `cargo xtask chainboot`\n");
         for &b in READY {
-            uart::putc(b);
+            putc(b);
         }
         sync();
         let size = read_u32();
@@ -217,7 +165,7 @@ extern "C" fn loader_main(firmware_x0: u64) -> ! {
         let dst = LOAD_ADDR as *mut u8;
         let mut crc = !0u32;
         for i in 0..size as usize {
-            let b = uart::getc();
+            let b = getc();
             crc = crc32_update(crc, b);
             // SAFETY: `[LOAD_ADDR, LOAD_ADDR + MAX_SIZE)` is RAM below the
             // loader, which moved itself to LOADER_ADDR; nothing else uses it.
@@ -235,6 +183,8 @@ extern "C" fn loader_main(firmware_x0: u64) -> ! {
         puts("[chainloader] loaded ");
         put_hex(size);
         puts(" bytes; jumping\n");
+        // The kernel resets the UART first thing: let this line out whole.
+        serial().flush();
         // SAFETY: the image was checked against its CRC; with the MMU and
         // data cache off, what we wrote is in memory. Drop stale
         // instructions and enter it like the firmware would, with its x0.
