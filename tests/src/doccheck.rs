@@ -204,6 +204,7 @@ fn is_crate(root: &Path, name: &str) -> bool {
     [
         "chcore_abi",
         "chcore_proc",
+        "chcore_fs",
         "kernel_core",
         "libchcore",
         "systests",
