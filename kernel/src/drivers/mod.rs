@@ -44,12 +44,3 @@ impl<T> Deref for Mmio<T> {
         unsafe { &*(self.base as *const T) }
     }
 }
-
-/// Spin for about `n` loop iterations (for device timing rules that are
-/// stated in cycles, such as the GPIO pull-up/down sequence).
-#[cfg(feature = "raspi3")]
-pub fn spin_cycles(n: u32) {
-    for _ in 0..n {
-        core::hint::spin_loop();
-    }
-}
