@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use chcore_abi::{perm, slot, Error};
 use chcore_proc::pipe::{self as shared, Failure, Header, Waiter};
 use chcore_proc::proto;
-use core::sync::atomic::AtomicU8;
+use core::sync::atomic::AtomicU64;
 
 /// Where pipe ends are mapped, one `shared::SHARED_SIZE` slot each (in
 /// the first GiB with the rest of a process: docs/userspace.md).
@@ -72,16 +72,16 @@ fn error(f: Failure) -> Error {
 impl End {
     fn ring(&self) -> shared::Pipe<'_> {
         // SAFETY: `va` maps the pipe's shared memory, SHARED_SIZE bytes
-        // read/write and page-aligned, for as long as `self` lives (unmapped
-        // in `drop`). Header and data are atomics only: whatever other
-        // processes write there is a valid value, and they may write it
-        // concurrently.
+        // read/write and page-aligned (so the data, at a page offset, is
+        // aligned for u64), for as long as `self` lives (unmapped in `drop`).
+        // Header and data are atomics only: whatever other processes write
+        // there is a valid value, and they may write it concurrently.
         let (hdr, data) = unsafe {
             (
                 &*(self.va as *const Header),
                 core::slice::from_raw_parts(
-                    (self.va + shared::DATA_OFFSET as u64) as *const AtomicU8,
-                    shared::CAPACITY,
+                    (self.va + shared::DATA_OFFSET as u64) as *const AtomicU64,
+                    shared::RING_WORDS,
                 ),
             )
         };

@@ -1,4 +1,5 @@
-//! ELF to raw binary, for the Raspberry Pi's `kernel8.img`.
+//! ELF to raw binary, for the Raspberry Pi's `kernel8.img`; and ELF
+//! without what loading does not need, for the ramdisk.
 //!
 //! The firmware copies `kernel8.img` byte for byte to 0x80000 and jumps
 //! there, so the image is the loadable segments laid out at their physical
@@ -71,6 +72,34 @@ pub fn to_binary(elf: &[u8]) -> Result<(u64, Vec<u8>), String> {
     Ok((base, out))
 }
 
+/// `elf` cut after its loadable segments, with no section headers: what
+/// procmgr's loader reads (the ELF header, program headers, segments) and
+/// nothing else. The symbol tables that follow the segments are a program's
+/// largest part; the ramdisk carries them into every image and over every
+/// chainload for nothing (gdb and `bench --profile` read them from the
+/// unstripped builds in target/).
+pub fn strip(elf: &[u8]) -> Result<Vec<u8>, String> {
+    if elf.get(0..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        return Err("not a little-endian 64-bit ELF".into());
+    }
+    let phoff = u64_at(elf, 0x20)? as usize;
+    let phentsize = u16_at(elf, 0x36)? as usize;
+    let phnum = u16_at(elf, 0x38)? as usize;
+    let mut end = phoff.checked_add(phentsize * phnum).ok_or("bad program headers")?;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if u32_at(elf, ph)? == PT_LOAD {
+            let seg_end = (u64_at(elf, ph + 8)?).checked_add(u64_at(elf, ph + 32)?).ok_or("bad segment")?;
+            end = end.max(usize::try_from(seg_end).map_err(|_| "bad segment")?);
+        }
+    }
+    let mut out = elf.get(..end).ok_or("segment outside the file")?.to_vec();
+    // No section headers: e_shoff, e_shnum, e_shstrndx.
+    out[0x28..0x30].fill(0);
+    out[0x3c..0x40].fill(0);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +140,23 @@ mod tests {
         assert_eq!(&bin[..2], b"ab");
         assert_eq!(&bin[0x10..0x12], b"cd");
         assert!(bin[2..0x10].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn strip_keeps_the_segments_and_drops_the_rest() {
+        let mut e = elf(0x80000, &[(0x80000, b"ab"), (0x90000, b"cd")]);
+        let loaded = e.len();
+        e.extend_from_slice(&[0x55; 1000]);
+        e[0x28..0x30].copy_from_slice(&(loaded as u64).to_le_bytes());
+        e[0x3c..0x3e].copy_from_slice(&7u16.to_le_bytes());
+        let s = strip(&e).unwrap();
+        assert_eq!(s.len(), loaded);
+        assert_eq!(&s[..0x28], &e[..0x28]);
+        assert!(s[0x28..0x30].iter().chain(&s[0x3c..0x40]).all(|&x| x == 0));
+        assert_eq!(to_binary(&s).unwrap(), to_binary(&e).unwrap());
+        assert!(strip(b"\x7fELF").is_err());
+        e.truncate(loaded - 1);
+        assert!(strip(&e).is_err());
     }
 
     #[test]
