@@ -5,7 +5,8 @@
 //! - [`sys`] wraps every system call with typed arguments and
 //!   `Result<_, Error>` results;
 //! - [`print!`]/[`println!`] write to the console through `putstr`;
-//! - a heap (`alloc` works) on a lazily allocated memory object.
+//! - a heap (`alloc` works) on a lazily allocated memory object;
+//! - [`fs`] for files, [`tool`] for what the command-line tools share.
 #![no_std]
 
 extern crate alloc;
@@ -22,6 +23,7 @@ pub mod sync;
 pub mod sys;
 pub mod testing;
 pub mod thread;
+pub mod tool;
 
 pub use chcore_abi::{self as abi, Error, ObjectType, PmoKind, Rights};
 pub use print::{_eprint, _print};

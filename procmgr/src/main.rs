@@ -4,7 +4,8 @@
 //! (an IPC server: spawn, fork, exec, exit, wait, kill, files and pipes; see
 //! `server`), and starts the shell on the console. In the test image it
 //! runs the kernel test suite (`kerneltest`), the process test suite
-//! (`usertest`) and the hardening suite (`harden`) from the ramdisk, and
+//! (`usertest`), the file-system test suite (`fstest`) and the hardening
+//! suite (`harden`) from the ramdisk, and
 //! exits with the verdict. In the lab image it runs `kerneltest` and
 //! `hello`, then the shell.
 #![no_std]
@@ -40,8 +41,9 @@ fn main() -> i32 {
             run_program("hello");
         } else {
             let suite = run_program("usertest");
+            let files = run_program("fstest");
             let harden = run_program("harden");
-            return if kernel_tests == 0 && suite == 0 && harden == 0 { 0 } else { 1 };
+            return if kernel_tests == 0 && suite == 0 && files == 0 && harden == 0 { 0 } else { 1 };
         }
     }
     loop {

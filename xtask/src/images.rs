@@ -100,6 +100,7 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
     "kerneltest",
     "tmpfs",
     "usertest",
+    "fstest",
     "true",
     "bench",
     "scale",
@@ -107,6 +108,21 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
     "harden",
     "sleep",
     "procs",
+    "mkdir",
+    "rmdir",
+    "rm",
+    "touch",
+    "cp",
+    "mv",
+    "wc",
+    "head",
+    "tail",
+    "grep",
+    "cksum",
+    "stat",
+    "df",
+    "false",
+    "uname",
 ];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
@@ -125,7 +141,8 @@ fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for name in RAMDISK_PROGRAMS {
         let path = bin.join(name);
-        files.push((name.to_string(), fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?));
+        let elf = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        files.push((name.to_string(), crate::elf::strip(&elf).map_err(|e| format!("{}: {e}", path.display()))?));
     }
     files
         .push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));

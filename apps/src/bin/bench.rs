@@ -133,6 +133,95 @@ fn fail() {
     FAILURES.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The file benchmarks, on tmpfs, as lbench.c measures them on Linux
+/// (../shared/linux-peer): `heavy` rounds of the small operations, a few of
+/// the megabyte ones.
+fn files(heavy: u64, wants: &dyn Fn(&str) -> bool) {
+    use libchcore::fs::{self, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
+    const FILE: &str = "/tmp/bench-file";
+    const MIB: usize = 1 << 20;
+    let check = |ok: bool| {
+        if !ok {
+            fail();
+        }
+    };
+    if fs::write_file(FILE, b"x").is_err() {
+        fail();
+        return;
+    }
+    let measure = |name: &str, n: u64, op: &mut dyn FnMut()| {
+        if wants(name) {
+            measure(name, n, op)
+        }
+    };
+    measure("open_close", heavy, &mut || {
+        check(fs::open(FILE, O_RDONLY).and_then(fs::close).is_ok());
+    });
+    measure("stat", heavy, &mut || check(fs::stat(FILE).is_ok()));
+    measure("create_unlink", heavy, &mut || {
+        let made = fs::open("/tmp/bench-new", O_WRONLY | O_CREAT | O_EXCL).and_then(fs::close);
+        check(made.is_ok() && fs::unlink("/tmp/bench-new").is_ok());
+    });
+    if let Ok(fd) = fs::open(FILE, O_RDWR | O_TRUNC) {
+        let mut page = [7u8; 4096];
+        measure("rw_4k", heavy, &mut || {
+            check(fs::pwrite(fd, &page, 0) == Ok(4096));
+            check(fs::pread(fd, &mut page, 0) == Ok(4096));
+        });
+        let _ = fs::close(fd);
+    }
+    let rounds = (heavy / 100).max(2);
+    if wants("seq_read_1m") && fs::write_file(FILE, &alloc::vec![1u8; MIB]).is_ok() {
+        let mut buf = alloc::vec![0u8; 64 << 10];
+        measure("seq_read_1m", rounds, &mut || {
+            let Ok(fd) = fs::open(FILE, O_RDONLY) else { return fail() };
+            let mut got = 0;
+            while let Ok(n @ 1..) = fs::read(fd, &mut buf) {
+                got += n;
+            }
+            check(got == MIB && fs::close(fd).is_ok());
+        });
+    }
+    let _ = fs::unlink(FILE);
+    if wants("pipe_1m") {
+        pipe_1m(rounds);
+    }
+}
+
+/// 1 MiB through a pipe in 4 KiB writes, to a reader in another process.
+fn pipe_1m(rounds: u64) {
+    const MIB: usize = 1 << 20;
+    let Ok((r, w)) = process::pipe() else { return fail() };
+    let total = (rounds + (rounds / 10).max(1)) as usize * MIB;
+    match process::fork() {
+        Ok(0) => {
+            let _ = process::close(w);
+            let mut buf = [0u8; 4096];
+            let mut got = 0;
+            while let Ok(n @ 1..) = process::read(r, &mut buf) {
+                got += n;
+            }
+            process::exit(if got == total { 0 } else { 1 });
+        }
+        Ok(pid) => {
+            let _ = process::close(r);
+            let page = [3u8; 4096];
+            measure("pipe_1m", rounds, || {
+                for _ in 0..MIB / 4096 {
+                    if process::write(w, &page) != Ok(4096) {
+                        fail();
+                    }
+                }
+            });
+            let _ = process::close(w);
+            if process::waitpid(Some(pid)).map(|s| s.1) != Ok(Status::Exited(0)) {
+                fail();
+            }
+        }
+        Err(_) => fail(),
+    }
+}
+
 extern "C" fn yielder(_: u64) -> ! {
     loop {
         sys::yield_now();
@@ -261,6 +350,8 @@ fn main() -> i32 {
             report("page_fault_anon", cycles() - start, pages);
         }
     }
+    files(heavy, &wants);
+
     if only.as_deref() == Some("crowd") && !crowd(n, heavy) {
         return 1;
     }

@@ -57,7 +57,8 @@ pub const FS_RMDIR: u64 = FS_BASE + 18;
 pub const FS_UNLINK: u64 = FS_BASE + 19;
 /// `rename`: words = [op, from length, to length]; buffer = from then to.
 pub const FS_RENAME: u64 = FS_BASE + 20;
-/// `statfs`: words = [op]; the answer is a [`FsStat`] in the buffer.
+/// `statfs` of the file system `path` is on: words = [op, path length];
+/// buffer = path (which must exist); the answer is a [`FsStat`] in the buffer.
 pub const FS_STATFS: u64 = FS_BASE + 21;
 
 /// Bytes of an encoded [`Stat`].
@@ -159,6 +160,7 @@ fn run<F: FileSystem>(vfs: &mut Vfs<F>, [op, a, b, c]: [u64; 4], buf: &mut [u8],
             done(vfs.rename(&from, &to, now).map(|()| 0)?)
         }
         FS_STATFS => {
+            vfs.stat(&take_path(buf, 0, a)?)?;
             let st = vfs.statfs();
             put_statfs(buf, &st)?;
             done(0)
@@ -400,7 +402,10 @@ mod tests {
         assert_eq!(call(&mut v, &mut buf, [FS_GETDENTS, h, 0, 0]).unwrap().0, 0);
         let n = path(&mut buf, "/a/b");
         assert_eq!(call(&mut v, &mut buf, [FS_UNLINK, n, 0, 0]), Err(Errno::EISDIR));
-        call(&mut v, &mut buf, [FS_STATFS, 0, 0, 0]).unwrap();
+        let n = path(&mut buf, "/a/nothere");
+        assert_eq!(call(&mut v, &mut buf, [FS_STATFS, n, 0, 0]), Err(Errno::ENOENT));
+        let n = path(&mut buf, "/a");
+        call(&mut v, &mut buf, [FS_STATFS, n, 0, 0]).unwrap();
         let st = get_statfs(&buf).unwrap();
         assert!(st.free_blocks < st.blocks && !st.readonly);
     }
@@ -455,7 +460,8 @@ mod tests {
         // A buffer too small for the answer.
         let mut tiny = [0u8; 8];
         assert_eq!(call(&mut v, &mut tiny, [FS_FSTAT, h, 0, 0]), Err(Errno::EINVAL));
-        assert_eq!(call(&mut v, &mut tiny, [FS_STATFS, 0, 0, 0]), Err(Errno::EINVAL));
+        let n = path(&mut tiny, "/");
+        assert_eq!(call(&mut v, &mut tiny, [FS_STATFS, n, 0, 0]), Err(Errno::EINVAL));
     }
 
     #[test]

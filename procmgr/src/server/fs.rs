@@ -192,6 +192,13 @@ fn caller_path(pid: u64, data: &[u8], at: usize, len: u64) -> Result<Path, Errno
     fspath::normalize(cwd.as_str(), &text)
 }
 
+/// Whether `pid` has a free descriptor (another thread of it may still
+/// take it first: then the open fails with EMFILE after all, and the file
+/// it made stays).
+fn has_free_fd(pid: u64) -> bool {
+    TABLE.lock().procs.get(&pid).is_some_and(|p| p.fds.iter().any(Option::is_none))
+}
+
 /// The mount `p` falls in, and `p` relative to it.
 fn route(p: &Path) -> Result<(&'static Mount, Path), Errno> {
     let mounts = MOUNTS.get().ok_or(Errno::EIO)?;
@@ -229,6 +236,10 @@ pub(super) fn op_fs(pid: u64, req: &mut Request) -> Reply {
 fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answer, Errno> {
     Ok(match op {
         fsp::FS_OPEN => {
+            // A full table is found before the file is made, not after.
+            if !has_free_fd(pid) {
+                return Err(Errno::EMFILE);
+            }
             let p = caller_path(pid, data, 0, b)?;
             let (m, rel) = route(&p)?;
             let mut buf = [0u8; fspath::PATH_MAX];
