@@ -14,7 +14,8 @@
 //!    IPC connections run out with an error.
 //!    Pipes, which are memory shared by their users: a scribbled header
 //!    gives errors, not faults, and a lock left by a process that ended is
-//!    released.
+//!    released. Files: the file-system protocol with random and hostile
+//!    requests; procmgr and tmpfs go on serving and tmpfs ends as it began.
 //! 3. The seeded system call fuzzer, as children.
 //! 4. Stress: workers on every CPU running pipelines, procmgr calls, spawns
 //!    and forks at once, each checking every result.
@@ -97,6 +98,7 @@ fn main() -> i32 {
         faults();
         exhaustion();
         pipes();
+        files();
         fuzz_calls += fuzz();
         stress_rounds += stress(rounds);
         // The fuzzers may have forked (through procmgr's protocol, with
@@ -875,4 +877,107 @@ fn pipes() {
     }
     let _ = process::close(r);
     let _ = process::close(w);
+}
+
+/// The file-system protocol sent to procmgr with random words and random or
+/// hostile buffers (lengths past the buffer, bad UTF-8, forged descriptors
+/// and handles, offsets at the ends of the range): every request must be
+/// answered, procmgr and tmpfs must go on serving, and what was made or
+/// opened must go when it is removed or closed.
+fn files() {
+    use chcore_fs::proto as fsp;
+    use libchcore::fs;
+    const DIR: &str = "/tmp/harden";
+    let before = fs::statfs("/").map(|s| (s.free_blocks, s.files));
+    // Random renames and creations may put names anywhere writable: what
+    // is new in these directories afterwards is the fuzzer's, and goes.
+    let watched = ["/", "/tmp"];
+    let names_before: Vec<Vec<String>> = watched.iter().map(|d| names(d)).collect();
+    if fs::mkdir(DIR).is_err() {
+        broken("mkdir for the file tests");
+        return;
+    }
+    let buf = libchcore::abi::ipc::PROCMGR_BUF + libchcore::abi::ipc::DATA as u64;
+    let paths =
+        ["/tmp/harden/a", "/tmp/harden/b/", "/tmp/harden", "/", "/bin", "/bin/ls", "harden-rel", "/tmp/harden/../.."];
+    let mut x = 0x5DEE_CE66_D1CE_4E5Bu64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..2000 {
+        let op = fsp::FS_BASE + next() % 24;
+        let pick = |r: u64| match r % 5 {
+            0 => r % 70,
+            1 => r,
+            2 => u64::MAX - r % 4,
+            3 => 1 << (r % 64),
+            _ => r % 5000,
+        };
+        let mut words = [op, pick(next()), pick(next()), pick(next())];
+        // SAFETY: procmgr maps this process's connection buffer (read/write,
+        // BUF_SIZE bytes) at PROCMGR_BUF before the process starts; its data
+        // area starts at DATA and no call of ours is in flight.
+        let data = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, 4096) };
+        if next() % 2 == 0 {
+            let p = paths[(next() % paths.len() as u64) as usize].as_bytes();
+            data[..p.len()].copy_from_slice(p);
+            // The length goes where each operation expects it.
+            let slot = if matches!(op, fsp::FS_OPEN) { 2 } else { 1 };
+            words[slot] = p.len() as u64;
+        } else {
+            for b in data.iter_mut().take(64) {
+                *b = next() as u8;
+            }
+        }
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        let _ = procmgr_call(words);
+    }
+    // Whatever the requests opened is ours: close it all.
+    for fd in 3..proto::MAX_FDS as u64 {
+        let _ = fs::close(fd);
+    }
+    for (dir, old) in watched.iter().zip(&names_before) {
+        for name in names(dir).into_iter().filter(|n| !old.contains(n)) {
+            remove_tree(&format!("{}/{name}", dir.trim_end_matches('/')));
+        }
+    }
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    let works = fs::write_file("/tmp/harden-check", b"still")
+        .and_then(|()| fs::read_file("/tmp/harden-check"))
+        .is_ok_and(|d| d == b"still")
+        && fs::unlink("/tmp/harden-check").is_ok();
+    if !works {
+        broken("files no longer work after the file-system fuzzing");
+    }
+    let after = fs::statfs("/").map(|s| (s.free_blocks, s.files));
+    if before != after {
+        broken(&format!("tmpfs (free blocks, files) {before:?} before the file tests, {after:?} after"));
+    }
+}
+
+/// The names in directory `dir`.
+fn names(dir: &str) -> Vec<String> {
+    libchcore::fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+}
+
+/// Remove `path` and everything below it.
+fn remove_tree(path: &str) {
+    use libchcore::fs;
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries {
+            let child = format!("{path}/{}", e.name);
+            match e.kind {
+                fs::FileType::Dir => remove_tree(&child),
+                fs::FileType::File => {
+                    let _ = fs::unlink(&child);
+                }
+            }
+        }
+        let _ = fs::rmdir(path);
+    } else {
+        let _ = fs::unlink(path);
+    }
 }

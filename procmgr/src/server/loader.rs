@@ -3,10 +3,20 @@
 
 use super::*;
 
-pub(super) fn program(path: &str) -> Option<&'static [u8]> {
-    let name = path.trim_start_matches('/');
-    let name = name.strip_prefix("bin/").unwrap_or(name);
-    RAMDISK.get()?.find(name).map(|e| e.data)
+/// The program `path` names for process `pid`: a bare name is looked up in
+/// `/bin` (the search path); a path with a slash is taken from `pid`'s
+/// working directory and must lead into `/bin` (programs run from the
+/// ramdisk only, so far).
+pub(super) fn program(pid: u64, path: &str) -> Option<&'static [u8]> {
+    let name = if path.contains('/') {
+        let cwd = TABLE.lock().procs.get(&pid).map_or_else(chcore_fs::Path::root, |p| p.cwd.clone());
+        let full = chcore_fs::path::normalize(cwd.as_str(), path).ok()?;
+        let bin = chcore_fs::Path::parse("/bin").ok()?;
+        String::from(full.relative_to(&bin)?.as_str().strip_prefix('/')?)
+    } else {
+        String::from(path)
+    };
+    RAMDISK.get()?.find(&name).map(|e| e.data)
 }
 
 /// A new cap_group with its connection to procmgr in slot 2, and `extra`
@@ -148,7 +158,7 @@ pub(super) fn discard(pid: u64, group: Slot, notified: bool) {
 
 /// Start a program on behalf of `parent` with `fds`; returns the pid.
 pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) -> Result<u64, Error> {
-    let image = program(path).ok_or(Error::NotFound)?;
+    let image = program(parent, path).ok_or(Error::NotFound)?;
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name, extra)?;
     let pid = register(badge, parent, name, group, fds);
