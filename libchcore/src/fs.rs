@@ -7,6 +7,7 @@
 //! table: `read` and `write` here work on all three. Errors are [`Errno`]
 //! values, shown by their POSIX names (`ENOENT`).
 
+use crate::pipe::{FileEnd, Known};
 use crate::process;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -59,6 +60,51 @@ fn call(op: u64, words: [u64; 3], input: &[u8], output: &mut [u8]) -> Result<(u6
     Ok((ret as u64, words))
 }
 
+/// One call at a time on this process's sessions (a connection carries one
+/// call; all of a process's sessions share this lock, which is simpler and
+/// costs only processes that read files from several threads at once).
+static SESSION: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
+
+/// A request `[op, handle, w1, w2]` on file `f`, straight to its server
+/// over this process's session (see `crate::pipe::FileEnd`): `input` first
+/// in the message, the answer's bytes into `output` as in [`call`].
+fn direct(f: &FileEnd, op: u64, [w1, w2]: [u64; 2], input: &[u8], output: &mut [u8]) -> Result<u64, Errno> {
+    if input.len() > ipc::DATA_MAX || output.len() > ipc::DATA_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let _one_at_a_time = SESSION.lock();
+    // SAFETY: the server mapped the session's buffer, BUF_SIZE bytes
+    // read/write, at `f.buf` when procmgr made the session, and it stays for
+    // the life of this process; `SESSION` keeps other threads out of it for
+    // this call.
+    let data = unsafe { core::slice::from_raw_parts_mut((f.buf as usize + ipc::DATA) as *mut u8, ipc::DATA_MAX) };
+    data[..input.len()].copy_from_slice(input);
+    let (ret, _) = crate::sys::ipc_call(f.session, [op, f.handle, w1, w2], 0);
+    if ret < 0 {
+        return Err(if ret == Error::PeerDead.to_result() { Errno::EIO } else { errno(ret) });
+    }
+    let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+    output[..n].copy_from_slice(&data[..n]);
+    Ok(ret as u64)
+}
+
+/// The file behind `fd` if this process calls its server itself.
+fn direct_file(fd: Fd) -> Option<FileEnd> {
+    match crate::pipe::lookup(fd) {
+        Ok(Known::File(f)) => Some(f),
+        _ => None,
+    }
+}
+
+/// A request on descriptor `fd`: to its server directly when it is a file
+/// this process has a session for, else through procmgr.
+fn fd_call(op: u64, fd: Fd, words: [u64; 2], input: &[u8], output: &mut [u8]) -> Result<u64, Errno> {
+    match direct_file(fd) {
+        Some(f) => direct(&f, op, words, input, output),
+        None => call(op, [fd, words[0], words[1]], input, output).map(|r| r.0),
+    }
+}
+
 fn path_call(op: u64, path: &str, output: &mut [u8]) -> Result<u64, Errno> {
     if path.len() >= PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
@@ -81,11 +127,12 @@ pub fn open(path: &str, flags: u32) -> Result<Fd, Errno> {
 /// Read up to `buf.len()` bytes at the file's offset (0: end of file).
 /// Works on pipes and the console too.
 pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
-    if let Some(end) = crate::pipe::end(fd).map_err(errno_of)? {
-        return end.read(buf).map_err(errno_of);
-    }
     let n = buf.len().min(ipc::DATA_MAX);
-    call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize)
+    match crate::pipe::lookup(fd).map_err(errno_of)? {
+        Known::Pipe(end) => end.read(buf).map_err(errno_of),
+        Known::File(f) => direct(&f, fsp::FS_READ, [n as u64, 0], &[], &mut buf[..n]).map(|r| r as usize),
+        Known::Other => call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize),
+    }
 }
 
 /// Write all of `data` at the file's offset (at its end with `O_APPEND`);
@@ -99,15 +146,21 @@ pub fn write(fd: Fd, data: &[u8]) -> Result<usize, Errno> {
         }
         return Ok(data.len());
     }
-    if let Some(end) = crate::pipe::end(fd).map_err(errno_of)? {
-        return end.write(data).map_err(errno_of);
-    }
+    let file = match crate::pipe::lookup(fd).map_err(errno_of)? {
+        Known::Pipe(end) => return end.write(data).map_err(errno_of),
+        Known::File(f) => Some(f),
+        Known::Other => None,
+    };
     let mut done = 0;
     while done < data.len() {
         let chunk = &data[done..(done + ipc::DATA_MAX).min(data.len())];
-        match call(proto::WRITE, [fd, chunk.len() as u64, 0], chunk, &mut []) {
-            Ok((0, _)) => break,
-            Ok((n, _)) => done += n as usize,
+        let put = match &file {
+            Some(f) => direct(f, fsp::FS_WRITE, [chunk.len() as u64, 0], chunk, &mut []),
+            None => call(proto::WRITE, [fd, chunk.len() as u64, 0], chunk, &mut []).map(|r| r.0),
+        };
+        match put {
+            Ok(0) => break,
+            Ok(n) => done += n as usize,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         }
@@ -118,20 +171,20 @@ pub fn write(fd: Fd, data: &[u8]) -> Result<usize, Errno> {
 /// Read up to `buf.len()` bytes at `offset`, leaving the file's offset.
 pub fn pread(fd: Fd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     let n = buf.len().min(ipc::DATA_MAX);
-    call(fsp::FS_PREAD, [fd, n as u64, offset], &[], &mut buf[..n]).map(|r| r.0 as usize)
+    fd_call(fsp::FS_PREAD, fd, [n as u64, offset], &[], &mut buf[..n]).map(|r| r as usize)
 }
 
 /// Write `data` at `offset` (up to one buffer's worth: check the count),
 /// leaving the file's offset.
 pub fn pwrite(fd: Fd, data: &[u8], offset: u64) -> Result<usize, Errno> {
     let data = &data[..data.len().min(ipc::DATA_MAX)];
-    call(fsp::FS_PWRITE, [fd, data.len() as u64, offset], data, &mut []).map(|r| r.0 as usize)
+    fd_call(fsp::FS_PWRITE, fd, [data.len() as u64, offset], data, &mut []).map(|r| r as usize)
 }
 
 /// Move the file's offset (`SEEK_SET`, `SEEK_CUR`, `SEEK_END`); returns the
 /// new offset. ESPIPE on a pipe or the console.
 pub fn lseek(fd: Fd, offset: i64, whence: u32) -> Result<u64, Errno> {
-    call(fsp::FS_LSEEK, [fd, offset as u64, u64::from(whence)], &[], &mut []).map(|r| r.0)
+    fd_call(fsp::FS_LSEEK, fd, [offset as u64, u64::from(whence)], &[], &mut [])
 }
 
 /// Close `fd`.
@@ -153,7 +206,7 @@ pub fn dup2(old: Fd, new: Fd) -> Result<Fd, Errno> {
 /// What `fd` is: type, size, times.
 pub fn fstat(fd: Fd) -> Result<Stat, Errno> {
     let mut out = [0u8; fsp::STAT_SIZE];
-    call(fsp::FS_FSTAT, [fd, 0, 0], &[], &mut out)?;
+    fd_call(fsp::FS_FSTAT, fd, [0, 0], &[], &mut out)?;
     fsp::get_stat(&out).ok_or(Errno::EIO)
 }
 
@@ -173,7 +226,7 @@ pub fn statfs(path: &str) -> Result<FsStat, Errno> {
 
 /// Cut or extend the file to `size` bytes (extended with zeros).
 pub fn ftruncate(fd: Fd, size: u64) -> Result<(), Errno> {
-    call(fsp::FS_FTRUNCATE, [fd, size, 0], &[], &mut []).map(|_| ())
+    fd_call(fsp::FS_FTRUNCATE, fd, [size, 0], &[], &mut []).map(|_| ())
 }
 
 /// Make a directory.
@@ -210,9 +263,9 @@ pub fn read_dir(path: &str) -> Result<Vec<DirEntry>, Errno> {
     let mut entries = Vec::new();
     let mut buf = alloc::vec![0u8; ipc::DATA_MAX];
     let result = loop {
-        match call(fsp::FS_GETDENTS, [fd, 0, 0], &[], &mut buf) {
-            Ok((0, _)) => break Ok(()),
-            Ok((n, _)) => entries.extend(fsp::dirents(&buf[..n as usize])),
+        match fd_call(fsp::FS_GETDENTS, fd, [0, 0], &[], &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => entries.extend(fsp::dirents(&buf[..n as usize])),
             Err(e) => break Err(e),
         }
     };
@@ -244,13 +297,20 @@ pub fn mounts() -> Result<Vec<String>, Errno> {
 
 /// Read all of `path`.
 pub fn read_file(path: &str) -> Result<Vec<u8>, Errno> {
+    // Read into the vector itself, a page at a time: a scratch buffer as
+    // big as a message would stay in the heap, touched, for good.
+    const STEP: usize = 4096;
     let fd = open(path, O_RDONLY)?;
     let mut data = Vec::new();
-    let mut buf = alloc::vec![0u8; ipc::DATA_MAX];
     let result = loop {
-        match read(fd, &mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => data.extend_from_slice(&buf[..n]),
+        let len = data.len();
+        data.resize(len + STEP, 0);
+        match read(fd, &mut data[len..]) {
+            Ok(0) => {
+                data.truncate(len);
+                break Ok(());
+            }
+            Ok(n) => data.truncate(len + n),
             Err(e) => break Err(e),
         }
     };

@@ -1,4 +1,5 @@
-//! Pipe ends, read and written in this process.
+//! Pipe ends, read and written in this process; and which descriptors are
+//! files this process reads and writes with their server directly.
 //!
 //! A pipe is memory shared by the processes that hold its ends (see
 //! `chcore_proc::pipe`). The first read or write on a file descriptor asks
@@ -6,7 +7,9 @@
 //! shared memory and the pipe's two notifications, which are mapped here
 //! and kept per descriptor. From then on a read or write touches only the
 //! ring, and the kernel only when a side has to sleep or wake the other:
-//! no call to procmgr. Closing or replacing a descriptor (`close`, `dup2`)
+//! no call to procmgr. For a file on a file-system server, procmgr names
+//! this process's session with that server and the file's handle (`Known::File`),
+//! and `crate::fs` calls the server itself. Closing or replacing a descriptor (`close`, `dup2`)
 //! forgets what is kept for it; a forked child starts with nothing kept
 //! (its capability slots are not its parent's).
 
@@ -120,21 +123,25 @@ impl Drop for End {
     }
 }
 
-/// What is known about a descriptor.
-#[derive(Clone)]
-enum Known {
-    NotAPipe,
-    Pipe(Arc<End>),
+/// A file this process reads and writes with its file-system server
+/// directly (see `crate::fs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileEnd {
+    /// This process's session connection with the server.
+    pub(crate) session: Slot,
+    /// Where the session's buffer is mapped.
+    pub(crate) buf: u64,
+    /// The file's handle at the server.
+    pub(crate) handle: u64,
 }
 
-impl Known {
-    /// The end, if it is one (another reference to it).
-    fn end(&self) -> Option<Arc<End>> {
-        match self {
-            Known::NotAPipe => None,
-            Known::Pipe(e) => Some(e.clone()),
-        }
-    }
+/// What is known about a descriptor.
+#[derive(Clone)]
+pub(crate) enum Known {
+    /// Neither: procmgr serves it (the console, a file procmgr serves).
+    Other,
+    Pipe(Arc<End>),
+    File(FileEnd),
 }
 
 /// Per descriptor, what is known (nothing yet: `None`).
@@ -142,15 +149,17 @@ static FDS: Mutex<Vec<Option<Known>>> = Mutex::new(Vec::new());
 /// Where ends are mapped.
 static VAS: Mutex<shared::Slots> = Mutex::new(shared::Slots::new(PIPES_BASE, SLOTS));
 
-/// The pipe end behind `fd`, if it is one (`None`: another kind of file).
-pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
+/// What `fd` is, asking procmgr the first time.
+pub(crate) fn lookup(fd: u64) -> Result<Known, Error> {
     let i = usize::try_from(fd).ok().filter(|&i| i < proto::MAX_FDS).ok_or(Error::BadFd)?;
     if let Some(Some(k)) = FDS.lock().get(i) {
-        return Ok(k.end());
+        return Ok(k.clone());
     }
-    let (kind, tag, caps) = crate::process::pipe_share(fd)?;
-    let known = if kind == proto::NOT_A_PIPE {
-        Known::NotAPipe
+    let (ret, [kind, tag, session], caps) = crate::process::pipe_share(fd)?;
+    let known = if kind == proto::FILE_DIRECT {
+        Known::File(FileEnd { session, buf: ret, handle: tag })
+    } else if kind != proto::PIPE_READ_END && kind != proto::PIPE_WRITE_END {
+        Known::Other
     } else {
         let va = VAS.lock().take().ok_or(Error::TableFull).inspect_err(|_| {
             for s in caps {
@@ -163,7 +172,7 @@ pub(crate) fn end(fd: u64) -> Result<Option<Arc<End>>, Error> {
         sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
         Known::Pipe(Arc::new(end))
     };
-    let found = known.end();
+    let found = known.clone();
     let old = {
         let mut fds = FDS.lock();
         if fds.len() <= i {

@@ -169,11 +169,11 @@ pub fn pipe() -> Result<(u64, u64), Error> {
     Ok((r, w))
 }
 
-/// What procmgr says `fd` is (`proto::PIPE_SHARE`): the kind, this
-/// process's lock tag and, for a pipe end, the slots of the capabilities
-/// it sent (shared memory, data and room notifications).
-pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 4]), Error> {
-    let (_, words, caps) = request(proto::PIPE_SHARE, [fd, 0, 0], &[], |buf, _| {
+/// What procmgr says `fd` is (`proto::PIPE_SHARE`): the return value and
+/// words (the kind first) and, for a pipe end, the slots of the
+/// capabilities it sent (shared memory, data and room notifications).
+pub(crate) fn pipe_share(fd: u64) -> Result<(u64, [u64; 3], [u64; 4]), Error> {
+    let (ret, words, caps) = request(proto::PIPE_SHARE, [fd, 0, 0], &[], |buf, _| {
         let mut caps = [0; 4];
         for (i, c) in caps.iter_mut().enumerate() {
             *c = crate::ipc::word(buf, ipc::CAP_SLOTS / 8 + i);
@@ -181,8 +181,8 @@ pub(crate) fn pipe_share(fd: u64) -> Result<(u64, u64, [u64; 4]), Error> {
         caps
     })?;
     // Only a pipe end comes with capabilities: otherwise the slots are stale.
-    let caps = if words[0] == proto::NOT_A_PIPE { [0; 4] } else { caps };
-    Ok((words[0], words[1], caps))
+    let pipe = matches!(words[0], proto::PIPE_READ_END | proto::PIPE_WRITE_END);
+    Ok((ret, words, if pipe { caps } else { [0; 4] }))
 }
 
 /// Read up to `buf.len()` bytes from `fd`; 0 means end of file. (As

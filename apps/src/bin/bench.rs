@@ -135,7 +135,10 @@ fn fail() {
 
 /// The file benchmarks, on tmpfs, as lbench.c measures them on Linux
 /// (../shared/linux-peer): `heavy` rounds of the small operations, a few of
-/// the megabyte ones.
+/// the megabyte ones. Not inlined: its buffers would grow `main`'s stack
+/// frame, whose pages (touched by the stack probe) every fork benchmark
+/// would then copy.
+#[inline(never)]
 fn files(heavy: u64, wants: &dyn Fn(&str) -> bool) {
     use libchcore::fs::{self, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
     const FILE: &str = "/tmp/bench-file";
@@ -189,6 +192,7 @@ fn files(heavy: u64, wants: &dyn Fn(&str) -> bool) {
 }
 
 /// 1 MiB through a pipe in 4 KiB writes, to a reader in another process.
+#[inline(never)]
 fn pipe_1m(rounds: u64) {
     const MIB: usize = 1 << 20;
     let Ok((r, w)) = process::pipe() else { return fail() };

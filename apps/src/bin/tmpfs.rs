@@ -1,10 +1,14 @@
 //! tmpfs: the in-memory file system mounted at `/`, as a server.
 //!
-//! procmgr starts it at boot and is its only client (docs/filesystem.md):
-//! procmgr resolves paths against the mount table and forwards each file
-//! request here over one connection. Everything but the IPC is the shared
-//! file-system library (`chcore_fs`): the protocol (`proto::serve`), the
-//! path walk and open-file table (`Vfs`) and the file system (`Tmpfs`).
+//! procmgr starts it at boot and holds the only capability to it
+//! (docs/filesystem.md): procmgr resolves paths against the mount table,
+//! opens and closes files and forwards path requests here over its
+//! connection; processes read and write the files procmgr opened for them
+//! over sessions, connections this server makes into them when procmgr
+//! asks (`session`). Everything but the IPC is the shared file-system
+//! library (`chcore_fs`): the protocol (`proto::serve`), who may use which
+//! handle (`Sessions`), the path walk and open-file table (`Vfs`) and the
+//! file system (`Tmpfs`).
 //!
 //! Its pages are its own heap, charged to this process's memory account.
 //! The file system's size is fixed at start to a share of that account's
@@ -18,6 +22,7 @@
 extern crate alloc;
 
 use chcore_fs::proto::{self, FS_MKDIR, FS_OPEN, FS_PWRITE, FS_WRITE};
+use chcore_fs::session::{Sessions, FS_ATTACH, FS_DETACH, FS_GRANT};
 use chcore_fs::tmpfs::Tmpfs;
 use chcore_fs::{Errno, Vfs};
 use libchcore::abi::TICK_HZ;
@@ -36,17 +41,23 @@ const DATA_SHARE_PERCENT: u64 = 60;
 /// Free memory the machine must keep after a write that grows the file
 /// system (others need it to run and to end).
 const SYSTEM_RESERVE: u64 = 8 << 20;
-/// procmgr is the only client; two connections leave room for a restart.
-const MAX_CONNECTIONS: u64 = 2;
+/// procmgr's connection and a session per process that uses a file here.
+const MAX_CONNECTIONS: u64 = libchcore::abi::ipc::MAX_CONNECTIONS;
 
-static VFS: Mutex<Option<Vfs<Tmpfs>>> = Mutex::new(None);
+/// The file system and who may use its handles, behind one lock.
+struct State {
+    vfs: Vfs<Tmpfs>,
+    sessions: Sessions,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// `tmpfs LIMIT`: LIMIT is this process's memory limit in bytes, which
 /// procmgr set and passes on (a process cannot read its own).
 fn main() -> i32 {
     let limit = libchcore::args().get(1).and_then(|a| a.parse::<u64>().ok()).unwrap_or(16 << 20);
     let pages = (limit.min(sys::free_memory()) / 100 * DATA_SHARE_PERCENT / 4096).max(16);
-    *VFS.lock() = Some(Vfs::new(Tmpfs::new(pages), MAX_OPEN));
+    *STATE.lock() = Some(State { vfs: Vfs::new(Tmpfs::new(pages), MAX_OPEN), sessions: Sessions::new() });
     println!("tmpfs: {} KiB at /", pages * 4);
     ipc::serve_forever(handle, MAX_CONNECTIONS)
 }
@@ -56,19 +67,61 @@ fn now() -> u64 {
     sys::get_tick() / TICK_HZ
 }
 
+fn fail(e: Errno) -> Reply {
+    Reply { ret: -i64::from(e.number()), words: [0; 3] }
+}
+
 fn handle(req: &mut Request) -> Reply {
-    // The protocol carries no capabilities: drop any sent anyway.
+    // Only `FS_ATTACH` carries a capability (and uses it at once): drop
+    // whatever else is sent.
+    let group = if req.words[0] == FS_ATTACH { req.caps.first().copied() } else { None };
     for &c in req.caps {
-        let _ = sys::cap_delete(c);
-    }
-    let grows = matches!(req.words[0], FS_WRITE | FS_PWRITE | FS_OPEN | FS_MKDIR);
-    let (ret, words) = if grows && sys::free_memory() < SYSTEM_RESERVE + req.words[2].min(1 << 30) {
-        (-i64::from(Errno::ENOSPC.number()), [0; 3])
-    } else {
-        match VFS.lock().as_mut() {
-            Some(vfs) => proto::serve(vfs, req.words, req.data, now()),
-            None => (-i64::from(Errno::EIO.number()), [0; 3]),
+        if Some(c) != group {
+            let _ = sys::cap_delete(c);
         }
-    };
-    Reply { ret, words }
+    }
+    let mut state = STATE.lock();
+    let Some(st) = state.as_mut() else { return fail(Errno::EIO) };
+    if let Err(e) = st.sessions.allows(req.badge, &req.words) {
+        if let Some(g) = group {
+            let _ = sys::cap_delete(g);
+        }
+        return fail(e);
+    }
+    let [op, a, b, _] = req.words;
+    match op {
+        FS_ATTACH => {
+            let Some(g) = group else { return fail(Errno::EINVAL) };
+            // The connection's buffer goes where procmgr says (the mount's
+            // place in the process's layout).
+            let made = sys::connect_for(g, b);
+            let _ = sys::cap_delete(g);
+            match made {
+                Ok((slot, badge)) => {
+                    st.sessions.attach(badge, a);
+                    Reply { ret: slot as i64, words: [0; 3] }
+                }
+                Err(e) => Reply { ret: e.to_result(), words: [0; 3] },
+            }
+        }
+        FS_GRANT => {
+            st.sessions.grant(a, b);
+            Reply { ret: 0, words: [0; 3] }
+        }
+        FS_DETACH => {
+            st.sessions.detach(a);
+            Reply { ret: 0, words: [0; 3] }
+        }
+        _ => {
+            let grows = matches!(op, FS_WRITE | FS_PWRITE | FS_OPEN | FS_MKDIR);
+            if grows && sys::free_memory() < SYSTEM_RESERVE + b.min(1 << 30) {
+                return fail(Errno::ENOSPC);
+            }
+            let (ret, words) = proto::serve(&mut st.vfs, req.words, req.data, now());
+            if ret >= 0 {
+                st.sessions.after(&req.words);
+            }
+            Reply { ret, words }
+        }
+    }
 }

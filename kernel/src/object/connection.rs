@@ -108,8 +108,7 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     // (the server would be ended): they are charged even past the limit,
     // which their fixed size bounds.
     let buf = Pmo::new_overdraft(PmoKind::Shm, ipc::BUF_SIZE, &client.account)?;
-    let rw = perm::READ | perm::WRITE;
-    client.vmspace.map(buf.clone(), client_buf, rw, rw)?;
+    client.vmspace.map_connection_buffer(buf.clone(), client_buf)?;
     let server_buf = ipc::SERVER_BUF_BASE + index * ipc::BUF_SIZE;
     let stack_va = ipc::SERVER_STACK_BASE + index * ipc::STACK_SIZE;
     let undo_client = |e: Error| {

@@ -51,6 +51,9 @@ pub enum FaultError {
 struct Mapping {
     pmo: Arc<Pmo>,
     max_perm: u64,
+    /// A client's connection buffer: not copied into a fork, which does not
+    /// get the connection (and must not see the parent's messages).
+    private_to_connection: bool,
 }
 
 /// A run of equal-sized slots, each holding at most one PMO: where a
@@ -158,6 +161,17 @@ impl VmSpace {
     /// grant at most `max_perm`. Pages that exist are mapped now; lazy PMOs
     /// get the rest on first touch.
     pub fn map(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64) -> Result<(), Error> {
+        self.map_as(pmo, va, p, max_perm, false)
+    }
+
+    /// [`VmSpace::map`] for a client's connection buffer, which
+    /// [`VmSpace::clone_into`] leaves out.
+    pub fn map_connection_buffer(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64) -> Result<(), Error> {
+        let rw = perm::READ | perm::WRITE;
+        self.map_as(pmo, va, rw, rw, true)
+    }
+
+    fn map_as(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64, conn: bool) -> Result<(), Error> {
         if p & !max_perm != 0 {
             return Err(Error::NoRights);
         }
@@ -166,7 +180,7 @@ impl VmSpace {
         if inner.areas.iter().any(|a| a.overlaps(va, len)) {
             return Err(Error::Overlap);
         }
-        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm })?;
+        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm, private_to_connection: conn })?;
         if let Err(e) = self.map_present(&mut inner, &pmo, va, p) {
             let _ = inner.regions.remove(va);
             return Err(e);
@@ -378,12 +392,18 @@ impl VmSpace {
     /// written through the mapping is shared), shared memory (SHM, DEVICE)
     /// is shared. Regions
     /// `dst` already has at the same address are left as they are (a forked
-    /// child's own connection buffer, say). Slot areas are not copied: a
-    /// child is no server, the connections stay the parent's.
+    /// child's own connection buffer, say). Connections are not copied (a
+    /// child is no server, and the parent's connections stay the parent's),
+    /// so neither are slot areas nor the parent's connection buffers.
     pub fn clone_into(&self, dst: &Arc<VmSpace>, account: &Arc<kernel_core::account::Account>) -> Result<(), Error> {
         let regions: alloc::vec::Vec<(u64, u64, u64, u64, Arc<Pmo>)> = {
             let inner = self.inner.lock();
-            inner.regions.iter().map(|r| (r.start, r.len, r.perm, r.pmo.max_perm, r.pmo.pmo.clone())).collect()
+            inner
+                .regions
+                .iter()
+                .filter(|r| !r.pmo.private_to_connection)
+                .map(|r| (r.start, r.len, r.perm, r.pmo.max_perm, r.pmo.pmo.clone()))
+                .collect()
         };
         for (start, len, p, max, pmo) in regions {
             if dst.inner.lock().regions.find(start).is_some() {

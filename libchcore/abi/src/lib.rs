@@ -484,6 +484,9 @@ pub mod ipc {
     pub const MAX_CONNECTIONS: u64 = 1 << 16;
     /// Where procmgr maps a process's connection buffer to it.
     pub const PROCMGR_BUF: u64 = 0x2800_0000;
+    /// Where a file-system server maps a process's session buffer: mount
+    /// `k`'s at `FS_BUF_BASE + k * BUF_SIZE` (docs/filesystem.md).
+    pub const FS_BUF_BASE: u64 = 0x2900_0000;
 }
 
 /// `thread_set_affinity` / `thread_get_affinity`: not pinned to a CPU.

@@ -50,6 +50,7 @@ pub mod path;
 pub mod proto;
 pub mod rofs;
 pub mod server;
+pub mod session;
 pub mod tmpfs;
 pub mod vfs;
 

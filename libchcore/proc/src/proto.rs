@@ -46,9 +46,9 @@ pub const LIST: u64 = 14;
 /// The process table, as a header line and lines
 /// "pid ppid state cpu_ticks mem_kib name\n" into the buffer.
 pub const PS: u64 = 15;
-/// The pipe end behind fd words[1], for the caller to read or write
-/// itself: word 0 = [`NOT_A_PIPE`], [`PIPE_READ_END`] or
-/// [`PIPE_WRITE_END`]; for a pipe end, word 1 = the caller's lock tag (its
+/// What fd words[1] is, for the caller to read or write it itself: word 0
+/// = [`NOT_A_PIPE`] (ask procmgr), [`PIPE_READ_END`], [`PIPE_WRITE_END`] or
+/// [`FILE_DIRECT`]; for a pipe end, word 1 = the caller's lock tag (its
 /// pid) and four capabilities come back: the shared memory (see
 /// [`crate::pipe`]), then the notifications for data, for room and for the
 /// ring's lock.
@@ -75,6 +75,11 @@ pub const NOT_A_PIPE: u64 = 0;
 pub const PIPE_READ_END: u64 = 1;
 /// PIPE_SHARE: the fd is a pipe's write end.
 pub const PIPE_WRITE_END: u64 = 2;
+/// PIPE_SHARE: the fd is a file on a file-system server the caller may
+/// call itself: word 1 = the handle, word 2 = the caller's session
+/// connection to that server, and the return value = where the session's
+/// buffer is mapped (docs/filesystem.md).
+pub const FILE_DIRECT: u64 = 3;
 
 /// WAIT: any child.
 pub const ANY_CHILD: u64 = u64::MAX;

@@ -12,7 +12,8 @@ pub(super) fn op_pipe_share(pid: u64, n: u64, req: &mut Request) -> Result<Reply
     let (p, kind) = match &file.0 {
         FileKind::PipeRead(p) => (p, proto::PIPE_READ_END),
         FileKind::PipeWrite(p) => (p, proto::PIPE_WRITE_END),
-        _ => return Ok(ok(0, [proto::NOT_A_PIPE, 0, 0])),
+        FileKind::Fs(f) => return Ok(fs::share(pid, f)),
+        FileKind::Console => return Ok(ok(0, [proto::NOT_A_PIPE, 0, 0])),
     };
     req.reply_cap(p.shm, Rights::READ.union(Rights::WRITE).union(Rights::MAP))?;
     req.reply_cap(p.data, Rights::READ.union(Rights::WRITE))?;

@@ -16,6 +16,7 @@ use super::*;
 use chcore_fs::path::{self as fspath, Path};
 use chcore_fs::proto::{self as fsp, Answer};
 use chcore_fs::rofs::RoFs;
+use chcore_fs::session::{FS_ATTACH, FS_DETACH, FS_GRANT};
 use chcore_fs::{Errno, Vfs};
 use libchcore::ipc::Connection;
 
@@ -109,10 +110,19 @@ fn path(p: &str) -> Path {
     Path::parse(p).unwrap_or_else(|_| Path::root())
 }
 
+/// The pids of the file-system servers procmgr started.
+static SERVER_PIDS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Whether `pid` is a file-system server (which `KILL` refuses to end).
+pub(super) fn is_server(pid: u64) -> bool {
+    SERVER_PIDS.lock().contains(&pid)
+}
+
 /// Start file-system server `name` from the ramdisk and connect to it.
 fn start_server(name: &'static str) -> Option<Connection> {
     let limit = alloc::format!("{}", MEM_LIMIT.load(Ordering::Relaxed));
     let started = spawn_with_console(name, &[name, &limit], Rights::NONE).and_then(|pid| {
+        SERVER_PIDS.lock().push(pid);
         let group = TABLE.lock().procs.get(&pid).map(|p| p.group).ok_or(Error::InvalidArgument)?;
         libchcore::ipc::connect(group)
     });
@@ -162,6 +172,60 @@ fn exchange(m: &Mount, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Answ
                 copy_back(c.data(), ret, output);
             }
             (ret, words)
+        }
+    }
+}
+
+/// Each process's sessions: (pid, mount index) -> the session connection's
+/// slot in the process (see `chcore_fs::session`).
+static SESSIONS: Mutex<BTreeMap<(u64, usize), u64>> = Mutex::new(BTreeMap::new());
+
+/// `PIPE_SHARE` of a file: on a server process, make sure `pid` has a
+/// session with it and may use the file's handle, and tell it where both
+/// are (`proto::FILE_DIRECT`); a file procmgr serves itself (`/bin`) stays
+/// with procmgr (`NOT_A_PIPE`).
+pub(super) fn share(pid: u64, f: &FsFile) -> Reply {
+    let not_direct = Reply { ret: 0, words: [proto::NOT_A_PIPE, 0, 0] };
+    let Backend::Server { conn, .. } = &f.mount.backend else { return not_direct };
+    let Some(index) = MOUNTS.get().and_then(|ms| ms.iter().position(|m| core::ptr::eq(m, f.mount))) else {
+        return not_direct;
+    };
+    let buf = ipc::FS_BUF_BASE + index as u64 * ipc::BUF_SIZE;
+    let slot = {
+        let mut sessions = SESSIONS.lock();
+        match sessions.get(&(pid, index)) {
+            Some(&slot) => Some(slot),
+            None => {
+                let group = TABLE.lock().procs.get(&pid).map(|p| p.group);
+                let made = group.and_then(|g| {
+                    let mut conn = conn.lock();
+                    let answer = conn.as_mut()?.call([FS_ATTACH, pid, buf, 0], &[(g, Rights::MAP)], &mut []);
+                    answer.ok().map(|a| a.ret as u64)
+                });
+                if let Some(slot) = made {
+                    sessions.insert((pid, index), slot);
+                }
+                made
+            }
+        }
+    };
+    // Without a session the process still has procmgr's way.
+    let Some(slot) = slot else { return not_direct };
+    if exchange(f.mount, [FS_GRANT, f.handle, pid, 0], &[], &mut []).0 < 0 {
+        return not_direct;
+    }
+    Reply { ret: buf as i64, words: [proto::FILE_DIRECT, f.handle, slot] }
+}
+
+/// Process `pid` ended or changed its image (its sessions went with its old
+/// cap_group): the servers forget its sessions and grants.
+pub(super) fn ended(pid: u64) {
+    let mut sessions = SESSIONS.lock();
+    let mine: Vec<(u64, usize)> = sessions.range((pid, 0)..=(pid, usize::MAX)).map(|(k, _)| *k).collect();
+    for key in mine {
+        sessions.remove(&key);
+        if let Some(m) = MOUNTS.get().and_then(|ms| ms.get(key.1)) {
+            let _ = exchange(m, [FS_DETACH, pid, 0, 0], &[], &mut []);
         }
     }
 }

@@ -105,6 +105,7 @@ pub(super) extern "C" fn reaper(_: u64) -> ! {
                     p.ended(*pid);
                 }
             }
+            fs::ended(*pid);
         }
         drop(ended);
     }
@@ -248,6 +249,8 @@ pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Er
     };
     let _ = sys::cap_group_kill(old);
     let _ = sys::cap_delete(old);
+    // Its sessions were the old image's connections.
+    fs::ended(pid);
     if let Err(e) = start(group, pc, sp, &mut false) {
         // Too late to go back: the old image is gone. The process ends.
         libchcore::println!("procmgr: exec of {name} could not start: {e:?}");
@@ -301,6 +304,10 @@ pub(super) fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error
 pub(super) fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
     if target == ROOT_PID || target == pid {
         return Err(Error::InvalidArgument);
+    }
+    // The file servers serve everyone: no process may end them.
+    if fs::is_server(target) {
+        return Err(Error::NoRights);
     }
     let group = {
         let mut t = TABLE.lock();
