@@ -46,8 +46,13 @@ fn measure(name: &str, n: u64, mut op: impl FnMut()) {
 
 /// Iterations and the benchmark to run (`None`: all), from `bench-args`.
 fn args() -> (u64, Option<String>) {
-    let Ok(bytes) = libchcore::fs::read_file("/bin/bench-args") else { return (10_000, None) };
-    let text = core::str::from_utf8(&bytes).unwrap_or("");
+    // On the stack, not the heap: a heap page touched here would be one more
+    // page for every fork benchmark to copy.
+    let Ok(fd) = libchcore::fs::open("/bin/bench-args", libchcore::fs::O_RDONLY) else { return (10_000, None) };
+    let mut buf = [0u8; 64];
+    let n = libchcore::fs::read(fd, &mut buf).unwrap_or(0);
+    let _ = libchcore::fs::close(fd);
+    let text = core::str::from_utf8(&buf[..n]).unwrap_or("");
     let mut words = text.split_whitespace();
     let iterations = words.next().and_then(|w| w.parse().ok()).unwrap_or(10_000);
     let only = words.next().filter(|w| *w != "all").map(String::from);

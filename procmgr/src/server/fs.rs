@@ -252,7 +252,7 @@ fn caller_path(pid: u64, data: &[u8], at: usize, len: u64) -> Result<Path, Errno
     }
     let bytes = at.checked_add(len).and_then(|end| data.get(at..end)).ok_or(Errno::EINVAL)?;
     let text = String::from(core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?);
-    let cwd = TABLE.lock().procs.get(&pid).map(|p| p.cwd.clone()).unwrap_or_else(Path::root);
+    let cwd = TABLE.lock().procs.get(&pid).map_or_else(root_cwd, |p| p.cwd.clone());
     fspath::normalize(cwd.as_str(), &text)
 }
 
@@ -261,6 +261,12 @@ fn caller_path(pid: u64, data: &[u8], at: usize, len: u64) -> Result<Path, Errno
 /// it made stays).
 fn has_free_fd(pid: u64) -> bool {
     TABLE.lock().procs.get(&pid).is_some_and(|p| p.fds.iter().any(Option::is_none))
+}
+
+/// `/`, the working directory of procmgr's children (one shared copy).
+pub(super) fn root_cwd() -> Arc<Path> {
+    static ROOT: spin::Once<Arc<Path>> = spin::Once::new();
+    ROOT.call_once(|| Arc::new(Path::root())).clone()
 }
 
 /// The mount `p` falls in, and `p` relative to it.
@@ -375,7 +381,7 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
                 return Err(Errno::ENOTDIR);
             }
             if let Some(pr) = TABLE.lock().procs.get_mut(&pid) {
-                pr.cwd = p;
+                pr.cwd = Arc::new(p);
             }
             (0, [0; 3])
         }

@@ -9,7 +9,7 @@ use super::*;
 /// ramdisk only, so far).
 pub(super) fn program(pid: u64, path: &str) -> Option<&'static [u8]> {
     let name = if path.contains('/') {
-        let cwd = TABLE.lock().procs.get(&pid).map_or_else(chcore_fs::Path::root, |p| p.cwd.clone());
+        let cwd = TABLE.lock().procs.get(&pid).map_or_else(fs::root_cwd, |p| p.cwd.clone());
         let full = chcore_fs::path::normalize(cwd.as_str(), path).ok()?;
         let bin = chcore_fs::Path::parse("/bin").ok()?;
         String::from(full.relative_to(&bin)?.as_str().strip_prefix('/')?)
@@ -120,7 +120,7 @@ pub(super) fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds)
     let orphan = ppid != ROOT_PID && !t.procs.get(&ppid).is_some_and(|p| p.state == State::Running);
     let ppid = if orphan { ROOT_PID } else { ppid };
     t.badges.insert(badge, pid);
-    let cwd = t.procs.get(&ppid).map_or_else(chcore_fs::Path::root, |p| p.cwd.clone());
+    let cwd = t.procs.get(&ppid).map_or_else(fs::root_cwd, |p| p.cwd.clone());
     t.procs.insert(
         pid,
         Process {

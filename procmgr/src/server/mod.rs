@@ -201,7 +201,8 @@ struct Process {
     fds: Fds,
     /// The working directory, which relative paths start from (inherited
     /// by children; exec keeps it).
-    cwd: chcore_fs::Path,
+    /// Shared: a fork or spawn copies a reference, not the path.
+    cwd: Arc<chcore_fs::Path>,
     state: State,
     /// The status it announced with EXIT before ending, if it did.
     exit_code: Option<i32>,
