@@ -77,6 +77,25 @@ impl Tool {
     pub fn status(&self) -> i32 {
         self.status
     }
+
+    /// Open input `name` (`-`: standard input), or report why not.
+    pub fn open(&mut self, name: &str) -> Option<Input> {
+        Input::open(name).map_err(|e| self.fail(name, e)).ok()
+    }
+
+    /// `SRC DST` or `SRC... DIR` (as `cp` and `mv` take them): the sources
+    /// and the destination, or the exit status of a usage error (several
+    /// sources need a directory, `ENOTDIR`).
+    pub fn sources_and_destination<'a>(&mut self, operands: &[&'a str]) -> Result<(Vec<&'a str>, &'a str), i32> {
+        let Some((&dst, sources)) = operands.split_last().filter(|(_, s)| !s.is_empty()) else {
+            return Err(self.usage_error("missing file operand"));
+        };
+        if sources.len() > 1 && !fs::stat(dst).is_ok_and(|st| st.kind == FileType::Dir) {
+            self.fail(dst, Errno::ENOTDIR);
+            return Err(self.status());
+        }
+        Ok((sources.to_vec(), dst))
+    }
 }
 
 /// The operands, or standard input alone when there are none.
@@ -237,13 +256,7 @@ pub fn print_lines(mut tool: Tool, window: fn(LineCount) -> LineFilter) -> i32 {
     let mut out = Output::new();
     let mut headed = false;
     for &name in &names {
-        let mut input = match Input::open(name) {
-            Ok(input) => input,
-            Err(e) => {
-                tool.fail(name, e);
-                continue;
-            }
-        };
+        let Some(mut input) = tool.open(name) else { continue };
         if names.len() > 1 {
             let shown = if name == STDIN { "standard input" } else { name };
             let _ = writeln!(out, "{}==> {shown} <==", if headed { "\n" } else { "" });

@@ -5,7 +5,7 @@
 #![no_main]
 
 use chcore_fs::path::normalize;
-use libchcore::fs::{self, Errno, FileType};
+use libchcore::fs;
 use libchcore::tool::{self, Tool};
 
 libchcore::entry!(main);
@@ -23,14 +23,11 @@ fn main() -> i32 {
         Ok(o) => o,
         Err(status) => return status,
     };
-    let Some((&dst, sources)) = options.operands.split_last().filter(|(_, s)| !s.is_empty()) else {
-        return tool.usage_error("missing file operand");
+    let (sources, dst) = match tool.sources_and_destination(&options.operands) {
+        Ok(x) => x,
+        Err(status) => return status,
     };
-    if sources.len() > 1 && !fs::stat(dst).is_ok_and(|st| st.kind == FileType::Dir) {
-        tool.fail(dst, Errno::ENOTDIR);
-        return tool.status();
-    }
-    for &src in sources {
+    for src in sources {
         let target = tool::destination(src, dst);
         if same_file(src, &target) {
             tool.fail_with(format_args!("{src} and {target} are the same file"));

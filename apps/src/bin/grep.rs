@@ -15,7 +15,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use chcore_proc::text::{self, Regex};
 use core::fmt::Write;
-use libchcore::tool::{self, Input, Output, Tool, STDIN};
+use libchcore::tool::{self, Output, Tool, STDIN};
 
 libchcore::entry!(main);
 
@@ -116,13 +116,7 @@ fn main() -> i32 {
             number: 0,
             selected: 0,
         };
-        let mut input = match Input::open(name) {
-            Ok(input) => input,
-            Err(e) => {
-                tool.fail(name, e);
-                continue;
-            }
-        };
+        let Some(mut input) = tool.open(name) else { continue };
         let read = input.stream(|chunk| {
             search.chunk(chunk, &mut out);
             out.flush()

@@ -9,7 +9,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use chcore_proc::text::{wc_line, wc_width, Columns, Counts, WcInput};
 use libchcore::fs::{self, FileType};
-use libchcore::tool::{self, Input, Output, Tool, STDIN};
+use libchcore::tool::{self, Output, Tool, STDIN};
 
 libchcore::entry!(main);
 
@@ -40,13 +40,7 @@ fn main() -> i32 {
     let mut out = Output::new();
     let mut total = Counts::new();
     for &name in &names {
-        let mut input = match Input::open(name) {
-            Ok(input) => input,
-            Err(e) => {
-                tool.fail(name, e);
-                continue;
-            }
-        };
+        let Some(mut input) = tool.open(name) else { continue };
         let mut counts = Counts::new();
         let read = input.stream(|chunk| {
             counts.update(chunk);
