@@ -51,6 +51,8 @@ pub mod proto;
 pub mod rofs;
 pub mod server;
 pub mod session;
+#[cfg(test)]
+mod testing;
 pub mod tmpfs;
 pub mod vfs;
 

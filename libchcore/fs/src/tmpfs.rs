@@ -833,23 +833,7 @@ mod tests {
         assert!(fs.used_pages <= fs.capacity_pages.max(1));
     }
 
-    /// Deterministic xorshift64.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testing::Rng;
 
     #[test]
     fn random_calls_never_panic_and_failures_change_nothing() {

@@ -7,27 +7,7 @@ use super::*;
 use alloc::collections::BTreeMap;
 use alloc::format;
 
-/// xorshift64: deterministic, so a failure names its seed and step.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::testing::Rng;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
