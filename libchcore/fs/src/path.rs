@@ -119,6 +119,19 @@ impl Path {
         Some(Path { text, dir: self.dir })
     }
 
+    /// [`Path::relative_to`] as the text that travels (what `Display`
+    /// writes), made in one allocation: the FS manager's routing step on
+    /// every request.
+    pub fn relative_text(&self, base: &Path) -> Option<String> {
+        let rest = self.strip_prefix_str(base)?;
+        let mut text = String::with_capacity(rest.len() + 2);
+        text.push_str(if rest.is_empty() { "/" } else { rest });
+        if self.dir && text != "/" {
+            text.push('/');
+        }
+        Some(text)
+    }
+
     /// The remainder after `base`: empty, or starting with `/`.
     fn strip_prefix_str(&self, base: &Path) -> Option<&str> {
         if base.is_root() {
@@ -271,6 +284,17 @@ fn push_components<'a>(parts: &mut Vec<&'a str>, path: &'a str) -> Result<(), Er
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn relative_text_is_relative_to_as_it_travels() {
+        for (p, base) in
+            [("/bin/ls", "/bin"), ("/bin", "/bin"), ("/a/b/", "/"), ("/", "/"), ("/bin/x/", "/bin"), ("/binx", "/bin")]
+        {
+            let (p, base) = (Path::parse(p).unwrap(), Path::parse(base).unwrap());
+            assert_eq!(p.relative_text(&base), p.relative_to(&base).map(|r| alloc::format!("{r}")), "{p} under {base}");
+        }
+    }
+
     use super::*;
     use alloc::string::ToString;
     use alloc::vec;

@@ -200,7 +200,7 @@ pub fn put_two_paths(buf: &mut [u8], from: &Path, to: &Path) -> Result<(u64, u64
 
 /// A path as it travels: with its trailing slash when it must name a directory, so the server
 /// applies the same rule.
-fn path_text(path: &Path) -> String {
+pub fn path_text(path: &Path) -> String {
     alloc::format!("{path}")
 }
 

@@ -87,10 +87,9 @@ pub(super) fn init(ramdisk: &'static Archive<'static>) {
 
 /// Make file `/name` on mount `m` with `data`.
 fn copy_in(m: &'static Mount, name: &str, data: &[u8]) -> Result<(), Errno> {
-    let mut buf = [0u8; fspath::PATH_MAX];
-    let n = fsp::put_path(&mut buf, &path("/").join(name)?)?;
+    let rel = fsp::path_text(&path("/").join(name)?);
     let flags = u64::from(chcore_fs::server::O_WRONLY | chcore_fs::server::O_CREAT | chcore_fs::server::O_TRUNC);
-    let (ret, _) = exchange(m, [fsp::FS_OPEN, flags, n, 0], &buf[..n as usize], &mut []);
+    let (ret, _) = exchange(m, [fsp::FS_OPEN, flags, rel.len() as u64, 0], rel.as_bytes(), &mut []);
     let file = FsFile { mount: m, handle: u64::try_from(ret).map_err(|_| answer_errno(ret))? };
     for chunk in data.chunks(ipc::DATA_MAX) {
         let (ret, _) = exchange(m, [fsp::FS_WRITE, file.handle, chunk.len() as u64, 0], chunk, &mut []);
@@ -269,10 +268,11 @@ pub(super) fn root_cwd() -> Arc<Path> {
     ROOT.call_once(|| Arc::new(Path::root())).clone()
 }
 
-/// The mount `p` falls in, and `p` relative to it.
-fn route(p: &Path) -> Result<(&'static Mount, Path), Errno> {
+/// The mount `p` falls in, and `p` relative to it as it travels
+/// (`proto::path_text`).
+fn route(p: &Path) -> Result<(&'static Mount, String), Errno> {
     let mounts = MOUNTS.get().ok_or(Errno::EIO)?;
-    mounts.iter().find_map(|m| Some((m, p.relative_to(&m.at)?))).ok_or(Errno::ENOENT)
+    mounts.iter().find_map(|m| Some((m, p.relative_text(&m.at)?))).ok_or(Errno::ENOENT)
 }
 
 /// Whether `p` is a mount point other than `/` (which cannot be removed
@@ -312,9 +312,7 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
             }
             let p = caller_path(pid, data, 0, b)?;
             let (m, rel) = route(&p)?;
-            let mut buf = [0u8; fspath::PATH_MAX];
-            let n = fsp::put_path(&mut buf, &rel)?;
-            let (ret, _) = exchange(m, [op, a, n, 0], &buf[..n as usize], &mut []);
+            let (ret, _) = exchange(m, [op, a, rel.len() as u64, 0], rel.as_bytes(), &mut []);
             if ret < 0 {
                 return Ok((ret, [0; 3]));
             }
@@ -347,11 +345,9 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
                 return Err(Errno::EBUSY);
             }
             let (m, rel) = route(&p)?;
-            let mut buf = [0u8; fspath::PATH_MAX];
-            let n = fsp::put_path(&mut buf, &rel)?;
             let out = if op == fsp::FS_STATFS { fsp::STATFS_SIZE } else { fsp::STAT_SIZE };
             let wants = matches!(op, fsp::FS_STAT | fsp::FS_STATFS);
-            exchange(m, [op, n, 0, 0], &buf[..n as usize], if wants { &mut data[..out] } else { &mut [] })
+            exchange(m, [op, rel.len() as u64, 0, 0], rel.as_bytes(), if wants { &mut data[..out] } else { &mut [] })
         }
         fsp::FS_RENAME => {
             let from = caller_path(pid, data, 0, a)?;
@@ -363,17 +359,14 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
             if !core::ptr::eq(m1, m2) {
                 return Err(Errno::EXDEV);
             }
-            let mut buf = alloc::vec![0u8; 2 * fspath::PATH_MAX];
-            let (x, y) = fsp::put_two_paths(&mut buf, &rel_from, &rel_to)?;
-            exchange(m1, [op, x, y, 0], &buf[..(x + y) as usize], &mut [])
+            let both = alloc::format!("{rel_from}{rel_to}");
+            exchange(m1, [op, rel_from.len() as u64, rel_to.len() as u64, 0], both.as_bytes(), &mut [])
         }
         proto::CHDIR => {
             let p = caller_path(pid, data, 0, a)?;
             let (m, rel) = route(&p)?;
-            let mut buf = [0u8; fspath::PATH_MAX];
-            let n = fsp::put_path(&mut buf, &rel)?;
             let mut st = [0u8; fsp::STAT_SIZE];
-            let (ret, _) = exchange(m, [fsp::FS_STAT, n, 0, 0], &buf[..n as usize], &mut st);
+            let (ret, _) = exchange(m, [fsp::FS_STAT, rel.len() as u64, 0, 0], rel.as_bytes(), &mut st);
             if ret < 0 {
                 return Ok((ret, [0; 3]));
             }
