@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod fs;
 mod heap;
 pub mod ipc;
+mod mem;
 mod pipe;
 mod print;
 pub mod process;

@@ -18,7 +18,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "Cooperative Scheduling Test Done!",
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
-    "[USERTEST] all 28 user tests passed",
+    "[USERTEST] all 29 user tests passed",
     "[PROCTEST] 18 of 18 process tests passed",
     "[FSTEST] 32 of 32 file-system tests passed",
     "hostile attempts refused or contained, 16000 fuzz calls,",

@@ -9,8 +9,8 @@
 //! them apart by the number alone.
 //!
 //! [`serve`] is the whole server side: it decodes a request, runs it on a [`Vfs`] and encodes the
-//! answer. It copies what it reads out of the buffer before using it, because the client shares the
-//! buffer and may change it during the call. A file-system server is this function behind an IPC
+//! answer. It copies paths out of the buffer before checking and using them, because the client
+//! shares the buffer and may change it during the call; file data it writes from the buffer as it is. A file-system server is this function behind an IPC
 //! entry point and a lock.
 
 use alloc::string::String;
@@ -116,9 +116,12 @@ fn run<F: FileSystem>(vfs: &mut Vfs<F>, [op, a, b, c]: [u64; 4], buf: &mut [u8],
             done(vfs.pread(handle, out, c, now)? as u64)
         }
         FS_WRITE | FS_PWRITE => {
-            // Copied out first: the client may change the buffer while we write.
-            let data = window(buf, b)?.to_vec();
-            let n = if op == FS_WRITE { vfs.write(handle, &data, now)? } else { vfs.pwrite(handle, &data, c, now)? };
+            // Written straight from the buffer: a client that changes it
+            // meanwhile gets some mix of its bytes in its file, as a writer
+            // that changes its buffer during `write` does elsewhere. (Paths,
+            // which are checked before use, are copied out first.)
+            let data = window(buf, b)?;
+            let n = if op == FS_WRITE { vfs.write(handle, data, now)? } else { vfs.pwrite(handle, data, c, now)? };
             done(n as u64)
         }
         FS_LSEEK => {
