@@ -6,7 +6,8 @@
 //!   `Result<_, Error>` results;
 //! - [`print!`]/[`println!`] write to the console through `putstr`;
 //! - a heap (`alloc` works) on a lazily allocated memory object;
-//! - [`fs`] for files, [`tool`] for what the command-line tools share.
+//! - [`fs`] for files, [`tool`] for what the command-line tools share;
+//! - a `memcpy` that moves 64 bytes a round (`mem`).
 #![no_std]
 
 extern crate alloc;
