@@ -86,6 +86,19 @@ pub trait Waiter {
     fn wait_lock(&self) -> bool;
     /// Let another thread run (when `wait_lock` cannot wait).
     fn relax(&self);
+
+    /// Copy `src` into the ring's bytes from `at` on (they do not wrap;
+    /// the ring's lock is held). The default moves words with atomic
+    /// stores; a process that has a faster copy for shared memory
+    /// (libchcore's `memcpy`) provides it.
+    fn copy_in(&self, ring: &[AtomicU64], at: usize, src: &[u8]) -> Result<(), Failure> {
+        put_span(ring, at, src)
+    }
+
+    /// Copy the ring's bytes from `at` on into `out`, as [`Waiter::copy_in`].
+    fn copy_out(&self, ring: &[AtomicU64], at: usize, out: &mut [u8]) -> Result<(), Failure> {
+        get_span(ring, at, out)
+    }
 }
 
 /// The ring as one process sees it.
@@ -185,99 +198,28 @@ impl<'a> Pipe<'a> {
 
     /// Copy ring bytes from position `pos` into `out` (under the lock).
     #[inline]
-    fn get(&self, pos: u64, out: &mut [u8]) -> Result<(), Failure> {
+    fn get(&self, pos: u64, out: &mut [u8], w: &impl Waiter) -> Result<(), Failure> {
         let at = (pos as usize) % CAPACITY;
         if out.len() <= CAPACITY - at {
-            return self.get_span(at, out);
+            return w.copy_out(self.data, at, out);
         }
         let (first, second) = out.split_at_mut(CAPACITY - at);
-        self.get_span(at, first)?;
-        self.get_span(0, second)
+        w.copy_out(self.data, at, first)?;
+        w.copy_out(self.data, 0, second)
     }
 
     /// Copy `src` into the ring from position `pos` (under the lock: only
     /// the lock holder writes, so merging a partial word cannot lose a
     /// concurrent write of an honest process).
     #[inline]
-    fn put(&self, pos: u64, src: &[u8]) -> Result<(), Failure> {
+    fn put(&self, pos: u64, src: &[u8], w: &impl Waiter) -> Result<(), Failure> {
         let at = (pos as usize) % CAPACITY;
         if src.len() <= CAPACITY - at {
-            return self.put_span(at, src);
+            return w.copy_in(self.data, at, src);
         }
         let (first, second) = src.split_at(CAPACITY - at);
-        self.put_span(at, first)?;
-        self.put_span(0, second)
-    }
-
-    /// The ring's words `[from, from + n)`.
-    fn words(&self, from: usize, n: usize) -> Result<&[AtomicU64], Failure> {
-        self.data.get(from..from.checked_add(n).ok_or(Failure::Corrupt)?).ok_or(Failure::Corrupt)
-    }
-
-    /// [`Self::get`] for bytes `[at, at + out.len())` that do not wrap: a
-    /// partial word, whole words, a partial word.
-    #[inline]
-    fn get_span(&self, at: usize, out: &mut [u8]) -> Result<(), Failure> {
-        if at % 8 + out.len() <= 8 {
-            // Within one word: the common case of small reads.
-            let bytes = self.data.get(at / 8).ok_or(Failure::Corrupt)?.load(Relaxed).to_le_bytes();
-            for (o, b) in out.iter_mut().zip(&bytes[at % 8..]) {
-                *o = *b;
-            }
-            return Ok(());
-        }
-        let lead = ((8 - at % 8) % 8).min(out.len());
-        let (head, rest) = out.split_at_mut(lead);
-        let (body, tail) = rest.split_at_mut(rest.len() / 8 * 8);
-        if lead > 0 {
-            let bytes = self.words(at / 8, 1)?[0].load(Relaxed).to_le_bytes();
-            // A loop, not `copy_from_slice`: a call to memcpy costs more than
-            // the few bytes of a partial word.
-            for (o, b) in head.iter_mut().zip(&bytes[at % 8..]) {
-                *o = *b;
-            }
-        }
-        let (first, n) = ((at + lead) / 8, body.len() / 8);
-        for (chunk, word) in body.chunks_exact_mut(8).zip(self.words(first, n)?) {
-            chunk.copy_from_slice(&word.load(Relaxed).to_le_bytes());
-        }
-        if !tail.is_empty() {
-            let bytes = self.words(first + n, 1)?[0].load(Relaxed).to_le_bytes();
-            for (o, b) in tail.iter_mut().zip(bytes) {
-                *o = b;
-            }
-        }
-        Ok(())
-    }
-
-    /// [`Self::put`] for bytes that do not wrap, as [`Self::get_span`].
-    #[inline]
-    fn put_span(&self, at: usize, src: &[u8]) -> Result<(), Failure> {
-        let lead = ((8 - at % 8) % 8).min(src.len());
-        let (head, rest) = src.split_at(lead);
-        let (body, tail) = rest.split_at(rest.len() / 8 * 8);
-        let merge = |word: &AtomicU64, from: usize, bytes: &[u8]| {
-            let mut all = word.load(Relaxed).to_le_bytes();
-            for (a, b) in all[from..].iter_mut().zip(bytes) {
-                *a = *b;
-            }
-            word.store(u64::from_le_bytes(all), Relaxed);
-        };
-        if at % 8 + src.len() <= 8 {
-            merge(self.data.get(at / 8).ok_or(Failure::Corrupt)?, at % 8, src);
-            return Ok(());
-        }
-        if lead > 0 {
-            merge(&self.words(at / 8, 1)?[0], at % 8, head);
-        }
-        let first = (at + lead) / 8;
-        for (chunk, word) in body.chunks_exact(8).zip(self.words(first, body.len() / 8)?) {
-            word.store(u64::from_le_bytes(chunk.try_into().unwrap_or_default()), Relaxed);
-        }
-        if !tail.is_empty() {
-            merge(&self.words(first + body.len() / 8, 1)?[0], 0, tail);
-        }
-        Ok(())
+        w.copy_in(self.data, at, first)?;
+        w.copy_in(self.data, 0, second)
     }
 
     /// Read up to `out.len()` bytes, waiting while the ring is empty and a
@@ -287,7 +229,7 @@ impl<'a> Pipe<'a> {
             let held = self.lock(w);
             let (head, len) = self.level()?;
             let k = out.len().min(len);
-            self.get(head, &mut out[..k])?;
+            self.get(head, &mut out[..k], w)?;
             self.hdr.head.store(head.wrapping_add(k as u64), Relaxed);
             let eof = k == 0 && self.hdr.writers.load(SeqCst) == 0;
             if k > 0 || out.is_empty() || eof {
@@ -313,7 +255,7 @@ impl<'a> Pipe<'a> {
             }
             let k = data.len().min(CAPACITY - len);
             let tail = head.wrapping_add(len as u64);
-            self.put(tail, &data[..k])?;
+            self.put(tail, &data[..k], w)?;
             self.hdr.tail.store(tail.wrapping_add(k as u64), Relaxed);
             if k > 0 || data.is_empty() {
                 // Pass the wake-up on while room is left for another writer.
@@ -324,6 +266,78 @@ impl<'a> Pipe<'a> {
             self.sleep(held, false, w)?;
         }
     }
+}
+
+/// The ring's words `[from, from + n)`.
+fn words(ring: &[AtomicU64], from: usize, n: usize) -> Result<&[AtomicU64], Failure> {
+    ring.get(from..from.checked_add(n).ok_or(Failure::Corrupt)?).ok_or(Failure::Corrupt)
+}
+
+/// Ring bytes `[at, at + out.len())`, which do not wrap, into `out`: a
+/// partial word, whole words, a partial word ([`Waiter::copy_out`]'s default).
+#[inline]
+pub fn get_span(ring: &[AtomicU64], at: usize, out: &mut [u8]) -> Result<(), Failure> {
+    if at % 8 + out.len() <= 8 {
+        // Within one word: the common case of small reads.
+        let bytes = ring.get(at / 8).ok_or(Failure::Corrupt)?.load(Relaxed).to_le_bytes();
+        for (o, b) in out.iter_mut().zip(&bytes[at % 8..]) {
+            *o = *b;
+        }
+        return Ok(());
+    }
+    let lead = ((8 - at % 8) % 8).min(out.len());
+    let (head, rest) = out.split_at_mut(lead);
+    let (body, tail) = rest.split_at_mut(rest.len() / 8 * 8);
+    if lead > 0 {
+        let bytes = words(ring, at / 8, 1)?[0].load(Relaxed).to_le_bytes();
+        // A loop, not `copy_from_slice`: a call to memcpy costs more than
+        // the few bytes of a partial word.
+        for (o, b) in head.iter_mut().zip(&bytes[at % 8..]) {
+            *o = *b;
+        }
+    }
+    let (first, n) = ((at + lead) / 8, body.len() / 8);
+    for (chunk, word) in body.chunks_exact_mut(8).zip(words(ring, first, n)?) {
+        chunk.copy_from_slice(&word.load(Relaxed).to_le_bytes());
+    }
+    if !tail.is_empty() {
+        let bytes = words(ring, first + n, 1)?[0].load(Relaxed).to_le_bytes();
+        for (o, b) in tail.iter_mut().zip(bytes) {
+            *o = b;
+        }
+    }
+    Ok(())
+}
+
+/// `src` into ring bytes from `at` on, which do not wrap, as [`get_span`]
+/// ([`Waiter::copy_in`]'s default).
+#[inline]
+pub fn put_span(ring: &[AtomicU64], at: usize, src: &[u8]) -> Result<(), Failure> {
+    let lead = ((8 - at % 8) % 8).min(src.len());
+    let (head, rest) = src.split_at(lead);
+    let (body, tail) = rest.split_at(rest.len() / 8 * 8);
+    let merge = |word: &AtomicU64, from: usize, bytes: &[u8]| {
+        let mut all = word.load(Relaxed).to_le_bytes();
+        for (a, b) in all[from..].iter_mut().zip(bytes) {
+            *a = *b;
+        }
+        word.store(u64::from_le_bytes(all), Relaxed);
+    };
+    if at % 8 + src.len() <= 8 {
+        merge(ring.get(at / 8).ok_or(Failure::Corrupt)?, at % 8, src);
+        return Ok(());
+    }
+    if lead > 0 {
+        merge(&words(ring, at / 8, 1)?[0], at % 8, head);
+    }
+    let first = (at + lead) / 8;
+    for (chunk, word) in body.chunks_exact(8).zip(words(ring, first, body.len() / 8)?) {
+        word.store(u64::from_le_bytes(chunk.try_into().unwrap_or_default()), Relaxed);
+    }
+    if !tail.is_empty() {
+        merge(&words(ring, first + body.len() / 8, 1)?[0], 0, tail);
+    }
+    Ok(())
 }
 
 /// Where a process maps pipes: `count` slots of [`SHARED_SIZE`] bytes from
