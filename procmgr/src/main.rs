@@ -43,7 +43,9 @@ fn main() -> i32 {
             let suite = run_program("usertest");
             let files = run_program("fstest");
             let harden = run_program("harden");
-            return if kernel_tests == 0 && suite == 0 && files == 0 && harden == 0 { 0 } else { 1 };
+            // Last, as it ends tmpfs for good.
+            let death = server_death();
+            return if kernel_tests == 0 && suite == 0 && files == 0 && harden == 0 && death { 0 } else { 1 };
         }
     }
     loop {
@@ -54,6 +56,24 @@ fn main() -> i32 {
     }
 }
 
+/// A file server that dies is reported and the rest goes on: end tmpfs,
+/// then `/` must answer EIO (`cat /motd` fails) while `/bin` and new
+/// processes still work.
+#[cfg(feature = "selftest")]
+fn server_death() -> bool {
+    server::stop_file_servers();
+    let root_fails = run(&["cat", "/motd"], Rights::NONE) == 1;
+    let rest_works = run(&["ls", "/bin/true"], Rights::NONE) == 0 && run_program("true") == 0;
+    let ok = root_fails && rest_works;
+    println!("[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: {}", if ok { "OK" } else { "FAILED" });
+    ok
+}
+
+#[cfg(not(feature = "selftest"))]
+fn server_death() -> bool {
+    true
+}
+
 /// Start `name` from the ramdisk on the console and wait for it.
 fn run_program(name: &str) -> i32 {
     run_with(name, Rights::NONE)
@@ -61,7 +81,14 @@ fn run_program(name: &str) -> i32 {
 
 /// [`run_program`], with `extra` rights on its own cap_group.
 fn run_with(name: &str, extra: Rights) -> i32 {
-    match server::spawn_with_console(name, &[name], extra) {
+    run(&[name], extra)
+}
+
+/// Start the program `args[0]` with `args` and `extra` rights on the
+/// console and wait for it.
+fn run(args: &[&str], extra: Rights) -> i32 {
+    let name = args[0];
+    match server::spawn_with_console(name, args, extra) {
         Ok(pid) => match server::wait_root_child(pid) {
             (code, false) => code,
             (_, true) => {

@@ -117,6 +117,18 @@ pub(super) fn is_server(pid: u64) -> bool {
     SERVER_PIDS.lock().contains(&pid)
 }
 
+/// End the file-system servers (the test image's last test: a server that
+/// dies must leave the rest working).
+#[cfg(feature = "selftest")]
+pub fn stop_file_servers() {
+    let pids = SERVER_PIDS.lock().clone();
+    for pid in pids {
+        if let Some(group) = TABLE.lock().procs.get(&pid).map(|p| p.group) {
+            let _ = sys::cap_group_kill(group);
+        }
+    }
+}
+
 /// Start file-system server `name` from the ramdisk and connect to it.
 fn start_server(name: &'static str) -> Option<Connection> {
     let limit = alloc::format!("{}", MEM_LIMIT.load(Ordering::Relaxed));

@@ -37,6 +37,8 @@ use files::*;
 use loader::*;
 use procs::*;
 
+#[cfg(feature = "selftest")]
+pub use fs::stop_file_servers;
 pub use loader::{spawn, spawn_with_console};
 pub use procs::wait_root_child;
 
