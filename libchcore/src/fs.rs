@@ -32,7 +32,7 @@ fn errno(ret: i64) -> Errno {
     if ret == Error::BadFd.to_result() {
         return Errno::EBADF;
     }
-    i32::try_from(-ret).ok().and_then(Errno::from_number).unwrap_or(Errno::EIO)
+    Errno::from_result(ret).unwrap_or(Errno::EIO)
 }
 
 /// The POSIX error for a kernel or procmgr error.

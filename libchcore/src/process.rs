@@ -197,7 +197,7 @@ fn error_of(e: crate::fs::Errno) -> Error {
     if e == crate::fs::Errno::EBADF {
         return Error::BadFd;
     }
-    Error::from_result(-i64::from(e.number())).unwrap_or(Error::InvalidArgument)
+    Error::from_result(e.to_result()).unwrap_or(Error::InvalidArgument)
 }
 
 /// Read until `buf` is full, end of file or an error; returns the bytes read.

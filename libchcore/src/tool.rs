@@ -83,10 +83,11 @@ impl Tool {
         Input::open(name).map_err(|e| self.fail(name, e)).ok()
     }
 
-    /// `SRC DST` or `SRC... DIR` (as `cp` and `mv` take them): the sources
-    /// and the destination, or the exit status of a usage error (several
-    /// sources need a directory, `ENOTDIR`).
-    pub fn sources_and_destination<'a>(&mut self, operands: &[&'a str]) -> Result<(Vec<&'a str>, &'a str), i32> {
+    /// The operands `SRC DST` or `SRC... DIR` of a tool that takes no
+    /// options (`cp`, `mv`): the sources and the destination, or the exit
+    /// status of a usage error (several sources need a directory, `ENOTDIR`).
+    pub fn sources_and_destination(&mut self) -> Result<(Vec<&'static str>, &'static str), i32> {
+        let operands = self.options("")?.operands;
         let Some((&dst, sources)) = operands.split_last().filter(|(_, s)| !s.is_empty()) else {
             return Err(self.usage_error("missing file operand"));
         };

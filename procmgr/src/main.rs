@@ -34,7 +34,7 @@ fn main() -> i32 {
     if cfg!(feature = "selftest") {
         // The device PMO and IRQ tests need `DEVICE`, which procmgr gives
         // only to programs it starts itself.
-        let kernel_tests = run_with("kerneltest", Rights::DEVICE);
+        let kernel_tests = run(&["kerneltest"], Rights::DEVICE);
         if cfg!(feature = "lab") {
             // A lab's user program runs at boot, as in ChCore's labs
             // (graders type nothing), then the shell as in the normal image.
@@ -76,12 +76,7 @@ fn server_death() -> bool {
 
 /// Start `name` from the ramdisk on the console and wait for it.
 fn run_program(name: &str) -> i32 {
-    run_with(name, Rights::NONE)
-}
-
-/// [`run_program`], with `extra` rights on its own cap_group.
-fn run_with(name: &str, extra: Rights) -> i32 {
-    run(&[name], extra)
+    run(&[name], Rights::NONE)
 }
 
 /// Start the program `args[0]` with `args` and `extra` rights on the

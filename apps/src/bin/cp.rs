@@ -19,11 +19,7 @@ fn same_file(a: &str, b: &str) -> bool {
 
 fn main() -> i32 {
     let mut tool = Tool::new("cp", "cp SRC DST | cp SRC... DIR");
-    let options = match tool.options("") {
-        Ok(o) => o,
-        Err(status) => return status,
-    };
-    let (sources, dst) = match tool.sources_and_destination(&options.operands) {
+    let (sources, dst) = match tool.sources_and_destination() {
         Ok(x) => x,
         Err(status) => return status,
     };

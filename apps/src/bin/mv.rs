@@ -23,11 +23,7 @@ fn copy_across<'a>(src: &'a str, target: &'a str) -> Result<(), (&'a str, Errno)
 
 fn main() -> i32 {
     let mut tool = Tool::new("mv", "mv SRC DST | mv SRC... DIR");
-    let options = match tool.options("") {
-        Ok(o) => o,
-        Err(status) => return status,
-    };
-    let (sources, dst) = match tool.sources_and_destination(&options.operands) {
+    let (sources, dst) = match tool.sources_and_destination() {
         Ok(x) => x,
         Err(status) => return status,
     };

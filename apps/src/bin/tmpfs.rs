@@ -68,7 +68,7 @@ fn now() -> u64 {
 }
 
 fn fail(e: Errno) -> Reply {
-    Reply { ret: -i64::from(e.number()), words: [0; 3] }
+    Reply { ret: e.to_result(), words: [0; 3] }
 }
 
 fn handle(req: &mut Request) -> Reply {

@@ -114,6 +114,17 @@ impl Errno {
     pub const fn number(self) -> i32 {
         self as i32
     }
+
+    /// How the error travels in a reply's return value: its number, negated.
+    pub const fn to_result(self) -> i64 {
+        -(self as i64)
+    }
+
+    /// The error a negative return value carries; `None` for a value that
+    /// is not a negated known number (zero and positive values included).
+    pub fn from_result(ret: i64) -> Option<Errno> {
+        i32::try_from(ret.checked_neg()?).ok().and_then(Errno::from_number)
+    }
 }
 
 impl fmt::Display for Errno {
@@ -131,6 +142,16 @@ mod tests {
     fn numbers_round_trip() {
         for &e in Errno::ALL {
             assert_eq!(Errno::from_number(e.number()), Some(e), "{}", e.name());
+        }
+    }
+
+    #[test]
+    fn results_round_trip() {
+        for &e in Errno::ALL {
+            assert_eq!(Errno::from_result(e.to_result()), Some(e), "{}", e.name());
+        }
+        for ret in [0, 1, 2, -3, i64::MIN, i64::MAX, -(1 << 40)] {
+            assert_eq!(Errno::from_result(ret), None, "{ret}");
         }
     }
 

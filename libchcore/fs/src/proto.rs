@@ -81,8 +81,9 @@ pub const fn is_fs_op(op: u64) -> bool {
 /// The result of one request: the return value (or negated errno) and three words.
 pub type Answer = (i64, [u64; 3]);
 
-fn fail(e: Errno) -> Answer {
-    (-i64::from(e.number()), [0; 3])
+/// The answer that carries error `e`.
+pub fn fail(e: Errno) -> Answer {
+    (e.to_result(), [0; 3])
 }
 
 fn done(v: u64) -> Answer {
@@ -189,28 +190,10 @@ fn take_path(buf: &[u8], start: usize, len: u64) -> Result<Path, Errno> {
     Path::parse(&text)
 }
 
-/// Put `path` at the start of `buf` for a request; returns its length (the word to send).
-pub fn put_path(buf: &mut [u8], path: &Path) -> Result<u64, Errno> {
-    put_bytes(buf, 0, path_text(path).as_bytes())
-}
-
-/// Put `from` then `to` for [`FS_RENAME`]; returns their lengths.
-pub fn put_two_paths(buf: &mut [u8], from: &Path, to: &Path) -> Result<(u64, u64), Errno> {
-    let a = put_bytes(buf, 0, path_text(from).as_bytes())?;
-    let b = put_bytes(buf, a as usize, path_text(to).as_bytes())?;
-    Ok((a, b))
-}
-
 /// A path as it travels: with its trailing slash when it must name a directory, so the server
 /// applies the same rule.
 pub fn path_text(path: &Path) -> String {
     alloc::format!("{path}")
-}
-
-fn put_bytes(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<u64, Errno> {
-    let end = at.checked_add(bytes.len()).ok_or(Errno::ENAMETOOLONG)?;
-    buf.get_mut(at..end).ok_or(Errno::ENAMETOOLONG)?.copy_from_slice(bytes);
-    Ok(bytes.len() as u64)
 }
 
 fn get_u64(buf: &[u8], i: usize) -> u64 {
@@ -336,6 +319,24 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
+    /// `path` at the start of `buf`, as a client puts it; returns its length.
+    fn put_path(buf: &mut [u8], path: &Path) -> Result<u64, Errno> {
+        put_bytes(buf, 0, path_text(path).as_bytes())
+    }
+
+    /// `from` then `to`, for `FS_RENAME`; returns their lengths.
+    fn put_two_paths(buf: &mut [u8], from: &Path, to: &Path) -> Result<(u64, u64), Errno> {
+        let a = put_bytes(buf, 0, path_text(from).as_bytes())?;
+        let b = put_bytes(buf, a as usize, path_text(to).as_bytes())?;
+        Ok((a, b))
+    }
+
+    fn put_bytes(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<u64, Errno> {
+        let end = at.checked_add(bytes.len()).ok_or(Errno::ENAMETOOLONG)?;
+        buf.get_mut(at..end).ok_or(Errno::ENAMETOOLONG)?.copy_from_slice(bytes);
+        Ok(bytes.len() as u64)
+    }
+
     fn vfs() -> Vfs<Tmpfs> {
         Vfs::new(Tmpfs::new(64), 16)
     }
@@ -344,7 +345,7 @@ mod tests {
     fn call(v: &mut Vfs<Tmpfs>, buf: &mut [u8], words: [u64; 4]) -> Result<(u64, [u64; 3]), Errno> {
         let (ret, w) = serve(v, words, buf, 7);
         if ret < 0 {
-            Err(Errno::from_number(-ret as i32).expect("a known errno"))
+            Err(Errno::from_result(ret).expect("a known errno"))
         } else {
             Ok((ret as u64, w))
         }

@@ -46,10 +46,6 @@ fn now() -> u64 {
     sys::get_tick() / libchcore::abi::TICK_HZ
 }
 
-fn fail(e: Errno) -> Answer {
-    (-i64::from(e.number()), [0; 3])
-}
-
 /// Start tmpfs and build the mount table: tmpfs at `/` (with `/bin` and
 /// `/tmp` made in it), the ramdisk at `/bin`. Without tmpfs the ramdisk is
 /// still there; files elsewhere answer EIO.
@@ -71,10 +67,7 @@ pub(super) fn init(ramdisk: &'static Archive<'static>) {
     });
     let root = &mounts[1];
     for dir in ["/bin", "/tmp"] {
-        let mut buf = [0u8; 16];
-        if let Ok(n) = fsp::put_path(&mut buf, &path(dir)) {
-            let _ = exchange(root, [fsp::FS_MKDIR, n, 0, 0], &buf[..n as usize], &mut []);
-        }
+        let _ = exchange(root, [fsp::FS_MKDIR, dir.len() as u64, 0, 0], dir.as_bytes(), &mut []);
     }
     // The ramdisk's other files (the motd) start out in `/`, where a new
     // shell is, as writable copies.
@@ -87,7 +80,7 @@ pub(super) fn init(ramdisk: &'static Archive<'static>) {
 
 /// Make file `/name` on mount `m` with `data`.
 fn copy_in(m: &'static Mount, name: &str, data: &[u8]) -> Result<(), Errno> {
-    let rel = fsp::path_text(&path("/").join(name)?);
+    let rel = fsp::path_text(&Path::root().join(name)?);
     let flags = u64::from(chcore_fs::server::O_WRONLY | chcore_fs::server::O_CREAT | chcore_fs::server::O_TRUNC);
     let (ret, _) = exchange(m, [fsp::FS_OPEN, flags, rel.len() as u64, 0], rel.as_bytes(), &mut []);
     let file = FsFile { mount: m, handle: u64::try_from(ret).map_err(|_| answer_errno(ret))? };
@@ -102,7 +95,7 @@ fn copy_in(m: &'static Mount, name: &str, data: &[u8]) -> Result<(), Errno> {
 
 /// The error a negative answer carries.
 fn answer_errno(ret: i64) -> Errno {
-    i32::try_from(-ret).ok().and_then(Errno::from_number).unwrap_or(Errno::EIO)
+    Errno::from_result(ret).unwrap_or(Errno::EIO)
 }
 
 fn path(p: &str) -> Path {
@@ -166,10 +159,10 @@ fn exchange(m: &Mount, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Answ
         }
         Backend::Server { name, conn } => {
             let mut conn = conn.lock();
-            let Some(c) = conn.as_mut() else { return fail(Errno::EIO) };
+            let Some(c) = conn.as_mut() else { return fsp::fail(Errno::EIO) };
             let data = c.data();
             if input.len() > data.len() || output.len() > data.len() {
-                return fail(Errno::EINVAL);
+                return fsp::fail(Errno::EINVAL);
             }
             data[..input.len()].copy_from_slice(input);
             let (ret, words) = c.call_raw(words);
@@ -177,7 +170,7 @@ fn exchange(m: &Mount, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Answ
                 // Said once; the mount answers EIO from now on.
                 libchcore::println!("procmgr: the file server {name} has ended; its files are gone");
                 *conn = None;
-                return fail(Errno::EIO);
+                return fsp::fail(Errno::EIO);
             }
             if ret >= 0 {
                 copy_back(c.data(), ret, output);
@@ -310,7 +303,7 @@ fn fs_fd(pid: u64, fd_number: u64) -> Result<(Arc<File>, &'static Mount, u64), E
 pub(super) fn op_fs(pid: u64, req: &mut Request) -> Reply {
     let (ret, words) = match fs_request(pid, req.words, req.data) {
         Ok(a) => a,
-        Err(e) => fail(e),
+        Err(e) => fsp::fail(e),
     };
     Reply { ret, words }
 }
