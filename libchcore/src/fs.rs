@@ -49,7 +49,7 @@ fn call(op: u64, words: [u64; 3], input: &[u8], output: &mut [u8]) -> Result<(u6
     }
     let (ret, words) = process::exchange(op, words, input, |buf, ret| {
         if ret >= 0 {
-            let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+            let n = fsp::answer_bytes(ret, output.len());
             output[..n].copy_from_slice(&buf[ipc::DATA..][..n]);
         }
     })
@@ -83,7 +83,7 @@ fn direct(f: &FileEnd, op: u64, [w1, w2]: [u64; 2], input: &[u8], output: &mut [
     if ret < 0 {
         return Err(if ret == Error::PeerDead.to_result() { Errno::EIO } else { errno(ret) });
     }
-    let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+    let n = fsp::answer_bytes(ret, output.len());
     output[..n].copy_from_slice(&data[..n]);
     Ok(ret as u64)
 }

@@ -81,6 +81,18 @@ pub const fn is_fs_op(op: u64) -> bool {
 /// The result of one request: the return value (or negated errno) and three words.
 pub type Answer = (i64, [u64; 3]);
 
+/// How many bytes of a successful answer's buffer the caller copies back
+/// into the `asked` it offered: as many as a positive return value counts
+/// (a read, directory entries), or all `asked` when it returns 0 (a `Stat`,
+/// an `FsStat`).
+pub fn answer_bytes(ret: i64, asked: usize) -> usize {
+    if ret > 0 {
+        usize::try_from(ret).map_or(asked, |n| n.min(asked))
+    } else {
+        asked
+    }
+}
+
 /// The answer that carries error `e`.
 pub fn fail(e: Errno) -> Answer {
     (e.to_result(), [0; 3])
@@ -497,6 +509,14 @@ mod tests {
             }
             let _ = serve(&mut v, words, &mut buf, 1);
         }
+    }
+
+    #[test]
+    fn answer_bytes_follow_the_return_value() {
+        assert_eq!(answer_bytes(5, 100), 5);
+        assert_eq!(answer_bytes(500, 100), 100, "never more than offered");
+        assert_eq!(answer_bytes(0, STAT_SIZE), STAT_SIZE, "0: the whole fixed-size answer");
+        assert_eq!(answer_bytes(i64::MAX, 8), 8);
     }
 
     #[test]

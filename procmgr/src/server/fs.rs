@@ -144,7 +144,7 @@ fn start_server(name: &'static str) -> Option<Connection> {
 /// return value counts, or all of `output` for an answer that returns 0).
 fn exchange(m: &Mount, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Answer {
     let copy_back = |data: &[u8], ret: i64, output: &mut [u8]| {
-        let n = if ret > 0 { (ret as usize).min(output.len()) } else { output.len() };
+        let n = fsp::answer_bytes(ret, output.len());
         output[..n].copy_from_slice(&data[..n]);
     };
     match &m.backend {
