@@ -92,7 +92,7 @@ const fn entry(call: Syscall) -> Entry {
         Yield => (|_, _| yield_now(), LockFree),
         ThreadExit => (|t, _| thread_exit(t), Locked),
         CapGroupExit => (|t, &[code, ..]| cap_group_exit(&t.group, code as i32), Locked),
-        CreatePmo => (|t, &[size, kind, ..]| create_pmo(&t.group, size, kind), Allocating),
+        CreatePmo => (|t, &[size, kind, key, ..]| create_pmo(&t.group, size, kind, key), Allocating),
         CreateDevicePmo => (|t, &[pa, size, ..]| create_device_pmo(&t.group, pa, size), Allocating),
         MapPmo => (|t, &[group, pmo, addr, perm, ..]| map_pmo(&t.group, group, pmo, addr, perm), Allocating),
         UnmapPmo => (|t, &[group, addr, ..]| unmap_pmo(&t.group, group, addr), Locked),
@@ -135,6 +135,10 @@ const fn entry(call: Syscall) -> Entry {
         CapGroupExitNotify => (|t, &[group, n, ..]| cap_group_exit_notify(&t.group, group, n), Locked),
         VmspaceClone => (|t, &[dst, src, ..]| vmspace_clone(&t.group, dst, src), Allocating),
         SetMemLimit => (|t, &[group, bytes, ..]| set_mem_limit(&t.group, group, bytes), Locked),
+        PagerRegister => (|t, &[n, ..]| pager_register(&t.group, n), Allocating),
+        PagerNext => (|t, &[buf, ..]| pager_next(&t.group, buf), Locked),
+        PagerSupply => (|t, &[key, off, src, ..]| pager_supply(&t.group, key, off, src), Allocating),
+        PmoPrivate => (|t, &[pmo, off, len, ..]| pmo_private(&t.group, pmo, off, len), Allocating),
         MemUsage => {
             (|t, &[group, ..]| Ok(t.group.cap::<CapGroup>(group, Rights::READ)?.account.used() * PAGE_SIZE), Locked)
         }
@@ -188,10 +192,70 @@ fn cap_group_exit(me: &Arc<CapGroup>, code: i32) -> SysResult {
     Ok(0)
 }
 
-fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64) -> SysResult {
+fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64, key: u64) -> SysResult {
     let kind = PmoKind::from_number(kind).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
-    let pmo = Pmo::new(kind, size, &me.account)?;
+    let pmo = if kind == PmoKind::Paged {
+        let pager = me.lock().pager.clone().ok_or(Error::InvalidArgument)?;
+        Pmo::new_paged(size, &me.account, &pager, key)?
+    } else {
+        Pmo::new(kind, size, &me.account)?
+    };
     me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
+}
+
+fn pager_register(me: &Arc<CapGroup>, n: u64) -> SysResult {
+    let n = me.cap::<Notification>(n, Rights::WRITE)?;
+    let mut inner = me.lock();
+    if inner.pager.is_some() {
+        return Err(Error::Overlap);
+    }
+    inner.pager = Some(crate::object::pager::Pager::new(n));
+    Ok(0)
+}
+
+fn pager_next(me: &Arc<CapGroup>, buf: u64) -> SysResult {
+    let pager = me.lock().pager.clone().ok_or(Error::InvalidArgument)?;
+    // Checked before a fault is taken, so a bad buffer loses none.
+    uaccess::copy_to_user(&me.vmspace, buf, &[0; 16])?;
+    let (key, index) = pager.next().ok_or(Error::Again)?;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&key.to_le_bytes());
+    out[8..].copy_from_slice(&(index * PAGE_SIZE).to_le_bytes());
+    uaccess::copy_to_user(&me.vmspace, buf, &out)?;
+    Ok(0)
+}
+
+fn pager_supply(me: &Arc<CapGroup>, key: u64, offset: u64, src: u64) -> SysResult {
+    let pager = me.lock().pager.clone().ok_or(Error::InvalidArgument)?;
+    let pmo = pager.pmo(key).ok_or(Error::NotFound)?;
+    if !offset.is_multiple_of(PAGE_SIZE) || offset >= pmo.size {
+        return Err(Error::InvalidArgument);
+    }
+    let index = offset / PAGE_SIZE;
+    let (waiters, refused) = if src == 0 {
+        (pmo.take_waiters(Some(index)), true)
+    } else {
+        let vm = &me.vmspace;
+        let waiters = pmo.supply(index, |pa| {
+            // SAFETY: `pa` is a whole frame just allocated for this PMO,
+            // in the linear map, that nothing else can reach yet.
+            let frame = unsafe {
+                core::slice::from_raw_parts_mut(kernel_core::mm::phys_to_virt(pa) as *mut u8, PAGE_SIZE as usize)
+            };
+            uaccess::copy_from_user(vm, src, frame)
+        })?;
+        (waiters, false)
+    };
+    pager.done(key, index);
+    crate::fault::page_answered(waiters, refused);
+    Ok(0)
+}
+
+fn pmo_private(me: &Arc<CapGroup>, pmo: u64, offset: u64, len: u64) -> SysResult {
+    let (pmo, rights, id) = me.cap_entry::<Pmo>(pmo, Rights::READ)?;
+    let window = pmo.private(offset, len, &me.account)?;
+    let r = Rights::READ.union(Rights::WRITE).union(Rights::MAP).union(rights.intersect(Rights::COPY));
+    me.insert_cap(KObject::Pmo(window), r, Some(id))
 }
 
 fn create_device_pmo(me: &Arc<CapGroup>, pa: u64, size: u64) -> SysResult {

@@ -69,6 +69,13 @@ static SESSION: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
 /// over this process's session (see `crate::pipe::FileEnd`): `input` first
 /// in the message, the answer's bytes into `output` as in [`call`].
 fn direct(f: &FileEnd, op: u64, [w1, w2]: [u64; 2], input: &[u8], output: &mut [u8]) -> Result<u64, Errno> {
+    session_call(f, [op, f.handle, w1, w2], input, output).map(|(ret, _)| ret)
+}
+
+/// A request `words` over the session `f` is on, as [`direct`]; returns the
+/// answer and the slot of the first capability the reply carried (the
+/// buffer header's first slot: meaningful only for a reply that carries one).
+pub(crate) fn session_call(f: &FileEnd, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Result<(u64, u64), Errno> {
     if input.len() > ipc::DATA_MAX || output.len() > ipc::DATA_MAX {
         return Err(Errno::EINVAL);
     }
@@ -77,15 +84,16 @@ fn direct(f: &FileEnd, op: u64, [w1, w2]: [u64; 2], input: &[u8], output: &mut [
     // read/write, at `f.buf` when procmgr made the session, and it stays for
     // the life of this process; `SESSION` keeps other threads out of it for
     // this call.
-    let data = unsafe { core::slice::from_raw_parts_mut((f.buf as usize + ipc::DATA) as *mut u8, ipc::DATA_MAX) };
+    let buf = unsafe { core::slice::from_raw_parts_mut(f.buf as usize as *mut u8, ipc::BUF_SIZE as usize) };
+    let (head, data) = buf.split_at_mut(ipc::DATA);
     data[..input.len()].copy_from_slice(input);
-    let (ret, _) = crate::sys::ipc_call(f.session, [op, f.handle, w1, w2], 0);
+    let (ret, _) = crate::sys::ipc_call(f.session, words, 0);
     if ret < 0 {
         return Err(if ret == Error::PeerDead.to_result() { Errno::EIO } else { errno(ret) });
     }
     let n = fsp::answer_bytes(ret, output.len());
     output[..n].copy_from_slice(&data[..n]);
-    Ok(ret as u64)
+    Ok((ret as u64, crate::ipc::word(head, ipc::CAP_SLOTS / 8)))
 }
 
 /// The file behind `fd` if this process calls its server itself.

@@ -16,6 +16,7 @@ pub mod fs;
 mod heap;
 pub mod ipc;
 mod mem;
+pub mod mman;
 mod pipe;
 mod print;
 pub mod process;

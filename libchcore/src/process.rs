@@ -169,6 +169,12 @@ pub fn pipe() -> Result<(u64, u64), Error> {
     Ok((r, w))
 }
 
+/// This process's session with the file server whose sessions have their
+/// buffer at `buf` (`proto::SESSION`): the connection's slot.
+pub(crate) fn session(buf: u64) -> Result<u64, Error> {
+    call(proto::SESSION, [buf, 0, 0], &[], &mut []).map(|(slot, _)| slot)
+}
+
 /// What procmgr says `fd` is (`proto::PIPE_SHARE`): the return value and
 /// words (the kind first) and, for a pipe end, the slots of the
 /// capabilities it sent (shared memory, data and room notifications).

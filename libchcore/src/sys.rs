@@ -103,6 +103,40 @@ pub fn create_pmo(size: u64, kind: PmoKind) -> Result<Slot, Error> {
     call(Syscall::CreatePmo, a(size, kind as u64, 0, 0))
 }
 
+/// A new paged PMO named `key`, whose pages this cap_group supplies (it
+/// must have called [`pager_register`]).
+pub fn create_paged_pmo(size: u64, key: u64) -> Result<Slot, Error> {
+    call(Syscall::CreatePmo, a(size, PmoKind::Paged as u64, key, 0))
+}
+
+/// Become a pager: faults on this cap_group's paged PMOs notify `notification`.
+pub fn pager_register(notification: Slot) -> Result<(), Error> {
+    call(Syscall::PagerRegister, a(notification, 0, 0, 0)).map(|_| ())
+}
+
+/// The oldest fault queued for this pager: (key, offset), or `None`.
+pub fn pager_next() -> Result<Option<(u64, u64)>, Error> {
+    let mut f = chcore_abi::PagerFault::default();
+    match call(Syscall::PagerNext, a(&mut f as *mut chcore_abi::PagerFault as u64, 0, 0, 0)) {
+        Ok(_) => Ok(Some((f.key, f.offset))),
+        Err(Error::Again) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Supply page `offset` of this pager's PMO `key` from `page` (a whole
+/// page), or refuse it (`None`: whoever waits for it is ended).
+pub fn pager_supply(key: u64, offset: u64, page: Option<&[u8; 4096]>) -> Result<(), Error> {
+    let src = page.map_or(0, |p| p.as_ptr() as u64);
+    call(Syscall::PagerSupply, a(key, offset, src, 0)).map(|_| ())
+}
+
+/// A private copy-on-write window on pages `[offset, offset + len)` of the
+/// paged (or contiguous) PMO `pmo`.
+pub fn pmo_private(pmo: Slot, offset: u64, len: u64) -> Result<Slot, Error> {
+    call(Syscall::PmoPrivate, a(pmo, offset, len, 0))
+}
+
 /// A PMO over device registers (needs `Rights::DEVICE` on slot 0).
 pub fn create_device_pmo(paddr: u64, size: u64) -> Result<Slot, Error> {
     call(Syscall::CreateDevicePmo, a(paddr, size, 0, 0))
@@ -304,8 +338,8 @@ pub fn pmo_size(pmo: Slot) -> Result<u64, Error> {
     call(Syscall::PmoSize, a(pmo, 0, 0, 0))
 }
 
-/// A PMO for the pages `[offset, offset + len)` of the contiguous PMO
-/// `pmo`, sharing its memory, with `pmo`'s rights narrowed to `rights`.
+/// A PMO for the pages `[offset, offset + len)` of the contiguous (or
+/// paged) PMO `pmo`, sharing its memory, with `pmo`'s rights narrowed to `rights`.
 pub fn pmo_slice(pmo: Slot, offset: u64, len: u64, rights: Rights) -> Result<Slot, Error> {
     call(Syscall::PmoSlice, a(pmo, offset, len, rights.0))
 }

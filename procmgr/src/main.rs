@@ -58,15 +58,68 @@ fn main() -> i32 {
 
 /// A file server that dies is reported and the rest goes on: end tmpfs,
 /// then `/` must answer EIO (`cat /motd` fails) while `/bin` and new
-/// processes still work.
+/// processes still work. A file of it mapped before keeps the pages tmpfs
+/// supplied; touching one it never supplied ends the process that does.
 #[cfg(feature = "selftest")]
 fn server_death() -> bool {
+    use libchcore::abi::group_state;
+    const PAGES: u64 = 64;
+    const VA: u64 = 0x6800_0000_0000;
+    let mapped = server::map_test_file(PAGES, VA);
+    if let Err(e) = mapped {
+        println!("procmgr: cannot map a tmpfs file: {e:?}");
+    }
     server::stop_file_servers();
     let root_fails = run(&["cat", "/motd"], Rights::NONE) == 1;
     let rest_works = run(&["ls", "/bin/true"], Rights::NONE) == 0 && run_program("true") == 0;
     let ok = root_fails && rest_works;
     println!("[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: {}", if ok { "OK" } else { "FAILED" });
-    ok
+    let Ok(view) = mapped else { return false };
+    // A supplied page reads as before (here, and in a child that maps it);
+    // the last page never was: the child that reads it is ended.
+    // SAFETY: mapped readable at VA by `map_test_file`, still.
+    let kept = unsafe { core::slice::from_raw_parts(VA as *const u8, 7) } == b"outlive";
+    let first = reader(view, 0);
+    let last = reader(view, (PAGES - 1) * 4096);
+    let pages_ok = kept && first == Some(group_state::EXITED) && last == Some(group_state::KILLED);
+    println!(
+        "[FSTEST] a file mapped before tmpfs ended: supplied pages read, others end the reader: {}",
+        if pages_ok { "OK" } else { "FAILED" }
+    );
+    ok && pages_ok
+}
+
+/// A bare child with `view` mapped that reads the word at `offset` in it
+/// and exits with it: how it ended (`group_state`, without the code), or
+/// `None` if it could not be made or did not end within 5 seconds.
+#[cfg(feature = "selftest")]
+fn reader(view: u64, offset: u64) -> Option<u64> {
+    use libchcore::abi::{perm, TICK_HZ};
+    use libchcore::PmoKind;
+    const AT: u64 = 0x1000_0000;
+    const CODE: u64 = 0x40_0000;
+    // ldr x0, [x0]; movz x8, #4 (cap_group_exit); svc #0
+    let code: [u32; 3] = [0xF940_0000, 0xD280_0088, 0xD400_0001];
+    let group = sys::create_cap_group("mapped-reader").ok()?;
+    let made = (|| {
+        let text = sys::create_pmo(4096, PmoKind::Data)?;
+        let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        sys::write_pmo(text, 0, &bytes)?;
+        sys::map_pmo(group, text, CODE, perm::READ | perm::EXEC)?;
+        sys::cap_delete(text)?;
+        sys::map_pmo(group, view, AT, perm::READ)?;
+        let n = sys::create_notification()?;
+        sys::cap_group_exit_notify(group, n)?;
+        let thread = sys::create_thread(group, CODE, 0, AT + offset)?;
+        let waited = sys::wait(n, Some(5 * TICK_HZ));
+        let _ = sys::cap_delete(thread);
+        let _ = sys::cap_delete(n);
+        waited
+    })();
+    let state = made.ok().and_then(|()| sys::cap_group_state(group).ok()).map(|s| s & 0xff);
+    let _ = sys::cap_group_kill(group);
+    let _ = sys::cap_delete(group);
+    state
 }
 
 #[cfg(not(feature = "selftest"))]

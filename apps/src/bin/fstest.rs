@@ -32,6 +32,7 @@ use libchcore::fs::{
     self, Errno, Fd, FileType, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR,
     SEEK_END, SEEK_SET,
 };
+use libchcore::mman::{self, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use libchcore::process::{self, Pid, Status};
 use libchcore::sync::Mutex;
 use libchcore::{println, sys, Error};
@@ -76,8 +77,12 @@ const TESTS: &[Test] = &[
     ("FS029", "four children creating at once: every file once, one O_EXCL winner", concurrent_create),
     ("FS030", "read_file and write_file", whole_files),
     ("FS031", "statfs: sizes and counts follow files; ENOENT and ENOTDIR for bad paths", statfs_cases),
+    ("FS032", "mmap shared: the file page by page; stores are what read returns, writes show at once", mmap_shared),
+    ("FS033", "mmap private: copy-on-write; neither the file nor other mappings see its stores", mmap_private),
+    ("FS034", "mmap errors: EACCES, EINVAL, ENODEV; a page past the end ends the process", mmap_errors),
+    ("FS035", "mmap and fork: shared stores seen both ways, private ones not; four children fault at once", mmap_fork),
     // Must stay last: it removes the suite's directory and checks the totals.
-    ("FS032", "the suite leaves nothing behind: blocks, files and descriptors as at the start", leaves_nothing),
+    ("FS036", "the suite leaves nothing behind: blocks, files and descriptors as at the start", leaves_nothing),
 ];
 
 /// The suite's directory, `/tmp/fstest-<pid>`.
@@ -1430,5 +1435,193 @@ fn leaves_nothing() -> TestResult {
     let fd = lowest_free_fd()?;
     let start_fd = START_FD.load(Ordering::SeqCst);
     check!(fd == start_fd, "the lowest free descriptor is {fd}, it was {start_fd}: a descriptor leaked");
+    Ok(())
+}
+
+// ---- mmap ----
+
+/// A mapping, unmapped when dropped.
+struct Map(*mut u8, usize);
+
+impl Map {
+    fn new(len: usize, prot: u32, flags: u32, fd: Fd, offset: u64) -> Result<Map, String> {
+        mman::mmap(len, prot, flags, fd, offset).map(|p| Map(p, len)).map_err(e("mmap"))
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `mmap` mapped `self.1` bytes (rounded up to pages) at
+        // `self.0`, readable (and writable where the tests write), until
+        // this `Map` is dropped. The tests hold no two of these slices of
+        // one mapping at once.
+        unsafe { core::slice::from_raw_parts_mut(self.0, self.1) }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        let _ = mman::munmap(self.0, self.1);
+    }
+}
+
+fn mmap_shared() -> TestResult {
+    let f = at("f");
+    let len = 3 * 4096 + 100;
+    let mut data = pattern(len, 5);
+    make_file(&f, &data)?;
+    let fd = open(&f, O_RDWR)?;
+    let mut m = Map::new(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.0, 0)?;
+    check!(m.bytes()[..] == data[..], "the mapping does not hold the file's bytes");
+    // The rest of the last page reads as zeros.
+    // SAFETY: the mapping is whole pages: 4 of them here.
+    let tail = unsafe { core::slice::from_raw_parts(m.0.add(len), 4 * 4096 - len) };
+    check!(tail.iter().all(|&b| b == 0), "the last page is not zero past the end of the file");
+    // A store is what read returns, at once.
+    m.bytes()[5000..5006].copy_from_slice(b"stored");
+    data[5000..5006].copy_from_slice(b"stored");
+    let mut got = [0u8; 6];
+    expect!(fs::pread(fd.0, &mut got, 5000), Ok(6));
+    check!(&got == b"stored", "read after a store through the mapping gave {got:?}");
+    // A write is what the mapping shows, at once, across a page boundary.
+    expect!(fs::pwrite(fd.0, b"written!", 8190), Ok(8));
+    data[8190..8198].copy_from_slice(b"written!");
+    check!(m.bytes()[8190..8198] == *b"written!", "the mapping does not show a write");
+    // A second mapping of a window further in shares the same pages.
+    let mut w = Map::new(4096, PROT_READ, MAP_SHARED, fd.0, 4096)?;
+    check!(w.bytes()[..] == data[4096..8192], "a window at offset 4096 holds other bytes");
+    m.bytes()[4096] = b'!';
+    data[4096] = b'!';
+    check!(w.bytes()[0] == b'!', "a store does not show in another mapping of the page");
+    // msync and munmap leave the file as the mapping had it.
+    mman::msync(m.0, len, mman::MS_SYNC).map_err(e("msync"))?;
+    drop(w);
+    drop(m);
+    expect!(contents(&f), Ok(data.clone()));
+    // Mapped after a ftruncate shrank it: the stores past the new end are gone.
+    expect!(fs::ftruncate(fd.0, 10), Ok(()));
+    expect!(fs::ftruncate(fd.0, 8192), Ok(()));
+    let mut m = Map::new(8192, PROT_READ, MAP_SHARED, fd.0, 0)?;
+    check!(m.bytes()[..10] == data[..10], "the first bytes changed");
+    check!(m.bytes()[10..].iter().all(|&b| b == 0), "a file grown again does not read zeros");
+    Ok(())
+}
+
+fn mmap_private() -> TestResult {
+    let f = at("f");
+    let data = pattern(2 * 4096, 9);
+    make_file(&f, &data)?;
+    // Private and writable from a descriptor open for reading only.
+    let fd = open(&f, O_RDONLY)?;
+    let mut p = Map::new(data.len(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.0, 0)?;
+    let mut s = Map::new(data.len(), PROT_READ, MAP_SHARED, fd.0, 0)?;
+    check!(p.bytes()[..] == data[..], "the private mapping does not hold the file's bytes");
+    p.bytes()[100..107].copy_from_slice(b"private");
+    check!(p.bytes()[100..107] == *b"private", "a private store did not stick");
+    check!(s.bytes()[..] == data[..], "a shared mapping sees a private store");
+    expect!(contents(&f), Ok(data.clone()));
+    mman::msync(p.0, data.len(), mman::MS_SYNC).map_err(e("msync"))?;
+    drop(p);
+    expect!(contents(&f), Ok(data));
+    Ok(())
+}
+
+fn mmap_errors() -> TestResult {
+    let f = at("f");
+    make_file(&f, &pattern(100, 1))?;
+    let ro = open(&f, O_RDONLY)?;
+    let wo = open(&f, O_WRONLY)?;
+    let rw = open(&f, O_RDWR)?;
+    let fails = |len: usize, prot: u32, flags: u32, fd: Fd, off: u64, want: Errno| -> TestResult {
+        match mman::mmap(len, prot, flags, fd, off) {
+            Err(got) if got == want => Ok(()),
+            Err(got) => Err(format!("mmap({len}, {prot}, {flags}, fd {fd}, {off}) gave {got}, expected {want}")),
+            Ok(p) => {
+                let _ = mman::munmap(p, len);
+                Err(format!("mmap({len}, {prot}, {flags}, fd {fd}, {off}) worked, expected {want}"))
+            }
+        }
+    };
+    fails(4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro.0, 0, Errno::EACCES)?;
+    fails(4096, PROT_READ, MAP_SHARED, wo.0, 0, Errno::EACCES)?;
+    fails(0, PROT_READ, MAP_SHARED, rw.0, 0, Errno::EINVAL)?;
+    fails(4096, PROT_READ, MAP_SHARED, rw.0, 100, Errno::EINVAL)?;
+    fails(4096, PROT_READ, 0, rw.0, 0, Errno::EINVAL)?;
+    fails(4096, PROT_READ, MAP_SHARED | MAP_PRIVATE, rw.0, 0, Errno::EINVAL)?;
+    fails(4096, PROT_READ, MAP_SHARED, rw.0, 1 << 30, Errno::EINVAL)?;
+    fails(4096, PROT_READ, MAP_SHARED, 99, 0, Errno::EBADF)?;
+    let dir = open(&fs::getcwd().map_err(e("getcwd"))?, O_RDONLY | O_DIRECTORY)?;
+    fails(4096, PROT_READ, MAP_SHARED, dir.0, 0, Errno::ENODEV)?;
+    let hello = open("/bin/hello", O_RDONLY)?;
+    fails(4096, PROT_READ, MAP_PRIVATE, hello.0, 0, Errno::ENODEV)?;
+    let (r, w) = process::pipe().map_err(pe("pipe"))?;
+    let piped = fails(4096, PROT_READ, MAP_SHARED, r, 0, Errno::ENODEV);
+    let _ = process::close(r);
+    let _ = process::close(w);
+    piped?;
+    let mut m = Map::new(2 * 4096, PROT_READ, MAP_SHARED, rw.0, 0)?;
+    expect!(mman::munmap(m.0, 4096), Err(Errno::EINVAL));
+    // SAFETY: only the address is used: msync checks it against its mappings.
+    expect!(mman::msync(unsafe { m.0.add(3 * 4096) }, 1, mman::MS_SYNC), Err(Errno::EINVAL));
+    // The second page is wholly past the end of the 100-byte file: a
+    // process that touches it is ended, and the file and its server go on.
+    let addr = m.0 as usize;
+    let child = fork_child(|| {
+        // SAFETY: mapped (inherited); touching it is the test.
+        let b = unsafe { core::ptr::read_volatile((addr + 4096) as *const u8) };
+        i32::from(b) + 10
+    })?;
+    match process::waitpid(Some(child)).map_err(pe("wait"))? {
+        (_, Status::Killed) => {}
+        (_, Status::Exited(code)) => return Err(format!("a read past the end returned (exit {code})")),
+    }
+    check!(m.bytes()[..100] == pattern(100, 1)[..], "the mapping changed");
+    Ok(())
+}
+
+fn mmap_fork() -> TestResult {
+    let f = at("f");
+    let pages = 64;
+    let data = pattern(pages * 4096, 3);
+    make_file(&f, &data)?;
+    let fd = open(&f, O_RDWR)?;
+    let mut s = Map::new(data.len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd.0, 0)?;
+    let mut p = Map::new(data.len(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.0, 0)?;
+    p.bytes()[0] = b'P';
+    let (sa, pa, len) = (s.0 as usize, p.0 as usize, data.len());
+    let child = fork_child(|| {
+        // SAFETY: both mappings are inherited, `len` bytes, writable.
+        let (sh, pr) = unsafe {
+            (core::slice::from_raw_parts_mut(sa as *mut u8, len), core::slice::from_raw_parts_mut(pa as *mut u8, len))
+        };
+        if pr[0] != b'P' {
+            return 2;
+        }
+        sh[7] = b'c';
+        pr[1] = b'c';
+        if mman::msync(sa as *mut u8, len, mman::MS_SYNC).is_err() {
+            return 3;
+        }
+        0
+    })?;
+    let code = exit_code(child)?;
+    check!(code == 0, "the child failed with {code} (2: private page not inherited, 3: msync)");
+    check!(s.bytes()[7] == b'c', "the parent does not see the child's shared store");
+    check!(p.bytes()[1] == data[1], "the parent sees the child's private store");
+    let mut got = [0u8; 1];
+    expect!(fs::pread(fd.0, &mut got, 7), Ok(1));
+    check!(got[0] == b'c', "read does not return the child's shared store");
+    drop(s);
+    drop(p);
+    // Four processes map the file afresh and fault on the same pages at once.
+    let sum: u64 = data.iter().map(|&b| u64::from(b)).sum::<u64>() - u64::from(data[7]) + u64::from(b'c');
+    let codes = run_together(|_| {
+        let Ok(mut m) = Map::new(len, PROT_READ, MAP_SHARED, fd.0, 0) else { return 2 };
+        let got: u64 = m.bytes().iter().map(|&b| u64::from(b)).sum();
+        if got == sum {
+            0
+        } else {
+            3
+        }
+    })?;
+    check!(codes.iter().all(|&c| c == 0), "children reading one mapped file at once: exit codes {codes:?}");
     Ok(())
 }

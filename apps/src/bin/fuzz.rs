@@ -101,6 +101,7 @@ fn main() -> i32 {
                     | Syscall::CreateCapGroup
                     | Syscall::CreateThread
                     | Syscall::RegisterClient
+                    | Syscall::PmoPrivate
             )
             && held.len() < 64
         {

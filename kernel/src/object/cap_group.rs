@@ -48,6 +48,8 @@ pub struct CapGroupInner {
     /// Kept here rather than found in `ALL`, so that ending a group costs
     /// nothing in proportion to the number of processes.
     pub created: Vec<Weak<CapGroup>>,
+    /// Set once the group registered as a pager (`pager_register`).
+    pub pager: Option<Arc<super::pager::Pager>>,
 }
 
 /// A process.
@@ -135,6 +137,7 @@ impl CapGroup {
                 connections: Vec::new(),
                 exit_notify: Vec::new(),
                 created: Vec::new(),
+                pager: None,
             }),
         });
         if let Some(c) = creator {
@@ -225,6 +228,14 @@ impl CapGroup {
             n.notify();
         }
         (threads, caps)
+    }
+
+    /// The group ended (see `exit`): if it was a pager, fail the faults
+    /// waiting for its pages. Returns the threads that waited, whose
+    /// cap_groups the caller ends.
+    pub fn close_pager(&self) -> Vec<Arc<Thread>> {
+        let pager = self.lock().pager.take();
+        pager.map(|p| p.close()).unwrap_or_default()
     }
 
     /// Current state.

@@ -163,7 +163,7 @@ fn cap_header(buf: &Pmo, n: usize) -> Result<([u64; ipc::MAX_CAPS], [u64; ipc::M
 
 /// Copy `n` capabilities named in the buffer from `from` to `to`, and write
 /// their new slots into the buffer. All or nothing.
-fn move_caps(buf: &Pmo, n: usize, from: &Arc<CapGroup>, to: &Arc<CapGroup>) -> Result<(), Error> {
+fn move_caps(buf: &Arc<Pmo>, n: usize, from: &Arc<CapGroup>, to: &Arc<CapGroup>) -> Result<(), Error> {
     if n == 0 {
         return Ok(());
     }

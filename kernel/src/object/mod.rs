@@ -2,7 +2,8 @@
 //!
 //! # One pattern for every object
 //! - Each object type has its own file: [`cap_group`], [`thread`], [`pmo`],
-//!   [`vmspace`], [`connection`], [`notification`], [`irq`].
+//!   [`vmspace`], [`connection`], [`notification`], [`irq`]; a cap_group's
+//!   [`pager`] side (no capability names it) has one too.
 //! - Each embeds a [`Header`] (type and a unique id) and is owned through
 //!   `Arc`: capabilities, run queues and other objects hold `Arc`s, and the
 //!   object is freed (its `Drop` returns its memory) when the last one goes.
@@ -25,6 +26,7 @@ pub mod cap_group;
 pub mod connection;
 pub mod irq;
 pub mod notification;
+pub mod pager;
 pub mod pmo;
 pub mod thread;
 pub mod vmspace;

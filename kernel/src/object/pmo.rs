@@ -7,7 +7,12 @@
 //!   mapping into several cap_groups.
 //! - `Device`: a range of physical addresses (MMIO) that the kernel never
 //!   allocates or frees.
+//! - `Paged`: pages a user-level pager (its creator) supplies on demand
+//!   (`super::pager`); clients map a window of one, shared (`slice`, a
+//!   view) or copy-on-write (`private`, a shadow with its own written pages).
 
+use super::pager::Pager;
+use super::thread::Thread;
 use super::vmspace::VmSpace;
 use super::Header;
 use crate::mm;
@@ -29,6 +34,17 @@ impl Frame {
     /// A zeroed (or, with `from`, copied) frame charged to `account`
     /// (`anyway`: past its limit too, see `Pmo::new_overdraft`).
     fn new(account: &Arc<Account>, from: Option<u64>, anyway: bool) -> Result<Frame, Error> {
+        let f = Frame::blank(account, anyway)?;
+        match from {
+            Some(src) => copy_page(src, f.0),
+            None => zero_page(f.0, 1),
+        }
+        Ok(f)
+    }
+
+    /// A frame charged to `account` whose contents are whatever the
+    /// allocator left: the caller overwrites all of it before anyone maps it.
+    fn blank(account: &Arc<Account>, anyway: bool) -> Result<Frame, Error> {
         if anyway {
             account.charge_anyway(1);
         } else {
@@ -38,10 +54,6 @@ impl Frame {
             account.uncharge(1);
             return Err(Error::NoMemory);
         };
-        match from {
-            Some(src) => copy_page(src, pa),
-            None => zero_page(pa, 1),
-        }
         Ok(Frame(pa, account.clone()))
     }
 }
@@ -65,6 +77,88 @@ enum Backing {
     Slice { pa: u64, _owner: Arc<Pmo> },
     /// Memory that is never freed: part of the kernel image.
     Static { pa: u64 },
+    /// Pages its pager supplies.
+    Paged(Paged),
+    /// Pages `[first, first + size)` of a paged PMO, shared (a shared file
+    /// mapping).
+    View { source: Arc<Pmo>, first: u64 },
+    /// A private copy-on-write window on pages `[first, first + size)` of a
+    /// paged or contiguous PMO: its own pages where written (shared with
+    /// copies of it after a fork, like `Pages`), the source's elsewhere,
+    /// mapped read-only (a private file mapping).
+    Shadow { source: Arc<Pmo>, first: u64, pages: BTreeMap<u64, Arc<Frame>> },
+}
+
+/// A `Paged` PMO's pages and the threads waiting for the missing ones.
+struct Paged {
+    pager: Arc<Pager>,
+    /// What the pager calls this PMO.
+    key: u64,
+    pages: BTreeMap<u64, Frame>,
+    /// Threads blocked on a page, by page index. Held here as a blocked
+    /// thread is held by what it waits for (a notification, a connection):
+    /// nothing else keeps it. One that ended meanwhile is dropped with the
+    /// answer (or pruned when another thread waits for the page).
+    waiting: BTreeMap<u64, Vec<Arc<Thread>>>,
+}
+
+/// A page found for a fault (`Pmo::fault_page`).
+pub struct PageRef {
+    /// Its frame.
+    pub pa: u64,
+    /// The frame replaced another (a copy-on-write copy): mappings of the
+    /// old one elsewhere are stale.
+    pub copied: bool,
+    /// Map it read-only (shared copy-on-write, or a shadow's source page).
+    pub read_only: bool,
+}
+
+/// Why `Pmo::fault_page` has no page.
+pub enum NoPage {
+    /// Out of memory (or of the account's limit) for a page.
+    NoMemory,
+    /// Past the end, or a kind of memory that cannot be faulted in.
+    Invalid,
+    /// Page `.1` of the paged PMO `.0` is not there yet: its pager must
+    /// supply it.
+    Pager(Arc<Pmo>, u64),
+}
+
+impl From<Error> for NoPage {
+    fn from(_: Error) -> NoPage {
+        NoPage::NoMemory
+    }
+}
+
+/// Page `index` of a lazily filled page map, for a fault or a copy:
+/// copied first when it is written while shared with a copy of the PMO,
+/// allocated zeroed when absent if `allocate` (else `None`).
+fn lazy_page(
+    pages: &mut BTreeMap<u64, Arc<Frame>>,
+    index: u64,
+    write: bool,
+    allocate: bool,
+    account: &Arc<Account>,
+    overdraft: bool,
+) -> Result<Option<PageRef>, Error> {
+    let (pa, copied, read_only) = match pages.get(&index) {
+        Some(f) if Arc::strong_count(f) > 1 && write => {
+            // The copy is this PMO's own page: charged to its account.
+            let copy = Frame::new(account, Some(f.0), overdraft)?;
+            let pa = copy.0;
+            pages.insert(index, Arc::new(copy));
+            (pa, true, false)
+        }
+        Some(f) => (f.0, false, Arc::strong_count(f) > 1),
+        None if allocate => {
+            let f = Frame::new(account, None, overdraft)?;
+            let pa = f.0;
+            pages.insert(index, Arc::new(f));
+            (pa, false, false)
+        }
+        None => return Ok(None),
+    };
+    Ok(Some(PageRef { pa, copied, read_only }))
 }
 
 /// A physical memory object.
@@ -160,7 +254,7 @@ impl Pmo {
                 Backing::Contiguous { pa, order }
             }
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
-            PmoKind::Device => return Err(Error::InvalidArgument),
+            PmoKind::Device | PmoKind::Paged => return Err(Error::InvalidArgument),
         };
         Ok(Pmo::unshared(kind, size, backing, account.clone()))
     }
@@ -213,7 +307,15 @@ impl Pmo {
         let (base, owner) = match &*self.inner.lock() {
             Backing::Contiguous { pa, .. } | Backing::Static { pa } => (*pa, self.clone()),
             Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
-            Backing::Pages(_) | Backing::Device { .. } => return Err(Error::InvalidArgument),
+            Backing::Paged(_) => {
+                let view = Backing::View { source: self.clone(), first: offset >> PAGE_SHIFT };
+                return Ok(Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone()));
+            }
+            Backing::View { source, first } => {
+                let view = Backing::View { source: source.clone(), first: first + (offset >> PAGE_SHIFT) };
+                return Ok(Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone()));
+            }
+            Backing::Pages(_) | Backing::Device { .. } | Backing::Shadow { .. } => return Err(Error::InvalidArgument),
         };
         Ok(Pmo::with_backing(
             PmoKind::Data,
@@ -234,9 +336,166 @@ impl Pmo {
         Ok(Pmo::with_backing(PmoKind::Data, size, Backing::Static { pa }, Pmo::uncharged()))
     }
 
-    /// Whether pages are allocated on first touch.
+    /// A paged PMO of `size` bytes whose pages `pager` (the creator, whose
+    /// account pays for them) supplies, named `key` to it.
+    pub fn new_paged(size: u64, account: &Arc<Account>, pager: &Arc<Pager>, key: u64) -> Result<Arc<Pmo>, Error> {
+        if size == 0 || size > PMO_MAX {
+            return Err(Error::InvalidArgument);
+        }
+        let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        let paged = Paged { pager: pager.clone(), key, pages: BTreeMap::new(), waiting: BTreeMap::new() };
+        let pmo = Pmo::with_backing(PmoKind::Paged, size, Backing::Paged(paged), account.clone());
+        pager.add(key, &pmo)?;
+        Ok(pmo)
+    }
+
+    /// A private copy-on-write window on pages `[offset, offset + len)` of
+    /// this PMO, which must be paged (or a view of one) or contiguous: the
+    /// source's frames never change under it. Pages it copies are charged
+    /// to `account`.
+    pub fn private(self: &Arc<Self>, offset: u64, len: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+        if len == 0 || !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        self.check_range(offset, len)?;
+        let (source, first) = match &*self.inner.lock() {
+            Backing::View { source, first } => (source.clone(), first + (offset >> PAGE_SHIFT)),
+            Backing::Paged(_) | Backing::Contiguous { .. } | Backing::Slice { .. } | Backing::Static { .. } => {
+                (self.clone(), offset >> PAGE_SHIFT)
+            }
+            Backing::Pages(_) | Backing::Device { .. } | Backing::Shadow { .. } => return Err(Error::InvalidArgument),
+        };
+        let shadow = Backing::Shadow { source, first, pages: BTreeMap::new() };
+        Ok(Pmo::with_backing(PmoKind::Anonym, len, shadow, account.clone()))
+    }
+
+    /// Whether pages are allocated (or supplied) on first touch.
     pub fn is_lazy(&self) -> bool {
-        matches!(self.kind, PmoKind::Anonym | PmoKind::Shm)
+        matches!(self.kind, PmoKind::Anonym | PmoKind::Shm | PmoKind::Paged)
+    }
+
+    /// Whether its pages come from a pager (it is paged, or a window on a
+    /// paged PMO): the kernel cannot read a page that is not there yet.
+    fn pager_backed(&self) -> bool {
+        match &*self.inner.lock() {
+            Backing::Paged(_) => true,
+            Backing::View { source, .. } | Backing::Shadow { source, .. } => source.kind == PmoKind::Paged,
+            _ => false,
+        }
+    }
+
+    /// Page `index` for a fault (or a copy) that reads or writes it: lazy
+    /// pages are allocated, shared ones copied for a write; a page of a
+    /// paged PMO that its pager has not supplied yet is `NoPage::Pager`.
+    pub fn fault_page(self: &Arc<Self>, index: u64, write: bool) -> Result<PageRef, NoPage> {
+        if index >= self.size >> PAGE_SHIFT {
+            return Err(NoPage::Invalid);
+        }
+        let mut inner = self.inner.lock();
+        let whole = |pa: u64| Ok(PageRef { pa: pa + (index << PAGE_SHIFT), copied: false, read_only: false });
+        let (source, at, shadow) = match &mut *inner {
+            Backing::Contiguous { pa, .. }
+            | Backing::Device { pa }
+            | Backing::Slice { pa, .. }
+            | Backing::Static { pa } => return whole(*pa),
+            Backing::Pages(pages) => {
+                return lazy_page(pages, index, write, true, &self.account, self.overdraft)?.ok_or(NoPage::NoMemory);
+            }
+            Backing::Paged(p) => {
+                return match p.pages.get(&index) {
+                    Some(f) => Ok(PageRef { pa: f.0, copied: false, read_only: false }),
+                    None => Err(NoPage::Pager(self.clone(), index)),
+                };
+            }
+            Backing::View { source, first } => (source.clone(), *first + index, false),
+            Backing::Shadow { source, first, pages } => {
+                if let Some(r) = lazy_page(pages, index, write, false, &self.account, self.overdraft)? {
+                    return Ok(r);
+                }
+                (source.clone(), *first + index, true)
+            }
+        };
+        drop(inner);
+        let got = source.fault_page(at, write && !shadow)?;
+        if !shadow {
+            return Ok(got);
+        }
+        if !write {
+            // The source's page, until this window writes it.
+            return Ok(PageRef { pa: got.pa, copied: false, read_only: true });
+        }
+        let copy = Frame::new(&self.account, Some(got.pa), self.overdraft)?;
+        let pa = copy.0;
+        if let Backing::Shadow { pages, .. } = &mut *self.inner.lock() {
+            pages.insert(index, Arc::new(copy));
+        }
+        // Mappings of this window elsewhere still show the source's page.
+        Ok(PageRef { pa, copied: true, read_only: false })
+    }
+
+    /// The current thread `t` faulted on page `index`, which its pager has
+    /// not supplied: wait for it. `Ok(true)`: block `t` (it retries the
+    /// access when woken); `Ok(false)`: the page is there now, retry at
+    /// once; an error: the pager has ended (`PeerDead`) or has too many
+    /// faults waiting (`NoMemory`).
+    pub fn wait_page(&self, index: u64, t: &Arc<Thread>) -> Result<bool, Error> {
+        let mut inner = self.inner.lock();
+        let Backing::Paged(p) = &mut *inner else { return Ok(false) };
+        if p.pages.contains_key(&index) {
+            return Ok(false);
+        }
+        if !p.pager.is_open() {
+            return Err(Error::PeerDead);
+        }
+        let list = p.waiting.entry(index).or_default();
+        list.retain(|w| w.group.is_alive());
+        // The first waiter asks; the others wait for the same answer.
+        let first = list.is_empty();
+        list.push(t.clone());
+        let (pager, key) = (p.pager.clone(), p.key);
+        drop(inner);
+        if first {
+            if let Err(e) = pager.request(key, index) {
+                drop(self.take_waiters(Some(index)));
+                return Err(e);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The pager supplies page `index`: `fill(frame)` writes all of a
+    /// fresh frame (charged to the pager) before it joins the PMO. A page
+    /// already there stays as it is. Returns the threads that waited for it.
+    pub fn supply(&self, index: u64, fill: impl FnOnce(u64) -> Result<(), Error>) -> Result<Vec<Arc<Thread>>, Error> {
+        if index >= self.size >> PAGE_SHIFT || !matches!(&*self.inner.lock(), Backing::Paged(_)) {
+            return Err(Error::InvalidArgument);
+        }
+        // Filled outside the lock: `fill` reads the pager's memory, whose
+        // vmspace lock comes before any PMO's.
+        let frame = Frame::blank(&self.account, false)?;
+        fill(frame.0)?;
+        if let Backing::Paged(p) = &mut *self.inner.lock() {
+            p.pages.entry(index).or_insert(frame);
+        }
+        Ok(self.take_waiters(Some(index)))
+    }
+
+    /// Take the threads waiting for page `index` (every page: `None`) of a
+    /// paged PMO, for the caller to wake or end.
+    pub fn take_waiters(&self, index: Option<u64>) -> Vec<Arc<Thread>> {
+        let mut inner = self.inner.lock();
+        let Backing::Paged(p) = &mut *inner else { return Vec::new() };
+        let lists: Vec<Vec<Arc<Thread>>> = match index {
+            Some(i) => p.waiting.remove(&i).into_iter().collect(),
+            None => core::mem::take(&mut p.waiting).into_values().collect(),
+        };
+        drop(inner);
+        lists.into_iter().flatten().collect()
+    }
+
+    /// Every thread waiting for a page of this paged PMO (its pager ended).
+    pub fn take_all_waiters(&self) -> Vec<Arc<Thread>> {
+        self.take_waiters(None)
     }
 
     /// Physical address of page `index`; lazy PMOs allocate it when
@@ -245,22 +504,29 @@ impl Pmo {
         if index >= self.size >> PAGE_SHIFT {
             return Err(Error::InvalidArgument);
         }
-        match &mut *self.inner.lock() {
+        let mut inner = self.inner.lock();
+        match &mut *inner {
             Backing::Contiguous { pa, .. }
             | Backing::Device { pa }
             | Backing::Slice { pa, .. }
             | Backing::Static { pa } => Ok(Some(*pa + (index << PAGE_SHIFT))),
             Backing::Pages(pages) => {
+                Ok(lazy_page(pages, index, false, allocate, &self.account, self.overdraft)?.map(|r| r.pa))
+            }
+            // A paged PMO's pages come only from its pager.
+            Backing::Paged(p) => Ok(p.pages.get(&index).map(|f| f.0)),
+            Backing::View { source, first } => {
+                let (source, at) = (source.clone(), *first + index);
+                drop(inner);
+                source.page(at, false)
+            }
+            Backing::Shadow { source, first, pages } => {
                 if let Some(f) = pages.get(&index) {
                     return Ok(Some(f.0));
                 }
-                if !allocate {
-                    return Ok(None);
-                }
-                let f = Frame::new(&self.account, None, self.overdraft)?;
-                let pa = f.0;
-                pages.insert(index, Arc::new(f));
-                Ok(Some(pa))
+                let (source, at) = (source.clone(), *first + index);
+                drop(inner);
+                source.page(at, false)
             }
         }
     }
@@ -268,38 +534,13 @@ impl Pmo {
     /// Physical address of page `index` for writing: allocated if absent,
     /// and copied first if its frame is shared with a copy of this PMO.
     /// Returns whether the frame changed (mappings of the old one are stale).
-    pub fn page_for_write(&self, index: u64) -> Result<(u64, bool), Error> {
-        if index >= self.size >> PAGE_SHIFT {
-            return Err(Error::InvalidArgument);
-        }
-        let mut inner = self.inner.lock();
-        let Backing::Pages(pages) = &mut *inner else {
-            drop(inner);
-            return Ok((self.page(index, true)?.ok_or(Error::NoMemory)?, false));
-        };
-        match pages.get(&index) {
-            Some(f) if Arc::strong_count(f) > 1 => {
-                // The copy is this PMO's own page: charged to its account.
-                let copy = Frame::new(&self.account, Some(f.0), self.overdraft)?;
-                let pa = copy.0;
-                pages.insert(index, Arc::new(copy));
-                Ok((pa, true))
-            }
-            Some(f) => Ok((f.0, false)),
-            None => {
-                let f = Frame::new(&self.account, None, self.overdraft)?;
-                let pa = f.0;
-                pages.insert(index, Arc::new(f));
-                Ok((pa, false))
-            }
-        }
-    }
-
-    /// Whether page `index` shares its frame with a copy of this PMO.
-    pub fn is_shared(&self, index: u64) -> bool {
-        match &*self.inner.lock() {
-            Backing::Pages(pages) => pages.get(&index).is_some_and(|f| Arc::strong_count(f) > 1),
-            _ => false,
+    /// A page its pager has not supplied is `NotMapped`.
+    pub fn page_for_write(self: &Arc<Self>, index: u64) -> Result<(u64, bool), Error> {
+        match self.fault_page(index, true) {
+            Ok(r) => Ok((r.pa, r.copied)),
+            Err(NoPage::NoMemory) => Err(Error::NoMemory),
+            Err(NoPage::Invalid) => Err(Error::InvalidArgument),
+            Err(NoPage::Pager(..)) => Err(Error::NotMapped),
         }
     }
 
@@ -308,11 +549,14 @@ impl Pmo {
     /// whoever allocated it); contiguous ones are copied now.
     pub fn cow_copy(&self, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
         let shared = match &*self.inner.lock() {
-            Backing::Pages(pages) => Some(pages.clone()),
+            Backing::Pages(pages) => Some(Backing::Pages(pages.clone())),
+            Backing::Shadow { source, first, pages } => {
+                Some(Backing::Shadow { source: source.clone(), first: *first, pages: pages.clone() })
+            }
             _ => None,
         };
         match shared {
-            Some(pages) => Ok(Pmo::with_backing(self.kind, self.size, Backing::Pages(pages), account.clone())),
+            Some(backing) => Ok(Pmo::with_backing(self.kind, self.size, backing, account.clone())),
             None => self.duplicate(account),
         }
     }
@@ -361,17 +605,36 @@ impl Pmo {
         Ok(copy)
     }
 
-    /// Pages present now: (index, physical address, shared copy-on-write).
+    /// Pages present now: (index, physical address, to be mapped read-only:
+    /// shared copy-on-write, or a shadow's source page), by index.
     pub fn present_pages(&self) -> Vec<(u64, u64, bool)> {
-        match &*self.inner.lock() {
+        let count = self.size >> PAGE_SHIFT;
+        let inner = self.inner.lock();
+        let (source, first, own, shadow) = match &*inner {
             Backing::Contiguous { pa, .. }
             | Backing::Device { pa }
             | Backing::Slice { pa, .. }
-            | Backing::Static { pa } => {
-                (0..self.size >> PAGE_SHIFT).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect()
+            | Backing::Static { pa } => return (0..count).map(|i| (i, pa + (i << PAGE_SHIFT), false)).collect(),
+            Backing::Pages(pages) => return pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
+            Backing::Paged(p) => return p.pages.iter().map(|(&i, f)| (i, f.0, false)).collect(),
+            Backing::View { source, first } => (source.clone(), *first, Vec::new(), false),
+            Backing::Shadow { source, first, pages } => {
+                let own = pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect();
+                (source.clone(), *first, own, true)
             }
-            Backing::Pages(pages) => pages.iter().map(|(&i, f)| (i, f.0, Arc::strong_count(f) > 1)).collect(),
-        }
+        };
+        drop(inner);
+        // The source's pages in the window, where the window has none of its own.
+        let mut pages: Vec<(u64, u64, bool)> = source
+            .present_pages()
+            .into_iter()
+            .filter(|&(i, _, _)| i >= first && i - first < count)
+            .map(|(i, pa, ro)| (i - first, pa, ro || shadow))
+            .filter(|(i, _, _)| own.binary_search_by_key(i, |&(j, _, _)| j).is_err())
+            .collect();
+        pages.extend(own);
+        pages.sort_unstable_by_key(|&(i, _, _)| i);
+        pages
     }
 
     /// Check an access of `len` bytes at `offset`.
@@ -382,11 +645,19 @@ impl Pmo {
         }
     }
 
-    /// Copy `buf.len()` bytes from `offset` (untouched lazy pages read as zero).
+    /// Copy `buf.len()` bytes from `offset` (untouched lazy pages read as
+    /// zero; a page its pager has not supplied is `NotMapped`).
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.check_range(offset, buf.len() as u64)?;
         if self.kind == PmoKind::Device {
             return Err(Error::InvalidArgument);
+        }
+        if self.pager_backed() {
+            let mut missing = false;
+            self.for_each_chunk(offset, buf.len(), |pa, _| missing |= pa.is_none())?;
+            if missing {
+                return Err(Error::NotMapped);
+            }
         }
         self.for_each_chunk(offset, buf.len(), |pa, range| {
             let dst = &mut buf[range];
@@ -400,8 +671,9 @@ impl Pmo {
         })
     }
 
-    /// Copy `data` to `offset`, allocating lazy pages as needed.
-    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
+    /// Copy `data` to `offset`, allocating lazy pages as needed (a page its
+    /// pager has not supplied is `NotMapped`: what was written before it stays).
+    pub fn write(self: &Arc<Self>, offset: u64, data: &[u8]) -> Result<(), Error> {
         self.check_range(offset, data.len() as u64)?;
         if self.kind == PmoKind::Device {
             return Err(Error::InvalidArgument);
@@ -452,9 +724,15 @@ impl Drop for Pmo {
                 mm::free_pages(*pa, *order);
                 self.account.uncharge(1 << *order);
             }
+            Backing::Paged(p) => p.pager.forget(p.key),
             // Frames free themselves when their last PMO lets go; a slice's
-            // belong to the PMO it was cut from.
-            Backing::Pages(_) | Backing::Device { .. } | Backing::Slice { .. } | Backing::Static { .. } => {}
+            // or view's belong to the PMO it was cut from.
+            Backing::Pages(_)
+            | Backing::Device { .. }
+            | Backing::Slice { .. }
+            | Backing::Static { .. }
+            | Backing::View { .. }
+            | Backing::Shadow { .. } => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! address spaces needs no TLB flush) and the vm regions that say which PMO
 //! is mapped where with which permissions.
 
-use super::pmo::Pmo;
+use super::pmo::{NoPage, Pmo};
 use super::Header;
 use crate::arch::mmu;
 use crate::mm::ChargedTables;
@@ -36,7 +36,6 @@ fn free_asid(asid: u16) {
 }
 
 /// How a user access went wrong, for the fault report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultError {
     /// No vm region covers the address.
     Unmapped,
@@ -44,6 +43,9 @@ pub enum FaultError {
     Permission,
     /// No memory for the page.
     OutOfMemory,
+    /// Page `.1` of the paged PMO `.0` is not there yet: its pager must
+    /// supply it (the faulting thread waits; a kernel copy fails).
+    Pager(Arc<Pmo>, u64),
 }
 
 /// What a vm region maps: the PMO, and the most `protect` may grant
@@ -351,12 +353,13 @@ impl VmSpace {
         }
         // Not mapped yet, or a write to a page mapped read-only because its
         // frame is shared copy-on-write: give this PMO a private frame.
-        let (pa, copied) = if write {
-            pmo.page_for_write(index).map_err(|_| FaultError::OutOfMemory)?
-        } else {
-            (pmo.page(index, true).map_err(|_| FaultError::OutOfMemory)?.ok_or(FaultError::OutOfMemory)?, false)
-        };
-        let perm = if !write && pmo.is_shared(index) { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
+        let got = pmo.fault_page(index, write).map_err(|e| match e {
+            NoPage::NoMemory => FaultError::OutOfMemory,
+            NoPage::Invalid => FaultError::Permission,
+            NoPage::Pager(pmo, index) => FaultError::Pager(pmo, index),
+        })?;
+        let (pa, copied) = (got.pa, got.copied);
+        let perm = if got.read_only { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
         if present.is_some() {
             let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), page_va, PAGE_SIZE);
             mmu::tlb_flush_asid(self.asid);
@@ -410,7 +413,7 @@ impl VmSpace {
                 continue;
             }
             let copy = match pmo.kind {
-                PmoKind::Shm | PmoKind::Device => pmo,
+                PmoKind::Shm | PmoKind::Device | PmoKind::Paged => pmo,
                 // Lazy memory (heap, stacks) is shared copy-on-write: both
                 // sides see it read-only until one writes a page.
                 PmoKind::Anonym => {

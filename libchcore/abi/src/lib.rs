@@ -21,7 +21,8 @@ pub enum Syscall {
     ThreadExit = 3,
     /// `cap_group_exit(code)`: end every thread of the calling cap_group.
     CapGroupExit = 4,
-    /// `create_pmo(size, kind) -> cap`.
+    /// `create_pmo(size, kind, key) -> cap`; `key` names a [`PmoKind::Paged`]
+    /// PMO to its pager (ignored for the other kinds).
     CreatePmo = 5,
     /// `create_device_pmo(paddr, size) -> cap`: needs [`Rights::DEVICE`] on slot 0.
     CreateDevicePmo = 6,
@@ -116,8 +117,8 @@ pub enum Syscall {
     /// group now (pages its PMOs allocated and still hold). Needs READ.
     MemUsage = 46,
     /// `pmo_slice(pmo_cap, offset, len, rights_mask) -> cap`: a PMO for the
-    /// pages `[offset, offset + len)` of a contiguous (`Data`) PMO, sharing
-    /// its memory (nothing is copied or charged). Offset and length are
+    /// pages `[offset, offset + len)` of a contiguous (`Data`) or `Paged`
+    /// PMO, sharing its memory (nothing is copied or charged). Offset and length are
     /// page-aligned and inside the PMO. The new capability has the source
     /// capability's rights ANDed with the mask, and is revoked with it.
     PmoSlice = 47,
@@ -128,11 +129,32 @@ pub enum Syscall {
     /// which one of the group's threads was running (a sample taken at each
     /// tick, as Unix's utime). Needs READ.
     CapGroupCpuTime = 49,
+    /// `pager_register(notification_cap) -> 0`: the calling cap_group becomes
+    /// a pager: it may create [`PmoKind::Paged`] PMOs, and a fault on a page
+    /// of one that it has not supplied yet is queued for it and notifies
+    /// the notification (needs WRITE). Once per group (`Overlap`).
+    PagerRegister = 50,
+    /// `pager_next(buf) -> 0`: take the oldest queued fault and write it to
+    /// `buf` as a [`PagerFault`] (16 bytes); `Again` when none is queued.
+    PagerNext = 51,
+    /// `pager_supply(key, offset, src) -> 0`: the page at `offset` (page
+    /// aligned) of the caller's paged PMO `key` is the page at `src` in the
+    /// caller's memory (copied, charged to the pager); the threads waiting
+    /// for it run on. `src = 0` refuses the page: the cap_groups waiting for
+    /// it end (the fault of an access past the end of a file). `NotFound`
+    /// for a key the caller has no live PMO of; a page already there stays.
+    PagerSupply = 52,
+    /// `pmo_private(pmo_cap, offset, len) -> cap`: a copy-on-write window on
+    /// pages `[offset, offset + len)` of a paged PMO: it reads the source's
+    /// pages until the holder writes one, which gets a private copy charged
+    /// to the holder. Needs READ; the new capability has READ, WRITE and
+    /// MAP (and the source capability's COPY), and is revoked with it.
+    PmoPrivate = 53,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 50;
+    pub const COUNT: u64 = 54;
 
     /// Every call, in number order.
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
@@ -188,6 +210,10 @@ impl Syscall {
             PmoSlice,
             CpuStats,
             CapGroupCpuTime,
+            PagerRegister,
+            PagerNext,
+            PagerSupply,
+            PmoPrivate,
         ]
     };
 
@@ -355,12 +381,18 @@ pub enum PmoKind {
     Shm = 2,
     /// A range of device registers (only through `create_device_pmo`).
     Device = 3,
+    /// Pages supplied by a user-level pager, the cap_group that created it
+    /// (see [`Syscall::PagerRegister`]): a file server's view of a file, for
+    /// `mmap`. Mapped through `pmo_slice` (shared) or `pmo_private`.
+    Paged = 4,
 }
 
 impl PmoKind {
     /// Decode a `create_pmo` argument.
     pub fn from_number(n: u64) -> Option<PmoKind> {
-        [PmoKind::Data, PmoKind::Anonym, PmoKind::Shm, PmoKind::Device].into_iter().find(|k| *k as u64 == n)
+        [PmoKind::Data, PmoKind::Anonym, PmoKind::Shm, PmoKind::Device, PmoKind::Paged]
+            .into_iter()
+            .find(|k| *k as u64 == n)
     }
 }
 
@@ -496,6 +528,16 @@ pub const NO_AFFINITY: u64 = i64::MAX as u64;
 pub const PUTSTR_MAX: u64 = 4096;
 /// Largest PMO.
 pub const PMO_MAX: u64 = 1 << 32;
+
+/// A fault queued for a pager (`pager_next`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagerFault {
+    /// The paged PMO's key (given at `create_pmo`).
+    pub key: u64,
+    /// The page wanted, as a byte offset in the PMO.
+    pub offset: u64,
+}
 
 /// The UART chainloader's protocol (`boot/chainloader`, `cargo xtask chainboot`).
 ///

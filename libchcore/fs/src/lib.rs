@@ -46,6 +46,7 @@
 extern crate alloc;
 
 pub mod errno;
+pub mod mapped;
 pub mod path;
 pub mod proto;
 pub mod rofs;

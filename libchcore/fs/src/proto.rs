@@ -47,6 +47,14 @@ pub const FS_FTRUNCATE: u64 = FS_BASE + 9;
 pub const FS_GETDENTS: u64 = FS_BASE + 10;
 /// `dup`: a second handle to the same open file description. words = [op, handle].
 pub const FS_DUP: u64 = FS_BASE + 11;
+/// `mmap` of a handle's file: words = [op, handle, 1 for a shared writable mapping]. Returns the
+/// file's key; the reply carries a capability to the file's paged PMO ([`crate::mapped`]), with
+/// WRITE only for a shared writable mapping (see [`crate::mapped::may_map`]). Servers that cannot
+/// map files answer ENODEV.
+pub const FS_MMAP: u64 = FS_BASE + 12;
+/// `msync`: words = [op, key, offset, length]: copy the mapped file's pages in that range back
+/// into the file system ([`crate::mapped::Mapped::sync`]).
+pub const FS_MSYNC: u64 = FS_BASE + 13;
 /// `stat`: words = [op, path length]; buffer = path; the answer is a [`Stat`] in the buffer.
 pub const FS_STAT: u64 = FS_BASE + 16;
 /// `mkdir`: words = [op, path length]; buffer = path.

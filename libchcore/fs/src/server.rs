@@ -147,6 +147,22 @@ impl<F: FileSystem> Vfs<F> {
         &self.fs
     }
 
+    /// The file system, for its own operations (`crate::mapped::Mapped`'s).
+    pub fn fs_mut(&mut self) -> &mut F {
+        &mut self.fs
+    }
+
+    /// What a handle opened, for `mmap`: its inode, and whether it was opened
+    /// for reading and for writing. EBADF for an unknown handle, ENODEV for a
+    /// directory (which has no pages to map).
+    pub fn mappable(&self, handle: Handle) -> Result<(Ino, bool, bool), Errno> {
+        let file = self.file(handle)?;
+        if file.kind != FileType::File {
+            return Err(Errno::ENODEV);
+        }
+        Ok((file.ino, file.readable, file.writable))
+    }
+
     /// Gives the file system back, dropping the open-file table.
     pub fn into_inner(self) -> F {
         self.fs

@@ -20,7 +20,8 @@ use alloc::vec::Vec;
 
 use crate::errno::Errno;
 use crate::proto::{
-    FS_BASE, FS_CLOSE, FS_FSTAT, FS_FTRUNCATE, FS_GETDENTS, FS_LSEEK, FS_PREAD, FS_PWRITE, FS_READ, FS_WRITE,
+    FS_BASE, FS_CLOSE, FS_FSTAT, FS_FTRUNCATE, FS_GETDENTS, FS_LSEEK, FS_MMAP, FS_MSYNC, FS_PREAD, FS_PWRITE, FS_READ,
+    FS_WRITE,
 };
 
 /// procmgr only: make a session for process words[1]. The call carries one
@@ -35,7 +36,8 @@ pub const FS_GRANT: u64 = FS_BASE + 33;
 pub const FS_DETACH: u64 = FS_BASE + 34;
 
 /// The operations a session may send, each on a handle in words[1].
-const SESSION_OPS: [u64; 8] = [FS_READ, FS_WRITE, FS_PREAD, FS_PWRITE, FS_LSEEK, FS_FSTAT, FS_FTRUNCATE, FS_GETDENTS];
+const SESSION_OPS: [u64; 9] =
+    [FS_READ, FS_WRITE, FS_PREAD, FS_PWRITE, FS_LSEEK, FS_FSTAT, FS_FTRUNCATE, FS_GETDENTS, FS_MMAP];
 
 /// Sessions by badge, procmgr's badge, and the processes each handle was
 /// granted to.
@@ -102,6 +104,13 @@ impl Sessions {
                 }
             };
         };
+        // `msync` names a mapped file by key, not a handle, and any session
+        // may ask: it copies pages every reader of the file already sees
+        // into the file system's own copy, which shows nothing new to
+        // anyone (a forked child syncs a mapping it inherited this way).
+        if words[0] == FS_MSYNC {
+            return Ok(());
+        }
         if !SESSION_OPS.contains(&words[0]) {
             return Err(Errno::EPERM);
         }
@@ -143,6 +152,9 @@ mod tests {
         // Another process's session cannot use it.
         s.attach(6, 43);
         assert_eq!(s.allows(6, &[FS_READ, 77, 8, 0]), Err(Errno::EBADF));
+        // msync names a key, which any session may sync; no other connection may.
+        assert_eq!(s.allows(6, &[FS_MSYNC, 1234, 0, 4096]), Ok(()));
+        assert_eq!(s.allows(9, &[FS_MSYNC, 1234, 0, 4096]), Err(Errno::EPERM));
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub const CHDIR: u64 = 19;
 pub const GETCWD: u64 = 20;
 /// The mount points, one per line, into the buffer; returns the byte count.
 pub const MOUNTS: u64 = 21;
+/// The caller's session with a file server: words = [the address of the
+/// session's buffer, as [`PIPE_SHARE`] gave it for a file there]. Made if
+/// the caller has none (a forked child syncing a mapping it inherited).
+/// Returns the connection's slot; `NotFound` for an address that is no
+/// server's.
+pub const SESSION: u64 = 22;
 
 /// PIPE_SHARE: the fd is open but not a pipe.
 pub const NOT_A_PIPE: u64 = 0;

@@ -122,6 +122,39 @@ pub fn stop_file_servers() {
     }
 }
 
+/// Test only: make `/outlive` on tmpfs (`pages` pages, "outlive" at the
+/// start), map it into procmgr, shared and read-only, at `va`, and read the
+/// first page (tmpfs supplies it). Returns the mapping's PMO (a view).
+#[cfg(feature = "selftest")]
+pub fn map_test_file(pages: u64, va: u64) -> Result<u64, Error> {
+    use chcore_fs::proto::{FS_CLOSE, FS_FTRUNCATE, FS_MMAP, FS_OPEN, FS_WRITE};
+    let bad = |_| Error::InvalidArgument;
+    let m = MOUNTS.get().and_then(|ms| ms.iter().find(|m| m.at == Path::root())).ok_or(Error::NotFound)?;
+    let Backend::Server { conn, .. } = &m.backend else { return Err(Error::NotFound) };
+    let path = b"/outlive";
+    let flags = u64::from(chcore_fs::server::O_RDWR | chcore_fs::server::O_CREAT);
+    let (handle, _) = exchange(m, [FS_OPEN, flags, path.len() as u64, 0], path, &mut []);
+    let handle = u64::try_from(handle).map_err(bad)?;
+    let size = pages * 4096;
+    let ok = exchange(m, [FS_WRITE, handle, 7, 0], b"outlive", &mut []).0 == 7
+        && exchange(m, [FS_FTRUNCATE, handle, size, 0], &[], &mut []).0 == 0;
+    let mut caps = [0u64; 1];
+    let mapped = conn.lock().as_mut().ok_or(Error::NotFound)?.call([FS_MMAP, handle, 0, 0], &[], &mut caps);
+    exchange(m, [FS_CLOSE, handle, 0, 0], &[], &mut []);
+    mapped?;
+    let view = sys::pmo_slice(caps[0], 0, size, Rights::READ.union(Rights::MAP));
+    let _ = sys::cap_delete(caps[0]);
+    let view = view?;
+    sys::map_pmo(libchcore::abi::slot::SELF_CAP_GROUP, view, va, libchcore::abi::perm::READ)?;
+    // SAFETY: just mapped, readable, `size` bytes; the read waits for tmpfs
+    // to supply the page.
+    let first = unsafe { core::slice::from_raw_parts(va as *const u8, 7) };
+    if !ok || first != b"outlive" {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(view)
+}
+
 /// Start file-system server `name` from the ramdisk and connect to it.
 fn start_server(name: &'static str) -> Option<Connection> {
     let limit = alloc::format!("{}", MEM_LIMIT.load(Ordering::Relaxed));
@@ -194,31 +227,45 @@ pub(super) fn share(pid: u64, f: &FsFile) -> Reply {
     let Some(index) = MOUNTS.get().and_then(|ms| ms.iter().position(|m| core::ptr::eq(m, f.mount))) else {
         return not_direct;
     };
-    let buf = ipc::FS_BUF_BASE + index as u64 * ipc::BUF_SIZE;
-    let slot = {
-        let mut sessions = SESSIONS.lock();
-        match sessions.get(&(pid, index)) {
-            Some(&slot) => Some(slot),
-            None => {
-                let group = TABLE.lock().procs.get(&pid).map(|p| p.group);
-                let made = group.and_then(|g| {
-                    let mut conn = conn.lock();
-                    let answer = conn.as_mut()?.call([FS_ATTACH, pid, buf, 0], &[(g, Rights::MAP)], &mut []);
-                    answer.ok().map(|a| a.ret as u64)
-                });
-                if let Some(slot) = made {
-                    sessions.insert((pid, index), slot);
-                }
-                made
-            }
-        }
-    };
+    let buf = session_buf(index);
     // Without a session the process still has procmgr's way.
-    let Some(slot) = slot else { return not_direct };
+    let Some(slot) = session(pid, index, conn) else { return not_direct };
     if exchange(f.mount, [FS_GRANT, f.handle, pid, 0], &[], &mut []).0 < 0 {
         return not_direct;
     }
     Reply { ret: buf as i64, words: [proto::FILE_DIRECT, f.handle, slot] }
+}
+
+/// Where process sessions with mount `index`'s server have their buffer.
+fn session_buf(index: usize) -> u64 {
+    ipc::FS_BUF_BASE + index as u64 * ipc::BUF_SIZE
+}
+
+/// Process `pid`'s session with mount `index`'s server (over `conn`):
+/// its connection's slot in the process, made now if it has none.
+fn session(pid: u64, index: usize, conn: &Mutex<Option<Connection>>) -> Option<u64> {
+    let mut sessions = SESSIONS.lock();
+    if let Some(&slot) = sessions.get(&(pid, index)) {
+        return Some(slot);
+    }
+    let group = TABLE.lock().procs.get(&pid).map(|p| p.group)?;
+    let made = {
+        let mut conn = conn.lock();
+        let answer = conn.as_mut()?.call([FS_ATTACH, pid, session_buf(index), 0], &[(group, Rights::MAP)], &mut []);
+        answer.ok().map(|a| a.ret as u64)?
+    };
+    sessions.insert((pid, index), made);
+    Some(made)
+}
+
+/// `proto::SESSION`: process `pid`'s session with the server whose
+/// sessions have their buffer at `buf`.
+pub(super) fn op_session(pid: u64, buf: u64) -> Result<Reply, Error> {
+    let mounts = MOUNTS.get().ok_or(Error::NotFound)?;
+    let (index, m) = mounts.iter().enumerate().find(|&(i, _)| session_buf(i) == buf).ok_or(Error::NotFound)?;
+    let Backend::Server { conn, .. } = &m.backend else { return Err(Error::NotFound) };
+    let slot = session(pid, index, conn).ok_or(Error::NotFound)?;
+    Ok(Reply { ret: slot as i64, words: [0; 3] })
 }
 
 /// Process `pid` ended or changed its image (its sessions went with its old

@@ -38,6 +38,8 @@ use loader::*;
 use procs::*;
 
 #[cfg(feature = "selftest")]
+pub use fs::map_test_file;
+#[cfg(feature = "selftest")]
 pub use fs::stop_file_servers;
 pub use loader::{spawn, spawn_with_console};
 pub use procs::wait_root_child;
@@ -421,6 +423,7 @@ fn handle(req: &mut Request) -> Reply {
         proto::PS => Ok(op_ps(req.data)),
         proto::PIPE_SHARE => op_pipe_share(pid, a, req),
         proto::KEY => op_key(pid, a),
+        proto::SESSION => fs::op_session(pid, a),
         _ => Err(Error::NoSyscall),
     };
     result.unwrap_or_else(err)

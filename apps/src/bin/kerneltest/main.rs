@@ -43,6 +43,7 @@ const TESTS: &[Test] = &[
     ("revoke removes derived capabilities", revoke),
     ("map, touch, protect, unmap", map_touch_unmap),
     ("map refuses bad arguments", map_bad_arguments),
+    ("a user-level pager supplies pages; shared and private windows", pager),
     ("threads", threads),
     ("transfer moves a capability", transfer),
     ("device PMOs", || with_device(device_pmo)),
@@ -296,6 +297,102 @@ fn map_bad_arguments() -> TestResult {
     expect!(sys::unmap_pmo(me, MAP_AT), Ok(()));
     sys::cap_delete(no_exec).map_err(|e| format!("{e:?}"))?;
     sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+const PAGED_AT: u64 = 0x1200_0000_0000;
+static PAGE_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Read the first word at `addr` (a page the pager has not supplied yet).
+extern "C" fn page_reader(addr: u64) -> ! {
+    // SAFETY: `pager` mapped a view of its paged PMO there; the read waits
+    // in the kernel until the page is supplied.
+    let v = unsafe { (addr as *const u64).read_volatile() };
+    PAGE_READ.store(v, Ordering::SeqCst);
+    sys::thread_exit()
+}
+
+fn page_of(word: u64) -> [u8; 4096] {
+    let mut page = [0u8; 4096];
+    page[..8].copy_from_slice(&word.to_le_bytes());
+    page
+}
+
+fn pager() -> TestResult {
+    let e = |what: &'static str| move |err: Error| format!("{what}: {err:?}");
+    let key = 7;
+    let me = slot::SELF_CAP_GROUP;
+    let rw = perm::READ | perm::WRITE;
+    expect!(sys::create_paged_pmo(4 * 4096, key), Err(Error::InvalidArgument));
+    expect!(sys::pager_next(), Err(Error::InvalidArgument));
+    let n = sys::create_notification().map_err(e("notification"))?;
+    sys::pager_register(n).map_err(e("pager_register"))?;
+    expect!(sys::pager_register(n), Err(Error::Overlap));
+    let pmo = sys::create_paged_pmo(4 * 4096, key).map_err(e("create_paged_pmo"))?;
+    expect!(sys::create_paged_pmo(4096, key), Err(Error::Overlap));
+    expect!(sys::pager_next(), Ok(None));
+    let page = page_of(0x5A5A_0000_1111);
+    expect!(sys::pager_supply(99, 0, Some(&page)), Err(Error::NotFound));
+    expect!(sys::pager_supply(key, 100, Some(&page)), Err(Error::InvalidArgument));
+    expect!(sys::pager_supply(key, 4 * 4096, Some(&page)), Err(Error::InvalidArgument));
+    let supply = libchcore::abi::Syscall::PagerSupply as u64;
+    expect!(sys::by_number(supply, [key, 0, 0xdead_0000, 0, 0, 0]), Err(Error::BadAddress));
+    // The kernel cannot read or write a page its pager has not supplied.
+    let mut b = [0u8; 8];
+    expect!(sys::read_pmo(pmo, 0, &mut b), Err(Error::NotMapped));
+    expect!(sys::write_pmo(pmo, 0, &b), Err(Error::NotMapped));
+    expect!(sys::pager_supply(key, 0, Some(&page)), Ok(()));
+    expect!(sys::read_pmo(pmo, 0, &mut b), Ok(8));
+    check!(b == page[..8], "the supplied page holds {b:x?}");
+    // Windows: shared (a view) and private (copy-on-write); no window of
+    // memory whose frames may change under it.
+    let view = sys::pmo_slice(pmo, 0, 2 * 4096, Rights::ALL).map_err(e("pmo_slice"))?;
+    let private = sys::pmo_private(pmo, 0, 2 * 4096).map_err(e("pmo_private"))?;
+    expect!(sys::pmo_private(private, 0, 4096), Err(Error::InvalidArgument));
+    expect!(sys::pmo_slice(pmo, 3 * 4096, 2 * 4096, Rights::ALL), Err(Error::InvalidArgument));
+    let anon = sys::create_pmo(4096, PmoKind::Anonym).map_err(e("create_pmo"))?;
+    expect!(sys::pmo_private(anon, 0, 4096), Err(Error::InvalidArgument));
+    sys::map_pmo(me, view, PAGED_AT, rw).map_err(e("map view"))?;
+    sys::map_pmo(me, private, PAGED_AT + 0x10_0000, rw).map_err(e("map private"))?;
+    let (v, p) = (PAGED_AT as *mut u64, (PAGED_AT + 0x10_0000) as *mut u64);
+    // SAFETY: both windows are mapped read/write, two pages each; page 0
+    // is supplied, so these accesses do not wait.
+    let (seen_v, seen_p, after_copy) = unsafe {
+        v.add(1).write_volatile(2);
+        let seen_p = p.add(1).read_volatile();
+        p.write_volatile(1);
+        v.add(2).write_volatile(3);
+        (v.read_volatile(), seen_p, p.add(2).read_volatile())
+    };
+    check!(seen_v == 0x5A5A_0000_1111, "the shared window shows {seen_v:#x}");
+    check!(seen_p == 2, "the private window does not show a shared store to a page it has not written");
+    check!(after_copy == 0, "the private window shows a shared store made after it wrote the page");
+    expect!(sys::read_pmo(pmo, 0, &mut b), Ok(8));
+    check!(u64::from_le_bytes(b) == 0x5A5A_0000_1111, "a private store reached the PMO");
+    expect!(sys::read_pmo(pmo, 8, &mut b), Ok(8));
+    check!(u64::from_le_bytes(b) == 2, "a store through the shared window did not reach the PMO");
+    // A page not supplied: the reader waits, the pager is told, and the
+    // reader goes on with what the pager supplies.
+    let t = libchcore::thread::spawn(page_reader, PAGED_AT + 4096).map_err(e("spawn"))?;
+    expect!(sys::wait(n, Some(100)), Ok(()));
+    expect!(sys::pager_next(), Ok(Some((key, 4096))));
+    for _ in 0..100 {
+        sys::yield_now();
+    }
+    check!(PAGE_READ.load(Ordering::SeqCst) == 0, "the reader did not wait for the page");
+    expect!(sys::pager_supply(key, 4096, Some(&page_of(0x77))), Ok(()));
+    let mut spins = 0;
+    while PAGE_READ.load(Ordering::SeqCst) != 0x77 && spins < 10_000 {
+        sys::yield_now();
+        spins += 1;
+    }
+    check!(PAGE_READ.load(Ordering::SeqCst) == 0x77, "the reader never got the supplied page");
+    expect!(sys::pager_next(), Ok(None));
+    expect!(sys::unmap_pmo(me, PAGED_AT), Ok(()));
+    expect!(sys::unmap_pmo(me, PAGED_AT + 0x10_0000), Ok(()));
+    for c in [t, view, private, anon, pmo, n] {
+        sys::cap_delete(c).map_err(e("cap_delete"))?;
+    }
     Ok(())
 }
 
