@@ -96,6 +96,21 @@ pub(crate) fn session_call(f: &FileEnd, words: [u64; 4], input: &[u8], output: &
     Ok((ret as u64, crate::ipc::word(head, ipc::CAP_SLOTS / 8)))
 }
 
+/// A request `[op, handle, w1, w2]` sent as it is over the session that
+/// file `fd` is reached by (`handle`: the file's own if `None`), with
+/// `input` in the buffer: for tests of what a server does with requests no
+/// library would send (`harden`). A capability an answer carries (`FS_MMAP`'s)
+/// is deleted. ENODEV for a descriptor that is no file with a session.
+#[doc(hidden)]
+pub fn session_raw(fd: Fd, op: u64, handle: Option<u64>, [w1, w2]: [u64; 2], input: &[u8]) -> Result<u64, Errno> {
+    let f = direct_file(fd).ok_or(Errno::ENODEV)?;
+    let (ret, cap) = session_call(&f, [op, handle.unwrap_or(f.handle), w1, w2], input, &mut [])?;
+    if op == fsp::FS_MMAP {
+        let _ = crate::sys::cap_delete(cap);
+    }
+    Ok(ret)
+}
+
 /// The file behind `fd` if this process calls its server itself.
 fn direct_file(fd: Fd) -> Option<FileEnd> {
     match crate::pipe::lookup(fd) {

@@ -94,11 +94,13 @@ fn main() -> i32 {
         let table_before = process::ps().unwrap_or_default();
         capabilities();
         mappings();
+        pagers();
         pointers();
         faults();
         exhaustion();
         pipes();
         files();
+        sessions();
         fuzz_calls += fuzz();
         stress_rounds += stress(rounds);
         // The fuzzers may have forked (through procmgr's protocol, with
@@ -955,6 +957,152 @@ fn files() {
     let after = fs::statfs("/").map(|s| (s.free_blocks, s.files));
     if before != after {
         broken(&format!("tmpfs (free blocks, files) {before:?} before the file tests, {after:?} after"));
+    }
+}
+
+/// Private windows and pager calls from a process that is no pager.
+fn pagers() {
+    refused("create a paged PMO without being a pager", sys::create_paged_pmo(4096, 1));
+    refused("pager_next without being a pager", sys::pager_next());
+    refused("pager_supply without being a pager", sys::pager_supply(1, 0, Some(&[0; 4096])));
+    let Ok(data) = sys::create_pmo(4 * 4096, PmoKind::Data) else {
+        broken("create_pmo for the private-window tests");
+        return;
+    };
+    refused("pmo_private at a misaligned offset", sys::pmo_private(data, 100, 4096));
+    refused("pmo_private of a misaligned length", sys::pmo_private(data, 0, 100));
+    refused("pmo_private of no pages", sys::pmo_private(data, 0, 0));
+    refused("pmo_private past the end", sys::pmo_private(data, 3 * 4096, 2 * 4096));
+    refused("pmo_private of a wrapping range", sys::pmo_private(data, u64::MAX - 4095, 8192));
+    refused("pmo_private of a cap_group", sys::pmo_private(slot::SELF_CAP_GROUP, 0, 4096));
+    if let Ok(anon) = sys::create_pmo(4096, PmoKind::Anonym) {
+        refused("pmo_private of memory allocated on demand", sys::pmo_private(anon, 0, 4096));
+        let _ = sys::cap_delete(anon);
+    }
+    if let Ok(map_only) = sys::cap_copy(data, slot::SELF_CAP_GROUP, Rights::MAP) {
+        refused("pmo_private without READ", sys::pmo_private(map_only, 0, 4096));
+        let _ = sys::cap_delete(map_only);
+    }
+    // A window of a read-only capability is writable, and writes only itself.
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    let ro = sys::cap_copy(data, slot::SELF_CAP_GROUP, Rights::READ.union(Rights::MAP));
+    match ro.and_then(|ro| {
+        let w = sys::pmo_private(ro, 4096, 4096);
+        let _ = sys::cap_delete(ro);
+        w
+    }) {
+        Ok(w) => {
+            refused("pmo_private of a private window", sys::pmo_private(w, 0, 4096));
+            let mut b = [0u8; 5];
+            let private = sys::write_pmo(data, 4096, b"first").is_ok()
+                && sys::write_pmo(w, 0, b"mine!").is_ok()
+                && sys::read_pmo(data, 4096, &mut b).is_ok()
+                && &b == b"first";
+            if !private {
+                broken("a private window wrote through to its source");
+            }
+            let _ = sys::cap_delete(w);
+        }
+        Err(e) => broken(&format!("pmo_private of a read-only capability: {e:?}")),
+    }
+    let _ = sys::cap_delete(data);
+}
+
+/// Random requests over a session with tmpfs (the file's own handle, or
+/// others), `FS_MSYNC` with random keys and ranges, and random `mmap`,
+/// `msync` and `munmap` calls: tmpfs answers each, files still work, and
+/// its space and file count come back once the file is gone.
+fn sessions() {
+    use chcore_fs::proto as fsp;
+    use libchcore::fs;
+    use libchcore::mman;
+    const FILE: &str = "/tmp/harden-session";
+    let before = fs::statfs("/").map(|s| (s.free_blocks, s.files));
+    if fs::write_file(FILE, &[7u8; 3 * 4096]).is_err() {
+        broken("write_file for the session tests");
+        return;
+    }
+    let Ok(fd) = fs::open(FILE, fs::O_RDWR) else {
+        broken("open for the session tests");
+        return;
+    };
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pick = |r: u64| match r % 5 {
+        0 => r % 70,
+        1 => r,
+        2 => u64::MAX - r % 4,
+        3 => 1 << (r % 64),
+        _ => r % 20_000,
+    };
+    for _ in 0..1000 {
+        // Every operation, session ones most often, procmgr's own too.
+        let op = fsp::FS_BASE + next() % 40;
+        let handle = if next() % 3 == 0 { Some(pick(next())) } else { None };
+        // Writes and truncations stay small: the point is the checks.
+        let (w1, w2) = match op {
+            fsp::FS_FTRUNCATE => (next() % 100_000, 0),
+            fsp::FS_WRITE | fsp::FS_PWRITE => (next() % 8000, next() % 100_000),
+            _ => (pick(next()), pick(next())),
+        };
+        let input: Vec<u8> = (0..next() % 64).map(|_| next() as u8).collect();
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        let _ = fs::session_raw(fd, op, handle, [w1, w2], &input);
+    }
+    let mut maps: Vec<(*mut u8, usize)> = Vec::new();
+    for _ in 0..300 {
+        ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        match next() % 3 {
+            0 => {
+                let len = match next() % 4 {
+                    0 => 0,
+                    1 => pick(next()) as usize,
+                    _ => (next() % (6 * 4096)) as usize,
+                };
+                let (prot, flags) = ((next() % 8) as u32, (next() % 4) as u32);
+                let offset = if next() % 2 == 0 { (next() % 4) * 4096 } else { pick(next()) };
+                if let Ok(p) = mman::mmap(len, prot, flags, fd, offset) {
+                    maps.push((p, len));
+                }
+            }
+            1 => {
+                let addr = match maps.get((next() % 8) as usize) {
+                    Some(&(p, _)) => p.wrapping_add((next() % 8192) as usize),
+                    None => pick(next()) as *mut u8,
+                };
+                let _ = mman::msync(addr, pick(next()) as usize, 0);
+            }
+            _ => {
+                if let Some(&(p, len)) = maps.first() {
+                    let wrong = next() % 2 == 0;
+                    let _ = mman::munmap(p, if wrong { len + 8192 } else { len });
+                    if !wrong {
+                        maps.remove(0);
+                    }
+                }
+            }
+        }
+    }
+    for (p, len) in maps {
+        if mman::munmap(p, len).is_err() {
+            broken("munmap of a mapping the fuzzer made");
+        }
+    }
+    let _ = fs::close(fd);
+    ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    let works = fs::write_file(FILE, b"still").and_then(|()| fs::read_file(FILE)).is_ok_and(|d| d == b"still")
+        && fs::unlink(FILE).is_ok();
+    if !works {
+        broken("files no longer work after the session fuzzing");
+    }
+    let after = fs::statfs("/").map(|s| (s.free_blocks, s.files));
+    if before != after {
+        broken(&format!("tmpfs (free blocks, files) {before:?} before the session tests, {after:?} after"));
     }
 }
 

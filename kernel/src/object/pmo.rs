@@ -132,7 +132,10 @@ impl From<Error> for NoPage {
 
 /// Page `index` of a lazily filled page map, for a fault or a copy:
 /// copied first when it is written while shared with a copy of the PMO,
-/// allocated zeroed when absent if `allocate` (else `None`).
+/// allocated zeroed when absent if `allocate` (else `None`). Inlined: its
+/// callers pass constants for `write` and `allocate`, and the common case
+/// (a present, unshared page) is then a lookup.
+#[inline(always)]
 fn lazy_page(
     pages: &mut BTreeMap<u64, Arc<Frame>>,
     index: u64,
@@ -536,6 +539,15 @@ impl Pmo {
     /// Returns whether the frame changed (mappings of the old one are stale).
     /// A page its pager has not supplied is `NotMapped`.
     pub fn page_for_write(self: &Arc<Self>, index: u64) -> Result<(u64, bool), Error> {
+        // Lazy memory (IPC buffers, heaps) directly: the kernel writes
+        // capability slots into a connection's buffer on every transfer.
+        if let Backing::Pages(pages) = &mut *self.inner.lock() {
+            if index >= self.size >> PAGE_SHIFT {
+                return Err(Error::InvalidArgument);
+            }
+            let r = lazy_page(pages, index, true, true, &self.account, self.overdraft)?.ok_or(Error::NoMemory)?;
+            return Ok((r.pa, r.copied));
+        }
         match self.fault_page(index, true) {
             Ok(r) => Ok((r.pa, r.copied)),
             Err(NoPage::NoMemory) => Err(Error::NoMemory),
@@ -652,13 +664,7 @@ impl Pmo {
         if self.kind == PmoKind::Device {
             return Err(Error::InvalidArgument);
         }
-        if self.pager_backed() {
-            let mut missing = false;
-            self.for_each_chunk(offset, buf.len(), |pa, _| missing |= pa.is_none())?;
-            if missing {
-                return Err(Error::NotMapped);
-            }
-        }
+        let mut missing = false;
         self.for_each_chunk(offset, buf.len(), |pa, range| {
             let dst = &mut buf[range];
             match pa {
@@ -666,9 +672,18 @@ impl Pmo {
                 Some(pa) => unsafe {
                     core::ptr::copy_nonoverlapping(phys_to_virt(pa) as *const u8, dst.as_mut_ptr(), dst.len())
                 },
-                None => dst.fill(0),
+                None => {
+                    missing = true;
+                    dst.fill(0);
+                }
             }
-        })
+        })?;
+        // Asked only when a page was missing: the common read takes no
+        // second look at the backing.
+        if missing && self.pager_backed() {
+            return Err(Error::NotMapped);
+        }
+        Ok(())
     }
 
     /// Copy `data` to `offset`, allocating lazy pages as needed (a page its

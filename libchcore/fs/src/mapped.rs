@@ -194,7 +194,7 @@ impl<F: FileSystem, P: Pager> Mapped<F, P> {
         let &ino = self.keys.get(&key).ok_or(Errno::EINVAL)?;
         let size = self.fs.getattr(ino)?.size;
         let end = offset.saturating_add(len).min(size);
-        let Some(m) = self.files.get(&ino) else { return Ok(()) };
+        let Some(m) = self.files.get(&ino).filter(|_| offset < end) else { return Ok(()) };
         let todo: alloc::vec::Vec<u64> = m.present.range(offset / PAGE..end.div_ceil(PAGE)).copied().collect();
         let pmo = m.pmo;
         let mut page = [0u8; PAGE as usize];
@@ -433,6 +433,11 @@ mod tests {
         m.sync(key, 0, 4096, 0).unwrap();
         assert_eq!(m.getattr(ino).unwrap().size, 100);
         assert_eq!(m.sync(key + 1, 0, 1, 0), Err(Errno::EINVAL));
+        // Ranges past the end, empty or wrapping change nothing (and do not panic).
+        for (off, len) in [(1 << 40, 10), (u64::MAX, u64::MAX), (4096, 0), (0, 0), (50, u64::MAX)] {
+            assert_eq!(m.sync(key, off, len, 0), Ok(()), "{off} {len}");
+        }
+        assert_eq!(m.getattr(ino).unwrap().size, 100);
     }
 
     #[test]
