@@ -75,6 +75,8 @@ fn direct(f: &FileEnd, op: u64, [w1, w2]: [u64; 2], input: &[u8], output: &mut [
 /// A request `words` over the session `f` is on, as [`direct`]; returns the
 /// answer and the slot of the first capability the reply carried (the
 /// buffer header's first slot: meaningful only for a reply that carries one).
+/// Inlined: `read` and `write` take this path, and drop the slot unread.
+#[inline(always)]
 pub(crate) fn session_call(f: &FileEnd, words: [u64; 4], input: &[u8], output: &mut [u8]) -> Result<(u64, u64), Errno> {
     if input.len() > ipc::DATA_MAX || output.len() > ipc::DATA_MAX {
         return Err(Errno::EINVAL);
