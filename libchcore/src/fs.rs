@@ -242,6 +242,17 @@ pub fn stat(path: &str) -> Result<Stat, Errno> {
     fsp::get_stat(&out).ok_or(Errno::EIO)
 }
 
+/// Set the access and modification times of `path` (a file or a
+/// directory) to `times`, or to now by its file system's clock (`None`):
+/// POSIX's `utimensat` (with `UTIME_NOW`). EROFS under `/bin`.
+pub fn utimes(path: &str, times: Option<(u64, u64)>) -> Result<(), Errno> {
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let (atime, mtime) = times.unwrap_or((fsp::UTIME_NOW, fsp::UTIME_NOW));
+    call(fsp::FS_UTIMES, [path.len() as u64, atime, mtime], path.as_bytes(), &mut []).map(|_| ())
+}
+
 /// Sizes of the file system `path` is on.
 pub fn statfs(path: &str) -> Result<FsStat, Errno> {
     let mut out = [0u8; fsp::STATFS_SIZE];

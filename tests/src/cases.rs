@@ -20,7 +20,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "Test IPC finished!",
     "[USERTEST] all 30 user tests passed",
     "[PROCTEST] 18 of 18 process tests passed",
-    "[FSTEST] 36 of 36 file-system tests passed",
+    "[FSTEST] 37 of 37 file-system tests passed",
     "[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: OK",
     "[FSTEST] a file mapped before tmpfs ended: supplied pages read, others end the reader: OK",
     "hostile attempts refused or contained, 16000 fuzz calls,",
@@ -96,6 +96,9 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["relative.txt"], "ls /tmp"),
     (&["shell: nowhere/x: ENOENT"], "echo x > nowhere/x"),
     (&["cat: gone: ENOENT"], "cat gone 2>&1 | cat"),
+    // A builtin's errors follow its redirections too.
+    (&[], "cd nowhere 2> /tmp/cd-error.txt"),
+    (&["cd: nowhere: ENOENT"], "cat /tmp/cd-error.txt"),
 ];
 
 /// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three

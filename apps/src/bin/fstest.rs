@@ -56,7 +56,7 @@ const TESTS: &[Test] = &[
     ("FS008", "lseek: SEEK_SET, SEEK_CUR, SEEK_END, EINVAL, ESPIPE on pipes and the console", lseek_cases),
     ("FS009", "close: closed and never-opened descriptors give EBADF; the lowest is reused", close_cases),
     ("FS010", "dup and dup2 share the offset; EMFILE when the table is full", dup_cases),
-    ("FS011", "stat and fstat: type, size, links, blocks, times", stat_cases),
+    ("FS011", "stat and fstat: type, size, links, blocks, times; utimes sets them", stat_cases),
     ("FS012", "mkdir and rmdir: EEXIST, ENOENT, ENOTDIR, ENOTEMPTY, EBUSY", mkdir_rmdir),
     ("FS013", "unlink: ENOENT, EISDIR, ENOTDIR", unlink_cases),
     ("FS014", "rename of files: move, replace (an open target stays readable), EISDIR", rename_files),
@@ -81,8 +81,9 @@ const TESTS: &[Test] = &[
     ("FS033", "mmap private: copy-on-write; neither the file nor other mappings see its stores", mmap_private),
     ("FS034", "mmap errors: EACCES, EINVAL, ENODEV; a page past the end ends the process", mmap_errors),
     ("FS035", "mmap and fork: shared stores seen both ways, private ones not; four children fault at once", mmap_fork),
+    ("FS036", "a writer killed in the middle of its writes leaves the file whole and usable", killed_mid_write),
     // Must stay last: it removes the suite's directory and checks the totals.
-    ("FS036", "the suite leaves nothing behind: blocks, files and descriptors as at the start", leaves_nothing),
+    ("FS037", "the suite leaves nothing behind: blocks, files and descriptors as at the start", leaves_nothing),
 ];
 
 /// The suite's directory, `/tmp/fstest-<pid>`.
@@ -635,6 +636,16 @@ fn stat_cases() -> TestResult {
     expect!(stat(&at("sub")).map(|s| (s.kind, s.nlink)), Ok((FileType::Dir, 2)));
     fs::rmdir(&at("sub")).map_err(e("rmdir"))?;
     expect!(stat(&dir).map(|s| s.nlink), Ok(2));
+    // utimes: given times, or now; files and directories; not under /bin.
+    expect!(fs::utimes(&f, Some((3, 4))), Ok(()));
+    expect!(stat(&f).map(|s| (s.atime, s.mtime)), Ok((3, 4)));
+    let earliest = now();
+    expect!(fs::utimes(&f, None), Ok(()));
+    let touched = stat(&f)?;
+    check!(touched.mtime >= earliest && touched.mtime <= now(), "utimes to now gave {touched:?}");
+    expect!(fs::utimes(&dir, Some((1, 2))).and_then(|()| fs::stat(&dir)).map(|s| s.mtime), Ok(2));
+    expect!(fs::utimes("/bin/echo", None), Err(Errno::EROFS));
+    expect!(fs::utimes(&at("missing"), None), Err(Errno::ENOENT));
     // Other file systems, and errors.
     expect!(stat("/").map(|s| s.kind), Ok(FileType::Dir));
     let bin = stat("/bin")?;
@@ -1435,6 +1446,60 @@ fn leaves_nothing() -> TestResult {
     let fd = lowest_free_fd()?;
     let start_fd = START_FD.load(Ordering::SeqCst);
     check!(fd == start_fd, "the lowest free descriptor is {fd}, it was {start_fd}: a descriptor leaked");
+    Ok(())
+}
+
+fn killed_mid_write() -> TestResult {
+    let f = at("f");
+    make_file(&f, b"")?;
+    // Each write is several requests to tmpfs (a session call carries at
+    // most 16 KiB): the kill lands between two of them, or in one.
+    let chunk = pattern(64 << 10, 4);
+    let child = fork_child(|| {
+        let Ok(fd) = fs::open(&f, O_WRONLY | O_APPEND) else { return 2 };
+        // At most 4 MiB; then it waits to be killed.
+        for _ in 0..64 {
+            if fs::write(fd, &chunk).is_err() {
+                return 3;
+            }
+        }
+        loop {
+            sys::sleep(TICK_HZ);
+        }
+    })?;
+    let mut waited = 0;
+    while fs::stat(&f).map_or(0, |s| s.size) < 200 << 10 && waited < 5 * TICK_HZ {
+        sys::sleep(1);
+        waited += 1;
+    }
+    process::kill(child).map_err(pe("kill"))?;
+    match process::waitpid(Some(child)).map_err(pe("wait"))? {
+        (_, Status::Killed) => {}
+        (_, Status::Exited(code)) => return Err(format!("the writer exited with {code} instead of being killed")),
+    }
+    let size = stat(&f)?.size;
+    check!(size >= 200 << 10, "the writer wrote {size} bytes in {waited} ticks");
+    // Every byte is the writer's, in order, up to the size stat gives.
+    let fd = open(&f, O_RDONLY)?;
+    let mut buf = alloc::vec![0u8; chunk.len()];
+    let mut read = 0u64;
+    loop {
+        let n = fs::read(fd.0, &mut buf).map_err(e("read"))?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().enumerate().position(|(i, &b)| b != chunk[(read as usize + i) % chunk.len()]) {
+            return Err(format!("byte {} of {size} is not what the writer wrote", read + i as u64));
+        }
+        read += n as u64;
+    }
+    check!(read == size, "stat says {size} bytes, read gives {read}");
+    drop(fd);
+    // Still a file like any other: written to, then cut back.
+    let fd = open(&f, O_WRONLY | O_APPEND)?;
+    put(fd.0, b"after")?;
+    expect!(fs::ftruncate(fd.0, 10), Ok(()));
+    expect!(contents(&f), Ok(chunk[..10].to_vec()));
     Ok(())
 }
 

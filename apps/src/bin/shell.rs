@@ -54,11 +54,15 @@ fn main() -> i32 {
     }
 }
 
-/// A builtin run by the shell itself, writing to `out`; `None` if `words`
-/// is not one. (In a pipeline they run as programs: `/bin/echo`.)
-fn builtin(words: &[String], out: Fd) -> Option<i32> {
+/// A builtin run by the shell itself, writing to `out` and its errors to
+/// `err` (so `cd nowhere 2> f` redirects them as a program's); `None` if
+/// `words` is not one. (In a pipeline they run as programs: `/bin/echo`.)
+fn builtin(words: &[String], out: Fd, err: Fd) -> Option<i32> {
     let say = |text: &str| {
         let _ = fs::write(out, text.as_bytes());
+    };
+    let complain = |text: String| {
+        let _ = fs::write(err, format!("{text}\n").as_bytes());
     };
     Some(match words.first()?.as_str() {
         "echo" => {
@@ -71,7 +75,7 @@ fn builtin(words: &[String], out: Fd) -> Option<i32> {
                 0
             }
             Err(e) => {
-                eprintln!("pwd: {e}");
+                complain(format!("pwd: {e}"));
                 1
             }
         },
@@ -80,7 +84,7 @@ fn builtin(words: &[String], out: Fd) -> Option<i32> {
             match fs::chdir(dir) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("cd: {dir}: {e}");
+                    complain(format!("cd: {dir}: {e}"));
                     1
                 }
             }
@@ -170,7 +174,7 @@ fn run(commands: &[Command]) -> i32 {
         if cmd.words.is_empty() {
             // `> f` alone: the files are made; nothing runs.
             status = 0;
-        } else if let Some(s) = (commands.len() == 1).then(|| builtin(&cmd.words, fds[1])).flatten() {
+        } else if let Some(s) = (commands.len() == 1).then(|| builtin(&cmd.words, fds[1], fds[2])).flatten() {
             status = s;
         } else {
             let args: Vec<&str> = cmd.words.iter().map(|s| s.as_str()).collect();

@@ -276,6 +276,10 @@ impl<F: FileSystem, P: Pager> FileSystem for Mapped<F, P> {
         Ok(())
     }
 
+    fn set_times(&mut self, ino: Ino, atime: u64, mtime: u64, now: u64) -> Result<(), Errno> {
+        self.fs.set_times(ino, atime, mtime, now)
+    }
+
     fn readdir(&self, dir: Ino, cookie: u64) -> Result<Option<(DirEntry, u64)>, Errno> {
         self.fs.readdir(dir, cookie)
     }

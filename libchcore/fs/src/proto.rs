@@ -69,6 +69,12 @@ pub const FS_RENAME: u64 = FS_BASE + 20;
 /// buffer = path (which must exist); the answer is a [`FsStat`] in the buffer.
 pub const FS_STATFS: u64 = FS_BASE + 21;
 
+/// `utimes`: words = [op, path length, atime, mtime]; buffer = path. A time of [`UTIME_NOW`] is
+/// the server's clock.
+pub const FS_UTIMES: u64 = FS_BASE + 22;
+/// [`FS_UTIMES`]: "now", in the server's clock (POSIX's `UTIME_NOW`).
+pub const UTIME_NOW: u64 = u64::MAX;
+
 /// Bytes of an encoded [`Stat`].
 pub const STAT_SIZE: usize = 72;
 /// Bytes of an encoded [`FsStat`].
@@ -182,6 +188,10 @@ fn run<F: FileSystem>(vfs: &mut Vfs<F>, [op, a, b, c]: [u64; 4], buf: &mut [u8],
             let start = usize::try_from(a).map_err(|_| Errno::EINVAL)?;
             let to = take_path(buf, start, b)?;
             done(vfs.rename(&from, &to, now).map(|()| 0)?)
+        }
+        FS_UTIMES => {
+            let at = |t: u64| if t == UTIME_NOW { now } else { t };
+            done(vfs.utimes(&take_path(buf, 0, a)?, at(b), at(c), now).map(|()| 0)?)
         }
         FS_STATFS => {
             vfs.stat(&take_path(buf, 0, a)?)?;

@@ -128,6 +128,11 @@ impl FileSystem for RoFs<'_> {
         Err(Errno::EROFS)
     }
 
+    fn set_times(&mut self, ino: Ino, _atime: u64, _mtime: u64, _now: u64) -> Result<(), Errno> {
+        self.getattr(ino)?;
+        Err(Errno::EROFS)
+    }
+
     fn readdir(&self, dir: Ino, cookie: u64) -> Result<Option<(DirEntry, u64)>, Errno> {
         self.check_dir(dir)?;
         let Some(&(name, _)) = usize::try_from(cookie).ok().and_then(|i| self.files.get(i)) else { return Ok(None) };

@@ -205,6 +205,16 @@ impl<F: FileSystem> Vfs<F> {
         self.fs.getattr(self.resolve(path)?)
     }
 
+    /// `utimes`: sets the access and modification times of what `path`
+    /// names (a file or a directory).
+    ///
+    /// # Errors
+    /// EROFS on a read-only file system, and path errors.
+    pub fn utimes(&mut self, path: &Path, atime: u64, mtime: u64, now: u64) -> Result<(), Errno> {
+        let ino = self.resolve(path)?;
+        self.fs.set_times(ino, atime, mtime, now)
+    }
+
     /// `mkdir`: makes an empty directory.
     ///
     /// # Errors

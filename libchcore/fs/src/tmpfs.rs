@@ -416,6 +416,14 @@ impl FileSystem for Tmpfs {
         Ok(len)
     }
 
+    fn set_times(&mut self, ino: Ino, atime: u64, mtime: u64, now: u64) -> Result<(), Errno> {
+        let inode = self.inode_mut(ino)?;
+        inode.atime = atime;
+        inode.mtime = mtime;
+        inode.ctime = now;
+        Ok(())
+    }
+
     fn truncate(&mut self, ino: Ino, size: u64, now: u64) -> Result<(), Errno> {
         let file = self.file_mut(ino)?;
         if size > MAX_FILE_SIZE {

@@ -141,6 +141,10 @@ pub trait FileSystem {
     /// Errors: EISDIR for a directory, EFBIG past the largest file size.
     fn truncate(&mut self, ino: Ino, size: u64, now: u64) -> Result<(), Errno>;
 
+    /// Sets inode `ino`'s access and modification times (`utimes`; its
+    /// change time becomes `now`). EROFS on a read-only file system.
+    fn set_times(&mut self, ino: Ino, atime: u64, mtime: u64, now: u64) -> Result<(), Errno>;
+
     /// The first entry of `dir` at or after position `cookie` and the cookie of the position after it;
     /// `None` at the end. Start with cookie 0. While a directory changes, an entry that is neither
     /// added nor removed must be returned exactly once in a walk from 0 (POSIX leaves the others open).

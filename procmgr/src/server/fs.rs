@@ -391,7 +391,7 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
             let (_file, m, h) = fs_fd(pid, a)?;
             exchange(m, [op, h, b, c], &[], &mut [])
         }
-        fsp::FS_STAT | fsp::FS_MKDIR | fsp::FS_RMDIR | fsp::FS_UNLINK | fsp::FS_STATFS => {
+        fsp::FS_STAT | fsp::FS_MKDIR | fsp::FS_RMDIR | fsp::FS_UNLINK | fsp::FS_STATFS | fsp::FS_UTIMES => {
             let p = caller_path(pid, data, 0, a)?;
             if matches!(op, fsp::FS_RMDIR | fsp::FS_UNLINK) && is_mount_point(&p) {
                 return Err(Errno::EBUSY);
@@ -399,7 +399,9 @@ fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answ
             let (m, rel) = route(&p)?;
             let out = if op == fsp::FS_STATFS { fsp::STATFS_SIZE } else { fsp::STAT_SIZE };
             let wants = matches!(op, fsp::FS_STAT | fsp::FS_STATFS);
-            exchange(m, [op, rel.len() as u64, 0, 0], rel.as_bytes(), if wants { &mut data[..out] } else { &mut [] })
+            // `utimes` carries its two times along.
+            let (b, c) = if op == fsp::FS_UTIMES { (b, c) } else { (0, 0) };
+            exchange(m, [op, rel.len() as u64, b, c], rel.as_bytes(), if wants { &mut data[..out] } else { &mut [] })
         }
         fsp::FS_RENAME => {
             let from = caller_path(pid, data, 0, a)?;

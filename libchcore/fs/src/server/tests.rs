@@ -622,3 +622,27 @@ fn into_inner_returns_the_file_system() {
 }
 
 mod model;
+
+#[test]
+fn utimes_sets_times_on_files_and_directories_not_on_a_read_only_fs() {
+    let mut v = vfs();
+    put(&mut v, "/f", b"x");
+    v.mkdir(&p("/d"), 1).unwrap();
+    assert_eq!(v.utimes(&p("/f"), 7, 8, 9), Ok(()));
+    let a = v.stat(&p("/f")).unwrap();
+    assert_eq!((a.atime, a.mtime, a.ctime), (7, 8, 9));
+    assert_eq!(v.utimes(&p("/d/"), 1, 2, 3), Ok(()));
+    assert_eq!(v.stat(&p("/d")).map(|a| a.mtime), Ok(2));
+    assert_eq!(v.utimes(&p("/nope"), 1, 2, 3), Err(Errno::ENOENT));
+    assert_eq!(v.utimes(&p("/f/"), 1, 2, 3), Err(Errno::ENOTDIR));
+    // Through the protocol, UTIME_NOW is the server's clock.
+    let mut buf = vec![0u8; 64];
+    buf[..2].copy_from_slice(b"/f");
+    let (ret, _) = crate::proto::serve(&mut v, [crate::proto::FS_UTIMES, 2, crate::proto::UTIME_NOW, 5], &mut buf, 42);
+    assert_eq!(ret, 0);
+    let a = v.stat(&p("/f")).unwrap();
+    assert_eq!((a.atime, a.mtime, a.ctime), (42, 5, 42));
+    let mut ro = Vfs::new(RoFs::new(vec![("ls", &b"elf"[..])], 0).unwrap(), 4);
+    assert_eq!(ro.utimes(&p("/ls"), 1, 2, 3), Err(Errno::EROFS));
+    assert_eq!(ro.utimes(&Path::root(), 1, 2, 3), Err(Errno::EROFS));
+}
