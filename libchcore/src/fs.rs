@@ -230,16 +230,16 @@ pub fn dup2(old: Fd, new: Fd) -> Result<Fd, Errno> {
 
 /// What `fd` is: type, size, times.
 pub fn fstat(fd: Fd) -> Result<Stat, Errno> {
-    let mut out = [0u8; fsp::STAT_SIZE];
-    fd_call(fsp::FS_FSTAT, fd, [0, 0], &[], &mut out)?;
-    fsp::get_stat(&out).ok_or(Errno::EIO)
+    let mut out = [0u64; fsp::STAT_WORDS];
+    fd_call(fsp::FS_FSTAT, fd, [0, 0], &[], bytes_of(&mut out))?;
+    fsp::stat_from_words(&out).ok_or(Errno::EIO)
 }
 
 /// What `path` is: type, size, times.
 pub fn stat(path: &str) -> Result<Stat, Errno> {
-    let mut out = [0u8; fsp::STAT_SIZE];
-    path_call(fsp::FS_STAT, path, &mut out)?;
-    fsp::get_stat(&out).ok_or(Errno::EIO)
+    let mut out = [0u64; fsp::STAT_WORDS];
+    path_call(fsp::FS_STAT, path, bytes_of(&mut out))?;
+    fsp::stat_from_words(&out).ok_or(Errno::EIO)
 }
 
 /// Set the access and modification times of `path` (a file or a
@@ -251,6 +251,14 @@ pub fn utimes(path: &str, times: Option<(u64, u64)>) -> Result<(), Errno> {
     }
     let (atime, mtime) = times.unwrap_or((fsp::UTIME_NOW, fsp::UTIME_NOW));
     call(fsp::FS_UTIMES, [path.len() as u64, atime, mtime], path.as_bytes(), &mut []).map(|_| ())
+}
+
+/// `words` as bytes, to copy an answer into (see `proto::stat_from_words`).
+fn bytes_of(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: the same memory, `size_of_val(words)` bytes, borrowed
+    // mutably for as long as `words` is; every byte pattern is a valid u64,
+    // and u8 needs no alignment.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), core::mem::size_of_val(words)) }
 }
 
 /// Sizes of the file system `path` is on.

@@ -14,6 +14,7 @@
 //! [`Path::must_be_dir`] keeps it, and the path's [`Display`](core::fmt::Display) form writes it back as a
 //! trailing slash so it survives the trip to the server.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -120,16 +121,18 @@ impl Path {
     }
 
     /// [`Path::relative_to`] as the text that travels (what `Display`
-    /// writes), made in one allocation: the FS manager's routing step on
-    /// every request.
-    pub fn relative_text(&self, base: &Path) -> Option<String> {
+    /// writes): the FS manager's routing step on every request, so it
+    /// borrows this path's own text unless a trailing slash must be added.
+    pub fn relative_text(&self, base: &Path) -> Option<Cow<'_, str>> {
         let rest = self.strip_prefix_str(base)?;
-        let mut text = String::with_capacity(rest.len() + 2);
-        text.push_str(if rest.is_empty() { "/" } else { rest });
-        if self.dir && text != "/" {
-            text.push('/');
+        let rest = if rest.is_empty() { "/" } else { rest };
+        if !self.dir || rest == "/" {
+            return Some(Cow::Borrowed(rest));
         }
-        Some(text)
+        let mut text = String::with_capacity(rest.len() + 1);
+        text.push_str(rest);
+        text.push('/');
+        Some(Cow::Owned(text))
     }
 
     /// The remainder after `base`: empty, or starting with `/`.
@@ -291,7 +294,11 @@ mod tests {
             [("/bin/ls", "/bin"), ("/bin", "/bin"), ("/a/b/", "/"), ("/", "/"), ("/bin/x/", "/bin"), ("/binx", "/bin")]
         {
             let (p, base) = (Path::parse(p).unwrap(), Path::parse(base).unwrap());
-            assert_eq!(p.relative_text(&base), p.relative_to(&base).map(|r| alloc::format!("{r}")), "{p} under {base}");
+            assert_eq!(
+                p.relative_text(&base).map(|t| t.into_owned()),
+                p.relative_to(&base).map(|r| alloc::format!("{r}")),
+                "{p} under {base}"
+            );
         }
     }
 

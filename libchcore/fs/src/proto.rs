@@ -274,21 +274,33 @@ pub fn put_stat(buf: &mut [u8], st: &Stat) -> Result<(), Errno> {
     )
 }
 
+/// The 64-bit words of an encoded [`Stat`].
+pub const STAT_WORDS: usize = STAT_SIZE / 8;
+
 /// Decode a [`Stat`] that [`put_stat`] encoded (`None` if it is malformed).
 pub fn get_stat(buf: &[u8]) -> Option<Stat> {
     if buf.len() < STAT_SIZE {
         return None;
     }
+    stat_from_words(&core::array::from_fn(|i| get_u64(buf, i)))
+}
+
+/// [`get_stat`] of an encoded [`Stat`] already copied into words (as
+/// stored: little-endian), for a caller that copies the answer out of the
+/// buffer into aligned memory: the compiler may then load each word at once
+/// instead of byte by byte (user code is built for strict alignment).
+pub fn stat_from_words(w: &[u64; STAT_WORDS]) -> Option<Stat> {
+    let w = w.map(u64::from_le);
     Some(Attr {
-        ino: get_u64(buf, 0),
-        kind: kind_of(get_u64(buf, 1))?,
-        size: get_u64(buf, 2),
-        blocks: get_u64(buf, 3),
-        nlink: u32::try_from(get_u64(buf, 4)).ok()?,
-        atime: get_u64(buf, 5),
-        mtime: get_u64(buf, 6),
-        ctime: get_u64(buf, 7),
-        readonly: get_u64(buf, 8) != 0,
+        ino: w[0],
+        kind: kind_of(w[1])?,
+        size: w[2],
+        blocks: w[3],
+        nlink: u32::try_from(w[4]).ok()?,
+        atime: w[5],
+        mtime: w[6],
+        ctime: w[7],
+        readonly: w[8] != 0,
     })
 }
 

@@ -322,7 +322,7 @@ pub(super) fn root_cwd() -> Arc<Path> {
 
 /// The mount `p` falls in, and `p` relative to it as it travels
 /// (`proto::path_text`).
-fn route(p: &Path) -> Result<(&'static Mount, String), Errno> {
+fn route(p: &Path) -> Result<(&'static Mount, alloc::borrow::Cow<'_, str>), Errno> {
     let mounts = MOUNTS.get().ok_or(Errno::EIO)?;
     mounts.iter().find_map(|m| Some((m, p.relative_text(&m.at)?))).ok_or(Errno::ENOENT)
 }
