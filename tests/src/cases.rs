@@ -99,6 +99,13 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     // A builtin's errors follow its redirections too.
     (&[], "cd nowhere 2> /tmp/cd-error.txt"),
     (&["cd: nowhere: ENOENT"], "cat /tmp/cd-error.txt"),
+    // Command lists, comments and scripts.
+    (&["list ok"], "false && echo bad || echo list' 'ok # not run"),
+    (&["status 1"], "true; false; echo status $?"),
+    (&[], "echo 'echo scr\"\"ipt ran # a comment' > /tmp/s.sh; echo 'exit 3' >> /tmp/s.sh"),
+    (&["script ran"], "sh /tmp/s.sh"),
+    (&["status 3"], "echo status $?"),
+    (&["background jobs (&) are not supported yet"], "sleep 1 &"),
 ];
 
 /// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three

@@ -123,6 +123,7 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
     "df",
     "false",
     "uname",
+    "sh",
 ];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a

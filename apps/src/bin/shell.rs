@@ -1,7 +1,9 @@
 //! The shell: runs programs (found in `/bin` by name) with arguments,
 //! pipelines `a | b | c`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, also
-//! inside pipelines), and the builtins `echo`, `cd`, `pwd`, `help` and
-//! `exit`; `$?` is the last exit status.
+//! inside pipelines), command lists (`a; b`, `a && b`, `a || b`), `#`
+//! comments, and the builtins `echo`, `cd`, `pwd`, `help` and `exit`; `$?`
+//! is the last exit status. `shell FILE` (or `sh FILE`) runs the lines of
+//! FILE without a prompt and exits with the status of the last command.
 #![no_std]
 #![no_main]
 
@@ -10,7 +12,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use chcore_proc::shell::{parse, Command, Redirect, Slot};
+use chcore_proc::shell::{parse, runs, split_list, Command, Redirect, Slot, Then};
 use libchcore::fs::{self, Fd, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY};
 use libchcore::process::{self, Status};
 use libchcore::{eprintln, print, println, Error};
@@ -18,9 +20,13 @@ use libchcore::{eprintln, print, println, Error};
 libchcore::entry!(main);
 
 const BUILTINS: &str = "builtins: echo [WORD...], cd [DIR], pwd, help, exit [CODE]; $? is the last status; \
-                        a | b | c pipes; < > >> 2> 2>&1 redirect";
+                        a | b | c pipes; < > >> 2> 2>&1 redirect; a; b  a && b  a || b run in turn; \
+                        # starts a comment; sh FILE runs a script";
 
 fn main() -> i32 {
+    if let Some(file) = libchcore::args().get(1) {
+        return script(file);
+    }
     println!("Welcome to ChCore shell!");
     let mut status = 0;
     let mut buf = [0u8; 512];
@@ -34,24 +40,76 @@ fn main() -> i32 {
                 return 1;
             }
         };
-        let commands = match parse(line.trim_end_matches(['\n', '\r']), status) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("shell: {e}");
-                status = 2;
-                continue;
-            }
-        };
-        if commands.is_empty() {
+        if let Some(code) = run_line(line.trim_end_matches(['\n', '\r']), &mut status, None) {
+            return code;
+        }
+    }
+}
+
+/// `shell FILE`: run FILE's lines as if they were typed, without a prompt;
+/// the status of the last command (or `exit`'s).
+fn script(file: &str) -> i32 {
+    let text = match fs::read_file(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sh: {file}: {e}");
+            return 127;
+        }
+    };
+    let Ok(text) = core::str::from_utf8(&text) else {
+        eprintln!("sh: {file}: not a text file");
+        return 126;
+    };
+    let mut status = 0;
+    for (n, line) in text.lines().enumerate() {
+        if let Some(code) = run_line(line, &mut status, Some((file, n + 1))) {
+            return code;
+        }
+    }
+    status
+}
+
+/// Run one line, a command list, updating `status`; `Some(code)` if it
+/// ran `exit`. `at` is the script file and line number, for errors.
+fn run_line(line: &str, status: &mut i32, at: Option<(&str, usize)>) -> Option<i32> {
+    let complain = |e: &dyn core::fmt::Display| match at {
+        Some((file, n)) => eprintln!("sh: {file}: line {n}: {e}"),
+        None => eprintln!("shell: {e}"),
+    };
+    let steps = match split_list(line) {
+        Ok(s) => s,
+        Err(e) => {
+            complain(&e);
+            *status = 2;
+            return None;
+        }
+    };
+    let mut then = Then::Always;
+    for step in steps {
+        // A step that does not run passes its connector on: `false && a || b` runs b.
+        let go = runs(then, *status);
+        then = step.then;
+        if !go {
             continue;
         }
+        let commands = match parse(&step.text, *status) {
+            Ok(c) => c,
+            Err(e) => {
+                complain(&e);
+                *status = 2;
+                return None;
+            }
+        };
         if let [cmd] = commands.as_slice() {
             if cmd.words.first().map(String::as_str) == Some("exit") {
-                return cmd.words.get(1).and_then(|c| c.parse().ok()).unwrap_or(status);
+                return Some(cmd.words.get(1).and_then(|c| c.parse().ok()).unwrap_or(*status));
             }
         }
-        status = run(&commands);
+        if !commands.is_empty() {
+            *status = run(&commands);
+        }
     }
+    None
 }
 
 /// A builtin run by the shell itself, writing to `out` and its errors to

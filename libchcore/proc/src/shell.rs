@@ -1,5 +1,6 @@
-//! The shell's command-line parser: a pipeline of commands, each a list of
-//! words and redirections. Words split on blanks; single or double quotes
+//! The shell's command-line parser: a command list ([`split_list`]: pipelines
+//! joined by `;`, `&&` and `||`, and `#` comments), and each pipeline
+//! ([`parse`]): commands, each a list of words and redirections. Words split on blanks; single or double quotes
 //! keep blanks, `|`, `<` and `>` inside a word; `$?` is replaced by the last
 //! exit status.
 //!
@@ -39,6 +40,8 @@ pub enum ParseError {
     BadDup,
     /// A redirection of an fd other than 0, 1 or 2 (`3>f`).
     BadFd,
+    /// A single `&`: running a command in the background is not here yet.
+    Background,
 }
 
 impl fmt::Display for ParseError {
@@ -49,6 +52,7 @@ impl fmt::Display for ParseError {
             ParseError::MissingFileName => "redirection without a file name",
             ParseError::BadDup => "bad fd after >& or <&: only 0, 1 and 2 exist",
             ParseError::BadFd => "only fds 0, 1 and 2 can be redirected",
+            ParseError::Background => "background jobs (&) are not supported yet",
         })
     }
 }
@@ -258,9 +262,164 @@ pub fn parse(line: &str, last_status: i32) -> Result<Vec<Command>, ParseError> {
     Ok(commands)
 }
 
+/// How a command list goes on after one of its pipelines (POSIX sh, XCU
+/// 2.9.3): `;` (or the end of the line) runs the next one whatever
+/// happened, `&&` only if this one succeeded (status 0), `||` only if it
+/// failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// `;` or the end of the line.
+    Always,
+    /// `&&`.
+    IfOk,
+    /// `||`.
+    IfFailed,
+}
+
+/// One pipeline of a command list, as written: it is parsed (with
+/// [`parse`]) only when its turn comes, so that `$?` in it is the status of
+/// the pipeline just before (`false; echo $?` prints 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The pipeline's text.
+    pub text: String,
+    /// What decides whether the next step runs.
+    pub then: Then,
+}
+
+/// Whether the step after one with connector `then` runs, now that the
+/// last pipeline that ran ended with `status`. A skipped step leaves the
+/// status as it was: `false && a || b` runs `b`.
+pub fn runs(then: Then, status: i32) -> bool {
+    match then {
+        Then::Always => true,
+        Then::IfOk => status == 0,
+        Then::IfFailed => status != 0,
+    }
+}
+
+/// Split a line into the pipelines of its command list at unquoted `;`,
+/// `&&` and `||`. An unquoted `#` that begins a word starts a comment,
+/// which runs to the end of the line. A list may end in `;`, not in `&&`
+/// or `||`, and no step may be empty (`; ls`, `a && && b`: EmptyCommand).
+/// A single `&` (run in the background) is refused.
+pub fn split_list(line: &str) -> Result<Vec<Step>, ParseError> {
+    let mut steps = Vec::new();
+    let mut text = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars().peekable();
+    // Whether the next character would begin a word (for `#`).
+    let mut word_start = true;
+    let mut finish = |text: &mut String, then: Then| {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(ParseError::EmptyCommand);
+        }
+        steps.push(Step { text: String::from(t), then });
+        text.clear();
+        Ok(())
+    };
+    let mut last = Then::Always;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            text.push(c);
+            continue;
+        }
+        let op = match c {
+            '#' if word_start => break,
+            ';' => Some(Then::Always),
+            '&' if chars.peek() == Some(&'&') => Some(Then::IfOk),
+            // `>&2`, `<&0`: a redirection, not a job.
+            '&' if text.ends_with(['>', '<']) => None,
+            '&' => return Err(ParseError::Background),
+            '|' if chars.peek() == Some(&'|') => Some(Then::IfFailed),
+            _ => None,
+        };
+        match op {
+            Some(then) => {
+                if then != Then::Always {
+                    chars.next();
+                }
+                finish(&mut text, then)?;
+                last = then;
+                word_start = true;
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                text.push(c);
+                word_start = c.is_whitespace() || c == '|';
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(ParseError::UnterminatedQuote);
+    }
+    if !text.trim().is_empty() {
+        finish(&mut text, Then::Always)?;
+    } else if last != Then::Always {
+        return Err(ParseError::EmptyCommand);
+    }
+    Ok(steps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn steps(line: &str) -> Result<Vec<(String, Then)>, ParseError> {
+        split_list(line).map(|v| v.into_iter().map(|s| (s.text, s.then)).collect())
+    }
+
+    fn st(v: &[(&str, Then)]) -> Result<Vec<(String, Then)>, ParseError> {
+        Ok(v.iter().map(|(t, th)| (t.to_string(), *th)).collect())
+    }
+
+    #[test]
+    fn command_lists_split_at_their_operators() {
+        use Then::*;
+        assert_eq!(steps("ls"), st(&[("ls", Always)]));
+        assert_eq!(steps("a; b"), st(&[("a", Always), ("b", Always)]));
+        assert_eq!(steps("a && b || c"), st(&[("a", IfOk), ("b", IfFailed), ("c", Always)]));
+        assert_eq!(steps("a | b && c"), st(&[("a | b", IfOk), ("c", Always)]));
+        assert_eq!(steps("ls;"), st(&[("ls", Always)]));
+        assert_eq!(steps("  "), st(&[]));
+        // Quotes keep the operators, and redirections keep their `&`.
+        assert_eq!(steps("echo 'a; b' \"&&\""), st(&[("echo 'a; b' \"&&\"", Always)]));
+        assert_eq!(steps("cc 2>&1 | cat; x >&2"), st(&[("cc 2>&1 | cat", Always), ("x >&2", Always)]));
+        // `$?` waits for the step's turn.
+        assert_eq!(steps("false; echo $?"), st(&[("false", Always), ("echo $?", Always)]));
+    }
+
+    #[test]
+    fn comments_begin_a_word() {
+        use Then::*;
+        assert_eq!(steps("# a comment"), st(&[]));
+        assert_eq!(steps("ls # lists; && no"), st(&[("ls", Always)]));
+        assert_eq!(steps("echo a#b '#c' #d"), st(&[("echo a#b '#c'", Always)]));
+        assert_eq!(steps("a;#b"), st(&[("a", Always)]));
+    }
+
+    #[test]
+    fn bad_lists_are_refused() {
+        for line in ["; ls", "a && && b", "a &&", "a ||", "a ;; b", "|| b"] {
+            assert_eq!(split_list(line), Err(ParseError::EmptyCommand), "{line:?}");
+        }
+        assert_eq!(split_list("sleep 1 &"), Err(ParseError::Background));
+        assert_eq!(split_list("echo 'open; b"), Err(ParseError::UnterminatedQuote));
+    }
+
+    #[test]
+    fn lists_run_by_status() {
+        // `false && a || b`: `a` is skipped, the status stays 1, `b` runs.
+        assert!(!runs(Then::IfOk, 1));
+        assert!(runs(Then::IfFailed, 1));
+        assert!(runs(Then::IfOk, 0) && !runs(Then::IfFailed, 0) && runs(Then::Always, 7));
+    }
 
     fn p(line: &str) -> Result<Vec<Command>, ParseError> {
         parse(line, 3)
