@@ -113,6 +113,11 @@ pub fn session_raw(fd: Fd, op: u64, handle: Option<u64>, [w1, w2]: [u64; 2], inp
     Ok(ret)
 }
 
+/// Whether `fd` is the console (a terminal), as POSIX's `isatty`.
+pub fn isatty(fd: Fd) -> bool {
+    matches!(crate::pipe::lookup(fd), Ok(Known::Console))
+}
+
 /// The file behind `fd` if this process calls its server itself.
 fn direct_file(fd: Fd) -> Option<FileEnd> {
     match crate::pipe::lookup(fd) {
@@ -156,7 +161,7 @@ pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
     match crate::pipe::lookup(fd).map_err(errno_of)? {
         Known::Pipe(end) => end.read(buf).map_err(errno_of),
         Known::File(f) => direct(&f, fsp::FS_READ, [n as u64, 0], &[], &mut buf[..n]).map(|r| r as usize),
-        Known::Other => call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize),
+        Known::Other | Known::Console => call(proto::READ, [fd, n as u64, 0], &[], &mut buf[..n]).map(|r| r.0 as usize),
     }
 }
 
@@ -174,7 +179,7 @@ pub fn write(fd: Fd, data: &[u8]) -> Result<usize, Errno> {
     let file = match crate::pipe::lookup(fd).map_err(errno_of)? {
         Known::Pipe(end) => return end.write(data).map_err(errno_of),
         Known::File(f) => Some(f),
-        Known::Other => None,
+        Known::Other | Known::Console => None,
     };
     let mut done = 0;
     while done < data.len() {

@@ -168,8 +168,10 @@ pub(crate) struct FileEnd {
 /// What is known about a descriptor.
 #[derive(Clone)]
 pub(crate) enum Known {
-    /// Neither: procmgr serves it (the console, a file procmgr serves).
+    /// Neither: procmgr serves it (a file procmgr serves).
     Other,
+    /// The console, which procmgr serves.
+    Console,
     Pipe(Arc<End>),
     File(FileEnd),
 }
@@ -188,6 +190,8 @@ pub(crate) fn lookup(fd: u64) -> Result<Known, Error> {
     let (ret, [kind, tag, session], caps) = crate::process::pipe_share(fd)?;
     let known = if kind == proto::FILE_DIRECT {
         Known::File(FileEnd { session, buf: ret, handle: tag })
+    } else if kind == proto::CONSOLE {
+        Known::Console
     } else if kind != proto::PIPE_READ_END && kind != proto::PIPE_WRITE_END {
         Known::Other
     } else {

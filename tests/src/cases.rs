@@ -106,6 +106,13 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["script ran"], "sh /tmp/s.sh"),
     (&["status 3"], "echo status $?"),
     (&["background jobs (&) are not supported yet"], "sleep 1 &"),
+    // Ctrl-D: end of file for a reader at the start of a line (typed at
+    // once, without waiting for a prompt); at the shell's prompt, a hint.
+    (&[], "cat"),
+    (&[], "\u{4}"),
+    (&["eof ended cat"], "echo eof' 'ended cat"),
+    (&["shell: use exit to leave the shell"], "\u{4}"),
+    (&["still here"], "echo still' 'here"),
 ];
 
 /// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three
@@ -194,7 +201,11 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
     let scripted = |name: &str, m: Machine, smp: Option<u32>, script: &[(&[&str], &str)]| {
         let mut config = QemuConfig::new(m, image(m, false));
         config.smp = smp;
-        let steps: Vec<(String, String)> = script.iter().map(|(_, cmd)| ("$ ".to_string(), cmd.to_string())).collect();
+        // A control key (Ctrl-D) goes to whatever reads the console now,
+        // without waiting for the shell's prompt.
+        let prompt = |cmd: &str| if cmd.starts_with(|c: char| c.is_ascii_control()) { "" } else { "$ " };
+        let steps: Vec<(String, String)> =
+            script.iter().map(|(_, cmd)| (prompt(cmd).to_string(), cmd.to_string())).collect();
         let mut lines: Vec<String> = script.iter().flat_map(|(want, _)| want.iter().map(|s| s.to_string())).collect();
         lines.push(SHELL_LINE.into());
         Case {

@@ -33,6 +33,14 @@ fn main() -> i32 {
     loop {
         print!("$ ");
         let line = match process::read(0, &mut buf) {
+            // Ctrl-D at the prompt would end the shell, which procmgr
+            // starts again: say how to leave instead. Input that is not
+            // the console (a pipe, a file) ends at its end.
+            Ok(0) if fs::isatty(0) => {
+                println!();
+                eprintln!("shell: use exit to leave the shell");
+                continue;
+            }
             Ok(0) => return status,
             Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
             Err(e) => {

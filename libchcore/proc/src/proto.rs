@@ -86,6 +86,8 @@ pub const PIPE_WRITE_END: u64 = 2;
 /// connection to that server, and the return value = where the session's
 /// buffer is mapped (docs/filesystem.md).
 pub const FILE_DIRECT: u64 = 3;
+/// PIPE_SHARE: the fd is the console (a terminal: `isatty`).
+pub const CONSOLE: u64 = 4;
 
 /// WAIT: any child.
 pub const ANY_CHILD: u64 = u64::MAX;

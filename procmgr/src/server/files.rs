@@ -13,7 +13,7 @@ pub(super) fn op_pipe_share(pid: u64, n: u64, req: &mut Request) -> Result<Reply
         FileKind::PipeRead(p) => (p, proto::PIPE_READ_END),
         FileKind::PipeWrite(p) => (p, proto::PIPE_WRITE_END),
         FileKind::Fs(f) => return Ok(fs::share(pid, f)),
-        FileKind::Console => return Ok(ok(0, [proto::NOT_A_PIPE, 0, 0])),
+        FileKind::Console => return Ok(ok(0, [proto::CONSOLE, 0, 0])),
     };
     req.reply_cap(p.shm, Rights::READ.union(Rights::WRITE).union(Rights::MAP))?;
     req.reply_cap(p.data, Rights::READ.union(Rights::WRITE))?;
@@ -35,7 +35,9 @@ pub(super) fn op_pipe(pid: u64) -> Result<Reply, Error> {
     Ok(ok(0, [r, w, 0]))
 }
 
-/// Read a line from the console with echo and backspace.
+/// Read a line from the console with echo and backspace. Ctrl-D ends the
+/// read where it is: at the start of a line that is end of file (0 bytes),
+/// elsewhere the line so far, without a newline (as a terminal does).
 /// For process `pid`; if it ends while waiting (killed), the read ends
 /// too, or its handler would go on taking the console's input.
 pub(super) fn console_line(out: &mut [u8], pid: u64) -> usize {
@@ -48,6 +50,7 @@ pub(super) fn console_line(out: &mut [u8], pid: u64) -> usize {
                 out[n] = b'\n';
                 return n + 1;
             }
+            0x04 => return n,
             0x08 | 0x7F => {
                 if n > 0 {
                     n -= 1;
