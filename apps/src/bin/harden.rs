@@ -902,28 +902,16 @@ fn files() {
     let buf = libchcore::abi::ipc::PROCMGR_BUF + libchcore::abi::ipc::DATA as u64;
     let paths =
         ["/tmp/harden/a", "/tmp/harden/b/", "/tmp/harden", "/", "/bin", "/bin/ls", "harden-rel", "/tmp/harden/../.."];
-    let mut x = 0x5DEE_CE66_D1CE_4E5Bu64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x5DEE_CE66_D1CE_4E5B);
     for _ in 0..2000 {
         let op = fsp::FS_BASE + next() % 24;
-        let pick = |r: u64| match r % 5 {
-            0 => r % 70,
-            1 => r,
-            2 => u64::MAX - r % 4,
-            3 => 1 << (r % 64),
-            _ => r % 5000,
-        };
+        let pick = |r: u64| hostile(r, 5000);
         let mut words = [op, pick(next()), pick(next()), pick(next())];
         // SAFETY: procmgr maps this process's connection buffer (read/write,
         // BUF_SIZE bytes) at PROCMGR_BUF before the process starts; its data
         // area starts at DATA and no call of ours is in flight.
         let data = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, 4096) };
-        if next() % 2 == 0 {
+        if next().is_multiple_of(2) {
             let p = paths[(next() % paths.len() as u64) as usize].as_bytes();
             data[..p.len()].copy_from_slice(p);
             // The length goes where each operation expects it.
@@ -1026,24 +1014,12 @@ fn sessions() {
         broken("open for the session tests");
         return;
     };
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let pick = |r: u64| match r % 5 {
-        0 => r % 70,
-        1 => r,
-        2 => u64::MAX - r % 4,
-        3 => 1 << (r % 64),
-        _ => r % 20_000,
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+    let pick = |r: u64| hostile(r, 20_000);
     for _ in 0..1000 {
         // Every operation, session ones most often, procmgr's own too.
         let op = fsp::FS_BASE + next() % 40;
-        let handle = if next() % 3 == 0 { Some(pick(next())) } else { None };
+        let handle = if next().is_multiple_of(3) { Some(pick(next())) } else { None };
         // Writes and truncations stay small: the point is the checks.
         let (w1, w2) = match op {
             fsp::FS_FTRUNCATE => (next() % 100_000, 0),
@@ -1065,7 +1041,7 @@ fn sessions() {
                     _ => (next() % (6 * 4096)) as usize,
                 };
                 let (prot, flags) = ((next() % 8) as u32, (next() % 4) as u32);
-                let offset = if next() % 2 == 0 { (next() % 4) * 4096 } else { pick(next()) };
+                let offset = if next().is_multiple_of(2) { (next() % 4) * 4096 } else { pick(next()) };
                 if let Ok(p) = mman::mmap(len, prot, flags, fd, offset) {
                     maps.push((p, len));
                 }
@@ -1079,7 +1055,7 @@ fn sessions() {
             }
             _ => {
                 if let Some(&(p, len)) = maps.first() {
-                    let wrong = next() % 2 == 0;
+                    let wrong = next().is_multiple_of(2);
                     let _ = mman::munmap(p, if wrong { len + 8192 } else { len });
                     if !wrong {
                         maps.remove(0);
@@ -1103,6 +1079,28 @@ fn sessions() {
     let after = fs::statfs("/").map(|s| (s.free_blocks, s.files));
     if before != after {
         broken(&format!("tmpfs (free blocks, files) {before:?} before the session tests, {after:?} after"));
+    }
+}
+
+/// A xorshift generator from `seed`: the file fuzzers' numbers.
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// A number of the kinds that find bugs, chosen by `r`: small, any, near
+/// the top, a power of two, or below `below`.
+fn hostile(r: u64, below: u64) -> u64 {
+    match r % 5 {
+        0 => r % 70,
+        1 => r,
+        2 => u64::MAX - r % 4,
+        3 => 1 << (r % 64),
+        _ => r % below,
     }
 }
 
