@@ -59,6 +59,11 @@ impl Input {
         self.len += 1;
     }
 
+    /// Drop everything typed ahead (Ctrl-C does, as a terminal's does).
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
     fn pop(&mut self) -> Option<u8> {
         if self.len == 0 {
             return None;
@@ -72,6 +77,19 @@ impl Input {
 
 static INPUT: Mutex<Input> = Mutex::new(Input { buf: [0; INPUT_SIZE], head: 0, len: 0 });
 static INPUT_READY: Once<Arc<Notification>> = Once::new();
+static INTERRUPT: Once<Arc<Notification>> = Once::new();
+
+/// The interrupt key (Ctrl-C): kept out of the input and reported on its
+/// own notification, so that it is seen even when nobody reads the console
+/// (a program that loops, or sleeps); input typed before it is dropped.
+/// What it does is user space's.
+const INTERRUPT_KEY: u8 = 0x03;
+
+/// The notification Ctrl-C notifies (made on first use, which is the root
+/// process's start).
+pub fn interrupt_notification() -> Arc<Notification> {
+    INTERRUPT.call_once(Notification::new).clone()
+}
 
 /// The notification the receive interrupt notifies (made on first use,
 /// which is the root process's start).
@@ -87,22 +105,35 @@ pub fn enable_input_interrupt() {
     }
 }
 
-/// Move every byte the device holds into the buffer; whether any came.
-fn drain() -> bool {
+/// Move every byte the device holds into the buffer, Ctrl-C apart;
+/// whether any byte came, and whether Ctrl-C did.
+fn drain() -> (bool, bool) {
     let dev = CONSOLE.lock().dev;
-    let Some(dev) = dev else { return false };
+    let Some(dev) = dev else { return (false, false) };
     let mut input = INPUT.lock();
-    let mut any = false;
+    let (mut any, mut interrupt) = (false, false);
     while let Some(b) = dev.getc() {
-        input.push(b);
-        any = true;
+        if b == INTERRUPT_KEY {
+            // What was typed before it is not for whatever runs next.
+            input.clear();
+            interrupt = true;
+        } else {
+            input.push(b);
+            any = true;
+        }
     }
-    any
+    drop(input);
+    if interrupt {
+        if let Some(n) = INTERRUPT.get() {
+            n.notify();
+        }
+    }
+    (any, interrupt)
 }
 
 /// The console's receive interrupt: buffer what came and wake the reader.
 pub fn on_input_interrupt() {
-    if drain() {
+    if drain().0 {
         if let Some(n) = INPUT_READY.get() {
             n.notify();
         }

@@ -100,7 +100,8 @@ pub fn spawn_elf(
 /// Start procmgr. A failure here is reported, and the kernel idles.
 pub fn start() {
     // The ramdisk goes first, into slot `slot::ROOT_RAMDISK`, read-only,
-    // then the console's input notification (`slot::ROOT_CONSOLE_INPUT`).
+    // then the console's input and Ctrl-C notifications
+    // (`slot::ROOT_CONSOLE_INPUT`, `slot::ROOT_CONSOLE_INTERRUPT`).
     let ramdisk = |g: &Arc<CapGroup>| -> Result<(), LoadError> {
         // The ramdisk's pages in the kernel image themselves, not a copy: the
         // image is never freed, and `PageAligned` gives the archive whole
@@ -110,9 +111,14 @@ pub fn start() {
         // EXEC too: procmgr maps program text straight from it (`pmo_slice`).
         let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);
-        // Then console input's notification, to wait on (READ) only.
-        let s = g.insert_cap(KObject::Notification(crate::console::input_notification()), Rights::READ, None)?;
+        // Then console input's notification, to wait on (and to wake its
+        // own readers with), and Ctrl-C's, to wait on only.
+        let input = crate::console::input_notification();
+        let s = g.insert_cap(KObject::Notification(input), Rights::READ.union(Rights::WRITE), None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_CONSOLE_INPUT);
+        let interrupt = crate::console::interrupt_notification();
+        let s = g.insert_cap(KObject::Notification(interrupt), Rights::READ, None)?;
+        debug_assert_eq!(s, chcore_abi::slot::ROOT_CONSOLE_INTERRUPT);
         Ok(())
     };
     match spawn_elf("procmgr", PROCMGR_ELF, Rights::ALL, ramdisk) {

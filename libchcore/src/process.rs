@@ -169,6 +169,14 @@ pub fn pipe() -> Result<(u64, u64), Error> {
     Ok((r, w))
 }
 
+/// Make `pids` (children of this process) the console's foreground job:
+/// Ctrl-C ends them and what they started, each with status
+/// `proto::INTERRUPTED` (130). An empty list clears it.
+pub fn set_foreground(pids: &[Pid]) -> Result<(), Error> {
+    let bytes: Vec<u8> = pids.iter().flat_map(|p| p.to_le_bytes()).collect();
+    call(proto::FOREGROUND, [pids.len() as u64, 0, 0], &bytes, &mut []).map(|_| ())
+}
+
 /// This process's session with the file server whose sessions have their
 /// buffer at `buf` (`proto::SESSION`): the connection's slot.
 pub(crate) fn session(buf: u64) -> Result<u64, Error> {

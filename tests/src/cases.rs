@@ -113,6 +113,12 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["eof ended cat"], "echo eof' 'ended cat"),
     (&["shell: use exit to leave the shell"], "\u{4}"),
     (&["still here"], "echo still' 'here"),
+    // Ctrl-C ends the running pipeline (status 130), once top is showing,
+    // and drops a half-typed line at the prompt.
+    (&["CPU  IDLE%"], "top | cat"),
+    (&["^C"], "\u{3}"),
+    (&["status 130"], "echo status $?"),
+    (&["after interrupt"], "ech\u{3}echo after' 'interrupt"),
 ];
 
 /// A thousand processes on 512 MiB (`procs`, apps/src/bin/procs.rs): three
@@ -201,11 +207,21 @@ pub fn boot_cases(images: &Path) -> Vec<Case> {
     let scripted = |name: &str, m: Machine, smp: Option<u32>, script: &[(&[&str], &str)]| {
         let mut config = QemuConfig::new(m, image(m, false));
         config.smp = smp;
-        // A control key (Ctrl-D) goes to whatever reads the console now,
-        // without waiting for the shell's prompt.
-        let prompt = |cmd: &str| if cmd.starts_with(|c: char| c.is_ascii_control()) { "" } else { "$ " };
-        let steps: Vec<(String, String)> =
-            script.iter().map(|(_, cmd)| (prompt(cmd).to_string(), cmd.to_string())).collect();
+        // A control key (Ctrl-D, Ctrl-C) is typed without waiting for the
+        // shell's prompt: once the step before has shown the first line it
+        // expects (a program is running), or at once if it expects none.
+        let steps: Vec<(String, String)> = script
+            .iter()
+            .enumerate()
+            .map(|(i, (_, cmd))| {
+                let prompt = if cmd.starts_with(|c: char| c.is_ascii_control()) {
+                    i.checked_sub(1).and_then(|p| script[p].0.first()).copied().unwrap_or("")
+                } else {
+                    "$ "
+                };
+                (prompt.to_string(), cmd.to_string())
+            })
+            .collect();
         let mut lines: Vec<String> = script.iter().flat_map(|(want, _)| want.iter().map(|s| s.to_string())).collect();
         lines.push(SHELL_LINE.into());
         Case {

@@ -267,6 +267,11 @@ fn run(commands: &[Command]) -> i32 {
         }
         input = next_input;
     }
+    // Ctrl-C ends the pipeline (procmgr shows ^C; each ends with 130).
+    let job: Vec<u64> = pids.iter().map(|(p, _)| *p).collect();
+    if !job.is_empty() {
+        let _ = process::set_foreground(&job);
+    }
     for (i, (pid, name)) in pids.iter().enumerate() {
         let s = match process::waitpid(Some(*pid)) {
             Ok((_, Status::Exited(code))) => code,
@@ -282,6 +287,9 @@ fn run(commands: &[Command]) -> i32 {
         if i + 1 == pids.len() && status == 0 {
             status = s;
         }
+    }
+    if !job.is_empty() {
+        let _ = process::set_foreground(&[]);
     }
     status
 }

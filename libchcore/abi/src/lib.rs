@@ -261,6 +261,8 @@ pub enum Error {
     NoChild = 10,
     /// Not an open file descriptor (or not open for that).
     BadFd = 77,
+    /// A wait was given up: Ctrl-C was pressed (a console read).
+    Interrupted = 4,
 }
 
 impl Error {
@@ -268,6 +270,7 @@ impl Error {
     pub fn from_result(r: i64) -> Option<Error> {
         use Error::*;
         [
+            Interrupted,
             NoRights,
             Again,
             BadSlot,
@@ -431,8 +434,13 @@ pub mod slot {
     /// In processes procmgr starts: the connection to procmgr.
     pub const PROCMGR: u64 = 2;
     /// In the root process (procmgr): a notification the kernel notifies
-    /// when console input arrives (wait only: `READ`).
+    /// when console input arrives (`READ` to wait, `WRITE` so that procmgr
+    /// can wake its own readers).
     pub const ROOT_CONSOLE_INPUT: u64 = 3;
+    /// In the root process (procmgr): a notification the kernel notifies
+    /// when Ctrl-C (0x03) arrives on the console, which it keeps out of the
+    /// input (wait only: `READ`).
+    pub const ROOT_CONSOLE_INTERRUPT: u64 = 4;
 }
 
 /// Interrupt numbers for `irq_register`.

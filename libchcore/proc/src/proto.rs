@@ -74,6 +74,14 @@ pub const MOUNTS: u64 = 21;
 /// Returns the connection's slot; `NotFound` for an address that is no
 /// server's.
 pub const SESSION: u64 = 22;
+/// The caller's foreground job: words = [count]; buffer = that many pids
+/// (little-endian u64s), each a child of the caller. Ctrl-C on the console
+/// ends them and their descendants, each with status 130 (128 + SIGINT's
+/// number, as a POSIX shell reports it). A count of 0 clears it. `NotFound`
+/// for a pid that is not the caller's running child.
+pub const FOREGROUND: u64 = 23;
+/// Status of a process ended by Ctrl-C.
+pub const INTERRUPTED: i32 = 130;
 
 /// PIPE_SHARE: the fd is open but not a pipe.
 pub const NOT_A_PIPE: u64 = 0;

@@ -35,6 +35,87 @@ pub(super) fn op_pipe(pid: u64) -> Result<Reply, Error> {
     Ok(ok(0, [r, w, 0]))
 }
 
+/// Ctrl-C presses so far: a console read that sees this change while it
+/// waits ends with an empty line (what was typed is dropped).
+static INTERRUPTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The console's foreground job: (the process that named it, its pids).
+static FOREGROUND: spin::Mutex<(u64, Vec<u64>)> = spin::Mutex::new((0, Vec::new()));
+
+/// `proto::FOREGROUND`: `pid` names `count` of its running children (pids
+/// in `data`) as the console's foreground job, or clears it.
+pub(super) fn op_foreground(pid: u64, count: u64, data: &[u8]) -> Result<Reply, Error> {
+    let n = usize::try_from(count).ok().filter(|&n| n * 8 <= data.len()).ok_or(Error::InvalidArgument)?;
+    let pids: Vec<u64> =
+        data[..n * 8].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+    let t = TABLE.lock();
+    let child = |p: &u64| t.procs.get(p).is_some_and(|c| c.ppid == pid && c.state == State::Running);
+    if !pids.iter().all(child) {
+        return Err(Error::NotFound);
+    }
+    let mut fg = FOREGROUND.lock();
+    // A process inside the foreground job (a script's shell) leaves it as
+    // it is: Ctrl-C ends the job with everything it started anyway.
+    let mut up = Some(pid);
+    while let Some(p) = up.filter(|p| *p != ROOT_PID) {
+        if fg.0 != pid && fg.1.contains(&p) {
+            return Ok(ok(0, [0; 3]));
+        }
+        up = t.procs.get(&p).map(|pr| pr.ppid);
+    }
+    if n > 0 || fg.0 == pid {
+        *fg = (pid, pids);
+    }
+    Ok(ok(0, [0; 3]))
+}
+
+/// The thread that answers Ctrl-C (the kernel keeps it out of the console
+/// input and notifies `ROOT_CONSOLE_INTERRUPT`): it shows `^C`, ends the
+/// foreground job and everything it started (status 130), and makes a
+/// console read in progress give up its line.
+pub(super) extern "C" fn interrupter(_: u64) -> ! {
+    loop {
+        if sys::wait(slot::ROOT_CONSOLE_INTERRUPT, None).is_err() {
+            sys::thread_exit();
+        }
+        let _ = sys::putstr(b"^C\n");
+        INTERRUPTS.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        let job = core::mem::take(&mut FOREGROUND.lock().1);
+        let groups: Vec<u64> = {
+            let mut t = TABLE.lock();
+            // The job and its descendants, found by parent links.
+            let mut doomed: Vec<u64> = job;
+            let mut grew = true;
+            while grew {
+                let more: Vec<u64> = t
+                    .procs
+                    .iter()
+                    .filter(|(p, pr)| pr.state == State::Running && doomed.contains(&pr.ppid) && !doomed.contains(p))
+                    .map(|(p, _)| *p)
+                    .collect();
+                grew = !more.is_empty();
+                doomed.extend(more);
+            }
+            doomed
+                .into_iter()
+                .filter(|p| *p != ROOT_PID && !super::fs::is_server(*p))
+                .filter_map(|p| {
+                    let pr = t.procs.get_mut(&p).filter(|pr| pr.state == State::Running)?;
+                    pr.exit_code = Some(proto::INTERRUPTED);
+                    let g = pr.group;
+                    t.suspect(p);
+                    Some(g)
+                })
+                .collect()
+        };
+        for g in groups {
+            let _ = sys::cap_group_kill(g);
+        }
+        // Readers waiting for a key look again, and see the press.
+        let _ = sys::notify(slot::ROOT_CONSOLE_INPUT);
+    }
+}
+
 /// Read a line from the console with echo and backspace. Ctrl-D ends the
 /// read where it is: at the start of a line that is end of file (0 bytes),
 /// elsewhere the line so far, without a newline (as a terminal does).
@@ -42,8 +123,17 @@ pub(super) fn op_pipe(pid: u64) -> Result<Reply, Error> {
 /// too, or its handler would go on taking the console's input.
 pub(super) fn console_line(out: &mut [u8], pid: u64) -> usize {
     let mut n = 0;
+    let presses = INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
     while n < out.len() {
-        let Ok(c) = console_byte(pid, None) else { return 0 };
+        let c = match console_byte(pid, None, presses) {
+            Ok(c) => c,
+            // Ctrl-C: the line typed so far is dropped (procmgr showed ^C).
+            Err(Error::Interrupted) if !out.is_empty() => {
+                out[0] = b'\n';
+                return 1;
+            }
+            Err(_) => return 0,
+        };
         match c {
             b'\r' | b'\n' => {
                 let _ = sys::putstr(b"\n");
@@ -140,14 +230,19 @@ pub(super) fn op_ps(out: &mut [u8]) -> Reply {
 /// One raw console key for `pid` within `ticks` (see `proto::KEY`).
 pub(super) fn op_key(pid: u64, ticks: u64) -> Result<Reply, Error> {
     let deadline = if ticks == u64::MAX { None } else { Some(sys::get_tick().saturating_add(ticks)) };
-    console_byte(pid, deadline).map(|c| ok(u64::from(c), [0; 3]))
+    let presses = INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
+    console_byte(pid, deadline, presses).map(|c| ok(u64::from(c), [0; 3]))
 }
 
 /// The next console byte for process `pid`, waiting for input until tick
 /// `deadline` (`None`: for ever; then `Timeout`). `PeerDead` once `pid`
 /// has ended: its handler must not go on taking input meant for others.
-pub(super) fn console_byte(pid: u64, deadline: Option<u64>) -> Result<u8, Error> {
+/// `Interrupted` once Ctrl-C has been pressed more than `presses` times.
+pub(super) fn console_byte(pid: u64, deadline: Option<u64>, presses: u64) -> Result<u8, Error> {
     loop {
+        if INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) != presses {
+            return Err(Error::Interrupted);
+        }
         if let Ok(c) = sys::getc() {
             return Ok(c);
         }

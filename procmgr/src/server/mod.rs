@@ -354,6 +354,7 @@ pub fn init() -> Result<usize, Error> {
     EXITED.store(sys::create_notification()?, Ordering::SeqCst);
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
     libchcore::thread::spawn(reaper, 0)?;
+    libchcore::thread::spawn(files::interrupter, 0)?;
     libchcore::ipc::serve(handle, ipc::MAX_CONNECTIONS)?;
     fs::init(RAMDISK.get().ok_or(Error::InvalidArgument)?);
     Ok(n)
@@ -424,6 +425,7 @@ fn handle(req: &mut Request) -> Reply {
         proto::PIPE_SHARE => op_pipe_share(pid, a, req),
         proto::KEY => op_key(pid, a),
         proto::SESSION => fs::op_session(pid, a),
+        proto::FOREGROUND => op_foreground(pid, a, req.data),
         _ => Err(Error::NoSyscall),
     };
     result.unwrap_or_else(err)
