@@ -45,7 +45,10 @@ static FOREGROUND: spin::Mutex<(u64, Vec<u64>)> = spin::Mutex::new((0, Vec::new(
 /// `proto::FOREGROUND`: `pid` names `count` of its running children (pids
 /// in `data`) as the console's foreground job, or clears it.
 pub(super) fn op_foreground(pid: u64, count: u64, data: &[u8]) -> Result<Reply, Error> {
-    let n = usize::try_from(count).ok().filter(|&n| n * 8 <= data.len()).ok_or(Error::InvalidArgument)?;
+    let n = usize::try_from(count)
+        .ok()
+        .filter(|&n| n.checked_mul(8).is_some_and(|bytes| bytes <= data.len()))
+        .ok_or(Error::InvalidArgument)?;
     let pids: Vec<u64> =
         data[..n * 8].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
     let t = TABLE.lock();
