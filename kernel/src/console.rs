@@ -105,11 +105,11 @@ pub fn enable_input_interrupt() {
     }
 }
 
-/// Move every byte the device holds into the buffer, Ctrl-C apart;
-/// whether any byte came, and whether Ctrl-C did.
-fn drain() -> (bool, bool) {
+/// Move every byte the device holds into the buffer, Ctrl-C apart (which
+/// notifies its own notification); whether any other byte came.
+fn drain() -> bool {
     let dev = CONSOLE.lock().dev;
-    let Some(dev) = dev else { return (false, false) };
+    let Some(dev) = dev else { return false };
     let mut input = INPUT.lock();
     let (mut any, mut interrupt) = (false, false);
     while let Some(b) = dev.getc() {
@@ -128,12 +128,12 @@ fn drain() -> (bool, bool) {
             n.notify();
         }
     }
-    (any, interrupt)
+    any
 }
 
 /// The console's receive interrupt: buffer what came and wake the reader.
 pub fn on_input_interrupt() {
-    if drain().0 {
+    if drain() {
         if let Some(n) = INPUT_READY.get() {
             n.notify();
         }

@@ -94,32 +94,10 @@ fn server_death() -> bool {
 /// `None` if it could not be made or did not end within 5 seconds.
 #[cfg(feature = "selftest")]
 fn reader(view: u64, offset: u64) -> Option<u64> {
-    use libchcore::abi::{perm, TICK_HZ};
-    use libchcore::PmoKind;
     const AT: u64 = 0x1000_0000;
-    const CODE: u64 = 0x40_0000;
     // ldr x0, [x0]; movz x8, #4 (cap_group_exit); svc #0
-    let code: [u32; 3] = [0xF940_0000, 0xD280_0088, 0xD400_0001];
-    let group = sys::create_cap_group("mapped-reader").ok()?;
-    let made = (|| {
-        let text = sys::create_pmo(4096, PmoKind::Data)?;
-        let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-        sys::write_pmo(text, 0, &bytes)?;
-        sys::map_pmo(group, text, CODE, perm::READ | perm::EXEC)?;
-        sys::cap_delete(text)?;
-        sys::map_pmo(group, view, AT, perm::READ)?;
-        let n = sys::create_notification()?;
-        sys::cap_group_exit_notify(group, n)?;
-        let thread = sys::create_thread(group, CODE, 0, AT + offset)?;
-        let waited = sys::wait(n, Some(5 * TICK_HZ));
-        let _ = sys::cap_delete(thread);
-        let _ = sys::cap_delete(n);
-        waited
-    })();
-    let state = made.ok().and_then(|()| sys::cap_group_state(group).ok()).map(|s| s & 0xff);
-    let _ = sys::cap_group_kill(group);
-    let _ = sys::cap_delete(group);
-    state
+    let code = [0xF940_0000, 0xD280_0088, 0xD400_0001];
+    libchcore::testing::run_code("mapped-reader", &code, Some((view, AT)), AT + offset).ok().map(|s| s & 0xff)
 }
 
 #[cfg(not(feature = "selftest"))]

@@ -121,6 +121,6 @@ impl Pager {
             inner.queue.clear();
             core::mem::take(&mut inner.pmos).into_values().filter_map(|w| w.upgrade()).collect()
         };
-        pmos.iter().flat_map(|p| p.take_all_waiters()).collect()
+        pmos.iter().flat_map(|p| p.take_waiters(None)).collect()
     }
 }

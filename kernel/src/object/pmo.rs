@@ -496,11 +496,6 @@ impl Pmo {
         lists.into_iter().flatten().collect()
     }
 
-    /// Every thread waiting for a page of this paged PMO (its pager ended).
-    pub fn take_all_waiters(&self) -> Vec<Arc<Thread>> {
-        self.take_waiters(None)
-    }
-
     /// Physical address of page `index`; lazy PMOs allocate it when
     /// `allocate` (else `Ok(None)` for a page never touched).
     pub fn page(&self, index: u64, allocate: bool) -> Result<Option<u64>, Error> {

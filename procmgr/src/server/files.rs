@@ -131,7 +131,7 @@ pub(super) fn console_line(out: &mut [u8], pid: u64) -> usize {
         let c = match console_byte(pid, None, presses) {
             Ok(c) => c,
             // Ctrl-C: the line typed so far is dropped (procmgr showed ^C).
-            Err(Error::Interrupted) if !out.is_empty() => {
+            Err(Error::Interrupted) => {
                 out[0] = b'\n';
                 return 1;
             }

@@ -544,31 +544,8 @@ const CHILDREN: &[(&str, &[u32], u64)] = &[
     ("exit-7", &[0xD280_00E0, 0xD280_0088, 0xD400_0001], group_state::EXITED | (7 << 8)),
 ];
 
-const CHILD_CODE: u64 = 0x40_0000;
-const CHILD_STACK: u64 = 0x80_0000;
-
 fn run_child(name: &str, code: &[u32]) -> Result<u64, String> {
-    let e = |what: &'static str| move |err: Error| format!("{name}: {what}: {err:?}");
-    let group = sys::create_cap_group(name).map_err(e("create_cap_group"))?;
-    let text = sys::create_pmo(4096, PmoKind::Data).map_err(e("create_pmo"))?;
-    let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-    sys::write_pmo(text, 0, &bytes).map_err(e("write_pmo"))?;
-    sys::map_pmo(group, text, CHILD_CODE, perm::READ | perm::EXEC).map_err(e("map code"))?;
-    let stack = sys::create_pmo(4096, PmoKind::Anonym).map_err(e("create stack"))?;
-    sys::map_pmo(group, stack, CHILD_STACK, perm::READ | perm::WRITE).map_err(e("map stack"))?;
-    let thread = sys::create_thread(group, CHILD_CODE, CHILD_STACK + 4096, 0).map_err(e("create_thread"))?;
-    let mut state = group_state::ALIVE;
-    for _ in 0..10_000 {
-        state = sys::cap_group_state(group).map_err(e("cap_group_state"))?;
-        if state != group_state::ALIVE {
-            break;
-        }
-        sys::yield_now();
-    }
-    for s in [thread, stack, text, group] {
-        sys::cap_delete(s).map_err(e("cap_delete"))?;
-    }
-    Ok(state)
+    libchcore::testing::run_code(name, code, None, 0).map_err(|e| format!("{name}: {e:?}"))
 }
 
 fn faulting_children() -> TestResult {
