@@ -102,13 +102,14 @@ fn main() -> i32 {
     ipc::serve_forever(handle, MAX_CONNECTIONS)
 }
 
-static FAULTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// The pager thread runs (files can be mapped).
+static PAGER_RUNS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 fn start_pager() -> Result<(), libchcore::abi::Error> {
     let n = sys::create_notification()?;
     sys::pager_register(n)?;
-    FAULTS.store(n, core::sync::atomic::Ordering::SeqCst);
     libchcore::thread::spawn(pager, n)?;
+    PAGER_RUNS.store(true, core::sync::atomic::Ordering::SeqCst);
     Ok(())
 }
 
@@ -137,7 +138,7 @@ extern "C" fn pager(notification: u64) -> ! {
 
 /// `FS_MMAP`: a capability to the file's paged PMO goes back with the reply.
 fn mmap(st: &mut State, req: &mut Request, handle: u64, shared_write: bool) -> Result<u64, Errno> {
-    if FAULTS.load(core::sync::atomic::Ordering::SeqCst) == 0 {
+    if !PAGER_RUNS.load(core::sync::atomic::Ordering::SeqCst) {
         return Err(Errno::ENODEV);
     }
     let (ino, readable, writable) = st.vfs.mappable(Handle::from_raw(handle))?;
