@@ -7,7 +7,7 @@
 //! - [`print!`]/[`println!`] write to the console through `putstr`;
 //! - a heap (`alloc` works) on a lazily allocated memory object;
 //! - [`fs`] for files, [`tool`] for what the command-line tools share;
-//! - a `memcpy` that moves 64 bytes a round (`mem`).
+//! - a `memcpy` that moves 128 bytes a round (`mem`).
 #![no_std]
 
 extern crate alloc;

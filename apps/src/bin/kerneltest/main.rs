@@ -115,13 +115,13 @@ fn run() -> i32 {
 }
 
 /// libchcore's `memcpy` (libchcore/src/mem.rs) replaces `core`'s: every
-/// program's copies go through it, so check each path of it (64-byte
-/// rounds, 8-byte rounds, bytes) at every alignment, and that it writes
+/// program's copies go through it, so check each path of it (one and
+/// several 128-byte rounds, then each power of two of the rest) at every alignment, and that it writes
 /// nothing outside the destination.
 fn memcpy_lengths() -> TestResult {
-    let src: alloc::vec::Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(37) ^ 0x5A) as u8).collect();
-    let mut dst = alloc::vec![0u8; 320];
-    for len in 0..200 {
+    let src: alloc::vec::Vec<u8> = (0..420u32).map(|i| (i.wrapping_mul(37) ^ 0x5A) as u8).collect();
+    let mut dst = alloc::vec![0u8; 440];
+    for len in 0..400 {
         for from in 0..9 {
             for to in 0..9 {
                 dst.fill(0xEE);
