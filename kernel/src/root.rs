@@ -108,8 +108,11 @@ pub fn start() {
         // pages of its own (no kernel data shares its last page).
         let pa = kernel_core::mm::virt_to_phys(RAMDISK.as_ptr() as u64);
         let pmo = Pmo::new_static(pa, RAMDISK.len().max(1) as u64)?;
-        // EXEC too: procmgr maps program text straight from it (`pmo_slice`).
-        let s = g.insert_cap(KObject::Pmo(pmo), Rights::READ.union(Rights::MAP).union(Rights::EXEC), None)?;
+        // EXEC too: procmgr maps program text straight from it (`pmo_slice`);
+        // and COPY: it hands read-only windows of it to processes that `mmap`
+        // a program in /bin. Never WRITE.
+        let rights = Rights::READ.union(Rights::MAP).union(Rights::EXEC).union(Rights::COPY);
+        let s = g.insert_cap(KObject::Pmo(pmo), rights, None)?;
         debug_assert_eq!(s, chcore_abi::slot::ROOT_RAMDISK);
         // Then console input's notification, to wait on (and to wake its
         // own readers with), and Ctrl-C's, to wait on only.

@@ -17,7 +17,7 @@ use crate::object::{new_cap_id, KObject};
 use crate::{mm, sched, uaccess};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use chcore_abi::{group_state, perm, Error, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
+use chcore_abi::{group_state, perm, slot, Error, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
 use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
 
 /// Most threads `create_thread` makes in one cap_group (IPC handler threads
@@ -92,7 +92,7 @@ const fn entry(call: Syscall) -> Entry {
         Yield => (|_, _| yield_now(), LockFree),
         ThreadExit => (|t, _| thread_exit(t), Locked),
         CapGroupExit => (|t, &[code, ..]| cap_group_exit(&t.group, code as i32), Locked),
-        CreatePmo => (|t, &[size, kind, key, ..]| create_pmo(&t.group, size, kind, key), Allocating),
+        CreatePmo => (|t, &[size, kind, key, payer, ..]| create_pmo(&t.group, size, kind, key, payer), Allocating),
         CreateDevicePmo => (|t, &[pa, size, ..]| create_device_pmo(&t.group, pa, size), Allocating),
         MapPmo => (|t, &[group, pmo, addr, perm, ..]| map_pmo(&t.group, group, pmo, addr, perm), Allocating),
         UnmapPmo => (|t, &[group, addr, ..]| unmap_pmo(&t.group, group, addr), Locked),
@@ -192,13 +192,23 @@ fn cap_group_exit(me: &Arc<CapGroup>, code: i32) -> SysResult {
     Ok(0)
 }
 
-fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64, key: u64) -> SysResult {
+/// `payer`: the cap_group whose account the PMO's pages are charged to,
+/// the caller itself (slot 0) or one it may map into (`MAP`): a loader
+/// charges a new process for its own program.
+fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64, key: u64, payer: u64) -> SysResult {
     let kind = PmoKind::from_number(kind).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
+    let other;
+    let account = if payer == slot::SELF_CAP_GROUP {
+        &me.account
+    } else {
+        other = me.cap::<CapGroup>(payer, Rights::MAP)?;
+        &other.account
+    };
     let pmo = if kind == PmoKind::Paged {
         let pager = me.lock().pager.clone().ok_or(Error::InvalidArgument)?;
-        Pmo::new_paged(size, &me.account, &pager, key)?
+        Pmo::new_paged(size, account, &pager, key)?
     } else {
-        Pmo::new(kind, size, &me.account)?
+        Pmo::new(kind, size, account)?
     };
     me.insert_cap(KObject::Pmo(pmo), Rights::ALL, None)
 }

@@ -10,6 +10,10 @@
 //! file's bytes at once, for every reader and every other mapping; a
 //! private mapping's are its own.
 //!
+//! The programs in `/bin` are served by procmgr from the ramdisk, which is
+//! memory already: `mmap` of one asks procmgr, which answers with a PMO
+//! over the file's pages in the ramdisk, and nothing faults to a server.
+//!
 //! Mappings go at `MMAP_BASE` and up, first fit. A forked child keeps the
 //! parent's mappings (shared ones shared, private ones copy-on-write) and
 //! can `msync` and `munmap` them: it asks procmgr for a session of its own
@@ -20,7 +24,7 @@ use crate::pipe::{FileEnd, Known};
 use crate::sync::Mutex;
 use crate::sys;
 use alloc::collections::BTreeMap;
-use chcore_abi::{perm, slot, Rights};
+use chcore_abi::{ipc, perm, slot, Rights};
 use chcore_fs::mapped::MAP_LIMIT;
 use chcore_fs::proto::{FS_MMAP, FS_MSYNC};
 
@@ -47,9 +51,10 @@ const PAGE: u64 = 4096;
 #[derive(Clone, Copy)]
 struct Mapping {
     len: u64,
-    /// The file's key at its server, and the session to reach it.
+    /// The file's key at its server, and the session to reach it (none for
+    /// a program in `/bin`: procmgr's ramdisk, read-only, never synced).
     key: u64,
-    file: FileEnd,
+    file: Option<FileEnd>,
     /// Where in the file the mapping starts.
     offset: u64,
     shared: bool,
@@ -80,8 +85,13 @@ fn place(maps: &BTreeMap<u64, Mapping>, len: u64) -> Option<u64> {
 /// EINVAL for a zero length, an unaligned offset, neither or both of the
 /// flags, or a window past [`MAP_LIMIT`]; EACCES for a file not open for
 /// reading, or a shared writable mapping of one not open for writing;
-/// EBADF for a descriptor not open; ENODEV for something other than a file on a server that maps files
-/// (pipes, the console, the programs in /bin); ENOMEM when no room is left.
+/// EBADF for a descriptor not open; ENODEV for something other than a
+/// regular file (pipes, the console); ENOMEM when no room is left.
+/// A program in `/bin` (procmgr's read-only ramdisk) maps its pages in
+/// place, shared or private; its window must lie within the file's pages
+/// (EINVAL otherwise), and a shared writable mapping of it is EACCES.
+/// `PROT_EXEC` is EPERM for every file (as on a file system mounted
+/// noexec): programs run through `exec`, which maps their text itself.
 /// Touching a page wholly past the end of the file ends the process.
 pub fn mmap(len: usize, prot: u32, flags: u32, fd: Fd, offset: u64) -> Result<*mut u8, Errno> {
     let shared = match flags {
@@ -97,16 +107,35 @@ pub fn mmap(len: usize, prot: u32, flags: u32, fd: Fd, offset: u64) -> Result<*m
         return Err(Errno::EINVAL);
     }
     let file = match crate::pipe::lookup(fd) {
-        Ok(Known::File(f)) => f,
+        Ok(Known::File(f)) => Some(f),
+        Ok(Known::Other) => None,
         Ok(_) => return Err(Errno::ENODEV),
         Err(e) => return Err(crate::fs::errno_of(e)),
     };
-    let shared_write = shared && prot & PROT_WRITE != 0;
-    let (key, source) = session_call(&file, [FS_MMAP, file.handle, u64::from(shared_write), 0], &[], &mut [])?;
-    let window =
-        if shared { sys::pmo_slice(source, offset, size, Rights::ALL) } else { sys::pmo_private(source, offset, size) };
+    let shared_write = u64::from(shared && prot & PROT_WRITE != 0);
+    let (key, source, ramdisk_file) = match &file {
+        Some(f) => session_call(f, [FS_MMAP, f.handle, shared_write, 0], &[], &mut []).map(|(k, s)| (k, s, None))?,
+        // A file procmgr serves itself.
+        None => via_procmgr(fd, shared_write).map(|(s, len)| (0, s, Some(len)))?,
+    };
+    // A program in /bin can never change, so even a shared mapping of it is
+    // a private window: the rest of its last page, which the ramdisk fills
+    // with what follows the file, is zeroed in this process's copy.
+    let window = if shared && ramdisk_file.is_none() {
+        sys::pmo_slice(source, offset, size, Rights::ALL)
+    } else {
+        sys::pmo_private(source, offset, size)
+    };
     let _ = sys::cap_delete(source);
     let window = window.map_err(crate::fs::errno_of)?;
+    if let Some(end) = ramdisk_file.map(|len| len.saturating_sub(offset)).filter(|&end| end < size) {
+        let zeros = [0u8; PAGE as usize];
+        let zeroed = sys::write_pmo(window, end, &zeros[..(size - end).min(PAGE) as usize]);
+        if let Err(e) = zeroed {
+            let _ = sys::cap_delete(window);
+            return Err(crate::fs::errno_of(e));
+        }
+    }
     let mut p = perm::READ;
     if prot & PROT_WRITE != 0 {
         p |= perm::WRITE;
@@ -124,6 +153,22 @@ pub fn mmap(len: usize, prot: u32, flags: u32, fd: Fd, offset: u64) -> Result<*m
     let owner = crate::process::pid();
     maps.insert(addr, Mapping { len: size, key, file, offset, shared, owner });
     Ok(addr as *mut u8)
+}
+
+/// `FS_MMAP` of descriptor `fd` through procmgr: (the PMO's slot, the
+/// file's size).
+fn via_procmgr(fd: Fd, shared_write: u64) -> Result<(u64, u64), Errno> {
+    let mut pmo = 0;
+    let (ret, words) = crate::process::exchange(FS_MMAP, [fd, shared_write, 0], &[], |buf, ret| {
+        if ret >= 0 {
+            pmo = crate::ipc::word(buf, ipc::CAP_SLOTS / 8);
+        }
+    })
+    .ok_or(Errno::EINVAL)?;
+    if ret < 0 {
+        return Err(Errno::from_result(ret).unwrap_or(Errno::EIO));
+    }
+    Ok((pmo, words[0]))
 }
 
 /// The mapping that holds `[addr, addr + len)`.
@@ -149,15 +194,13 @@ pub fn msync(addr: *mut u8, len: usize, _flags: u32) -> Result<(), Errno> {
 /// Sync `[from, from + len)` of the mapping at `start`.
 fn sync(maps: &mut BTreeMap<u64, Mapping>, start: u64, from: u64, len: u64) -> Result<(), Errno> {
     let Some(m) = maps.get_mut(&start) else { return Err(Errno::EINVAL) };
-    if !m.shared {
-        return Ok(());
-    }
+    let Some(file) = m.file.as_mut().filter(|_| m.shared) else { return Ok(()) };
     let me = crate::process::pid();
     if m.owner != me {
-        m.file.session = crate::process::session(m.file.buf).map_err(crate::fs::errno_of)?;
+        file.session = crate::process::session(file.buf).map_err(crate::fs::errno_of)?;
         m.owner = me;
     }
-    session_call(&m.file, [FS_MSYNC, m.key, m.offset + from, len], &[], &mut []).map(|_| ())
+    session_call(file, [FS_MSYNC, m.key, m.offset + from, len], &[], &mut []).map(|_| ())
 }
 
 /// Remove the whole mapping that starts at `addr` (`len` is its length as

@@ -100,7 +100,13 @@ pub fn exit(code: i32) -> ! {
 
 /// A new PMO.
 pub fn create_pmo(size: u64, kind: PmoKind) -> Result<Slot, Error> {
-    call(Syscall::CreatePmo, a(size, kind as u64, 0, 0))
+    call(Syscall::CreatePmo, a(size, kind as u64, 0, chcore_abi::slot::SELF_CAP_GROUP))
+}
+
+/// A new PMO whose pages are charged to cap_group `payer` (this process
+/// needs `MAP` on it): a loader makes a new process pay for its program.
+pub fn create_pmo_for(payer: Slot, size: u64, kind: PmoKind) -> Result<Slot, Error> {
+    call(Syscall::CreatePmo, a(size, kind as u64, 0, payer))
 }
 
 /// A new paged PMO named `key`, whose pages this cap_group supplies (it

@@ -18,9 +18,9 @@ pub const USERTEST_LINES: &[&str] = &[
     "Cooperative Scheduling Test Done!",
     "Preemptive Scheduling Test Done!",
     "Test IPC finished!",
-    "[USERTEST] all 30 user tests passed",
+    "[USERTEST] all 31 user tests passed",
     "[PROCTEST] 18 of 18 process tests passed",
-    "[FSTEST] 37 of 37 file-system tests passed",
+    "[FSTEST] 39 of 39 file-system tests passed",
     "[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: OK",
     "[FSTEST] a file mapped before tmpfs ended: supplied pages read, others end the reader: OK",
     "hostile attempts refused or contained, 16000 fuzz calls,",
@@ -105,6 +105,13 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&[], "echo 'echo scr\"\"ipt ran # a comment' > /tmp/s.sh; echo 'exit 3' >> /tmp/s.sh"),
     (&["script ran"], "sh /tmp/s.sh"),
     (&["status 3"], "echo status $?"),
+    // Programs outside /bin: a copy, a #! script, a file that is neither.
+    (&[], "cp /bin/echo /tmp/e"),
+    (&["copied echo"], "/tmp/e copied' 'echo"),
+    (&[], "echo '#!/tmp/e via' > /tmp/x.sh"),
+    (&["via ./x.sh arg"], "cd /tmp; ./x.sh arg"),
+    (&["shell: ./kept.txt: cannot run: not a program"], "./kept.txt"),
+    (&["shell: ./none: no such file"], "./none"),
     (&["background jobs (&) are not supported yet"], "sleep 1 &"),
     // Ctrl-D: end of file for a reader at the start of a line (typed at
     // once, without waiting for a prompt); at the shell's prompt, a hint.

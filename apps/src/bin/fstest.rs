@@ -32,7 +32,7 @@ use libchcore::fs::{
     self, Errno, Fd, FileType, O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR,
     SEEK_END, SEEK_SET,
 };
-use libchcore::mman::{self, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
+use libchcore::mman::{self, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE};
 use libchcore::process::{self, Pid, Status};
 use libchcore::sync::Mutex;
 use libchcore::{println, sys, Error};
@@ -82,6 +82,8 @@ const TESTS: &[Test] = &[
     ("FS034", "mmap errors: EACCES, EINVAL, ENODEV; a page past the end ends the process", mmap_errors),
     ("FS035", "mmap and fork: shared stores seen both ways, private ones not; four children fault at once", mmap_fork),
     ("FS036", "a writer killed in the middle of its writes leaves the file whole and usable", killed_mid_write),
+    ("FS039", "mmap of a program in /bin: its bytes in place, shared and private; refusals", mmap_programs),
+    ("FS038", "programs outside /bin: a copy runs by path, exec of one, #! scripts; every refusal", programs_in_files),
     // Must stay last: it removes the suite's directory and checks the totals.
     ("FS037", "the suite leaves nothing behind: blocks, files and descriptors as at the start", leaves_nothing),
 ];
@@ -1149,6 +1151,112 @@ fn exec_keeps_fds() -> TestResult {
     Ok(())
 }
 
+/// Run `path` with `args`, its output into a new file; returns the exit
+/// code and what it wrote.
+fn run_to_file(path: &str, args: &[&str]) -> Result<(i32, Vec<u8>), String> {
+    let out = at("out");
+    let fd = open(&out, O_WRONLY | O_CREAT | O_TRUNC)?;
+    let pid = process::spawn(path, args, [0, fd.0, 2]).map_err(|e| format!("spawn {path}: {e:?}"))?;
+    drop(fd);
+    let code = exit_code(pid)?;
+    Ok((code, contents(&out)?))
+}
+
+/// `/bin/true` with the memory size of its highest loadable segment set to
+/// `memsz` (a `.bss` that big).
+fn with_bss(image: &[u8], memsz: u64) -> Option<Vec<u8>> {
+    let word =
+        |at: usize, n: usize| image.get(at..at + n).map(|b| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)));
+    let (phoff, phnum) = (word(0x20, 8)? as usize, word(0x38, 2)? as usize);
+    let mut last = None;
+    for i in 0..phnum {
+        let ph = phoff + 56 * i;
+        let vaddr = word(ph + 16, 8)?;
+        if word(ph, 4)? == 1 && last.is_none_or(|(_, v)| vaddr > v) {
+            last = Some((ph, vaddr));
+        }
+    }
+    let mut out = image.to_vec();
+    out[last?.0 + 40..last?.0 + 48].copy_from_slice(&memsz.to_le_bytes());
+    Some(out)
+}
+
+fn programs_in_files() -> TestResult {
+    let echo = fs::read_file("/bin/echo").map_err(e("read /bin/echo"))?;
+    let copy = at("e");
+    make_file(&copy, &echo)?;
+    // By absolute path, by a path from the working directory, by exec.
+    let (code, out) = run_to_file(&copy, &["e", "by", "path"])?;
+    check!(code == 0 && out == b"by path\n", "{copy}: {code}, {:?}", String::from_utf8_lossy(&out));
+    fs::chdir(&DIR.lock()).map_err(e("chdir"))?;
+    let (code, out) = run_to_file("./e", &["e", "relative"])?;
+    check!(code == 0 && out == b"relative\n", "./e: {code}, {:?}", String::from_utf8_lossy(&out));
+    let out = at("exec-out");
+    let fd = open(&out, O_WRONLY | O_CREAT)?;
+    let fdn = fd.0;
+    let child = fork_child(|| {
+        if fs::dup2(fdn, 1).is_err() {
+            return 2;
+        }
+        let _ = process::exec("./e", &["e", "exec'd"]);
+        3
+    })?;
+    drop(fd);
+    let code = exit_code(child)?;
+    check!(code == 0 && contents(&out)? == b"exec'd\n", "exec of ./e: {code} (2: dup2, 3: exec)");
+    // A script: its interpreter gets the #! line's argument, the script's
+    // path, then the rest.
+    make_file(&at("s"), b"#!/bin/echo first\nignored\n")?;
+    let (code, out) = run_to_file("./s", &["s", "a", "b"])?;
+    check!(code == 0 && out == b"first ./s a b\n", "script: {code}, {:?}", String::from_utf8_lossy(&out));
+    make_file(&at("s2"), b"#!./e\n")?;
+    let (code, out) = run_to_file("./s2", &["s2"])?;
+    check!(code == 0 && out == b"./s2\n", "script run by a program in a file: {code}");
+    // Refusals, each leaving the caller and procmgr as they were: the
+    // second round of them takes no memory (the first may grow heaps).
+    make_file(&at("junk"), b"not a program\n")?;
+    make_file(&at("empty"), b"")?;
+    make_file(&at("bare"), b"#!")?;
+    make_file(&at("nested"), b"#!./s\n")?;
+    make_file(&at("missing"), b"#!/bin/no-such-program\n")?;
+    make_file(&at("long"), format!("#!/bin/echo {}\n", "x".repeat(200)).as_bytes())?;
+    let huge = with_bss(&fs::read_file("/bin/true").map_err(e("read /bin/true"))?, 3 << 30).ok_or("no segment")?;
+    make_file(&at("huge"), &huge)?;
+    fs::mkdir("dir").map_err(e("mkdir"))?;
+    let mut free = 0;
+    for round in 0..2 {
+        if round == 1 {
+            free = sys::free_memory();
+        }
+        refusals()?;
+    }
+    let after = sys::free_memory();
+    check!(after + (64 << 10) >= free, "refused programs took {} KiB", (free - after) >> 10);
+    Ok(())
+}
+
+fn refusals() -> TestResult {
+    for (path, want) in [
+        ("./junk", Error::InvalidArgument),
+        ("./empty", Error::InvalidArgument),
+        ("./bare", Error::InvalidArgument),
+        ("./nested", Error::InvalidArgument),
+        ("./long", Error::InvalidArgument),
+        ("./missing", Error::NotFound),
+        ("./no-such-file", Error::NotFound),
+        ("./e/x", Error::NotFound),
+        ("./dir", Error::NoRights),
+        // Three gigabytes of .bss, charged to the new process: over its limit.
+        ("./huge", Error::NoMemory),
+    ] {
+        let got = process::spawn(path, &[path], [0, 1, 2]);
+        check!(got == Err(want), "spawn {path}: {got:?}, not {want:?}");
+        let got = process::exec(path, &[path]);
+        check!(got == want, "exec {path}: {got:?}, not {want:?}");
+    }
+    Ok(())
+}
+
 /// Wait up to a second for tmpfs's totals to be `want` (a process's files
 /// close as procmgr reaps it, which may finish just after `wait` returns).
 fn settles_to(want: (u64, u64)) -> Result<(u64, u64), String> {
@@ -1615,8 +1723,6 @@ fn mmap_errors() -> TestResult {
     fails(4096, PROT_READ, MAP_SHARED, 99, 0, Errno::EBADF)?;
     let dir = open(&fs::getcwd().map_err(e("getcwd"))?, O_RDONLY | O_DIRECTORY)?;
     fails(4096, PROT_READ, MAP_SHARED, dir.0, 0, Errno::ENODEV)?;
-    let hello = open("/bin/hello", O_RDONLY)?;
-    fails(4096, PROT_READ, MAP_PRIVATE, hello.0, 0, Errno::ENODEV)?;
     let (r, w) = process::pipe().map_err(pe("pipe"))?;
     let piped = fails(4096, PROT_READ, MAP_SHARED, r, 0, Errno::ENODEV);
     let _ = process::close(r);
@@ -1639,6 +1745,44 @@ fn mmap_errors() -> TestResult {
         (_, Status::Exited(code)) => return Err(format!("a read past the end returned (exit {code})")),
     }
     check!(m.bytes()[..100] == pattern(100, 1)[..], "the mapping changed");
+    Ok(())
+}
+
+fn mmap_programs() -> TestResult {
+    let want = fs::read_file("/bin/hello").map_err(e("read /bin/hello"))?;
+    let len = want.len();
+    let pages = len.div_ceil(4096) * 4096;
+    let fd = open("/bin/hello", O_RDONLY)?;
+    let mut s = Map::new(pages, PROT_READ, MAP_SHARED, fd.0, 0)?;
+    check!(s.bytes()[..len] == want[..], "a shared mapping does not hold the program's bytes");
+    check!(s.bytes()[len..].iter().all(|&b| b == 0), "the rest of the last page is not zeros");
+    let mut p = Map::new(len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.0, 0)?;
+    check!(p.bytes()[..] == want[..], "a private mapping does not hold the program's bytes");
+    p.bytes()[0] = b'X';
+    check!(p.bytes()[0] == b'X' && s.bytes()[0] == 0x7f, "a private store is not the mapping's own");
+    expect!(fs::read_file("/bin/hello").map(|d| d[0]), Ok(0x7f));
+    // A window from the second page on, and a forked child's view of it.
+    if len > 4096 {
+        let mut tail = Map::new(len - 4096, PROT_READ, MAP_PRIVATE, fd.0, 4096)?;
+        check!(tail.bytes()[..] == want[4096..], "a window from page 1 differs");
+        let addr = tail.0 as usize;
+        let first = want[4096];
+        // SAFETY: mapped (inherited by the child), readable.
+        let child = fork_child(move || i32::from(unsafe { core::ptr::read_volatile(addr as *const u8) } == first))?;
+        check!(exit_code(child)? == 1, "a forked child does not see the mapping");
+    }
+    // Nothing to write back: msync is a no-op, munmap (at drop) too.
+    mman::msync(s.0, pages, mman::MS_SYNC).map_err(e("msync"))?;
+    for (len, prot, flags, off, want) in [
+        (4096, PROT_READ | PROT_WRITE, MAP_SHARED, 0, Errno::EACCES),
+        // No mapped file is executable (as on a file system mounted noexec).
+        (4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, 0, Errno::EPERM),
+        (pages + 4096, PROT_READ, MAP_SHARED, 0, Errno::EINVAL),
+        (4096, PROT_READ, MAP_PRIVATE, pages as u64, Errno::EINVAL),
+    ] {
+        let got = mman::mmap(len, prot, flags, fd.0, off);
+        check!(got == Err(want), "mmap({len}, {prot}, {flags}, /bin/hello, {off}): {got:?}, not {want}");
+    }
     Ok(())
 }
 

@@ -200,6 +200,17 @@ fn close_all(opened: &[Option<Fd>]) {
     }
 }
 
+/// What a refused `spawn` means to the user.
+fn why_not(e: Error) -> String {
+    String::from(match e {
+        Error::InvalidArgument => "not a program (an AArch64 ELF executable or a #! script)",
+        Error::NoRights => "not a regular file",
+        Error::NoMemory => "out of memory (or a program file over 16 MiB)",
+        Error::PeerDead => "its file system has ended",
+        _ => return format!("{e:?}"),
+    })
+}
+
 /// Run a pipeline; returns the status of its last command.
 fn run(commands: &[Command]) -> i32 {
     let mut files: Vec<Vec<Option<Fd>>> = Vec::new();
@@ -247,11 +258,12 @@ fn run(commands: &[Command]) -> i32 {
             match process::spawn(&cmd.words[0], &args, fds) {
                 Ok(pid) => pids.push((pid, &cmd.words[0])),
                 Err(Error::NotFound) => {
-                    eprintln!("shell: {}: command not found", cmd.words[0]);
+                    let what = if cmd.words[0].contains('/') { "no such file" } else { "command not found" };
+                    eprintln!("shell: {}: {what}", cmd.words[0]);
                     status = 127;
                 }
                 Err(e) => {
-                    eprintln!("shell: {}: cannot run: {e:?}", cmd.words[0]);
+                    eprintln!("shell: {}: cannot run: {}", cmd.words[0], why_not(e));
                     status = 126;
                 }
             }

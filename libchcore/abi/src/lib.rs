@@ -21,8 +21,9 @@ pub enum Syscall {
     ThreadExit = 3,
     /// `cap_group_exit(code)`: end every thread of the calling cap_group.
     CapGroupExit = 4,
-    /// `create_pmo(size, kind, key) -> cap`; `key` names a [`PmoKind::Paged`]
-    /// PMO to its pager (ignored for the other kinds).
+    /// `create_pmo(size, kind, key, payer) -> cap`; `key` names a
+    /// [`PmoKind::Paged`] PMO to its pager (ignored for the other kinds);
+    /// `payer` is the cap_group charged for its pages (slot 0: the caller).
     CreatePmo = 5,
     /// `create_device_pmo(paddr, size) -> cap`: needs [`Rights::DEVICE`] on slot 0.
     CreateDevicePmo = 6,
@@ -429,7 +430,8 @@ pub mod slot {
     pub const SELF_VMSPACE: u64 = 1;
     /// In calls that take a thread capability: the calling thread itself.
     pub const CURRENT_THREAD: u64 = u64::MAX;
-    /// In the root process (procmgr): the ramdisk PMO (a cpio archive).
+    /// In the root process (procmgr): the ramdisk PMO (a cpio archive), with
+    /// `READ`, `MAP`, `EXEC` and `COPY`: never `WRITE`.
     pub const ROOT_RAMDISK: u64 = 2;
     /// In processes procmgr starts: the connection to procmgr.
     pub const PROCMGR: u64 = 2;

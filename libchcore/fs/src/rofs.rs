@@ -52,6 +52,12 @@ impl<'a> RoFs<'a> {
         self.files.get(index).map(|&(_, data)| data).ok_or(Errno::ENOENT)
     }
 
+    /// The bytes of file `ino`, borrowed from where they lie (what `mmap`
+    /// of a ramdisk program maps). EISDIR for the root, ENOENT for no such file.
+    pub fn contents(&self, ino: Ino) -> Result<&'a [u8], Errno> {
+        self.file(ino)
+    }
+
     /// Checks that `dir` is the root, as every directory operation's first step.
     fn check_dir(&self, dir: Ino) -> Result<(), Errno> {
         if dir == ROOT {

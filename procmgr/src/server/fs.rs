@@ -93,6 +93,44 @@ fn copy_in(m: &'static Mount, name: &str, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The whole of regular file `p`, at most `max` bytes (`EFBIG` past that;
+/// `EACCES` for a directory): a program outside `/bin` that is to run.
+/// The file may change while it is read; what was read is what runs.
+pub(super) fn read_whole(p: &Path, max: usize) -> Result<Vec<u8>, Errno> {
+    let (m, rel) = route(p)?;
+    let flags = u64::from(chcore_fs::server::O_RDONLY);
+    let (ret, _) = exchange(m, [fsp::FS_OPEN, flags, rel.len() as u64, 0], rel.as_bytes(), &mut []);
+    let file = FsFile { mount: m, handle: u64::try_from(ret).map_err(|_| answer_errno(ret))? };
+    let mut st = [0u8; fsp::STAT_SIZE];
+    let (ret, _) = exchange(m, [fsp::FS_FSTAT, file.handle, 0, 0], &[], &mut st);
+    if ret < 0 {
+        return Err(answer_errno(ret));
+    }
+    let stat = fsp::get_stat(&st).ok_or(Errno::EIO)?;
+    if stat.kind != chcore_fs::FileType::File {
+        return Err(Errno::EACCES);
+    }
+    if stat.size > max as u64 {
+        return Err(Errno::EFBIG);
+    }
+    let mut data = Vec::new();
+    loop {
+        let have = data.len();
+        // One buffer's worth more, or one byte past `max` to see it grew.
+        let want = ipc::DATA_MAX.min(max + 1 - have);
+        data.resize(have + want, 0);
+        let (ret, _) = exchange(m, [fsp::FS_READ, file.handle, want as u64, 0], &[], &mut data[have..]);
+        let n = usize::try_from(ret).map_err(|_| answer_errno(ret))?;
+        data.truncate(have + n);
+        if n == 0 {
+            return Ok(data);
+        }
+        if data.len() > max {
+            return Err(Errno::EFBIG);
+        }
+    }
+}
+
 /// The error a negative answer carries.
 fn answer_errno(ret: i64) -> Errno {
     Errno::from_result(ret).unwrap_or(Errno::EIO)
@@ -348,11 +386,52 @@ fn fs_fd(pid: u64, fd_number: u64) -> Result<(Arc<File>, &'static Mount, u64), E
 
 /// A file-system request from process `pid` (see the module docs).
 pub(super) fn op_fs(pid: u64, req: &mut Request) -> Reply {
-    let (ret, words) = match fs_request(pid, req.words, req.data) {
+    let answer =
+        if req.words[0] == fsp::FS_MMAP { mmap_ramdisk(pid, req) } else { fs_request(pid, req.words, req.data) };
+    let (ret, words) = match answer {
         Ok(a) => a,
         Err(e) => fsp::fail(e),
     };
     Reply { ret, words }
+}
+
+/// Each `/bin` file's pages as a PMO (a slice of the ramdisk), made at its
+/// first `mmap` and kept: a reply's capability is a copy, so procmgr must
+/// keep the one it gives from (one per file, at most).
+static RAMDISK_MAPS: Mutex<BTreeMap<u64, Slot>> = Mutex::new(BTreeMap::new());
+
+/// `FS_MMAP` of descriptor `words[1]`, a file procmgr serves itself (`/bin`):
+/// the reply carries a read-only PMO over the file's pages in the ramdisk
+/// (every file there starts on a page) and the file's size in its first
+/// word: the rest of the last page holds the archive's next header, which
+/// the client zeroes in its own copy (see `libchcore::mman`).
+/// EACCES for a shared writable mapping; ENODEV for a file of a server
+/// (its session is the way) or an empty one.
+fn mmap_ramdisk(pid: u64, req: &mut Request) -> Result<Answer, Errno> {
+    // Pipes and the console have no pages.
+    let (_file, m, h) = fs_fd(pid, req.words[1]).map_err(|e| if e == Errno::ESPIPE { Errno::ENODEV } else { e })?;
+    let Backend::Ramdisk(vfs) = &m.backend else { return Err(Errno::ENODEV) };
+    let vfs = vfs.lock();
+    let (ino, readable, _) = vfs.mappable(chcore_fs::Handle::from_raw(h))?;
+    chcore_fs::mapped::may_map(readable, false, req.words[2] == 1)?;
+    let data = vfs.fs().contents(ino)?;
+    let mut maps = RAMDISK_MAPS.lock();
+    let pmo = match maps.get(&ino) {
+        Some(&pmo) => pmo,
+        None => {
+            let offset = (data.as_ptr() as u64).checked_sub(RAMDISK_VA).ok_or(Errno::ENODEV)?;
+            if data.is_empty() || offset % 4096 != 0 {
+                return Err(Errno::ENODEV);
+            }
+            let pages = (data.len() as u64).div_ceil(4096) * 4096;
+            let rights = Rights::MAP.union(Rights::READ).union(Rights::COPY);
+            let pmo = sys::pmo_slice(slot::ROOT_RAMDISK, offset, pages, rights).map_err(libchcore::fs::errno_of)?;
+            maps.insert(ino, pmo);
+            pmo
+        }
+    };
+    req.reply_cap(pmo, Rights::MAP.union(Rights::READ).union(Rights::COPY)).map_err(libchcore::fs::errno_of)?;
+    Ok((0, [data.len() as u64, 0, 0]))
 }
 
 fn fs_request(pid: u64, [op, a, b, c]: [u64; 4], data: &mut [u8]) -> Result<Answer, Errno> {

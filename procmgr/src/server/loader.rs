@@ -1,22 +1,77 @@
-//! Loading programs from the ramdisk into new cap_groups: `spawn`, and
-//! the pieces `exec` and `fork` share (a new group, its first thread).
+//! Loading programs (from the ramdisk, or from a file) into new cap_groups:
+//! `spawn`, `#!` scripts, and the pieces `exec` and `fork` share.
 
 use super::*;
+use alloc::borrow::Cow;
+use chcore_fs::Errno;
+
+/// A program's bytes: in the ramdisk (text mapped straight from there), or
+/// read from a file.
+pub(super) type Image = Cow<'static, [u8]>;
+
+/// Longest program file outside `/bin`: it is read whole into procmgr
+/// while it loads.
+const PROGRAM_FILE_MAX: usize = 16 << 20;
+
+/// Longest `#!` line of a script.
+const SCRIPT_LINE_MAX: usize = 128;
 
 /// The program `path` names for process `pid`: a bare name is looked up in
 /// `/bin` (the search path); a path with a slash is taken from `pid`'s
-/// working directory and must lead into `/bin` (programs run from the
-/// ramdisk only, so far).
-pub(super) fn program(pid: u64, path: &str) -> Option<&'static [u8]> {
-    let name = if path.contains('/') {
-        let cwd = TABLE.lock().procs.get(&pid).map_or_else(fs::root_cwd, |p| p.cwd.clone());
-        let full = chcore_fs::path::normalize(cwd.as_str(), path).ok()?;
-        let bin = chcore_fs::Path::parse("/bin").ok()?;
-        String::from(full.relative_to(&bin)?.as_str().strip_prefix('/')?)
-    } else {
-        String::from(path)
+/// working directory, from the ramdisk under `/bin` and read from its file
+/// system elsewhere (any regular file can be run; there are no modes).
+/// `NotFound` for no such file, `NoRights` for a directory, `NoMemory` for
+/// a file over 16 MiB.
+pub(super) fn program(pid: u64, path: &str) -> Result<Image, Error> {
+    let in_ramdisk = |name: &str| RAMDISK.get().and_then(|r| r.find(name)).map(|e| Cow::Borrowed(e.data));
+    if !path.contains('/') {
+        return in_ramdisk(path).ok_or(Error::NotFound);
+    }
+    let cwd = TABLE.lock().procs.get(&pid).map_or_else(fs::root_cwd, |p| p.cwd.clone());
+    let full = chcore_fs::path::normalize(cwd.as_str(), path).map_err(|_| Error::NotFound)?;
+    let bin = chcore_fs::Path::parse("/bin").map_err(|_| Error::NotFound)?;
+    if let Some(rel) = full.relative_to(&bin) {
+        return rel.as_str().strip_prefix('/').and_then(in_ramdisk).ok_or(Error::NotFound);
+    }
+    fs::read_whole(&full, PROGRAM_FILE_MAX).map(Cow::Owned).map_err(|e| match e {
+        Errno::EFBIG => Error::NoMemory,
+        Errno::EACCES => Error::NoRights,
+        Errno::EIO => Error::PeerDead,
+        _ => Error::NotFound,
+    })
+}
+
+/// What runs for `path` with `args`: the program itself, or for a script
+/// (a file whose first line is `#!interpreter [argument]`) the interpreter,
+/// given the line's argument and the script's path before the rest of
+/// `args` (as Unix does). Returns the image and the arguments it gets.
+pub(super) fn prepare(pid: u64, path: &str, args: &[&str]) -> Result<(Image, Vec<String>), Error> {
+    let image = program(pid, path)?;
+    let Some(rest) = image.strip_prefix(b"#!") else {
+        return Ok((image, args.iter().map(|&a| String::from(a)).collect()));
     };
-    RAMDISK.get()?.find(&name).map(|e| e.data)
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
+    if line.len() > SCRIPT_LINE_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let line = core::str::from_utf8(line).map_err(|_| Error::InvalidArgument)?.trim();
+    let (interpreter, argument) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim())),
+        None => (line, None),
+    };
+    if interpreter.is_empty() {
+        return Err(Error::InvalidArgument);
+    }
+    let mut new_args = alloc::vec![String::from(interpreter)];
+    new_args.extend(argument.filter(|a| !a.is_empty()).map(String::from));
+    new_args.push(String::from(path));
+    new_args.extend(args.iter().skip(1).map(|&a| String::from(a)));
+    let image = program(pid, interpreter)?;
+    // One level: an interpreter that is itself a script is refused.
+    if image.starts_with(b"#!") {
+        return Err(Error::InvalidArgument);
+    }
+    Ok((image, new_args))
 }
 
 /// A new cap_group with its connection to procmgr in slot 2, and `extra`
@@ -54,7 +109,7 @@ pub(super) fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64
             sys::cap_delete(pmo)?;
             continue;
         }
-        let mut pmo = sys::create_pmo(len, PmoKind::Data)?;
+        let mut pmo = sys::create_pmo_for(group, len, PmoKind::Data)?;
         let file = &image[seg.offset as usize..(seg.offset + seg.filesz) as usize];
         sys::write_pmo(pmo, seg.vaddr - start, file)?;
         if seg.perm & perm::WRITE == 0 {
@@ -70,7 +125,7 @@ pub(super) fn load(group: Slot, image: &[u8], args: &[&str]) -> Result<(u64, u64
         sys::map_pmo(group, pmo, start, seg.perm | perm::READ)?;
         sys::cap_delete(pmo)?;
     }
-    let stack = sys::create_pmo(STACK_SIZE, PmoKind::Anonym)?;
+    let stack = sys::create_pmo_for(group, STACK_SIZE, PmoKind::Anonym)?;
     sys::map_pmo(group, stack, STACK_TOP - STACK_SIZE, perm::READ | perm::WRITE)?;
     // The argument block at the top of the stack, 16-byte aligned.
     let probe = chcore_proc::args::encode(args, 0).map_err(|_| Error::InvalidArgument)?;
@@ -158,12 +213,14 @@ pub(super) fn discard(pid: u64, group: Slot, notified: bool) {
 
 /// Start a program on behalf of `parent` with `fds`; returns the pid.
 pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) -> Result<u64, Error> {
-    let image = program(parent, path).ok_or(Error::NotFound)?;
+    let (image, args) = prepare(parent, path, args)?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = args.as_slice();
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name, extra)?;
     let pid = register(badge, parent, name, group, fds);
     let mut notified = false;
-    match load(group, image, args).and_then(|(pc, sp)| start(group, pc, sp, &mut notified)) {
+    match load(group, &image, args).and_then(|(pc, sp)| start(group, pc, sp, &mut notified)) {
         Ok(()) => Ok(pid),
         Err(e) => {
             discard(pid, group, notified);

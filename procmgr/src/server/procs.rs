@@ -221,12 +221,13 @@ pub(super) fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
 
 pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
     let (path, args) = chcore_proc::args::split_request(data).ok_or(Error::InvalidArgument)?;
-    let image = program(pid, path).ok_or(Error::NotFound)?;
+    let (image, args) = prepare(pid, path, &args)?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Check the image before anything changes: a bad one leaves the caller running.
-    kernel_core::elf_load::plan(image).map_err(|_| Error::InvalidArgument)?;
+    kernel_core::elf_load::plan(&image).map_err(|_| Error::InvalidArgument)?;
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name, Rights::NONE)?;
-    let (pc, sp) = match load(group, image, &args) {
+    let (pc, sp) = match load(group, &image, &args) {
         Ok(x) => x,
         Err(e) => {
             let _ = sys::cap_group_kill(group);

@@ -39,6 +39,7 @@ const TESTS: &[Test] = &[
     ("capability slots", cap_slots),
     ("PMO read and write", pmo_read_write),
     ("PMO calls refuse bad arguments", pmo_bad_arguments),
+    ("a PMO charged to another cap_group: its limit, its usage", pmo_payer),
     ("rights narrow and are checked", rights),
     ("revoke removes derived capabilities", revoke),
     ("map, touch, protect, unmap", map_touch_unmap),
@@ -200,6 +201,37 @@ fn pmo_bad_arguments() -> TestResult {
     expect!(sys::create_pmo(u64::MAX, PmoKind::Anonym), Err(Error::InvalidArgument));
     expect!(sys::create_pmo(4096, PmoKind::Device), Err(Error::InvalidArgument));
     sys::cap_delete(pmo).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// `create_pmo`'s payer: how procmgr makes a new process pay for its own
+/// program (a huge `.bss` meets the process's limit, not procmgr's).
+fn pmo_payer() -> TestResult {
+    let child = sys::create_cap_group("payer").map_err(|e| format!("create_cap_group: {e:?}"))?;
+    let before = sys::mem_usage(child).map_err(|e| format!("mem_usage: {e:?}"))?;
+    let data = sys::create_pmo_for(child, 64 << 10, PmoKind::Data).map_err(|e| format!("create_pmo_for: {e:?}"))?;
+    expect!(sys::mem_usage(child), Ok(before + (64 << 10)));
+    // A lazy one is charged as its pages are touched, to the payer still.
+    let lazy = sys::create_pmo_for(child, 64 << 10, PmoKind::Anonym).map_err(|e| format!("create_pmo_for: {e:?}"))?;
+    expect!(sys::write_pmo(lazy, 0, b"charged"), Ok(7));
+    expect!(sys::mem_usage(child), Ok(before + (68 << 10)));
+    // Over the payer's limit: refused, whatever the caller's own limit.
+    sys::set_mem_limit(child, 128 << 10).map_err(|e| format!("set_mem_limit: {e:?}"))?;
+    expect!(sys::create_pmo_for(child, 128 << 10, PmoKind::Data), Err(Error::NoMemory));
+    // The pages go back to the payer with the PMOs.
+    for s in [data, lazy] {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
+    expect!(sys::mem_usage(child), Ok(before));
+    // Only a cap_group one may map into can be charged.
+    let no_map = sys::cap_copy(child, slot::SELF_CAP_GROUP, Rights::READ).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::create_pmo_for(no_map, 4096, PmoKind::Anonym), Err(Error::NoRights));
+    let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    expect!(sys::create_pmo_for(pmo, 4096, PmoKind::Anonym), Err(Error::WrongType));
+    expect!(sys::create_pmo_for(77_777, 4096, PmoKind::Anonym), Err(Error::BadSlot));
+    for s in [no_map, pmo, child] {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
     Ok(())
 }
 
