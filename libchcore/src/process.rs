@@ -169,6 +169,44 @@ pub fn pipe() -> Result<(u64, u64), Error> {
     Ok((r, w))
 }
 
+/// Ask to be told of terminate requests (`kill PID` without `-9`, which
+/// otherwise ends this process at once with status 143): from now on such
+/// a request runs `handler` on a thread of its own, and the process exits
+/// with what it returns (tidy up, then return `proto::TERMINATED` to look
+/// like the default). `Busy` if already asked; an exec forgets it.
+pub fn on_terminate(handler: fn() -> i32) -> Result<(), Error> {
+    *TERM_HANDLER.lock() = Some(handler);
+    let (note, _) = call(proto::TERM_NOTIFY, [0; 3], &[], &mut [])?;
+    crate::thread::spawn(terminate_waiter, note).map(|_| ())
+}
+
+/// The handler [`on_terminate`] set.
+static TERM_HANDLER: crate::sync::Mutex<Option<fn() -> i32>> = crate::sync::Mutex::new(None);
+
+/// The thread that waits for a terminate request on notification `note`.
+extern "C" fn terminate_waiter(note: u64) -> ! {
+    if sys::wait(note, None).is_err() {
+        sys::thread_exit();
+    }
+    let handler = *TERM_HANDLER.lock();
+    exit(handler.map_or(proto::TERMINATED, |h| h()))
+}
+
+/// A polite request that process `pid` end (see [`on_terminate`]); a
+/// process that did not ask ends at once with status 143. Refused like
+/// [`kill`].
+pub fn terminate(pid: Pid) -> Result<(), Error> {
+    call(proto::TERMINATE, [pid, 0, 0], &[], &mut []).map(|_| ())
+}
+
+/// Raw mode on the console (`on`) or off: while it is on, Ctrl-C comes to
+/// this process's [`key`] calls as the byte 0x03 instead of interrupting
+/// the foreground job. It ends with the process. `Busy` if another
+/// process has it.
+pub fn set_raw(on: bool) -> Result<(), Error> {
+    call(proto::RAW, [u64::from(on), 0, 0], &[], &mut []).map(|_| ())
+}
+
 /// Make `pids` (children of this process) the console's foreground job:
 /// Ctrl-C ends them and what they started, each with status
 /// `proto::INTERRUPTED` (130). An empty list clears it.
@@ -377,5 +415,13 @@ pub fn fork() -> Result<Pid, Error> {
 /// One key from the console, raw (no echo), waiting at most `ticks` timer
 /// ticks (`None`: for ever). `Err(Timeout)` if none came.
 pub fn key(ticks: Option<u64>) -> Result<u8, Error> {
-    call(proto::KEY, [ticks.unwrap_or(u64::MAX), 0, 0], &[], &mut []).map(|(c, _)| c as u8)
+    key_since(ticks, None).map(|(c, _)| c)
+}
+
+/// [`key`] for a line editor: `Err(Interrupted)` if Ctrl-C has been pressed
+/// since the press count `since` (`None`: since this call); returns the key
+/// and the count to pass next time.
+pub fn key_since(ticks: Option<u64>, since: Option<u64>) -> Result<(u8, u64), Error> {
+    call(proto::KEY, [ticks.unwrap_or(u64::MAX), since.unwrap_or(u64::MAX), 0], &[], &mut [])
+        .map(|(c, w)| (c as u8, w[0]))
 }

@@ -178,6 +178,11 @@ pub fn run(config: &QemuConfig, until: &Until, patience: Patience) -> Result<Run
     run_command(config.command(), until, patience)
 }
 
+/// A script step that starts with this (Ctrl-V, "the next key literally")
+/// is pasted: the rest goes to the serial line in one write, not a key at
+/// a time.
+pub const PASTE: char = '\u{16}';
+
 /// Run `cmd` (QEMU, or a stand-in in tests) as [`run`] does.
 pub fn run_command(mut cmd: Command, until: &Until, patience: Patience) -> Result<RunOutput, String> {
     let start = Instant::now();
@@ -234,11 +239,17 @@ pub fn run_command(mut cmd: Command, until: &Until, patience: Patience) -> Resul
                         search_from = end;
                         if let Some(s) = stdin.as_mut() {
                             use std::io::Write;
-                            // Type it like a person would: a character at a time.
-                            for b in line.bytes().chain([b'\r']) {
-                                let _ = s.write_all(&[b]);
+                            if let Some(block) = line.strip_prefix(PASTE) {
+                                // Pasted: all of it in one write.
+                                let _ = s.write_all(format!("{block}\r").as_bytes());
                                 let _ = s.flush();
-                                thread::sleep(Duration::from_millis(5));
+                            } else {
+                                // Type it like a person would: a character at a time.
+                                for b in line.bytes().chain([b'\r']) {
+                                    let _ = s.write_all(&[b]);
+                                    let _ = s.flush();
+                                    thread::sleep(Duration::from_millis(5));
+                                }
                             }
                         }
                         step += 1;

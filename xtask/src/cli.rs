@@ -271,8 +271,9 @@ pub const VERBS: &[Verb] = &[
     },
     Verb {
         name: "fuzz",
-        summary: "run the system call fuzzer from the shell, seed after seed",
-        about: "Boots virt unless --machine says otherwise; replay one seed with `fuzz SEED 5000` at the shell.",
+        summary: "run the system call fuzzer from the shell: seeds for --seconds, one worker per CPU",
+        about: "Boots virt unless --machine says otherwise. Prints the fuzzer's account (calls, refusals by error, \
+                how each seed ended) and fails if memory was lost; replay one seed with `fuzz SEED` at the shell.",
         options: &[&MACHINE, &SMP, &SECONDS],
         required: &[],
         run: crate::fuzz_cmd,

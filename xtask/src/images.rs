@@ -87,6 +87,12 @@ fn kernel_target_dir(machine: Machine) -> PathBuf {
     root().join("target").join("kernel").join(machine.name())
 }
 
+/// The test and benchmark programs among [`RAMDISK_PROGRAMS`]: packed as
+/// `tests/NAME`, they appear at `/tests`, out of `/bin`'s listing and
+/// `help`'s, and still run by bare name (the search path is `/bin`, then
+/// `/tests`; docs/procmgr.md).
+pub const TEST_PROGRAMS: &[&str] = &["kerneltest", "usertest", "fstest", "bench", "scale", "fuzz", "harden", "procs"];
+
 /// Programs packed into the ramdisk (the `apps` crate's binaries).
 pub const RAMDISK_PROGRAMS: &[&str] = &[
     "shell",
@@ -124,6 +130,7 @@ pub const RAMDISK_PROGRAMS: &[&str] = &[
     "false",
     "uname",
     "sh",
+    "showkey",
 ];
 
 /// Build the ramdisk programs and pack them, with a text file for `cat` and a
@@ -143,11 +150,12 @@ fn build_ramdisk(v: Variant) -> Result<PathBuf, String> {
     for name in RAMDISK_PROGRAMS {
         let path = bin.join(name);
         let elf = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        files.push((name.to_string(), crate::elf::strip(&elf).map_err(|e| format!("{}: {e}", path.display()))?));
+        let packed = if TEST_PROGRAMS.contains(name) { format!("tests/{name}") } else { name.to_string() };
+        files.push((packed, crate::elf::strip(&elf).map_err(|e| format!("{}: {e}", path.display()))?));
     }
     files
         .push(("motd".into(), b"Welcome to the ChCore ramdisk. Try: ls, cat motd, echo hi | cat, usertest\n".to_vec()));
-    files.push(("bad.elf".into(), b"\x7fELF, but not really".to_vec()));
+    files.push(("tests/bad.elf".into(), b"\x7fELF, but not really".to_vec()));
     if let Some(n) = v.bench {
         files.push(("bench-args".into(), format!("{n} {}\n", v.bench_only.unwrap_or("all")).into_bytes()));
     }

@@ -16,7 +16,7 @@ libchcore::entry!(main);
 
 /// What is mounted where (`fs::mounts` gives only the places): procmgr's
 /// mount table in procmgr/src/server/fs.rs.
-const SOURCES: &[(&str, &str)] = &[("/", "tmpfs"), ("/bin", "ramdisk")];
+const SOURCES: &[(&str, &str)] = &[("/", "tmpfs"), ("/bin", "ramdisk"), ("/tests", "ramdisk")];
 
 const HEADINGS: [&str; 6] = ["Filesystem", "1K-blocks", "Used", "Available", "Use%", "Mounted on"];
 

@@ -786,7 +786,10 @@ fn rename_dirs() -> TestResult {
 
 fn mounts_cases() -> TestResult {
     let mounts = fs::mounts().map_err(e("mounts"))?;
-    check!(mounts.iter().any(|m| m == "/") && mounts.iter().any(|m| m == "/bin"), "mounts are {mounts:?}");
+    check!(
+        mounts.iter().any(|m| m == "/") && mounts.iter().any(|m| m == "/bin") && mounts.iter().any(|m| m == "/tests"),
+        "mounts are {mounts:?}"
+    );
     let f = at("f");
     make_file(&f, b"x")?;
     expect!(fs::rename(&f, "/bin/f"), Err(Errno::EXDEV));
@@ -820,7 +823,16 @@ fn mounts_cases() -> TestResult {
     let st = fs::statfs("/bin").map_err(e("statfs /bin"))?;
     check!(st.readonly, "statfs /bin: {st:?}");
     check!(!statfs_root()?.readonly, "tmpfs says it is read-only");
-    check!(names("/bin")?.iter().any(|n| n == "fstest"), "/bin does not list fstest");
+    // The test programs are in /tests, out of /bin's way, and run by name.
+    let (bin, tests) = (names("/bin")?, names("/tests")?);
+    check!(bin.iter().any(|n| n == "echo") && !bin.iter().any(|n| n == "fstest"), "/bin lists {bin:?}");
+    check!(tests.iter().any(|n| n == "fstest") && !tests.iter().any(|n| n == "echo"), "/tests lists {tests:?}");
+    expect!(fs::stat("/tests/usertest").map(|s| s.readonly), Ok(true));
+    expect!(fs::write_file("/tests/x", b"x"), Err(Errno::EROFS));
+    // By path and by bare name (the search path's second place).
+    for path in ["/tests/bad.elf", "bad.elf"] {
+        expect!(process::spawn(path, &[path], [0, 1, 2]), Err(Error::InvalidArgument));
+    }
     check!(names("/")?.iter().any(|n| n == "tmp"), "/ does not list tmp");
     Ok(())
 }

@@ -1,16 +1,48 @@
-//! `fuzz SEED COUNT`: issue COUNT random system calls with random and
-//! boundary-value arguments (including capabilities this process really
-//! holds), from a seeded generator so a failure can be replayed. The kernel
-//! must survive whatever this does; the process itself may well not (it can
-//! unmap its own code), which is why a harness runs it as a child.
-//! `fuzz SEED COUNT -v` prints every call and its result.
+//! `fuzz SEED [COUNT] [-s SEEDS | -t SECONDS] [-j WORKERS] [-v]`: random
+//! system calls with random and boundary-value arguments (including
+//! capabilities the caller really holds), from a seeded generator so that
+//! a seed can be replayed, and an account of what they did.
+//!
+//! Each seed runs in a forked child, which may well not survive its own
+//! calls (it can unmap its own code): the kernel, procmgr and the servers
+//! must. The child counts into a page it shares with this process (the
+//! calls it issued, the one in flight, the refusals by error), so the
+//! account survives the child. After each seed one line says what it did
+//! and how it ended: `finished`, `ended during its own call` (the call in
+//! flight when it ended: an unmap of its own code, an IPC that asked
+//! procmgr to end it; or a thread it made faulted meanwhile, which the
+//! kernel's warning just before says), `faulted after` its last call, or
+//! `exited`. At the
+//! end, the totals and free memory before and after: every page free or
+//! held by a process (procmgr, whose account holds every process's, may
+//! grow by a few tables), or this program fails (exit status 1).
+//!
+//! With `-p` the children send random requests to the servers instead:
+//! procmgr's protocol (process and file operations, random words, random
+//! bytes or paths in the buffer) and tmpfs's over a session of their own
+//! (random operations and handles). After every seed, in either mode,
+//! procmgr and tmpfs must still serve a well-formed client (`getpid`,
+//! `stat /`, a spawned `true` that exits 0), or this program fails. The
+//! files the requests made are removed at the end.
+//!
+//! SEEDS seeds from SEED (1 by default), or seeds until SECONDS have gone;
+//! WORKERS children at a time (1 by default; one per CPU shakes the
+//! kernel's locking too). COUNT calls per seed (5,000 by default). `-v`
+//! prints every call (of one worker) and its result. Only printable text
+//! reaches the console: `putstr` gets a text of its own or a bad pointer.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use libchcore::abi::Syscall;
-use libchcore::{println, sys};
+use alloc::string::String;
+use alloc::vec::Vec;
+use alloc::{format, vec};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use libchcore::abi::{perm, slot, PmoKind, Syscall, TICK_HZ};
+use libchcore::fs::{self, Errno};
+use libchcore::process::{self, Status};
+use libchcore::{eprintln, println, sys, Error};
 
 libchcore::entry!(main);
 
@@ -57,15 +89,515 @@ const BOUNDARY: &[u64] = &[
     u64::MAX,
 ];
 
-fn main() -> i32 {
+/// Where the tally pages are mapped: far from every address the calls are
+/// given (a random 64-bit value lands on it once in 2^52 tries).
+const TALLY_VA: u64 = 0x5A5A_0000_0000;
+/// Error numbers counted one by one (the kernel's are all below this).
+const ERRORS: usize = 128;
+
+/// What a child did, in memory it shares with the parent.
+#[repr(C)]
+struct Tally {
+    /// Calls issued, counted as each starts.
+    calls: AtomicU64,
+    /// The call in flight (its number + 1), 0 between calls.
+    in_call: AtomicU64,
+    /// The last call started: its number and arguments.
+    last: [AtomicU64; 7],
+    /// Calls that returned a value.
+    ok: AtomicU64,
+    /// Calls refused, by error number (the last counts any larger one).
+    refused: [AtomicU64; ERRORS],
+    /// File-system requests refused, by errno (`-p`).
+    refused_fs: [AtomicU64; ERRORS],
+    /// The child got through all its calls.
+    finished: AtomicU64,
+    /// Threads it made (any of them can end it, by faulting).
+    threads: AtomicU64,
+}
+
+/// What `putstr` may print: a tail of this line (so every print ends its
+/// line), never memory.
+const TEXT: &[u8] = b"fuzz: putstr\n";
+/// `putstr` buffers that are not mapped.
+const BAD_BUFFERS: &[u64] = &[0, 1 << 48, 0xFFFF_0000_4020_0000, u64::MAX - 4095, TALLY_VA + 0x1000_0000];
+
+/// How a seed ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Finished,
+    OwnCall,
+    Faulted,
+    Exited,
+}
+
+struct Options {
+    seed: u64,
+    count: u64,
+    seeds: Option<u64>,
+    seconds: Option<u64>,
+    workers: u64,
+    verbose: bool,
+    protocol: bool,
+}
+
+fn options() -> Result<Options, String> {
     let args = libchcore::args();
-    let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let count: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    // `-v`: print every call and its result, to pin down what a seed does.
-    let verbose = args.get(3).is_some_and(|a| a == "-v");
-    println!("fuzz: seed {seed}, {count} calls");
+    let mut o =
+        Options { seed: 1, count: 5000, seeds: None, seconds: None, workers: 1, verbose: false, protocol: false };
+    let mut plain = 0;
+    let mut it = args.iter().skip(1);
+    let number = |v: Option<&String>, what: &str| -> Result<u64, String> {
+        v.and_then(|s| s.parse().ok()).ok_or_else(|| format!("{what}: expected a number"))
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-v" => o.verbose = true,
+            "-p" => o.protocol = true,
+            "-s" => o.seeds = Some(number(it.next(), "-s")?),
+            "-t" => o.seconds = Some(number(it.next(), "-t")?),
+            "-j" => o.workers = number(it.next(), "-j")?.clamp(1, 16),
+            _ if plain == 0 => {
+                o.seed = number(Some(a), "SEED")?;
+                plain += 1;
+            }
+            _ if plain == 1 => {
+                o.count = number(Some(a), "COUNT")?;
+                plain += 1;
+            }
+            _ => return Err(format!("{a}: unexpected")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> i32 {
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("fuzz: {e}\nusage: fuzz SEED [COUNT] [-s SEEDS | -t SECONDS] [-j WORKERS] [-p] [-v]");
+            return 2;
+        }
+    };
+    let tallies = match map_tallies(o.workers) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fuzz: no tally pages: {e:?}");
+            return 1;
+        }
+    };
+    let what = if o.protocol { "requests to procmgr and tmpfs" } else { "system calls" };
+    println!("fuzz: seeds from {}, {} {what} each, {} at a time", o.seed, o.count, o.workers);
+    // What the requests may make is removed at the end: their directory,
+    // and anything new where a random path may land.
+    let watched = ["/", "/tmp"];
+    let names_before: Vec<Vec<String>> = watched.iter().map(|d| names(d)).collect();
+    if o.protocol {
+        let _ = fs::mkdir(PROTO_DIR);
+    }
+    let mut not_serving = Vec::new();
+    let start = sys::get_tick();
+    let more = |started: u64| match (o.seeds, o.seconds) {
+        (Some(n), _) => started < n,
+        (None, Some(s)) => sys::get_tick() - start < s * TICK_HZ,
+        (None, None) => started < 1,
+    };
+    let mut totals = Totals::default();
+    // Worker slot -> (pid, seed) of the child running there.
+    let mut running: Vec<Option<(u64, u64)>> = vec![None; o.workers as usize];
+    let mut started = 0u64;
+    let mut free_before = None;
+    let processes = process_count();
+    loop {
+        // Fill every idle slot while seeds remain; the first seed runs
+        // alone, and free memory is measured after it (procmgr's and the
+        // kernel's tables may grow for the first children).
+        for (w, slot) in running.iter_mut().enumerate() {
+            if slot.is_none() && more(started) && (started == 0 || free_before.is_some()) {
+                let seed = o.seed + started;
+                started += 1;
+                let tally = tallies[w];
+                tally.reset();
+                match process::fork() {
+                    Ok(0) if o.protocol => run_protocol(seed, o.count, tally, o.verbose && w == 0),
+                    Ok(0) => run_seed(seed, o.count, tally, o.verbose && w == 0),
+                    Ok(pid) => *slot = Some((pid, seed)),
+                    Err(e) => {
+                        eprintln!("fuzz: fork for seed {seed}: {e:?}");
+                        totals.unstarted += 1;
+                    }
+                }
+            }
+        }
+        if running.iter().all(Option::is_none) {
+            break;
+        }
+        let (pid, status) = match process::waitpid(None) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("fuzz: wait: {e:?}");
+                return 1;
+            }
+        };
+        let Some(w) = running.iter().position(|s| s.is_some_and(|(p, _)| p == pid)) else { continue };
+        let (_, seed) = running[w].take().unwrap_or_default();
+        let tally = tallies[w];
+        let (end, how) = ending(tally, status);
+        println!("fuzz: seed {seed}: {} calls ({}); {how}", tally.calls.load(Relaxed), refusals(&tally.counts()));
+        totals.add(tally, end);
+        if let Err(why) = still_serving() {
+            println!("fuzz: after seed {seed}, the servers do not serve: {why}");
+            not_serving.push(seed);
+        }
+        if free_before.is_none() {
+            free_before = Some((settled_free_memory(None, processes), held_by_processes()));
+        }
+    }
+    if o.protocol {
+        remove_tree(PROTO_DIR);
+    }
+    for (dir, before) in watched.iter().zip(&names_before) {
+        for name in names(dir).into_iter().filter(|n| !before.contains(n)) {
+            remove_tree(&format!("{}/{name}", dir.trim_end_matches('/')));
+        }
+    }
+    let (before, (held_before, tmpfs_before)) = free_before.unwrap_or_default();
+    let after = settled_free_memory(Some(before), processes);
+    let (held_after, tmpfs_after) = held_by_processes();
+    println!(
+        "fuzz: {} seeds, {} calls ({}); {} finished, {} ended during their own call, {} faulted, {} exited{}",
+        totals.seeds,
+        totals.calls,
+        refusals(&totals.counts),
+        totals.ends[0],
+        totals.ends[1],
+        totals.ends[2],
+        totals.ends[3],
+        if totals.unstarted > 0 { format!(", {} could not start", totals.unstarted) } else { String::new() },
+    );
+    // tmpfs keeps in its heap the pages of file data the requests wrote
+    // and removed: held, not lost, and not procmgr's tables.
+    let grew = (held_after - tmpfs_after.min(held_after)).saturating_sub(held_before - tmpfs_before.min(held_before));
+    println!(
+        "fuzz: free memory {} KiB after the first seed, {} KiB at the end; procmgr and the processes it runs \
+         hold {} KiB more (tmpfs {} KiB of it)",
+        before >> 10,
+        after >> 10,
+        held_after.saturating_sub(held_before) >> 10,
+        tmpfs_after.saturating_sub(tmpfs_before) >> 10
+    );
+    // Memory is free or some process's: a page that is neither is lost.
+    // procmgr's tables may grow a little with more children at once (a
+    // connection's buffer and page tables for each), never per call.
+    if after + held_after != before + held_before || grew > GROWTH_SLACK {
+        println!("fuzz: FAIL: memory lost");
+        return 1;
+    }
+    if !not_serving.is_empty() {
+        println!("fuzz: FAIL: the servers stopped serving after seeds {not_serving:?}");
+        return 1;
+    }
+    println!("fuzz: done, nothing lost");
+    0
+}
+
+/// How much procmgr's tables may grow from the first seed to the end: with
+/// several children at once it serves more connections at once.
+const GROWTH_SLACK: u64 = 64 << 10;
+
+/// What procmgr's account holds, procmgr and every process it started
+/// (accounts nest), less tmpfs's own pages (file data the requests wrote
+/// and removed may stay in its heap): as their `ps` lines say.
+fn held_by_processes() -> (u64, u64) {
+    let table = process::ps().unwrap_or_default();
+    let procs = chcore_proc::top::parse_ps(&table);
+    let mem = |f: &dyn Fn(&chcore_proc::top::Proc) -> bool| procs.iter().find(|p| f(p)).map_or(0, |p| p.mem_kib * 1024);
+    (mem(&|p| p.pid == 1), mem(&|p| p.name == "tmpfs"))
+}
+
+/// The names in directory `dir`.
+fn names(dir: &str) -> Vec<String> {
+    fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+}
+
+/// Processes in procmgr's table.
+fn process_count() -> usize {
+    process::ps().map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// Free memory once nothing is being given back any more: a child's pages
+/// return as procmgr reaps it, which may be just after `wait`, and a child
+/// may have forked (through procmgr's protocol, with random arguments)
+/// orphans that run on until their calls are done. Waits up to 20 s for
+/// the process table to hold `processes` again, then up to a second for
+/// free memory to be `want`, if given, else for two equal readings.
+fn settled_free_memory(want: Option<u64>, processes: usize) -> u64 {
+    for _ in 0..200 {
+        if process_count() <= processes {
+            break;
+        }
+        sys::sleep(10);
+    }
+    let mut last = sys::free_memory();
+    for _ in 0..100 {
+        sys::sleep(1);
+        let now = sys::free_memory();
+        if want.map_or(now == last, |w| now == w) {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+impl Tally {
+    fn reset(&self) {
+        let counters = [&self.calls, &self.in_call, &self.ok, &self.finished, &self.threads];
+        for a in counters.into_iter().chain(&self.last).chain(&self.refused).chain(&self.refused_fs) {
+            a.store(0, Relaxed);
+        }
+    }
+
+    /// [ok, refused by error number..., refused by errno...].
+    fn counts(&self) -> Vec<u64> {
+        core::iter::once(&self.ok).chain(&self.refused).chain(&self.refused_fs).map(|a| a.load(Relaxed)).collect()
+    }
+}
+
+/// One page per worker, mapped at `TALLY_VA` and up, shared with forked
+/// children (shared memory stays shared across fork).
+fn map_tallies(workers: u64) -> Result<Vec<&'static Tally>, Error> {
+    let pmo = sys::create_pmo(workers * 4096, PmoKind::Shm)?;
+    let mapped = sys::map_pmo(slot::SELF_CAP_GROUP, pmo, TALLY_VA, perm::READ | perm::WRITE);
+    let _ = sys::cap_delete(pmo);
+    mapped?;
+    Ok((0..workers)
+        .map(|w| {
+            // SAFETY: just mapped, read/write, a page per worker, never
+            // unmapped by this process; a `Tally` (all atomics, zero is a
+            // valid value) fits in a page and the page is page-aligned.
+            unsafe { &*((TALLY_VA + w * 4096) as *const Tally) }
+        })
+        .collect())
+}
+
+#[derive(Default)]
+struct Totals {
+    seeds: u64,
+    calls: u64,
+    counts: Vec<u64>,
+    ends: [u64; 4],
+    unstarted: u64,
+}
+
+impl Totals {
+    fn add(&mut self, t: &Tally, end: End) {
+        self.seeds += 1;
+        self.calls += t.calls.load(Relaxed);
+        let c = t.counts();
+        self.counts.resize(c.len(), 0);
+        for (sum, n) in self.counts.iter_mut().zip(c) {
+            *sum += n;
+        }
+        self.ends[end as usize] += 1;
+    }
+}
+
+/// "N ok, refused: Name N, ..." for [ok, refused by error...].
+fn refusals(counts: &[u64]) -> String {
+    let mut text = format!("{} ok", counts.first().copied().unwrap_or(0));
+    for (i, &c) in counts.iter().enumerate().skip(1).filter(|(_, c)| **c > 0) {
+        let name = if i <= ERRORS {
+            Error::from_result(-(i as i64)).map_or_else(|| format!("error {i}"), |e| format!("{e:?}"))
+        } else {
+            let n = i - ERRORS;
+            Errno::from_number(n as i32).map_or_else(|| format!("errno {n}"), |e| String::from(e.name()))
+        };
+        text.push_str(&format!(", {name} {c}"));
+    }
+    text
+}
+
+/// A call as `Name(arg, ...)` from its number and arguments.
+fn call_text(words: &[AtomicU64; 7]) -> String {
+    let n = words[0].load(Relaxed);
+    let name = if n & TO_PROCMGR != 0 {
+        format!("procmgr op {:#x}", n & !TO_PROCMGR)
+    } else if n & TO_TMPFS != 0 {
+        format!("tmpfs op {:#x}", n & !TO_TMPFS)
+    } else {
+        Syscall::from_number(n).map_or_else(|| format!("call {n}"), |c| format!("{c:?}"))
+    };
+    let args: Vec<String> = words[1..].iter().map(|a| format!("{:#x}", a.load(Relaxed))).collect();
+    format!("{name}({})", args.join(", "))
+}
+
+/// How the child behind `t` ended, in words.
+fn ending(t: &Tally, status: Status) -> (End, String) {
+    let calls = t.calls.load(Relaxed);
+    if t.finished.load(Relaxed) == 1 && status == Status::Exited(0) {
+        return (End::Finished, String::from("finished"));
+    }
+    // A thread it made may have faulted meanwhile: the kernel's line just
+    // before says which.
+    let threads = match t.threads.load(Relaxed) {
+        0 => String::new(),
+        n => format!(" (it had made {n} threads)"),
+    };
+    if t.in_call.load(Relaxed) != 0 {
+        return (End::OwnCall, format!("ended during its own call #{calls}: {}{threads}", call_text(&t.last)));
+    }
+    match status {
+        Status::Killed => (End::Faulted, format!("faulted after call #{calls}: {}{threads}", call_text(&t.last))),
+        Status::Exited(code) => (End::Exited, format!("exited with {code} after call #{calls}")),
+    }
+}
+
+/// Where a refusal `r` (negative) is counted.
+fn error_index(r: i64) -> usize {
+    usize::try_from(r.unsigned_abs()).unwrap_or(ERRORS).clamp(1, ERRORS) - 1
+}
+
+/// `Tally::last[0]` of a request to procmgr, or to tmpfs (`-p`): the
+/// operation with one of these bits.
+const TO_PROCMGR: u64 = 1 << 62;
+const TO_TMPFS: u64 = 1 << 61;
+/// The protocol fuzzer's working directory, removed at the end.
+const PROTO_DIR: &str = "/tmp/fuzz-protocol";
+/// Paths the protocol fuzzer puts in its requests (besides random bytes).
+const PATHS: &[&str] = &["f", "d", "d/x", "/tmp/fuzz-protocol/g", "..", "/bin/ls", "/", "/tests/bad.elf", "", "//x/"];
+
+/// The child of `-p`: `count` random requests to procmgr and to tmpfs.
+fn run_protocol(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
+    use chcore_fs::proto::FS_BASE;
+    use chcore_proc::proto;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut held: alloc::vec::Vec<u64> = alloc::vec![0, 1];
+    // Its own files go in the working directory; the console is not its:
+    // a console read would wait for a line nobody types.
+    let _ = fs::chdir(PROTO_DIR);
+    let session = fs::open("f", fs::O_RDWR | fs::O_CREAT).ok();
+    for fd in 0..3 {
+        let _ = process::close(fd);
+    }
+    for i in 0..count {
+        let pick = |rng: &mut Rng| match rng.next() % 4 {
+            0 => BOUNDARY[(rng.next() % BOUNDARY.len() as u64) as usize],
+            1 => rng.next() % 8,
+            2 => rng.next() % 0x1_0000,
+            _ => rng.next(),
+        };
+        let to_tmpfs = session.is_some() && rng.next().is_multiple_of(3);
+        let op = if to_tmpfs {
+            FS_BASE + rng.next() % 40
+        } else if rng.next().is_multiple_of(2) {
+            rng.next() % 28
+        } else {
+            FS_BASE + rng.next() % 24
+        };
+        let mut w = [pick(&mut rng), pick(&mut rng), pick(&mut rng)];
+        let mut input = Vec::new();
+        if rng.next().is_multiple_of(2) {
+            let p = PATHS[(rng.next() % PATHS.len() as u64) as usize];
+            input.extend_from_slice(p.as_bytes());
+            // The length goes where most operations take it.
+            w[0] = p.len() as u64;
+            if op == chcore_fs::proto::FS_OPEN {
+                w[1] = p.len() as u64;
+            }
+        } else {
+            input.extend((0..rng.next() % 64).map(|_| rng.next() as u8));
+        }
+        let op = match op {
+            // Ending other processes is not the protocol's to test here
+            // (the shell and this harness would go), nor waiting for a key.
+            proto::KILL | proto::TERMINATE | proto::KEY => proto::GETPID,
+            // Writes stay small: the point is the checks.
+            op => op,
+        };
+        if matches!(op, chcore_fs::proto::FS_WRITE | chcore_fs::proto::FS_PWRITE | chcore_fs::proto::FS_FTRUNCATE) {
+            w[0] %= 8192;
+            w[1] %= 1 << 20;
+        }
+        t.calls.fetch_add(1, Relaxed);
+        t.last[0].store(op | if to_tmpfs { TO_TMPFS } else { TO_PROCMGR }, Relaxed);
+        for (l, &x) in t.last[1..].iter().zip(w.iter().chain(&[0, 0, 0])) {
+            l.store(x, Relaxed);
+        }
+        t.in_call.store(1, Relaxed);
+        let r = match session {
+            Some(fd) if to_tmpfs => {
+                let handle = rng.next().is_multiple_of(3).then(|| pick(&mut rng));
+                fs::session_raw(fd, op, handle, [w[0], w[1]], &input).map(|v| v as i64).unwrap_or_else(Errno::to_result)
+            }
+            _ => procmgr_request([op, w[0], w[1], w[2]], &input),
+        };
+        t.in_call.store(0, Relaxed);
+        if r >= 0 {
+            t.ok.fetch_add(1, Relaxed);
+        } else if to_tmpfs
+            || chcore_fs::proto::is_fs_op(op)
+            || matches!(op, proto::CHDIR | proto::GETCWD | proto::MOUNTS)
+        {
+            // The file-system protocol's answers are errnos.
+            t.refused_fs[error_index(r)].fetch_add(1, Relaxed);
+        } else {
+            t.refused[error_index(r)].fetch_add(1, Relaxed);
+        }
+        if verbose {
+            println!("fuzz: #{i} {} -> {r}", call_text(&t.last));
+        }
+    }
+    t.finished.store(1, Relaxed);
+    process::exit(0)
+}
+
+/// One raw request to procmgr with `input` at the start of the buffer's
+/// data: its x0.
+fn procmgr_request(words: [u64; 4], input: &[u8]) -> i64 {
+    let buf = libchcore::abi::ipc::PROCMGR_BUF + libchcore::abi::ipc::DATA as u64;
+    // SAFETY: procmgr maps this process's connection buffer (read/write,
+    // BUF_SIZE bytes) at PROCMGR_BUF before it starts; its data area starts
+    // at DATA, and this thread is the only one calling procmgr.
+    let data = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, input.len()) };
+    data.copy_from_slice(input);
+    sys::ipc_call(slot::PROCMGR, words, 0).0
+}
+
+/// Whether procmgr and tmpfs still serve a well-formed client: `getpid`,
+/// `stat /`, and a spawned `true` that exits 0.
+fn still_serving() -> Result<(), String> {
+    if process::pid() == 0 {
+        return Err(String::from("getpid failed"));
+    }
+    fs::stat("/").map_err(|e| format!("stat /: {e}"))?;
+    let ran = process::spawn("true", &["true"], [0, 1, 2]).and_then(|p| process::waitpid(Some(p)));
+    match ran {
+        Ok((_, Status::Exited(0))) => Ok(()),
+        other => Err(format!("spawn true: {other:?}")),
+    }
+}
+
+/// Remove `path` and everything under it.
+fn remove_tree(path: &str) {
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries {
+            let child = format!("{path}/{}", e.name);
+            if e.kind == fs::FileType::Dir {
+                remove_tree(&child);
+            } else {
+                let _ = fs::unlink(&child);
+            }
+        }
+        let _ = fs::rmdir(path);
+    } else {
+        let _ = fs::unlink(path);
+    }
+}
+
+/// The child: `count` calls from `seed`, counted in `t`; then exit.
+fn run_seed(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut held: Vec<u64> = vec![0, 1];
     for i in 0..count {
         let n = rng.next() % Syscall::COUNT;
         let Some(call) = Syscall::from_number(n) else { continue };
@@ -81,13 +613,47 @@ fn main() -> i32 {
                 _ => rng.next(),
             };
         }
-        // Keep blocking calls short: a bounded sleep or wait, never forever.
         match call {
-            Syscall::Sleep => a[0] %= 3,
-            Syscall::Wait => a[1] %= 3,
+            // Keep blocking calls short: mostly no wait, at most a tick.
+            Syscall::Sleep => a[0] = u64::from(rng.next().is_multiple_of(8)),
+            Syscall::Wait => a[1] = u64::from(rng.next().is_multiple_of(8)),
+            // Text or a bad pointer, never this process's memory.
+            Syscall::Putstr => {
+                if rng.next().is_multiple_of(4) {
+                    let from = (rng.next() % TEXT.len() as u64) as usize;
+                    a[0] = TEXT[from..].as_ptr() as u64;
+                    a[1] = (TEXT.len() - from) as u64;
+                } else {
+                    a[0] = BAD_BUFFERS[(rng.next() % BAD_BUFFERS.len() as u64) as usize];
+                }
+            }
+            // procmgr's KILL and TERMINATE would end processes that are
+            // not the fuzzer's (the shell, this harness): a random request
+            // to procmgr that is one of them asks for its pid instead.
+            Syscall::IpcCall if a[0] == slot::PROCMGR => {
+                let op = a[1];
+                if op == chcore_proc::proto::KILL || op == chcore_proc::proto::TERMINATE {
+                    a[1] = chcore_proc::proto::GETPID;
+                }
+            }
             _ => {}
         }
+        t.calls.fetch_add(1, Relaxed);
+        t.last[0].store(n, Relaxed);
+        for (w, &x) in t.last[1..].iter().zip(&a) {
+            w.store(x, Relaxed);
+        }
+        t.in_call.store(n + 1, Relaxed);
         let r = sys::raw(call, a);
+        t.in_call.store(0, Relaxed);
+        if r >= 0 {
+            t.ok.fetch_add(1, Relaxed);
+            if call == Syscall::CreateThread {
+                t.threads.fetch_add(1, Relaxed);
+            }
+        } else {
+            t.refused[error_index(r)].fetch_add(1, Relaxed);
+        }
         if verbose {
             println!("fuzz: #{i} {call:?}{a:x?} -> {r}");
         }
@@ -107,10 +673,7 @@ fn main() -> i32 {
         {
             held.push(r as u64);
         }
-        if i % 2000 == 0 {
-            println!("fuzz: {i} calls");
-        }
     }
-    println!("fuzz: seed {seed} done");
-    0
+    t.finished.store(1, Relaxed);
+    process::exit(0)
 }

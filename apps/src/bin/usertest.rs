@@ -16,8 +16,8 @@ use libchcore::{println, sys, Error};
 
 libchcore::entry!(main);
 
-use libchcore::check;
 use libchcore::testing::TestResult;
+use libchcore::{check, expect};
 
 /// A test: id, name, body.
 type Test = (&'static str, &'static str, fn() -> TestResult);
@@ -34,7 +34,7 @@ const TESTS: &[Test] = &[
     ("PROC009", "kill ends a blocked process", kill_blocked),
     ("PROC010", "100 fork/exit/wait rounds lose no memory", fork_rounds),
     ("PROC011", "fork shares memory copy-on-write", fork_copy_on_write),
-    ("PROC012", "the system call fuzzer cannot hurt the kernel or procmgr", fuzz_children),
+    ("PROC012", "the system call and protocol fuzzers cannot hurt the kernel, procmgr or tmpfs", fuzz_children),
     ("PROC013", "a fork bomb is stopped with NoMemory, and all comes back", fork_bomb),
     ("PROC014", "an IPC call and return carry no registers across", ipc_registers),
     ("PROC015", "two writers and two readers on one pipe: every byte once, then end of file", pipe_crowd),
@@ -45,6 +45,7 @@ const TESTS: &[Test] = &[
         "a handler waiting under a lock when its client goes is woken, and its server serves on",
         handler_woken,
     ),
+    ("PROC019", "terminate: a handler tidies up and picks the status; without one, 143; kill -9 wins", terminate_cases),
 ];
 
 fn main() -> i32 {
@@ -364,6 +365,54 @@ fn kill_blocked() -> TestResult {
     Ok(())
 }
 
+/// A forked child that asked to hear of terminate requests (with
+/// `handler`) or not, and says so on a pipe before it sleeps for ever.
+fn waiting_child(handler: Option<fn() -> i32>) -> Result<u64, String> {
+    let (r, w) = process::pipe().map_err(e("pipe"))?;
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let asked = handler.map_or(Ok(()), process::on_terminate);
+        let _ = process::write(w, &[u8::from(asked.is_ok())]);
+        loop {
+            sys::sleep(1000);
+        }
+    }
+    let mut ready = [0u8; 1];
+    let got = process::read(r, &mut ready);
+    let _ = process::close(r);
+    let _ = process::close(w);
+    check!(got == Ok(1) && ready[0] == 1, "the child could not ask: {got:?} {ready:?}");
+    Ok(pid)
+}
+
+fn terminate_cases() -> TestResult {
+    let status = |pid| process::waitpid(Some(pid)).map(|r| r.1).map_err(e("wait"));
+    // Asked: the handler runs (it may tidy up) and its value is the status.
+    let pid = waiting_child(Some(|| 7))?;
+    process::terminate(pid).map_err(e("terminate"))?;
+    expect!(status(pid), Ok(Status::Exited(7)));
+    // Not asked: it ends at once, as a POSIX shell shows SIGTERM's end.
+    let pid = waiting_child(None)?;
+    process::terminate(pid).map_err(e("terminate"))?;
+    expect!(status(pid), Ok(Status::Exited(143)));
+    // kill ends even one that asked, and its handler never runs.
+    let pid = waiting_child(Some(|| 7))?;
+    process::kill(pid).map_err(e("kill"))?;
+    expect!(status(pid), Ok(Status::Killed));
+    // Asking twice is refused; the refusals of kill hold.
+    let pid = process::fork().map_err(e("fork"))?;
+    if pid == 0 {
+        let first = process::on_terminate(|| 0);
+        let second = process::on_terminate(|| 0);
+        process::exit(i32::from(first.is_ok() && second == Err(Error::Busy)));
+    }
+    expect!(status(pid), Ok(Status::Exited(1)));
+    expect!(process::terminate(1), Err(Error::InvalidArgument));
+    expect!(process::terminate(process::pid()), Err(Error::InvalidArgument));
+    expect!(process::terminate(pid), Err(Error::NotFound));
+    Ok(())
+}
+
 fn fork_rounds() -> TestResult {
     let round = || -> TestResult {
         let pid = process::fork().map_err(e("fork"))?;
@@ -417,22 +466,28 @@ fn fork_copy_on_write() -> TestResult {
 /// the memory they used must come back.
 fn fuzz_children() -> TestResult {
     let before = sys::free_memory();
-    for seed in 1..=FUZZ_SEEDS {
-        let seed_s = alloc::format!("{seed}");
-        let pid = process::spawn("fuzz", &["fuzz", &seed_s, FUZZ_CALLS], [0, 1, 2]).map_err(e("spawn fuzz"))?;
-        let (_, status) = process::waitpid(Some(pid)).map_err(e("wait fuzz"))?;
-        println!("fuzz seed {seed}: {status:?}");
-    }
+    // The fuzzer runs each seed as a child of its own, accounts for it, and
+    // fails if memory was lost across them (its lines say what each did).
+    let pid =
+        process::spawn("fuzz", &["fuzz", "1", FUZZ_CALLS, "-s", FUZZ_SEEDS], [0, 1, 2]).map_err(e("spawn fuzz"))?;
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait fuzz"))?;
+    check!(status == Status::Exited(0), "the fuzzer ended {status:?}");
     sys::sleep(5);
     let after = sys::free_memory();
     check!(process::pid() > 1, "procmgr stopped answering");
     // procmgr's own heap grows on demand and keeps its pages, so allow a few;
     // everything the fuzzers' processes held must have come back.
     check!(before.saturating_sub(after) < 64 * 1024, "free memory {before} before the fuzzers, {after} after");
+    // Then random requests to procmgr and tmpfs (`-p`), after each seed of
+    // which both must still serve. (tmpfs may keep the pages of the file
+    // data they wrote in its heap: the fuzzer's own account allows that.)
+    let pid = process::spawn("fuzz", &["fuzz", "1", "1000", "-s", "4", "-p"], [0, 1, 2]).map_err(e("spawn fuzz"))?;
+    let (_, status) = process::waitpid(Some(pid)).map_err(e("wait fuzz"))?;
+    check!(status == Status::Exited(0), "the protocol fuzzer ended {status:?}");
     Ok(())
 }
 
-const FUZZ_SEEDS: u64 = 8;
+const FUZZ_SEEDS: &str = "8";
 const FUZZ_CALLS: &str = "3000";
 
 /// A fork bomb: `procs bomb`, a small process that forks until refused.

@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod args;
 pub mod cpio;
+pub mod editor;
 pub mod lock;
 pub mod opts;
 pub mod pipe;

@@ -54,8 +54,11 @@ pub const PS: u64 = 15;
 /// ring's lock.
 pub const PIPE_SHARE: u64 = 16;
 /// One key from the console, raw (no echo, no line editing), waiting at
-/// most words[0] ticks (`u64::MAX`: for ever): returns
-/// the byte, or `Timeout`.
+/// most words[0] ticks (`u64::MAX`: for ever): returns the byte and, in
+/// words[0], how many times Ctrl-C has been pressed; or `Timeout`, or
+/// `Interrupted` once that count differs from words[1] (`u64::MAX`: the
+/// count when the call arrives). A line editor passes back the count each
+/// key came with, so a Ctrl-C between two of its calls is not missed.
 pub const KEY: u64 = 17;
 
 /// A second descriptor for what fd words[1] refers to (the lowest free
@@ -80,6 +83,24 @@ pub const SESSION: u64 = 22;
 /// number, as a POSIX shell reports it). A count of 0 clears it. `NotFound`
 /// for a pid that is not the caller's running child.
 pub const FOREGROUND: u64 = 23;
+/// Raw mode for the console: words = [1 on, 0 off]. While the caller (and
+/// only it) has it, Ctrl-C is a key like any other for its `KEY` calls
+/// (0x03), not an interrupt: nothing is ended. It ends when the caller
+/// turns it off or ends. `Busy` if another running process has it.
+pub const RAW: u64 = 24;
+/// The caller asks to hear of terminate requests (`TERMINATE`): procmgr
+/// makes a notification, keeps the right to notify it and puts one to
+/// wait on in the caller (its slot is the answer). `Busy` if it already
+/// has one. exec drops it (the new image has not asked).
+pub const TERM_NOTIFY: u64 = 25;
+/// A polite request that process words[0] end: if it asked to hear of it
+/// (`TERM_NOTIFY`), its notification is signalled and it ends itself,
+/// with the status it chooses; otherwise it ends at once with status
+/// `TERMINATED`. The same refusals as `KILL`.
+pub const TERMINATE: u64 = 26;
+/// Status of a process ended by a terminate request it did not handle
+/// (128 + SIGTERM's number, as a POSIX shell reports it).
+pub const TERMINATED: i32 = 143;
 /// Status of a process ended by Ctrl-C.
 pub const INTERRUPTED: i32 = 130;
 

@@ -40,8 +40,6 @@ pub enum ParseError {
     BadDup,
     /// A redirection of an fd other than 0, 1 or 2 (`3>f`).
     BadFd,
-    /// A single `&`: running a command in the background is not here yet.
-    Background,
 }
 
 impl fmt::Display for ParseError {
@@ -52,7 +50,6 @@ impl fmt::Display for ParseError {
             ParseError::MissingFileName => "redirection without a file name",
             ParseError::BadDup => "bad fd after >& or <&: only 0, 1 and 2 exist",
             ParseError::BadFd => "only fds 0, 1 and 2 can be redirected",
-            ParseError::Background => "background jobs (&) are not supported yet",
         })
     }
 }
@@ -265,7 +262,7 @@ pub fn parse(line: &str, last_status: i32) -> Result<Vec<Command>, ParseError> {
 /// How a command list goes on after one of its pipelines (POSIX sh, XCU
 /// 2.9.3): `;` (or the end of the line) runs the next one whatever
 /// happened, `&&` only if this one succeeded (status 0), `||` only if it
-/// failed.
+/// failed; `&` runs this one in the background and the next at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Then {
     /// `;` or the end of the line.
@@ -274,6 +271,9 @@ pub enum Then {
     IfOk,
     /// `||`.
     IfFailed,
+    /// `&`: this pipeline runs in the background (unlike POSIX sh, `a && b &`
+    /// puts only `b` there).
+    Background,
 }
 
 /// One pipeline of a command list, as written: it is parsed (with
@@ -292,7 +292,7 @@ pub struct Step {
 /// status as it was: `false && a || b` runs `b`.
 pub fn runs(then: Then, status: i32) -> bool {
     match then {
-        Then::Always => true,
+        Then::Always | Then::Background => true,
         Then::IfOk => status == 0,
         Then::IfFailed => status != 0,
     }
@@ -302,7 +302,7 @@ pub fn runs(then: Then, status: i32) -> bool {
 /// `&&` and `||`. An unquoted `#` that begins a word starts a comment,
 /// which runs to the end of the line. A list may end in `;`, not in `&&`
 /// or `||`, and no step may be empty (`; ls`, `a && && b`: EmptyCommand).
-/// A single `&` (run in the background) is refused.
+/// A single `&` ends a step that runs in the background (`Then::Background`).
 pub fn split_list(line: &str) -> Result<Vec<Step>, ParseError> {
     let mut steps = Vec::new();
     let mut text = String::new();
@@ -334,13 +334,13 @@ pub fn split_list(line: &str) -> Result<Vec<Step>, ParseError> {
             '&' if chars.peek() == Some(&'&') => Some(Then::IfOk),
             // `>&2`, `<&0`: a redirection, not a job.
             '&' if text.ends_with(['>', '<']) => None,
-            '&' => return Err(ParseError::Background),
+            '&' => Some(Then::Background),
             '|' if chars.peek() == Some(&'|') => Some(Then::IfFailed),
             _ => None,
         };
         match op {
             Some(then) => {
-                if then != Then::Always {
+                if matches!(then, Then::IfOk | Then::IfFailed) {
                     chars.next();
                 }
                 finish(&mut text, then)?;
@@ -361,7 +361,7 @@ pub fn split_list(line: &str) -> Result<Vec<Step>, ParseError> {
     }
     if !text.trim().is_empty() {
         finish(&mut text, Then::Always)?;
-    } else if last != Then::Always {
+    } else if matches!(last, Then::IfOk | Then::IfFailed) {
         return Err(ParseError::EmptyCommand);
     }
     Ok(steps)
@@ -405,11 +405,21 @@ mod tests {
     }
 
     #[test]
+    fn ampersand_puts_a_pipeline_in_the_background() {
+        use Then::*;
+        assert_eq!(steps("sleep 1 &"), st(&[("sleep 1", Background)]));
+        assert_eq!(steps("a | b & c"), st(&[("a | b", Background), ("c", Always)]));
+        assert_eq!(steps("a & b && c &"), st(&[("a", Background), ("b", IfOk), ("c", Background)]));
+        // Not a job: `&&`, a quoted `&`, a redirection's `>&`.
+        assert_eq!(steps("echo '&' 2>&1"), st(&[("echo '&' 2>&1", Always)]));
+        assert!(runs(Background, 1));
+    }
+
+    #[test]
     fn bad_lists_are_refused() {
-        for line in ["; ls", "a && && b", "a &&", "a ||", "a ;; b", "|| b"] {
+        for line in ["; ls", "a && && b", "a &&", "a ||", "a ;; b", "|| b", "& b", "a & & b", "a &;"] {
             assert_eq!(split_list(line), Err(ParseError::EmptyCommand), "{line:?}");
         }
-        assert_eq!(split_list("sleep 1 &"), Err(ParseError::Background));
         assert_eq!(split_list("echo 'open; b"), Err(ParseError::UnterminatedQuote));
     }
 

@@ -72,14 +72,46 @@ pub(super) fn op_foreground(pid: u64, count: u64, data: &[u8]) -> Result<Reply, 
     Ok(ok(0, [0; 3]))
 }
 
+/// The process with the console in raw mode (`proto::RAW`; 0: none).
+static RAW_OWNER: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// A Ctrl-C that came in raw mode, for the owner's next key.
+static RAW_CTRL_C: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether a running process has the console in raw mode: its pid.
+fn raw_owner() -> Option<u64> {
+    let owner = RAW_OWNER.load(core::sync::atomic::Ordering::SeqCst);
+    (owner != 0 && running(owner)).then_some(owner)
+}
+
+/// `proto::RAW`: raw mode on (`on` = 1) or off for `pid`.
+pub(super) fn op_raw(pid: u64, on: u64) -> Result<Reply, Error> {
+    use core::sync::atomic::Ordering::SeqCst;
+    if on == 1 {
+        if raw_owner().is_some_and(|o| o != pid) {
+            return Err(Error::Busy);
+        }
+        RAW_CTRL_C.store(false, SeqCst);
+        RAW_OWNER.store(pid, SeqCst);
+    } else if RAW_OWNER.load(SeqCst) == pid {
+        RAW_OWNER.store(0, SeqCst);
+    }
+    Ok(ok(0, [0; 3]))
+}
+
 /// The thread that answers Ctrl-C (the kernel keeps it out of the console
 /// input and notifies `ROOT_CONSOLE_INTERRUPT`): it shows `^C`, ends the
 /// foreground job and everything it started (status 130), and makes a
-/// console read in progress give up its line.
+/// console read in progress give up its line. In raw mode it only hands
+/// the key to the raw reader.
 pub(super) extern "C" fn interrupter(_: u64) -> ! {
     loop {
         if sys::wait(slot::ROOT_CONSOLE_INTERRUPT, None).is_err() {
             sys::thread_exit();
+        }
+        if raw_owner().is_some() {
+            RAW_CTRL_C.store(true, core::sync::atomic::Ordering::SeqCst);
+            let _ = sys::notify(slot::ROOT_CONSOLE_INPUT);
+            continue;
         }
         let _ = sys::putstr(b"^C\n");
         INTERRUPTS.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
@@ -200,7 +232,8 @@ pub(super) fn op_dup2(pid: u64, old: u64, new: u64) -> Result<Reply, Error> {
 
 pub(super) fn op_list(out: &mut [u8]) -> Reply {
     let mut n = 0;
-    for e in RAMDISK.get().map(|r| r.entries()).unwrap_or(&[]) {
+    // The programs in /bin: the test programs (`tests/...`) are not the user's.
+    for e in RAMDISK.get().map(|r| r.entries()).unwrap_or(&[]).iter().filter(|e| !e.name.contains('/')) {
         let name = e.name.as_bytes();
         if n + name.len() + 1 > out.len() {
             break;
@@ -230,11 +263,12 @@ pub(super) fn op_ps(out: &mut [u8]) -> Reply {
     ok(n as u64, [0; 3])
 }
 
-/// One raw console key for `pid` within `ticks` (see `proto::KEY`).
-pub(super) fn op_key(pid: u64, ticks: u64) -> Result<Reply, Error> {
+/// One raw console key for `pid` within `ticks`, unless Ctrl-C has been
+/// pressed since count `since` (see `proto::KEY`).
+pub(super) fn op_key(pid: u64, ticks: u64, since: u64) -> Result<Reply, Error> {
     let deadline = if ticks == u64::MAX { None } else { Some(sys::get_tick().saturating_add(ticks)) };
-    let presses = INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
-    console_byte(pid, deadline, presses).map(|c| ok(u64::from(c), [0; 3]))
+    let presses = if since == u64::MAX { INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) } else { since };
+    console_byte(pid, deadline, presses).map(|c| ok(u64::from(c), [presses, 0, 0]))
 }
 
 /// The next console byte for process `pid`, waiting for input until tick
@@ -243,6 +277,9 @@ pub(super) fn op_key(pid: u64, ticks: u64) -> Result<Reply, Error> {
 /// `Interrupted` once Ctrl-C has been pressed more than `presses` times.
 pub(super) fn console_byte(pid: u64, deadline: Option<u64>, presses: u64) -> Result<u8, Error> {
     loop {
+        if raw_owner() == Some(pid) && RAW_CTRL_C.swap(false, core::sync::atomic::Ordering::SeqCst) {
+            return Ok(0x03);
+        }
         if INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) != presses {
             return Err(Error::Interrupted);
         }

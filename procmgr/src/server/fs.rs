@@ -46,32 +46,57 @@ fn now() -> u64 {
     sys::get_tick() / libchcore::abi::TICK_HZ
 }
 
-/// Start tmpfs and build the mount table: tmpfs at `/` (with `/bin` and
-/// `/tmp` made in it), the ramdisk at `/bin`. Without tmpfs the ramdisk is
-/// still there; files elsewhere answer EIO.
-pub(super) fn init(ramdisk: &'static Archive<'static>) {
-    let files: Vec<(&'static str, &'static [u8])> = ramdisk.entries().iter().map(|e| (e.name, e.data)).collect();
-    let ramfs = match RoFs::new(files, 0) {
-        Ok(fs) => fs,
-        Err(e) => {
-            libchcore::println!("procmgr: the ramdisk's names cannot be files ({e}); /bin is empty");
-            RoFs::new(Vec::new(), 0).unwrap_or_else(|_| unreachable!("an empty list has no bad names"))
+/// Where the ramdisk's test and benchmark programs are packed (as
+/// `tests/NAME`); they appear at `/tests`, out of `/bin`'s way.
+pub(super) const TESTS_PREFIX: &str = "tests/";
+
+/// The ramdisk's files under `prefix` (its own name stripped) as a
+/// read-only file system.
+fn ramdisk_part(ramdisk: &'static Archive<'static>, prefix: &str, at: &str) -> RoFs<'static> {
+    let files = ramdisk.entries().iter().filter_map(|e| {
+        let name = e.name.strip_prefix(prefix)?;
+        // `/bin` takes the names with no directory in them.
+        (!prefix.is_empty() || !name.contains('/')).then_some((name, e.data))
+    });
+    RoFs::new(files, 0).unwrap_or_else(|e| {
+        libchcore::println!("procmgr: the ramdisk's names cannot be files ({e}); {at} is empty");
+        RoFs::new(Vec::new(), 0).unwrap_or_else(|_| unreachable!("an empty list has no bad names"))
+    })
+}
+
+/// The name in the ramdisk of the file at absolute path `p`, if it is
+/// under `/bin` or `/tests`.
+pub(super) fn ramdisk_name(p: &Path) -> Option<String> {
+    for (dir, prefix) in [("/bin", ""), ("/tests", TESTS_PREFIX)] {
+        if let Some(rel) = p.relative_to(&path(dir)) {
+            return rel.as_str().strip_prefix('/').filter(|n| !n.is_empty()).map(|n| alloc::format!("{prefix}{n}"));
         }
-    };
+    }
+    None
+}
+
+/// Start tmpfs and build the mount table: tmpfs at `/` (with `/bin`,
+/// `/tests` and `/tmp` made in it), the ramdisk's programs at `/bin`, its
+/// test programs at `/tests`. Without tmpfs the ramdisk is still there;
+/// files elsewhere answer EIO.
+pub(super) fn init(ramdisk: &'static Archive<'static>) {
+    let bin = ramdisk_part(ramdisk, "", "/bin");
+    let tests = ramdisk_part(ramdisk, TESTS_PREFIX, "/tests");
     let tmpfs = start_server("tmpfs");
     let mounts = MOUNTS.call_once(|| {
         alloc::vec![
-            Mount { at: path("/bin"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(ramfs, MAX_OPEN))) },
+            Mount { at: path("/bin"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(bin, MAX_OPEN))) },
+            Mount { at: path("/tests"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(tests, MAX_OPEN))) },
             Mount { at: Path::root(), backend: Backend::Server { name: "tmpfs", conn: Mutex::new(tmpfs) } },
         ]
     });
-    let root = &mounts[1];
-    for dir in ["/bin", "/tmp"] {
+    let Some(root) = mounts.iter().find(|m| m.at.is_root()) else { return };
+    for dir in ["/bin", "/tests", "/tmp"] {
         let _ = exchange(root, [fsp::FS_MKDIR, dir.len() as u64, 0, 0], dir.as_bytes(), &mut []);
     }
     // The ramdisk's other files (the motd) start out in `/`, where a new
     // shell is, as writable copies.
-    for e in ramdisk.entries().iter().filter(|e| !e.data.starts_with(b"\x7fELF")) {
+    for e in ramdisk.entries().iter().filter(|e| !e.data.starts_with(b"\x7fELF") && !e.name.contains('/')) {
         if let Err(err) = copy_in(root, e.name, e.data) {
             libchcore::println!("procmgr: cannot copy {} to /: {err}", e.name);
         }
@@ -398,7 +423,8 @@ pub(super) fn op_fs(pid: u64, req: &mut Request) -> Reply {
 /// Each `/bin` file's pages as a PMO (a slice of the ramdisk), made at its
 /// first `mmap` and kept: a reply's capability is a copy, so procmgr must
 /// keep the one it gives from (one per file, at most).
-static RAMDISK_MAPS: Mutex<BTreeMap<u64, Slot>> = Mutex::new(BTreeMap::new());
+/// Keyed by the mount (`/bin`, `/tests`) and the inode.
+static RAMDISK_MAPS: Mutex<BTreeMap<(usize, u64), Slot>> = Mutex::new(BTreeMap::new());
 
 /// `FS_MMAP` of descriptor `words[1]`, a file procmgr serves itself (`/bin`):
 /// the reply carries a read-only PMO over the file's pages in the ramdisk
@@ -416,7 +442,8 @@ fn mmap_ramdisk(pid: u64, req: &mut Request) -> Result<Answer, Errno> {
     chcore_fs::mapped::may_map(readable, false, req.words[2] == 1)?;
     let data = vfs.fs().contents(ino)?;
     let mut maps = RAMDISK_MAPS.lock();
-    let pmo = match maps.get(&ino) {
+    let key = (core::ptr::from_ref(m) as usize, ino);
+    let pmo = match maps.get(&key) {
         Some(&pmo) => pmo,
         None => {
             let offset = (data.as_ptr() as u64).checked_sub(RAMDISK_VA).ok_or(Errno::ENODEV)?;
@@ -426,7 +453,7 @@ fn mmap_ramdisk(pid: u64, req: &mut Request) -> Result<Answer, Errno> {
             let pages = (data.len() as u64).div_ceil(4096) * 4096;
             let rights = Rights::MAP.union(Rights::READ).union(Rights::COPY);
             let pmo = sys::pmo_slice(slot::ROOT_RAMDISK, offset, pages, rights).map_err(libchcore::fs::errno_of)?;
-            maps.insert(ino, pmo);
+            maps.insert(key, pmo);
             pmo
         }
     };

@@ -17,21 +17,23 @@ const PROGRAM_FILE_MAX: usize = 16 << 20;
 const SCRIPT_LINE_MAX: usize = 128;
 
 /// The program `path` names for process `pid`: a bare name is looked up in
-/// `/bin` (the search path); a path with a slash is taken from `pid`'s
-/// working directory, from the ramdisk under `/bin` and read from its file
-/// system elsewhere (any regular file can be run; there are no modes).
+/// `/bin`, then `/tests` (the search path); a path with a slash is taken
+/// from `pid`'s working directory, from the ramdisk under `/bin` and
+/// `/tests` and read from its file system elsewhere (any regular file can
+/// be run; there are no modes).
 /// `NotFound` for no such file, `NoRights` for a directory, `NoMemory` for
 /// a file over 16 MiB.
 pub(super) fn program(pid: u64, path: &str) -> Result<Image, Error> {
     let in_ramdisk = |name: &str| RAMDISK.get().and_then(|r| r.find(name)).map(|e| Cow::Borrowed(e.data));
     if !path.contains('/') {
-        return in_ramdisk(path).ok_or(Error::NotFound);
+        return in_ramdisk(path)
+            .or_else(|| in_ramdisk(&alloc::format!("{}{path}", fs::TESTS_PREFIX)))
+            .ok_or(Error::NotFound);
     }
     let cwd = TABLE.lock().procs.get(&pid).map_or_else(fs::root_cwd, |p| p.cwd.clone());
     let full = chcore_fs::path::normalize(cwd.as_str(), path).map_err(|_| Error::NotFound)?;
-    let bin = chcore_fs::Path::parse("/bin").map_err(|_| Error::NotFound)?;
-    if let Some(rel) = full.relative_to(&bin) {
-        return rel.as_str().strip_prefix('/').and_then(in_ramdisk).ok_or(Error::NotFound);
+    if let Some(name) = fs::ramdisk_name(&full) {
+        return in_ramdisk(&name).ok_or(Error::NotFound);
     }
     fs::read_whole(&full, PROGRAM_FILE_MAX).map(Cow::Owned).map_err(|e| match e {
         Errno::EFBIG => Error::NoMemory,
@@ -190,6 +192,7 @@ pub(super) fn register(badge: u64, ppid: u64, name: &str, group: Slot, fds: Fds)
             exit_code: None,
             orphan,
             child_note: None,
+            term_note: None,
         },
     );
     t.kids.entry(ppid).or_default().all.insert(pid);

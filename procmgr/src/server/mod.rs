@@ -214,6 +214,8 @@ struct Process {
     orphan: bool,
     /// Notified when one of its children becomes a zombie (made on its first wait).
     child_note: Option<Slot>,
+    /// Notified by a terminate request, if it asked (`proto::TERM_NOTIFY`).
+    term_note: Option<Slot>,
 }
 
 struct Table {
@@ -401,6 +403,8 @@ fn handle(req: &mut Request) -> Reply {
         }
         proto::WAIT => op_wait(pid, a, b != 0),
         proto::KILL => op_kill(pid, a),
+        proto::TERMINATE => op_terminate(pid, a),
+        proto::TERM_NOTIFY => op_term_notify(pid),
         proto::GETPID => Ok(ok(pid, [TABLE.lock().procs.get(&pid).map_or(0, |p| p.ppid), 0, 0])),
         proto::PIPE => op_pipe(pid),
         proto::READ | proto::WRITE => {
@@ -423,9 +427,10 @@ fn handle(req: &mut Request) -> Reply {
         proto::LIST => Ok(op_list(req.data)),
         proto::PS => Ok(op_ps(req.data)),
         proto::PIPE_SHARE => op_pipe_share(pid, a, req),
-        proto::KEY => op_key(pid, a),
+        proto::KEY => op_key(pid, a, b),
         proto::SESSION => fs::op_session(pid, a),
         proto::FOREGROUND => op_foreground(pid, a, req.data),
+        proto::RAW => op_raw(pid, a),
         _ => Err(Error::NoSyscall),
     };
     result.unwrap_or_else(err)

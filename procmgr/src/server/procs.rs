@@ -174,7 +174,7 @@ pub(super) fn became_zombie(t: &mut Table, pid: u64) {
 pub(super) fn forget(t: &mut Table, pid: u64) -> Option<Process> {
     let p = t.remove(pid)?;
     let _ = sys::cap_delete(p.group);
-    if let Some(n) = p.child_note {
+    for n in [p.child_note, p.term_note].into_iter().flatten() {
         let _ = sys::cap_delete(n);
     }
     Some(p)
@@ -240,6 +240,10 @@ pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Er
         let mut t = TABLE.lock();
         let p = t.procs.get_mut(&pid).ok_or(Error::InvalidArgument)?;
         let old = core::mem::replace(&mut p.group, group);
+        // The new image has not asked to hear of terminate requests.
+        if let Some(n) = p.term_note.take() {
+            let _ = sys::cap_delete(n);
+        }
         p.name = String::from(name);
         p.badge = badge;
         t.badges.remove(old_badge);
@@ -303,6 +307,12 @@ pub(super) fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error
 }
 
 pub(super) fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
+    end(pid, target, None)
+}
+
+/// End `target` for `pid` (`KILL`, or `TERMINATE` with the status it
+/// ends with): never procmgr, the caller or a file server.
+fn end(pid: u64, target: u64, status: Option<i32>) -> Result<Reply, Error> {
     if target == ROOT_PID || target == pid {
         return Err(Error::InvalidArgument);
     }
@@ -312,11 +322,56 @@ pub(super) fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
     }
     let group = {
         let mut t = TABLE.lock();
-        let group =
-            t.procs.get(&target).filter(|p| p.state == State::Running).map(|p| p.group).ok_or(Error::NotFound)?;
+        let p = t.procs.get_mut(&target).filter(|p| p.state == State::Running).ok_or(Error::NotFound)?;
+        if status.is_some() {
+            p.exit_code = status;
+        }
+        let group = p.group;
         t.suspect(target);
         group
     };
     sys::cap_group_kill(group)?;
     Ok(ok(0, [0; 3]))
+}
+
+/// `proto::TERMINATE`: signal `target`'s terminate notification if it has
+/// one, else end it with `TERMINATED`.
+pub(super) fn op_terminate(pid: u64, target: u64) -> Result<Reply, Error> {
+    if target == ROOT_PID || target == pid {
+        return Err(Error::InvalidArgument);
+    }
+    let note = TABLE.lock().procs.get(&target).filter(|p| p.state == State::Running).and_then(|p| p.term_note);
+    match note {
+        Some(n) if !fs::is_server(target) => sys::notify(n).map(|_| ok(0, [0; 3])),
+        _ => end(pid, target, Some(proto::TERMINATED)),
+    }
+}
+
+/// `proto::TERM_NOTIFY`: a notification `pid` waits on for terminate
+/// requests; answers its slot in `pid`.
+pub(super) fn op_term_notify(pid: u64) -> Result<Reply, Error> {
+    let group = {
+        let t = TABLE.lock();
+        let p = t.procs.get(&pid).ok_or(Error::InvalidArgument)?;
+        if p.term_note.is_some() {
+            return Err(Error::Busy);
+        }
+        p.group
+    };
+    let note = sys::create_notification()?;
+    let theirs = match sys::cap_copy(note, group, Rights::READ) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = sys::cap_delete(note);
+            return Err(e);
+        }
+    };
+    match TABLE.lock().procs.get_mut(&pid) {
+        Some(p) if p.term_note.is_none() => p.term_note = Some(note),
+        _ => {
+            let _ = sys::cap_delete(note);
+            return Err(Error::Busy);
+        }
+    }
+    Ok(ok(theirs, [0; 3]))
 }
