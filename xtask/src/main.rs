@@ -342,7 +342,11 @@ fn fuzz_cmd(o: Opts) -> Result<(), String> {
         &["fuzz: done, nothing lost\n", "fuzz: done, nothing lost\n", "fuzz-survived\n"],
         systests::judge::Ending::StillRunning,
     );
-    match systests::judge::judge(&run, &expect) {
+    let verdict = systests::judge::judge(&run, &expect).and_then(|()| match run.output.contains("fuzz: FAIL") {
+        true => Err(vec![String::from("the fuzzer reports a failure (its `fuzz: FAIL` line)")]),
+        false => Ok(()),
+    });
+    match verdict {
         Ok(()) => {
             // The fuzzer's own account: its totals and the memory check.
             for line in run.output.lines().filter(|l| l.starts_with("fuzz: ") && !l.starts_with("fuzz: seed ")) {

@@ -35,6 +35,7 @@
 
 extern crate alloc;
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use alloc::{format, vec};
@@ -250,7 +251,7 @@ fn main() -> i32 {
             not_serving.push(seed);
         }
         if free_before.is_none() {
-            free_before = Some((settled_free_memory(None, processes), held_by_processes()));
+            free_before = Some((settled_free_memory(None, processes), own_memory()));
         }
     }
     if o.protocol {
@@ -261,9 +262,10 @@ fn main() -> i32 {
             remove_tree(&format!("{}/{name}", dir.trim_end_matches('/')));
         }
     }
-    let (before, (held_before, tmpfs_before)) = free_before.unwrap_or_default();
+    let (before, mem_before) = free_before.unwrap_or_default();
     let after = settled_free_memory(Some(before), processes);
-    let (held_after, tmpfs_after) = held_by_processes();
+    let mem_after = own_memory();
+    let (held_before, held_after) = (held(&mem_before), held(&mem_after));
     println!(
         "fuzz: {} seeds, {} calls ({}); {} finished, {} ended during their own call, {} faulted, {} exited{}",
         totals.seeds,
@@ -275,16 +277,13 @@ fn main() -> i32 {
         totals.ends[3],
         if totals.unstarted > 0 { format!(", {} could not start", totals.unstarted) } else { String::new() },
     );
-    // tmpfs keeps in its heap the pages of file data the requests wrote
-    // and removed: held, not lost, and not procmgr's tables.
-    let grew = (held_after - tmpfs_after.min(held_after)).saturating_sub(held_before - tmpfs_before.min(held_before));
+    let (grew, who) = growth(&mem_before, &mem_after);
     println!(
-        "fuzz: free memory {} KiB after the first seed, {} KiB at the end; procmgr and the processes it runs \
-         hold {} KiB more (tmpfs {} KiB of it)",
+        "fuzz: free memory {} KiB after the first seed, {} KiB at the end; the processes hold {} KiB more ({})",
         before >> 10,
         after >> 10,
         held_after.saturating_sub(held_before) >> 10,
-        tmpfs_after.saturating_sub(tmpfs_before) >> 10
+        if who.is_empty() { "none grew" } else { &who }
     );
     // Memory is free or some process's: a page that is neither is lost.
     // procmgr's tables may grow a little with more children at once (a
@@ -301,18 +300,49 @@ fn main() -> i32 {
     0
 }
 
-/// How much procmgr's tables may grow from the first seed to the end: with
-/// several children at once it serves more connections at once.
+/// How much procmgr (and the shell) may grow from the first seed to the
+/// end: with several children at once procmgr serves more connections at
+/// once, and with `-p` holds more pipes, files and sessions at once.
 const GROWTH_SLACK: u64 = 64 << 10;
 
-/// What procmgr's account holds, procmgr and every process it started
-/// (accounts nest), less tmpfs's own pages (file data the requests wrote
-/// and removed may stay in its heap): as their `ps` lines say.
-fn held_by_processes() -> (u64, u64) {
+/// Each live process's own memory in KiB, by pid, with its name, from
+/// `ps`: procmgr's account holds every process's (accounts nest; procmgr
+/// makes them all), so its own is its total less everyone else's.
+fn own_memory() -> BTreeMap<u64, (String, u64)> {
     let table = process::ps().unwrap_or_default();
     let procs = chcore_proc::top::parse_ps(&table);
-    let mem = |f: &dyn Fn(&chcore_proc::top::Proc) -> bool| procs.iter().find(|p| f(p)).map_or(0, |p| p.mem_kib * 1024);
-    (mem(&|p| p.pid == 1), mem(&|p| p.name == "tmpfs"))
+    let others: u64 = procs.iter().filter(|p| p.pid != 1).map(|p| p.mem_kib).sum();
+    procs
+        .into_iter()
+        .map(|p| {
+            let own = if p.pid == 1 { p.mem_kib.saturating_sub(others) } else { p.mem_kib };
+            (p.pid, (p.name, own))
+        })
+        .collect()
+}
+
+/// All that the processes hold, in bytes.
+fn held(mem: &BTreeMap<u64, (String, u64)>) -> u64 {
+    mem.values().map(|(_, kib)| kib * 1024).sum()
+}
+
+/// How much each process that was there before holds more now, but this
+/// one and tmpfs (file data the requests wrote and removed may stay in its
+/// heap): (total in bytes, "name +N KiB" for each).
+fn growth(before: &BTreeMap<u64, (String, u64)>, after: &BTreeMap<u64, (String, u64)>) -> (u64, String) {
+    let me = process::pid();
+    let mut total = 0;
+    let mut text = Vec::new();
+    for (pid, (name, kib)) in after {
+        let grew = before.get(pid).map_or(0, |(_, b)| kib.saturating_sub(*b));
+        if grew > 0 {
+            text.push(format!("{name} +{grew} KiB"));
+            if *pid != me && name != "tmpfs" {
+                total += grew * 1024;
+            }
+        }
+    }
+    (total, text.join(", "))
 }
 
 /// The names in directory `dir`.
