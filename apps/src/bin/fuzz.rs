@@ -115,6 +115,26 @@ struct Tally {
     finished: AtomicU64,
     /// Threads it made (any of them can end it, by faulting).
     threads: AtomicU64,
+    /// Its watchdog ended it: it ran past `SEED_DEADLINE`.
+    timed_out: AtomicU64,
+}
+
+/// Seconds a seed may run: its watchdog thread ends it then (a call that
+/// never returns, such as a wait for a child that never ends, or a thread
+/// of its own that runs away, would hold the run up for ever). A seed
+/// takes about a second.
+const SEED_DEADLINE: u64 = 30;
+
+/// A child's watchdog thread (`tally` is its `Tally`'s address): after
+/// `SEED_DEADLINE` it marks the tally and ends the child, all in the
+/// kernel (procmgr's connection may be busy with the stuck call).
+extern "C" fn child_watchdog(tally: u64) -> ! {
+    sys::sleep(SEED_DEADLINE * TICK_HZ);
+    // SAFETY: `tally` is the address of this child's tally page, mapped by
+    // the parent before the fork and inherited (shared memory stays shared).
+    let t = unsafe { &*(tally as *const Tally) };
+    t.timed_out.store(1, Relaxed);
+    sys::exit(124)
 }
 
 /// What `putstr` may print: a tail of this line (so every print ends its
@@ -130,6 +150,7 @@ enum End {
     OwnCall,
     Faulted,
     Exited,
+    TimedOut,
 }
 
 struct Options {
@@ -267,7 +288,8 @@ fn main() -> i32 {
     let mem_after = own_memory();
     let (held_before, held_after) = (held(&mem_before), held(&mem_after));
     println!(
-        "fuzz: {} seeds, {} calls ({}); {} finished, {} ended during their own call, {} faulted, {} exited{}",
+        "fuzz: {} seeds, {} calls ({}); {} finished, {} ended during their own call, {} faulted, {} exited, \
+         {} ended by their watchdog{}",
         totals.seeds,
         totals.calls,
         refusals(&totals.counts),
@@ -275,6 +297,7 @@ fn main() -> i32 {
         totals.ends[1],
         totals.ends[2],
         totals.ends[3],
+        totals.ends[4],
         if totals.unstarted > 0 { format!(", {} could not start", totals.unstarted) } else { String::new() },
     );
     let (grew, who) = growth(&mem_before, &mem_after);
@@ -350,6 +373,20 @@ fn names(dir: &str) -> Vec<String> {
     fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
 }
 
+/// End the processes the children forked (through procmgr's protocol,
+/// with random registers to resume at) that still run: orphans (procmgr
+/// took them over) that bear this program's name and came after it. They
+/// usually fault at once; one that does not would hold memory for ever.
+fn end_orphans() {
+    let me = process::pid();
+    let table = process::ps().unwrap_or_default();
+    for p in chcore_proc::top::parse_ps(&table) {
+        if p.name == "fuzz" && p.ppid == 1 && p.pid > me && p.state == "running" {
+            let _ = process::kill(p.pid);
+        }
+    }
+}
+
 /// Processes in procmgr's table.
 fn process_count() -> usize {
     process::ps().map(|t| t.lines().count()).unwrap_or(0)
@@ -362,6 +399,7 @@ fn process_count() -> usize {
 /// the process table to hold `processes` again, then up to a second for
 /// free memory to be `want`, if given, else for two equal readings.
 fn settled_free_memory(want: Option<u64>, processes: usize) -> u64 {
+    end_orphans();
     for _ in 0..200 {
         if process_count() <= processes {
             break;
@@ -382,7 +420,7 @@ fn settled_free_memory(want: Option<u64>, processes: usize) -> u64 {
 
 impl Tally {
     fn reset(&self) {
-        let counters = [&self.calls, &self.in_call, &self.ok, &self.finished, &self.threads];
+        let counters = [&self.calls, &self.in_call, &self.ok, &self.finished, &self.threads, &self.timed_out];
         for a in counters.into_iter().chain(&self.last).chain(&self.refused).chain(&self.refused_fs) {
             a.store(0, Relaxed);
         }
@@ -416,7 +454,7 @@ struct Totals {
     seeds: u64,
     calls: u64,
     counts: Vec<u64>,
-    ends: [u64; 4],
+    ends: [u64; 5],
     unstarted: u64,
 }
 
@@ -468,6 +506,13 @@ fn ending(t: &Tally, status: Status) -> (End, String) {
     if t.finished.load(Relaxed) == 1 && status == Status::Exited(0) {
         return (End::Finished, String::from("finished"));
     }
+    if t.timed_out.load(Relaxed) == 1 {
+        let what = if t.in_call.load(Relaxed) != 0 { "in" } else { "after" };
+        return (
+            End::TimedOut,
+            format!("ended by its watchdog after {SEED_DEADLINE} s, {what} call #{calls}: {}", call_text(&t.last)),
+        );
+    }
     // A thread it made may have faulted meanwhile: the kernel's line just
     // before says which.
     let threads = match t.threads.load(Relaxed) {
@@ -502,6 +547,7 @@ fn run_protocol(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
     use chcore_fs::proto::FS_BASE;
     use chcore_proc::proto;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let _ = libchcore::thread::spawn(child_watchdog, core::ptr::from_ref(t) as u64);
     // Its own files go in the working directory; the console is not its:
     // a console read would wait for a line nobody types.
     let _ = fs::chdir(PROTO_DIR);
@@ -627,6 +673,7 @@ fn remove_tree(path: &str) {
 /// The child: `count` calls from `seed`, counted in `t`; then exit.
 fn run_seed(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let _ = libchcore::thread::spawn(child_watchdog, core::ptr::from_ref(t) as u64);
     let mut held: Vec<u64> = vec![0, 1];
     for i in 0..count {
         let n = rng.next() % Syscall::COUNT;
