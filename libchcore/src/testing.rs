@@ -1,4 +1,4 @@
-//! Support for the user-level test programs (`kerneltest`, `usertest`,
+//! Support for the user-level test programs (`kerneltest`, `usertest`, `fuzz`,
 //! `harden`): a test is a `fn() -> TestResult`; [`check!`]
 //! fails it with a message unless a condition holds, and [`expect!`] fails
 //! it unless a call returned exactly the value expected.
@@ -7,6 +7,7 @@
 //! [`expect!`]: crate::expect
 
 use crate::sys::{self, Slot};
+use alloc::string::String;
 use alloc::vec::Vec;
 use chcore_abi::{perm, Error, PmoKind, TICK_HZ};
 
@@ -79,4 +80,65 @@ macro_rules! expect {
             return Err(alloc::format!("{} returned {:?}, expected {:?}", stringify!($call), got, want));
         }
     }};
+}
+
+/// Processes in procmgr's table.
+pub fn process_count() -> usize {
+    crate::process::ps().map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// Wait up to 20 s for procmgr's table to hold at most `count` processes
+/// again: orphans a fuzzer forked (with random registers to resume at) run
+/// on until they fault or their calls are done.
+pub fn settle_processes(count: usize) {
+    for _ in 0..200 {
+        if process_count() <= count {
+            break;
+        }
+        sys::sleep(10);
+    }
+}
+
+/// The names in directory `dir` (none if it cannot be read).
+pub fn names(dir: &str) -> Vec<String> {
+    crate::fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+}
+
+/// Remove `path` and everything below it, as far as it goes.
+pub fn remove_tree(path: &str) {
+    use crate::fs::{self, FileType};
+    let Ok(entries) = fs::read_dir(path) else {
+        let _ = fs::unlink(path);
+        return;
+    };
+    for e in entries {
+        let child = alloc::format!("{path}/{}", e.name);
+        match e.kind {
+            FileType::Dir => remove_tree(&child),
+            FileType::File => {
+                let _ = fs::unlink(&child);
+            }
+        }
+    }
+    let _ = fs::rmdir(path);
+}
+
+/// The names in some directories now, so that whatever appears in them
+/// later (random requests may put names anywhere writable) can go.
+pub struct Litter(Vec<(&'static str, Vec<String>)>);
+
+impl Litter {
+    /// Note what `dirs` hold now.
+    pub fn watch(dirs: &[&'static str]) -> Litter {
+        Litter(dirs.iter().map(|&d| (d, names(d))).collect())
+    }
+
+    /// Remove what is new in the directories since [`Litter::watch`].
+    pub fn sweep(&self) {
+        for (dir, before) in &self.0 {
+            for name in names(dir).into_iter().filter(|n| !before.contains(n)) {
+                remove_tree(&alloc::format!("{}/{name}", dir.trim_end_matches('/')));
+            }
+        }
+    }
 }

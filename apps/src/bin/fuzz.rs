@@ -43,7 +43,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use libchcore::abi::{perm, slot, PmoKind, Syscall, TICK_HZ};
 use libchcore::fs::{self, Errno};
 use libchcore::process::{self, Status};
-use libchcore::{eprintln, println, sys, Error};
+use libchcore::{eprintln, println, sys, testing, Error};
 
 libchcore::entry!(main);
 
@@ -101,7 +101,7 @@ const ERRORS: usize = 128;
 struct Tally {
     /// Calls issued, counted as each starts.
     calls: AtomicU64,
-    /// The call in flight (its number + 1), 0 between calls.
+    /// 1 while a call is in flight, 0 between calls.
     in_call: AtomicU64,
     /// The last call started: its number and arguments.
     last: [AtomicU64; 7],
@@ -212,8 +212,7 @@ fn main() -> i32 {
     println!("fuzz: seeds from {}, {} {what} each, {} at a time", o.seed, o.count, o.workers);
     // What the requests may make is removed at the end: their directory,
     // and anything new where a random path may land.
-    let watched = ["/", "/tmp"];
-    let names_before: Vec<Vec<String>> = watched.iter().map(|d| names(d)).collect();
+    let litter = testing::Litter::watch(&["/", "/tmp"]);
     if o.protocol {
         let _ = fs::mkdir(PROTO_DIR);
     }
@@ -229,7 +228,7 @@ fn main() -> i32 {
     let mut running: Vec<Option<(u64, u64)>> = vec![None; o.workers as usize];
     let mut started = 0u64;
     let mut free_before = None;
-    let processes = process_count();
+    let processes = testing::process_count();
     loop {
         // Fill every idle slot while seeds remain; the first seed runs
         // alone, and free memory is measured after it (procmgr's and the
@@ -276,13 +275,9 @@ fn main() -> i32 {
         }
     }
     if o.protocol {
-        remove_tree(PROTO_DIR);
+        testing::remove_tree(PROTO_DIR);
     }
-    for (dir, before) in watched.iter().zip(&names_before) {
-        for name in names(dir).into_iter().filter(|n| !before.contains(n)) {
-            remove_tree(&format!("{}/{name}", dir.trim_end_matches('/')));
-        }
-    }
+    litter.sweep();
     let (before, mem_before) = free_before.unwrap_or_default();
     let after = settled_free_memory(Some(before), processes);
     let mem_after = own_memory();
@@ -368,11 +363,6 @@ fn growth(before: &BTreeMap<u64, (String, u64)>, after: &BTreeMap<u64, (String, 
     (total, text.join(", "))
 }
 
-/// The names in directory `dir`.
-fn names(dir: &str) -> Vec<String> {
-    fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
-}
-
 /// End the processes the children forked (through procmgr's protocol,
 /// with random registers to resume at) that still run: orphans (procmgr
 /// took them over) that bear this program's name and came after it. They
@@ -387,11 +377,6 @@ fn end_orphans() {
     }
 }
 
-/// Processes in procmgr's table.
-fn process_count() -> usize {
-    process::ps().map(|t| t.lines().count()).unwrap_or(0)
-}
-
 /// Free memory once nothing is being given back any more: a child's pages
 /// return as procmgr reaps it, which may be just after `wait`, and a child
 /// may have forked (through procmgr's protocol, with random arguments)
@@ -400,12 +385,7 @@ fn process_count() -> usize {
 /// free memory to be `want`, if given, else for two equal readings.
 fn settled_free_memory(want: Option<u64>, processes: usize) -> u64 {
     end_orphans();
-    for _ in 0..200 {
-        if process_count() <= processes {
-            break;
-        }
-        sys::sleep(10);
-    }
+    testing::settle_processes(processes);
     let mut last = sys::free_memory();
     for _ in 0..100 {
         sys::sleep(1);
@@ -424,6 +404,27 @@ impl Tally {
         for a in counters.into_iter().chain(&self.last).chain(&self.refused).chain(&self.refused_fs) {
             a.store(0, Relaxed);
         }
+    }
+
+    /// Run `call`, known as `id` with `args`, and count it: issued, in
+    /// flight while it runs (if the child ends meanwhile, this says so),
+    /// then a value or a refusal (an errno, counted apart, if `errno`).
+    fn issue(&self, id: u64, args: &[u64], errno: bool, call: impl FnOnce() -> i64) -> i64 {
+        self.calls.fetch_add(1, Relaxed);
+        self.last[0].store(id, Relaxed);
+        for (l, x) in self.last[1..].iter().zip(args.iter().copied().chain(core::iter::repeat(0))) {
+            l.store(x, Relaxed);
+        }
+        self.in_call.store(1, Relaxed);
+        let r = call();
+        self.in_call.store(0, Relaxed);
+        if r >= 0 {
+            self.ok.fetch_add(1, Relaxed);
+        } else {
+            let by = if errno { &self.refused_fs } else { &self.refused };
+            by[error_index(r)].fetch_add(1, Relaxed);
+        }
+        r
     }
 
     /// [ok, refused by error number..., refused by errno...].
@@ -587,38 +588,24 @@ fn run_protocol(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
             // Ending other processes is not the protocol's to test here
             // (the shell and this harness would go), nor waiting for a key.
             proto::KILL | proto::TERMINATE | proto::KEY => proto::GETPID,
-            // Writes stay small: the point is the checks.
             op => op,
         };
+        // Writes stay small: the point is the checks.
         if matches!(op, chcore_fs::proto::FS_WRITE | chcore_fs::proto::FS_PWRITE | chcore_fs::proto::FS_FTRUNCATE) {
             w[0] %= 8192;
             w[1] %= 1 << 20;
         }
-        t.calls.fetch_add(1, Relaxed);
-        t.last[0].store(op | if to_tmpfs { TO_TMPFS } else { TO_PROCMGR }, Relaxed);
-        for (l, &x) in t.last[1..].iter().zip(w.iter().chain(&[0, 0, 0])) {
-            l.store(x, Relaxed);
-        }
-        t.in_call.store(1, Relaxed);
-        let r = match session {
+        // The file-system protocol's answers are errnos.
+        let errno =
+            to_tmpfs || chcore_fs::proto::is_fs_op(op) || matches!(op, proto::CHDIR | proto::GETCWD | proto::MOUNTS);
+        let id = op | if to_tmpfs { TO_TMPFS } else { TO_PROCMGR };
+        let handle = rng.next().is_multiple_of(3).then(|| pick(&mut rng));
+        let r = t.issue(id, &w, errno, || match session {
             Some(fd) if to_tmpfs => {
-                let handle = rng.next().is_multiple_of(3).then(|| pick(&mut rng));
                 fs::session_raw(fd, op, handle, [w[0], w[1]], &input).map(|v| v as i64).unwrap_or_else(Errno::to_result)
             }
             _ => procmgr_request([op, w[0], w[1], w[2]], &input),
-        };
-        t.in_call.store(0, Relaxed);
-        if r >= 0 {
-            t.ok.fetch_add(1, Relaxed);
-        } else if to_tmpfs
-            || chcore_fs::proto::is_fs_op(op)
-            || matches!(op, proto::CHDIR | proto::GETCWD | proto::MOUNTS)
-        {
-            // The file-system protocol's answers are errnos.
-            t.refused_fs[error_index(r)].fetch_add(1, Relaxed);
-        } else {
-            t.refused[error_index(r)].fetch_add(1, Relaxed);
-        }
+        });
         if verbose {
             println!("fuzz: #{i} {} -> {r}", call_text(&t.last));
         }
@@ -650,23 +637,6 @@ fn still_serving() -> Result<(), String> {
     match ran {
         Ok((_, Status::Exited(0))) => Ok(()),
         other => Err(format!("spawn true: {other:?}")),
-    }
-}
-
-/// Remove `path` and everything under it.
-fn remove_tree(path: &str) {
-    if let Ok(entries) = fs::read_dir(path) {
-        for e in entries {
-            let child = format!("{path}/{}", e.name);
-            if e.kind == fs::FileType::Dir {
-                remove_tree(&child);
-            } else {
-                let _ = fs::unlink(&child);
-            }
-        }
-        let _ = fs::rmdir(path);
-    } else {
-        let _ = fs::unlink(path);
     }
 }
 
@@ -715,21 +685,9 @@ fn run_seed(seed: u64, count: u64, t: &Tally, verbose: bool) -> ! {
             }
             _ => {}
         }
-        t.calls.fetch_add(1, Relaxed);
-        t.last[0].store(n, Relaxed);
-        for (w, &x) in t.last[1..].iter().zip(&a) {
-            w.store(x, Relaxed);
-        }
-        t.in_call.store(n + 1, Relaxed);
-        let r = sys::raw(call, a);
-        t.in_call.store(0, Relaxed);
-        if r >= 0 {
-            t.ok.fetch_add(1, Relaxed);
-            if call == Syscall::CreateThread {
-                t.threads.fetch_add(1, Relaxed);
-            }
-        } else {
-            t.refused[error_index(r)].fetch_add(1, Relaxed);
+        let r = t.issue(n, &a, false, || sys::raw(call, a));
+        if r >= 0 && call == Syscall::CreateThread {
+            t.threads.fetch_add(1, Relaxed);
         }
         if verbose {
             println!("fuzz: #{i} {call:?}{a:x?} -> {r}");

@@ -35,7 +35,7 @@ use chcore_proc::{pipe, proto};
 use core::sync::atomic::{AtomicU64, Ordering};
 use libchcore::abi::{perm, slot, Syscall, PMO_MAX};
 use libchcore::process::{self, Status};
-use libchcore::{ipc, print, println, spawn, sys, Error, PmoKind, Rights};
+use libchcore::{ipc, print, println, spawn, sys, testing, Error, PmoKind, Rights};
 
 libchcore::entry!(main);
 
@@ -84,7 +84,7 @@ fn main() -> i32 {
     // Everything runs twice: the first pass brings procmgr's heap and
     // tables to their high-water marks (memory procmgr keeps for reuse, not
     // a leak); across the second, free memory must come back exactly.
-    let processes = process_count();
+    let processes = testing::process_count();
     let mut fuzz_calls = 0;
     let mut stress_rounds = 0;
     let mut lost = 0;
@@ -106,12 +106,7 @@ fn main() -> i32 {
         // The fuzzers may have forked (through procmgr's protocol, with
         // random arguments): their orphans run on until their calls are
         // done. Wait for the process table to be back to what it was.
-        for _ in 0..200 {
-            if process_count() <= processes {
-                break;
-            }
-            sys::sleep(10);
-        }
+        testing::settle_processes(processes);
         sys::sleep(5);
         let after = system_memory();
         let procmgr_grew = procmgr_memory().saturating_sub(procmgr_before);
@@ -148,11 +143,6 @@ fn main() -> i32 {
         println!("[HARDEN] FAILED: {broken_n} of {attempts} attempts not contained");
         1
     }
-}
-
-/// Processes in procmgr's table.
-fn process_count() -> usize {
-    process::ps().map(|t| t.lines().count()).unwrap_or(0)
 }
 
 /// Free memory plus what this process holds: this process's own heap and
@@ -907,8 +897,7 @@ fn files() {
     let before = fs::statfs("/").map(|s| (s.free_blocks, s.files));
     // Random renames and creations may put names anywhere writable: what
     // is new in these directories afterwards is the fuzzer's, and goes.
-    let watched = ["/", "/tmp"];
-    let names_before: Vec<Vec<String>> = watched.iter().map(|d| names(d)).collect();
+    let litter = testing::Litter::watch(&["/", "/tmp"]);
     if fs::mkdir(DIR).is_err() {
         broken("mkdir for the file tests");
         return;
@@ -943,11 +932,7 @@ fn files() {
     for fd in 3..proto::MAX_FDS as u64 {
         let _ = fs::close(fd);
     }
-    for (dir, old) in watched.iter().zip(&names_before) {
-        for name in names(dir).into_iter().filter(|n| !old.contains(n)) {
-            remove_tree(&format!("{}/{name}", dir.trim_end_matches('/')));
-        }
-    }
+    litter.sweep();
     ATTEMPTS.fetch_add(1, Ordering::Relaxed);
     let works = fs::write_file("/tmp/harden-check", b"still")
         .and_then(|()| fs::read_file("/tmp/harden-check"))
@@ -1115,29 +1100,5 @@ fn hostile(r: u64, below: u64) -> u64 {
         2 => u64::MAX - r % 4,
         3 => 1 << (r % 64),
         _ => r % below,
-    }
-}
-
-/// The names in directory `dir`.
-fn names(dir: &str) -> Vec<String> {
-    libchcore::fs::read_dir(dir).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
-}
-
-/// Remove `path` and everything below it.
-fn remove_tree(path: &str) {
-    use libchcore::fs;
-    if let Ok(entries) = fs::read_dir(path) {
-        for e in entries {
-            let child = format!("{path}/{}", e.name);
-            match e.kind {
-                fs::FileType::Dir => remove_tree(&child),
-                fs::FileType::File => {
-                    let _ = fs::unlink(&child);
-                }
-            }
-        }
-        let _ = fs::rmdir(path);
-    } else {
-        let _ = fs::unlink(path);
     }
 }

@@ -50,6 +50,10 @@ fn now() -> u64 {
 /// `tests/NAME`); they appear at `/tests`, out of `/bin`'s way.
 pub(super) const TESTS_PREFIX: &str = "tests/";
 
+/// The ramdisk's parts: where each is mounted, and the prefix its files'
+/// names have in the archive.
+const RAMDISK_DIRS: [(&str, &str); 2] = [("/bin", ""), ("/tests", TESTS_PREFIX)];
+
 /// The ramdisk's files under `prefix` (its own name stripped) as a
 /// read-only file system.
 fn ramdisk_part(ramdisk: &'static Archive<'static>, prefix: &str, at: &str) -> RoFs<'static> {
@@ -67,7 +71,7 @@ fn ramdisk_part(ramdisk: &'static Archive<'static>, prefix: &str, at: &str) -> R
 /// The name in the ramdisk of the file at absolute path `p`, if it is
 /// under `/bin` or `/tests`.
 pub(super) fn ramdisk_name(p: &Path) -> Option<String> {
-    for (dir, prefix) in [("/bin", ""), ("/tests", TESTS_PREFIX)] {
+    for (dir, prefix) in RAMDISK_DIRS {
         if let Some(rel) = p.relative_to(&path(dir)) {
             return rel.as_str().strip_prefix('/').filter(|n| !n.is_empty()).map(|n| alloc::format!("{prefix}{n}"));
         }
@@ -80,15 +84,15 @@ pub(super) fn ramdisk_name(p: &Path) -> Option<String> {
 /// test programs at `/tests`. Without tmpfs the ramdisk is still there;
 /// files elsewhere answer EIO.
 pub(super) fn init(ramdisk: &'static Archive<'static>) {
-    let bin = ramdisk_part(ramdisk, "", "/bin");
-    let tests = ramdisk_part(ramdisk, TESTS_PREFIX, "/tests");
     let tmpfs = start_server("tmpfs");
     let mounts = MOUNTS.call_once(|| {
-        alloc::vec![
-            Mount { at: path("/bin"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(bin, MAX_OPEN))) },
-            Mount { at: path("/tests"), backend: Backend::Ramdisk(Mutex::new(Vfs::new(tests, MAX_OPEN))) },
-            Mount { at: Path::root(), backend: Backend::Server { name: "tmpfs", conn: Mutex::new(tmpfs) } },
-        ]
+        let parts = RAMDISK_DIRS.iter().map(|&(at, prefix)| {
+            let files = ramdisk_part(ramdisk, prefix, at);
+            Mount { at: path(at), backend: Backend::Ramdisk(Mutex::new(Vfs::new(files, MAX_OPEN))) }
+        });
+        // Longest mount point first: `/` last.
+        let root = Mount { at: Path::root(), backend: Backend::Server { name: "tmpfs", conn: Mutex::new(tmpfs) } };
+        parts.chain([root]).collect()
     });
     let Some(root) = mounts.iter().find(|m| m.at.is_root()) else { return };
     for dir in ["/bin", "/tests", "/tmp"] {

@@ -46,11 +46,12 @@ pub(super) fn program(pid: u64, path: &str) -> Result<Image, Error> {
 /// What runs for `path` with `args`: the program itself, or for a script
 /// (a file whose first line is `#!interpreter [argument]`) the interpreter,
 /// given the line's argument and the script's path before the rest of
-/// `args` (as Unix does). Returns the image and the arguments it gets.
-pub(super) fn prepare(pid: u64, path: &str, args: &[&str]) -> Result<(Image, Vec<String>), Error> {
+/// `args` (as Unix does). Returns the image and, for a script, the
+/// arguments it gets instead of `args`.
+pub(super) fn prepare(pid: u64, path: &str, args: &[&str]) -> Result<(Image, Option<Vec<String>>), Error> {
     let image = program(pid, path)?;
     let Some(rest) = image.strip_prefix(b"#!") else {
-        return Ok((image, args.iter().map(|&a| String::from(a)).collect()));
+        return Ok((image, None));
     };
     let line = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
     if line.len() > SCRIPT_LINE_MAX {
@@ -73,7 +74,7 @@ pub(super) fn prepare(pid: u64, path: &str, args: &[&str]) -> Result<(Image, Vec
     if image.starts_with(b"#!") {
         return Err(Error::InvalidArgument);
     }
-    Ok((image, new_args))
+    Ok((image, Some(new_args)))
 }
 
 /// A new cap_group with its connection to procmgr in slot 2, and `extra`
@@ -216,9 +217,9 @@ pub(super) fn discard(pid: u64, group: Slot, notified: bool) {
 
 /// Start a program on behalf of `parent` with `fds`; returns the pid.
 pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) -> Result<u64, Error> {
-    let (image, args) = prepare(parent, path, args)?;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let args = args.as_slice();
+    let (image, script) = prepare(parent, path, args)?;
+    let script: Option<Vec<&str>> = script.as_ref().map(|v| v.iter().map(String::as_str).collect());
+    let args = script.as_deref().unwrap_or(args);
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name, extra)?;
     let pid = register(badge, parent, name, group, fds);

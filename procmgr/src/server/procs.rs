@@ -221,13 +221,14 @@ pub(super) fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
 
 pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Error> {
     let (path, args) = chcore_proc::args::split_request(data).ok_or(Error::InvalidArgument)?;
-    let (image, args) = prepare(pid, path, &args)?;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (image, script) = prepare(pid, path, &args)?;
+    let script: Option<Vec<&str>> = script.as_ref().map(|v| v.iter().map(String::as_str).collect());
+    let args = script.as_deref().unwrap_or(&args);
     // Check the image before anything changes: a bad one leaves the caller running.
     kernel_core::elf_load::plan(&image).map_err(|_| Error::InvalidArgument)?;
     let name = args.first().copied().unwrap_or(path);
     let (group, badge) = new_group(name, Rights::NONE)?;
-    let (pc, sp) = match load(group, &image, &args) {
+    let (pc, sp) = match load(group, &image, args) {
         Ok(x) => x,
         Err(e) => {
             let _ = sys::cap_group_kill(group);
@@ -307,12 +308,13 @@ pub(super) fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error
 }
 
 pub(super) fn op_kill(pid: u64, target: u64) -> Result<Reply, Error> {
-    end(pid, target, None)
+    may_end(pid, target)?;
+    end(target, None)
 }
 
-/// End `target` for `pid` (`KILL`, or `TERMINATE` with the status it
-/// ends with): never procmgr, the caller or a file server.
-fn end(pid: u64, target: u64, status: Option<i32>) -> Result<Reply, Error> {
+/// Whether `pid` may end (or ask to end) `target`: never procmgr, itself
+/// or a file server.
+fn may_end(pid: u64, target: u64) -> Result<(), Error> {
     if target == ROOT_PID || target == pid {
         return Err(Error::InvalidArgument);
     }
@@ -320,6 +322,11 @@ fn end(pid: u64, target: u64, status: Option<i32>) -> Result<Reply, Error> {
     if fs::is_server(target) {
         return Err(Error::NoRights);
     }
+    Ok(())
+}
+
+/// End `target` (`KILL`, or `TERMINATE` with the status it ends with).
+fn end(target: u64, status: Option<i32>) -> Result<Reply, Error> {
     let group = {
         let mut t = TABLE.lock();
         let p = t.procs.get_mut(&target).filter(|p| p.state == State::Running).ok_or(Error::NotFound)?;
@@ -337,13 +344,11 @@ fn end(pid: u64, target: u64, status: Option<i32>) -> Result<Reply, Error> {
 /// `proto::TERMINATE`: signal `target`'s terminate notification if it has
 /// one, else end it with `TERMINATED`.
 pub(super) fn op_terminate(pid: u64, target: u64) -> Result<Reply, Error> {
-    if target == ROOT_PID || target == pid {
-        return Err(Error::InvalidArgument);
-    }
+    may_end(pid, target)?;
     let note = TABLE.lock().procs.get(&target).filter(|p| p.state == State::Running).and_then(|p| p.term_note);
     match note {
-        Some(n) if !fs::is_server(target) => sys::notify(n).map(|_| ok(0, [0; 3])),
-        _ => end(pid, target, Some(proto::TERMINATED)),
+        Some(n) => sys::notify(n).map(|_| ok(0, [0; 3])),
+        None => end(target, Some(proto::TERMINATED)),
     }
 }
 
