@@ -15,6 +15,7 @@ use crate::object::pmo::Pmo;
 use crate::object::thread::{Thread, ThreadState};
 use crate::object::{new_cap_id, KObject};
 use crate::{mm, sched, uaccess};
+use kernel_core::account::Account;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use chcore_abi::{group_state, perm, slot, Error, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
@@ -104,7 +105,7 @@ const fn entry(call: Syscall) -> Entry {
         CapRevoke => (|t, &[cap, ..]| cap_revoke(&t.group, cap), Locked),
         CapDelete => (|t, &[cap, ..]| cap_delete(&t.group, cap), Locked),
         CreateCapGroup => {
-            (|t, &[name, len, extra, ..]| create_cap_group(&t.group, name, len, Rights(extra)), Allocating)
+            (|t, &[name, len, extra, within, ..]| create_cap_group(&t.group, name, len, Rights(extra), within), Allocating)
         }
         CreateThread => (|t, &[group, pc, sp, arg, ..]| create_thread(&t.group, group, pc, sp, arg), Allocating),
         GetTick => (|_, _| Ok(crate::arch::timer::ticks()), LockFree),
@@ -125,7 +126,7 @@ const fn entry(call: Syscall) -> Entry {
         RegisterClient => (|t, &[server, buf, ..]| register_client(&t.group, server, buf), Allocating),
         IpcCall => (|t, a| ipc_call(t, Call::decode(a)), Locked),
         IpcReturn => (|t, a| connection::ipc_return(t, Return::decode(a)).map(|()| 0), Locked),
-        CreateNotification => (|t, _| create_notification(&t.group), Allocating),
+        CreateNotification => (|t, &[payer, ..]| create_notification(&t.group, payer), Allocating),
         Wait => (|t, &[n, timeout, ..]| wait(t, n, timeout), Locked),
         Notify => (|t, &[n, ..]| notify(&t.group, n), Locked),
         IrqRegister => (|t, &[irq, ..]| irq_register(&t.group, irq), Allocating),
@@ -145,6 +146,9 @@ const fn entry(call: Syscall) -> Entry {
         PmoSlice => (|t, &[pmo, off, len, mask, ..]| pmo_slice(&t.group, pmo, off, len, Rights(mask)), Allocating),
         PmoSize => (|t, &[pmo, ..]| Ok(t.group.cap::<Pmo>(pmo, Rights::NONE)?.size), Locked),
         ConnectFor => (|t, &[client, buf, ..]| connect_for(&t.group, client, buf), Allocating),
+        SetKmemLimit => (|t, &[group, bytes, ..]| set_kmem_limit(&t.group, group, bytes), Locked),
+        KmemUsage => (|t, &[group, ..]| Ok(t.group.cap::<CapGroup>(group, Rights::READ)?.account.kmem_used()), Locked),
+        FreeKmem => (|_, _| Ok(mm::heap_free_for_calls() as u64), Locked),
     };
     Entry::new(run, runs)
 }
@@ -192,18 +196,23 @@ fn cap_group_exit(me: &Arc<CapGroup>, code: i32) -> SysResult {
     Ok(0)
 }
 
-/// `payer`: the cap_group whose account the PMO's pages are charged to,
-/// the caller itself (slot 0) or one it may map into (`MAP`): a loader
-/// charges a new process for its own program.
+/// The account a call charges: the caller's own (slot 0), or that of a
+/// cap_group the caller may map into (`MAP`): a loader charges a new
+/// process for its own program, procmgr puts user processes in the
+/// account of all of them.
+fn payer(me: &Arc<CapGroup>, group: u64) -> Result<Arc<Account>, Error> {
+    if group == slot::SELF_CAP_GROUP {
+        Ok(me.account.clone())
+    } else {
+        Ok(me.cap::<CapGroup>(group, Rights::MAP)?.account.clone())
+    }
+}
+
+/// `payer`: the cap_group whose account the PMO's pages are charged to
+/// (see [`payer`]).
 fn create_pmo(me: &Arc<CapGroup>, size: u64, kind: u64, key: u64, payer: u64) -> SysResult {
     let kind = PmoKind::from_number(kind).filter(|k| *k != PmoKind::Device).ok_or(Error::InvalidArgument)?;
-    let other;
-    let account = if payer == slot::SELF_CAP_GROUP {
-        &me.account
-    } else {
-        other = me.cap::<CapGroup>(payer, Rights::MAP)?;
-        &other.account
-    };
+    let account = &self::payer(me, payer)?;
     let pmo = if kind == PmoKind::Paged {
         let pager = me.lock().pager.clone().ok_or(Error::InvalidArgument)?;
         Pmo::new_paged(size, account, &pager, key)?
@@ -388,8 +397,11 @@ fn ipc_call(t: &Arc<Thread>, call: Call) -> SysResult {
     Ok(0)
 }
 
-fn create_notification(me: &Arc<CapGroup>) -> SysResult {
-    me.insert_cap(KObject::Notification(Notification::new()), Rights::ALL, None)
+/// `payer`: whose account the notification's memory is charged to (see
+/// [`payer`]): procmgr charges a process for its pipes.
+fn create_notification(me: &Arc<CapGroup>, payer: u64) -> SysResult {
+    let n = Notification::charged(&self::payer(me, payer)?)?;
+    me.insert_cap(KObject::Notification(n), Rights::ALL, None)
 }
 
 fn wait(t: &Arc<Thread>, n: u64, timeout: u64) -> SysResult {
@@ -458,9 +470,19 @@ fn set_mem_limit(me: &Arc<CapGroup>, group: u64, bytes: u64) -> SysResult {
     Ok(0)
 }
 
+fn set_kmem_limit(me: &Arc<CapGroup>, group: u64, bytes: u64) -> SysResult {
+    let g = me.cap::<CapGroup>(group, Rights::WRITE)?;
+    // As `set_mem_limit`: never above the caller's own.
+    if bytes > me.account.kmem_limit() {
+        return Err(Error::NoRights);
+    }
+    g.account.set_kmem_limit(bytes);
+    Ok(0)
+}
+
 fn pmo_slice(me: &Arc<CapGroup>, pmo: u64, offset: u64, len: u64, mask: Rights) -> SysResult {
     let (pmo, rights, id) = me.cap_entry::<Pmo>(pmo, Rights::NONE)?;
-    let slice = pmo.slice(offset, len)?;
+    let slice = pmo.slice(offset, len, &me.account)?;
     me.insert_cap(KObject::Pmo(slice), rights.intersect(mask), Some(id))
 }
 
@@ -595,7 +617,9 @@ fn cap_copy(me: &Arc<CapGroup>, slot: u64, group: u64, mask: Rights, transfer: b
     Ok(new_slot)
 }
 
-fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64, extra: Rights) -> SysResult {
+/// `within`: the cap_group whose account the new group's nests in (see
+/// [`payer`]); the new group ends with the caller either way.
+fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64, extra: Rights, within: u64) -> SysResult {
     if len == 0 || len > NAME_MAX || extra.intersect(Rights(!Rights::DEVICE.0)) != Rights::NONE {
         return Err(Error::InvalidArgument);
     }
@@ -607,8 +631,8 @@ fn create_cap_group(me: &Arc<CapGroup>, name: u64, len: u64, extra: Rights) -> S
     uaccess::copy_from_user(&me.vmspace, name, &mut bytes)?;
     let name = core::str::from_utf8(&bytes).map_err(|_| Error::InvalidArgument)?;
     let child_rights = Rights::ALL.intersect(Rights(!Rights::DEVICE.0)).union(extra);
-    // Its memory counts against ours, and it ends with us.
-    let child = CapGroup::new_child(name, child_rights, me)?;
+    // Its memory counts against `within`'s account, and it ends with us.
+    let child = CapGroup::new_child(name, child_rights, me, &payer(me, within)?)?;
     me.insert_cap(KObject::CapGroup(child), child_rights, None)
 }
 
@@ -620,7 +644,9 @@ fn create_thread(me: &Arc<CapGroup>, group: u64, pc: u64, sp: u64, arg: u64) -> 
     if target.live_threads() >= MAX_THREADS {
         return Err(Error::TableFull);
     }
-    let t = Thread::new(&target, pc, sp, arg)?;
+    // The thread's memory is the target group's (where it runs, and what
+    // ends with it).
+    let t = Thread::new(&target, pc, sp, arg, &target.account)?;
     let slot = me.insert_cap(KObject::Thread(t.clone()), Rights::ALL, None)?;
     sched::enqueue(t);
     Ok(slot)

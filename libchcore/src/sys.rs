@@ -214,7 +214,14 @@ pub fn create_cap_group(name: &str) -> Result<Slot, Error> {
 /// A new, empty process that also holds `extra` rights on itself; only
 /// `Rights::DEVICE` may be asked for, and only by a holder of it.
 pub fn create_cap_group_with(name: &str, extra: Rights) -> Result<Slot, Error> {
-    call(Syscall::CreateCapGroup, a(name.as_ptr() as u64, name.len() as u64, extra.0, 0))
+    create_cap_group_in(name, extra, chcore_abi::slot::SELF_CAP_GROUP)
+}
+
+/// [`create_cap_group_with`], its memory account nested in `within`'s (a
+/// cap_group held with `MAP`; `slot::SELF_CAP_GROUP` for the caller's own):
+/// procmgr puts every user process in one account this way.
+pub fn create_cap_group_in(name: &str, extra: Rights, within: Slot) -> Result<Slot, Error> {
+    call(Syscall::CreateCapGroup, a(name.as_ptr() as u64, name.len() as u64, extra.0, within))
 }
 
 /// A new runnable thread in `group`.
@@ -274,7 +281,13 @@ pub fn cpu_count() -> u64 {
 
 /// A new notification.
 pub fn create_notification() -> Result<Slot, Error> {
-    call0(Syscall::CreateNotification)
+    create_notification_for(chcore_abi::slot::SELF_CAP_GROUP)
+}
+
+/// [`create_notification`], its kernel memory charged to `payer` (a
+/// cap_group held with `MAP`): procmgr charges a process for its pipes.
+pub fn create_notification_for(payer: Slot) -> Result<Slot, Error> {
+    call(Syscall::CreateNotification, a(payer, 0, 0, 0))
 }
 
 /// Wait on a notification: `None` forever, `Some(0)` polls, else a timeout in ticks.
@@ -384,6 +397,21 @@ pub fn set_mem_limit(group: Slot, bytes: u64) -> Result<(), Error> {
 /// Physical memory charged to `group` now, in bytes.
 pub fn mem_usage(group: Slot) -> Result<u64, Error> {
     call(Syscall::MemUsage, a(group, 0, 0, 0))
+}
+
+/// Limit the kernel memory `group`'s objects may take to `bytes`.
+pub fn set_kmem_limit(group: Slot, bytes: u64) -> Result<(), Error> {
+    call(Syscall::SetKmemLimit, a(group, bytes, 0, 0)).map(|_| ())
+}
+
+/// Kernel memory charged to `group` now, in bytes.
+pub fn kmem_usage(group: Slot) -> Result<u64, Error> {
+    call(Syscall::KmemUsage, a(group, 0, 0, 0))
+}
+
+/// Kernel heap that allocating calls may still take, in bytes.
+pub fn free_kmem() -> u64 {
+    call0(Syscall::FreeKmem).unwrap_or(0)
 }
 
 /// What CPU `cpu` has done since boot (entries, interrupts, switches, idle time).

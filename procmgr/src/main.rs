@@ -14,6 +14,7 @@
 extern crate alloc;
 
 use libchcore::{println, sys, Rights};
+use server::Class;
 
 mod server;
 
@@ -34,7 +35,7 @@ fn main() -> i32 {
     if cfg!(feature = "selftest") {
         // The device PMO and IRQ tests need `DEVICE`, which procmgr gives
         // only to programs it starts itself.
-        let kernel_tests = run(&["kerneltest"], Rights::DEVICE);
+        let kernel_tests = run(&["kerneltest"], Rights::DEVICE, Class::System);
         if cfg!(feature = "lab") {
             // A lab's user program runs at boot, as in ChCore's labs
             // (graders type nothing), then the shell as in the normal image.
@@ -70,8 +71,8 @@ fn server_death() -> bool {
         println!("procmgr: cannot map a tmpfs file: {e:?}");
     }
     server::stop_file_servers();
-    let root_fails = run(&["cat", "/motd"], Rights::NONE) == 1;
-    let rest_works = run(&["ls", "/bin/true"], Rights::NONE) == 0 && run_program("true") == 0;
+    let root_fails = run(&["cat", "/motd"], Rights::NONE, Class::User) == 1;
+    let rest_works = run(&["ls", "/bin/true"], Rights::NONE, Class::User) == 0 && run_program("true") == 0;
     let ok = root_fails && rest_works;
     println!("[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: {}", if ok { "OK" } else { "FAILED" });
     let Ok(view) = mapped else { return false };
@@ -107,14 +108,14 @@ fn server_death() -> bool {
 
 /// Start `name` from the ramdisk on the console and wait for it.
 fn run_program(name: &str) -> i32 {
-    run(&[name], Rights::NONE)
+    run(&[name], Rights::NONE, Class::User)
 }
 
 /// Start the program `args[0]` with `args` and `extra` rights on the
 /// console and wait for it.
-fn run(args: &[&str], extra: Rights) -> i32 {
+fn run(args: &[&str], extra: Rights, class: Class) -> i32 {
     let name = args[0];
-    match server::spawn_with_console(name, args, extra) {
+    match server::spawn_with_console(name, args, extra, class) {
         Ok(pid) => match server::wait_root_child(pid) {
             (code, false) => code,
             (_, true) => {

@@ -12,8 +12,10 @@
 //!    round 1 is the baseline, not the memory before it).
 //!
 //! `procs bomb [MAX]` forks until refused, which must be with `NoMemory`
-//! (procmgr's reserve of free memory, or the kernel heap's); then everything
-//! is killed and reaped, and free memory must come back. With `MAX`, making
+//! (the limits of the account all user processes share, or procmgr's
+//! reserve of free memory), with the system's reserve of kernel heap still
+//! there; then everything is killed and reaped, and free memory must come
+//! back. With `MAX`, making
 //! MAX processes without a refusal passes too (usertest's PROC013 bounds
 //! the bomb so on machines that hold thousands).
 //!
@@ -37,6 +39,11 @@ libchcore::entry!(main);
 /// to 124 KiB for 1,000 processes). A page lost per process would be
 /// 4,000 KiB.
 const SLACK: u64 = 256 << 10;
+/// Kernel heap that must still be free for allocating calls when the bomb
+/// is refused: procmgr keeps at least 1 MiB (or half the heap) for itself
+/// and the servers, of which serving the bomb takes some (a capability
+/// slot in procmgr's table per process).
+const KERNEL_RESERVE_LEFT: u64 = 256 << 10;
 /// The most processes the bomb makes before calling it a failure (far more
 /// than 512 MiB holds).
 const BOMB_MAX: usize = 100_000;
@@ -193,6 +200,7 @@ fn forked_readers(n: usize) -> Result<(), String> {
 /// come back.
 fn bomb(max: usize) -> Result<String, String> {
     let before = settle();
+    let kernel_before = sys::free_kmem();
     let mut pids = Vec::new();
     let refused = loop {
         match process::fork() {
@@ -208,6 +216,11 @@ fn bomb(max: usize) -> Result<String, String> {
     };
     let n = pids.len();
     let low = sys::free_memory();
+    // What the kernel heap still had for allocating calls: user processes
+    // together may not take procmgr's and the servers' reserve of it.
+    let kernel_low = sys::free_kmem();
+    // A forked child is charged what this process is, give or take.
+    let charged = sys::kmem_usage(libchcore::abi::slot::SELF_CAP_GROUP).unwrap_or(0);
     for &p in &pids {
         let _ = process::kill(p);
     }
@@ -218,12 +231,23 @@ fn bomb(max: usize) -> Result<String, String> {
     }
     // Only now: while the bomb lived the kernel heap may have been at its
     // reserve, and the console write refused with it.
-    println!("[PROCS] fork bomb stopped after {n} processes: {refused:?} ({} KiB free then)", low >> 10);
+    println!(
+        "[PROCS] fork bomb stopped after {n} processes: {refused:?} ({} KiB free then, {} KiB of kernel heap)",
+        low >> 10,
+        kernel_low >> 10
+    );
+    println!(
+        "[PROCS] kernel heap: {} bytes a process, {charged} charged to this one",
+        kernel_before.saturating_sub(kernel_low) / (n as u64).max(1)
+    );
     let after = settle();
     println!("[PROCS] free memory: {} KiB before the bomb, {} KiB after", before >> 10, after >> 10);
     let bounded = refused == Error::TableFull && n == max && max < BOMB_MAX;
     if refused != Error::NoMemory && !bounded {
         return Err(format!("the bomb was not refused with NoMemory but {refused:?} after {n} processes"));
+    }
+    if kernel_low < KERNEL_RESERVE_LEFT {
+        return Err(format!("the bomb left {kernel_low} bytes of kernel heap: it took the system's reserve"));
     }
     // procmgr's heap grew for the bomb's table entries (about 1 KiB a
     // process) and keeps its pages; anything more was lost.

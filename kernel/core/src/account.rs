@@ -1,15 +1,21 @@
-//! Memory accounts: how many physical pages a cap_group has been charged
-//! for, and how many it may have.
+//! Memory accounts: how much memory a cap_group has been charged for, and
+//! how much it may have. Two kinds are counted, each with its own limit:
+//! physical pages (what its PMOs and page tables hold) and kernel memory
+//! (bytes of kernel heap its objects take: capability slots, threads,
+//! notifications, connections, PMO and mapping records).
 //!
-//! Every page a PMO allocates is charged to an account when it is allocated
-//! and given back when it is freed, so a process that allocates without end
-//! hits its limit (and gets `NoMemory`, or is ended by the fault that needed
-//! the page) long before the machine runs out. Charges are atomic: two CPUs
-//! faulting pages of one process cannot both squeeze past the limit.
+//! Every page a PMO allocates, and every kernel object, is charged to an
+//! account when it is made and given back when it is freed, so a process
+//! that allocates without end hits its limit (and gets `NoMemory`, or is
+//! ended by the fault that needed a page) long before the machine or the
+//! kernel heap runs out. Charges are atomic: two CPUs charging one process
+//! cannot both squeeze past the limit.
 //!
 //! Accounts nest: a charge to an account is also a charge to its parent's,
 //! and so on up, so a process cannot escape its limit by making cap_groups
-//! of its own (theirs are charged to it too).
+//! of its own (theirs are charged to it too), and an account above many
+//! processes bounds them together (procmgr puts every user process in one,
+//! so that together they cannot take the system servers' reserve).
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +23,37 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// No limit.
 pub const UNLIMITED: u64 = u64::MAX;
 
-/// Pages charged and the limit, in pages.
+/// One kind of memory: used and limit, in its unit.
 #[derive(Debug)]
-pub struct Account {
+struct Counter {
     used: AtomicU64,
     limit: AtomicU64,
+}
+
+impl Counter {
+    const fn new(limit: u64) -> Counter {
+        Counter { used: AtomicU64::new(0), limit: AtomicU64::new(limit) }
+    }
+
+    fn take(&self, n: u64) -> Result<(), OverLimit> {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(n).filter(|&m| m <= limit))
+            .map(|_| ())
+            .map_err(|_| OverLimit)
+    }
+
+    fn give(&self, n: u64) {
+        let before = self.used.fetch_sub(n, Ordering::AcqRel);
+        debug_assert!(before >= n, "uncharged more than was charged");
+    }
+}
+
+/// Pages and kernel memory charged, and their limits.
+#[derive(Debug)]
+pub struct Account {
+    pages: Counter,
+    kmem: Counter,
     parent: Option<Arc<Account>>,
 }
 
@@ -29,32 +61,59 @@ pub struct Account {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OverLimit;
 
+/// Which counter an operation works on.
+type Kind = fn(&Account) -> &Counter;
+
+fn pages(a: &Account) -> &Counter {
+    &a.pages
+}
+
+fn kmem(a: &Account) -> &Counter {
+    &a.kmem
+}
+
 impl Account {
-    /// An account with nothing charged and a limit of `limit` pages.
+    /// An account with nothing charged, a limit of `limit` pages and no
+    /// limit on kernel memory.
     pub const fn new(limit: u64) -> Account {
-        Account { used: AtomicU64::new(0), limit: AtomicU64::new(limit), parent: None }
+        Account { pages: Counter::new(limit), kmem: Counter::new(UNLIMITED), parent: None }
     }
 
-    /// An account inside `parent`: same limit to start with, and every
+    /// An account inside `parent`: same limits to start with, and every
     /// charge counted against both.
     pub fn child_of(parent: &Arc<Account>) -> Account {
-        Account { used: AtomicU64::new(0), limit: AtomicU64::new(parent.limit()), parent: Some(parent.clone()) }
+        Account {
+            pages: Counter::new(parent.limit()),
+            kmem: Counter::new(parent.kmem_limit()),
+            parent: Some(parent.clone()),
+        }
+    }
+
+    /// Charge `n` here and in every enclosing account, unless that would
+    /// exceed one of their limits (then nothing is charged anywhere).
+    fn charge_kind(&self, kind: Kind, n: u64) -> Result<(), OverLimit> {
+        kind(self).take(n)?;
+        if let Some(p) = &self.parent {
+            if let Err(e) = p.charge_kind(kind, n) {
+                kind(self).give(n);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn uncharge_kind(&self, kind: Kind, n: u64) {
+        let mut a = Some(self);
+        while let Some(account) = a {
+            kind(account).give(n);
+            a = account.parent.as_deref();
+        }
     }
 
     /// Charge `pages` here and in every enclosing account, unless that would
     /// exceed one of their limits (then nothing is charged anywhere).
     pub fn charge(&self, pages: u64) -> Result<(), OverLimit> {
-        let limit = self.limit.load(Ordering::Relaxed);
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(pages).filter(|&n| n <= limit))
-            .map_err(|_| OverLimit)?;
-        if let Some(p) = &self.parent {
-            if let Err(e) = p.charge(pages) {
-                self.used.fetch_sub(pages, Ordering::AcqRel);
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.charge_kind(self::pages, pages)
     }
 
     /// Charge `pages` here and in every enclosing account, limits or not.
@@ -64,35 +123,68 @@ impl Account {
     /// limit (that would end the server). Whoever uses it must bound what
     /// it charges this way.
     pub fn charge_anyway(&self, pages: u64) {
-        self.used.fetch_add(pages, Ordering::AcqRel);
-        if let Some(p) = &self.parent {
-            p.charge_anyway(pages);
+        self.charge_anyway_kind(self::pages, pages)
+    }
+
+    fn charge_anyway_kind(&self, kind: Kind, n: u64) {
+        let mut a = Some(self);
+        while let Some(account) = a {
+            kind(account).used.fetch_add(n, Ordering::AcqRel);
+            a = account.parent.as_deref();
         }
+    }
+
+    /// [`Account::charge_anyway`] for kernel memory (a page of such memory
+    /// comes with a record in the kernel).
+    pub fn charge_kmem_anyway(&self, bytes: u64) {
+        self.charge_anyway_kind(kmem, bytes)
     }
 
     /// Give back `pages` charged earlier (here and in the enclosing accounts).
     pub fn uncharge(&self, pages: u64) {
-        let before = self.used.fetch_sub(pages, Ordering::AcqRel);
-        debug_assert!(before >= pages, "uncharged more pages than were charged");
-        if let Some(p) = &self.parent {
-            p.uncharge(pages);
-        }
+        self.uncharge_kind(self::pages, pages)
     }
 
     /// Pages charged now.
     pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Acquire)
+        self.pages.used.load(Ordering::Acquire)
     }
 
     /// The limit in pages.
     pub fn limit(&self) -> u64 {
-        self.limit.load(Ordering::Relaxed)
+        self.pages.limit.load(Ordering::Relaxed)
     }
 
     /// Change the limit. Pages already charged stay charged, even above a
     /// lower limit: only new charges are refused.
     pub fn set_limit(&self, limit: u64) {
-        self.limit.store(limit, Ordering::Relaxed);
+        self.pages.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Charge `bytes` of kernel memory here and in every enclosing account,
+    /// unless that would exceed one of their kernel-memory limits.
+    pub fn charge_kmem(&self, bytes: u64) -> Result<(), OverLimit> {
+        self.charge_kind(kmem, bytes)
+    }
+
+    /// Give back `bytes` of kernel memory charged earlier.
+    pub fn uncharge_kmem(&self, bytes: u64) {
+        self.uncharge_kind(kmem, bytes)
+    }
+
+    /// Bytes of kernel memory charged now.
+    pub fn kmem_used(&self) -> u64 {
+        self.kmem.used.load(Ordering::Acquire)
+    }
+
+    /// The kernel-memory limit in bytes.
+    pub fn kmem_limit(&self) -> u64 {
+        self.kmem.limit.load(Ordering::Relaxed)
+    }
+
+    /// Change the kernel-memory limit (as [`Account::set_limit`]).
+    pub fn set_kmem_limit(&self, limit: u64) {
+        self.kmem.limit.store(limit, Ordering::Relaxed);
     }
 }
 
@@ -165,5 +257,45 @@ mod tests {
         let granted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(granted, 1000);
         assert_eq!(a.used(), 1000);
+    }
+
+    #[test]
+    fn kernel_memory_is_a_second_kind_with_its_own_limit() {
+        let parent = Arc::new(Account::new(10));
+        parent.set_kmem_limit(1000);
+        let child = Account::child_of(&parent);
+        assert_eq!(child.kmem_limit(), 1000, "a child starts with its parent's kernel-memory limit too");
+        child.set_kmem_limit(600);
+        child.charge_kmem(500).unwrap();
+        assert_eq!(child.charge_kmem(101), Err(OverLimit), "the child's own limit");
+        assert_eq!((child.used(), parent.used()), (0, 0), "pages are not kernel memory");
+        parent.charge_kmem(450).unwrap();
+        assert_eq!(child.charge_kmem(100), Err(OverLimit), "the parent's limit, reached by both");
+        assert_eq!(child.kmem_used(), 500, "a charge the parent refused is undone");
+        child.charge(10).unwrap();
+        assert_eq!(child.charge(1), Err(OverLimit), "page limits are separate");
+        child.uncharge_kmem(500);
+        parent.uncharge_kmem(450);
+        assert_eq!((child.kmem_used(), parent.kmem_used()), (0, 0));
+    }
+
+    #[test]
+    fn three_levels_charge_and_give_back_all_the_way_up() {
+        let top = Arc::new(Account::new(UNLIMITED));
+        let users = Arc::new(Account::child_of(&top));
+        users.set_kmem_limit(100);
+        let process = Account::child_of(&users);
+        process.set_kmem_limit(60);
+        process.charge_kmem(60).unwrap();
+        assert_eq!(top.kmem_used(), 60);
+        let other = Account::child_of(&users);
+        other.set_kmem_limit(60);
+        assert_eq!(other.charge_kmem(41), Err(OverLimit), "together under the users' limit");
+        other.charge_kmem(40).unwrap();
+        top.charge_kmem(1 << 30).expect("outside the users' account, only the top's limit applies");
+        process.uncharge_kmem(60);
+        other.uncharge_kmem(40);
+        top.uncharge_kmem(1 << 30);
+        assert_eq!((top.kmem_used(), users.kmem_used()), (0, 0));
     }
 }

@@ -115,6 +115,11 @@ impl<T: Object> CapTable<T> {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
+    /// Slots the table has room for without growing (what its memory holds).
+    pub fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
     /// Whether no slot is occupied.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

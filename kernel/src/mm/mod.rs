@@ -115,6 +115,12 @@ pub fn heap_has_room() -> bool {
     total.saturating_sub(allocated) > HEAP_RESERVE
 }
 
+/// Kernel heap allocating calls may still take: what is free above the reserve.
+pub fn heap_free_for_calls() -> usize {
+    let (total, allocated) = HEAP.stats();
+    total.saturating_sub(allocated).saturating_sub(HEAP_RESERVE)
+}
+
 /// Bytes currently allocated from the kernel heap (as the allocator rounds them).
 #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
 pub fn heap_allocated() -> usize {
@@ -131,12 +137,21 @@ pub struct KernelTableMemory;
 /// account.
 pub struct ChargedTables<'a>(pub &'a kernel_core::account::Account);
 
+/// Kernel memory a table page takes besides the page: its place in its
+/// tree's list of tables (a vector, which may be twice as long as needed).
+const TABLE_KMEM: u64 = 16;
+
 impl TableMemory for ChargedTables<'_> {
     fn alloc_table(&mut self) -> Option<u64> {
         self.0.charge(1).ok()?;
+        if self.0.charge_kmem(TABLE_KMEM).is_err() {
+            self.0.uncharge(1);
+            return None;
+        }
         let pa = KernelTableMemory.alloc_table();
         if pa.is_none() {
             self.0.uncharge(1);
+            self.0.uncharge_kmem(TABLE_KMEM);
         }
         pa
     }
@@ -144,6 +159,7 @@ impl TableMemory for ChargedTables<'_> {
     fn free_table(&mut self, table: u64) {
         KernelTableMemory.free_table(table);
         self.0.uncharge(1);
+        self.0.uncharge_kmem(TABLE_KMEM);
     }
 
     fn zero_table(&mut self, table: u64) {

@@ -2,7 +2,7 @@
 
 use super::thread::{Thread, ThreadState};
 use super::vmspace::VmSpace;
-use super::{new_cap_id, Cap, CapObject, CapTable, Header, KObject};
+use super::{arc_block, heap_block, new_cap_id, Cap, CapObject, CapTable, Header, KObject, Kmem};
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -16,6 +16,16 @@ pub const CAP_TABLE_LIMIT: usize = 1024;
 /// process and three per pipe, so its table is bounded by the kernel heap
 /// (whose reserve refuses it in time, docs/security.md), not by a count.
 pub const ROOT_CAP_TABLE_LIMIT: usize = 1 << 20;
+
+/// Kernel memory a cap_group takes besides its name and its capability
+/// table: the group, its vmspace, its account, and its entries in the
+/// lists of all groups and of its creator's children.
+const GROUP_KMEM: u64 = arc_block::<CapGroup>() + arc_block::<VmSpace>() + arc_block::<Account>() + 2 * 16;
+
+/// Bytes a capability table with room for `slots` capabilities takes.
+fn table_bytes(slots: usize) -> u64 {
+    heap_block(slots * core::mem::size_of::<Option<Cap>>())
+}
 
 /// Whether the cap_group still runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +60,8 @@ pub struct CapGroupInner {
     pub created: Vec<Weak<CapGroup>>,
     /// Set once the group registered as a pager (`pager_register`).
     pub pager: Option<Arc<super::pager::Pager>>,
+    /// The capability table's memory, charged to the group as it grows.
+    table_kmem: Kmem,
 }
 
 /// A process.
@@ -60,8 +72,13 @@ pub struct CapGroup {
     pub name: String,
     /// The address space every thread of the group runs in.
     pub vmspace: Arc<VmSpace>,
-    /// The physical pages the group's PMOs hold, and its limit.
+    /// The physical pages the group's PMOs hold, the kernel memory its
+    /// objects take, and their limits.
     pub account: Arc<Account>,
+    /// The group's own kernel memory (this structure, its vmspace, its
+    /// name, its account), charged to its account.
+    #[allow(dead_code)]
+    kmem: Kmem,
     /// `state == Alive`, readable without the lock (the IPC fast path);
     /// cleared under the lock when the group ends.
     alive: core::sync::atomic::AtomicBool,
@@ -101,19 +118,31 @@ impl CapGroup {
         CapGroup::create(name, self_rights, None)
     }
 
-    /// A cap_group made by `creator`: its memory is charged to the
-    /// creator's account too, and it ends when the creator ends.
-    pub fn new_child(name: &str, self_rights: Rights, creator: &Arc<CapGroup>) -> Result<Arc<CapGroup>, Error> {
-        CapGroup::create(name, self_rights, Some(creator))
+    /// A cap_group made by `creator`, which it ends with. Its account
+    /// nests in `within` (the creator's, or that of a group the creator
+    /// names): everything it is charged counts there too.
+    pub fn new_child(
+        name: &str,
+        self_rights: Rights,
+        creator: &Arc<CapGroup>,
+        within: &Arc<Account>,
+    ) -> Result<Arc<CapGroup>, Error> {
+        CapGroup::create(name, self_rights, Some((creator, within)))
     }
 
-    fn create(name: &str, self_rights: Rights, creator: Option<&Arc<CapGroup>>) -> Result<Arc<CapGroup>, Error> {
+    fn create(
+        name: &str,
+        self_rights: Rights,
+        creator: Option<(&Arc<CapGroup>, &Arc<Account>)>,
+    ) -> Result<Arc<CapGroup>, Error> {
         let account = Arc::new(match creator {
-            Some(c) => Account::child_of(&c.account),
+            Some((_, within)) => Account::child_of(within),
             None => Account::new(kernel_core::account::UNLIMITED),
         });
+        let kmem = Kmem::charge(&account, GROUP_KMEM + heap_block(name.len()))?;
         let vmspace = VmSpace::new(&account)?;
-        let mut caps = CapTable::new(if creator.is_some() { CAP_TABLE_LIMIT } else { ROOT_CAP_TABLE_LIMIT });
+        let limit = if creator.is_some() { CAP_TABLE_LIMIT } else { ROOT_CAP_TABLE_LIMIT };
+        let mut caps = CapTable::new(limit);
         let s0 = caps.insert(Cap { obj: KObject::SelfGroup, rights: self_rights, id: new_cap_id(), parent: None })?;
         let s1 = caps.insert(Cap {
             obj: KObject::VmSpace(vmspace.clone()),
@@ -122,11 +151,13 @@ impl CapGroup {
             parent: None,
         })?;
         debug_assert_eq!((s0 as u64, s1 as u64), (slot::SELF_CAP_GROUP, slot::SELF_VMSPACE));
+        let table_kmem = Kmem::charge(&account, table_bytes(caps.capacity()))?;
         let group = Arc::new(CapGroup {
             header: Header::new(ObjectType::CapGroup),
             name: String::from(name),
             vmspace,
             account,
+            kmem,
             alive: core::sync::atomic::AtomicBool::new(true),
             cpu_ticks: core::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(CapGroupInner {
@@ -138,9 +169,10 @@ impl CapGroup {
                 exit_notify: Vec::new(),
                 created: Vec::new(),
                 pager: None,
+                table_kmem,
             }),
         });
-        if let Some(c) = creator {
+        if let Some((c, _)) = creator {
             let listed = super::push_weak(&mut c.lock().created, Arc::downgrade(&group));
             listed?;
         }
@@ -194,7 +226,19 @@ impl CapGroup {
         if inner.state != GroupState::Alive {
             return Err(Error::InvalidArgument);
         }
-        inner.caps.insert(Cap { obj, rights, id: new_cap_id(), parent }).map(|s| s as u64)
+        let slot = inner.caps.insert(Cap { obj, rights, id: new_cap_id(), parent })?;
+        let needed = table_bytes(inner.caps.capacity());
+        if needed > inner.table_kmem.bytes() {
+            // The table's memory grew (it doubles): the group pays.
+            let more = needed - inner.table_kmem.bytes();
+            if let Err(e) = inner.table_kmem.grow(more) {
+                let cap = inner.caps.remove(slot as u64);
+                drop(inner);
+                drop(cap);
+                return Err(e);
+            }
+        }
+        Ok(slot as u64)
     }
 
     /// End the group: every thread stops, every capability is dropped.

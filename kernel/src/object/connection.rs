@@ -63,7 +63,16 @@ pub struct Connection {
     pub stack_top: u64,
     /// Where the handler starts (the server's entry point, fixed once registered).
     entry: u64,
+    /// Its kernel memory, charged to the client.
+    #[allow(dead_code)]
+    kmem: super::Kmem,
 }
+
+/// Kernel memory a connection takes besides its handler thread: the
+/// connection, its entries in the server's lists and slot areas (two
+/// slots, a weak reference, a free index) and the client's mapping of
+/// the buffer.
+const CONNECTION_KMEM: u64 = super::arc_block::<Connection>() + 4 * 8 + 16 + super::vmspace::MAPPING_KMEM;
 
 /// Make the caller a server whose handlers start at `entry`.
 pub fn register_server(group: &Arc<CapGroup>, entry: u64, max: u64) -> Result<(), Error> {
@@ -118,7 +127,13 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     server.vmspace.map_slot(buf.clone(), server_buf).map_err(undo_client)?;
     let stack = Pmo::new_overdraft(PmoKind::Anonym, ipc::STACK_SIZE, &client.account).map_err(undo_client)?;
     let mapped = server.vmspace.map_slot(stack, stack_va);
-    let handler = mapped.and_then(|_| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0)).map_err(|e| {
+    // The connection's own kernel memory (and its handler thread's, below)
+    // is the client's too.
+    let kmem = mapped.and_then(|_| super::Kmem::charge(&client.account, CONNECTION_KMEM));
+    let handler = kmem.and_then(|kmem| {
+        Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0, &client.account).map(|t| (t, kmem))
+    });
+    let (handler, kmem) = handler.map_err(|e| {
         let _ = server.vmspace.unmap(server_buf);
         let _ = server.vmspace.unmap(stack_va);
         undo_client(e)
@@ -134,6 +149,7 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         server_buf,
         stack_top: stack_va + ipc::STACK_SIZE,
         entry,
+        kmem,
     });
     handler.lock().handler =
         Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });

@@ -33,7 +33,8 @@ pub mod vmspace;
 
 use alloc::sync::Arc;
 use cap_group::CapGroup;
-use chcore_abi::ObjectType;
+use chcore_abi::{Error, ObjectType};
+use kernel_core::account::Account;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use pmo::Pmo;
 use thread::Thread;
@@ -89,6 +90,63 @@ pub fn push_weak<T>(
     }
     list.push(item);
     Ok(())
+}
+
+/// Kernel memory an object takes, charged to a memory account for as long
+/// as the object lives (given back when it drops). Every kernel object a
+/// user can make in numbers carries one (docs/objects.md lists the costs),
+/// so what a process makes the kernel spend counts against its own
+/// kernel-memory limit, and against every account it nests in.
+pub struct Kmem {
+    account: Option<Arc<Account>>,
+    bytes: u64,
+}
+
+impl Kmem {
+    /// Memory of the kernel's own objects (the console's notifications):
+    /// nobody pays.
+    pub const KERNEL: Kmem = Kmem { account: None, bytes: 0 };
+
+    /// Charge `bytes` to `account`: `NoMemory` over its limit (or an
+    /// enclosing account's).
+    pub fn charge(account: &Arc<Account>, bytes: u64) -> Result<Kmem, Error> {
+        account.charge_kmem(bytes).map_err(|_| Error::NoMemory)?;
+        Ok(Kmem { account: Some(account.clone()), bytes })
+    }
+
+    /// Bytes charged.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Charge `bytes` more to the same account (a table that grew).
+    pub fn grow(&mut self, bytes: u64) -> Result<(), Error> {
+        if let Some(a) = &self.account {
+            a.charge_kmem(bytes).map_err(|_| Error::NoMemory)?;
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+impl Drop for Kmem {
+    fn drop(&mut self) {
+        if let Some(a) = &self.account {
+            a.uncharge_kmem(self.bytes);
+        }
+    }
+}
+
+/// Bytes the kernel heap takes for a `size`-byte allocation: the buddy
+/// heap rounds every block up to a power of two (at least 8 bytes).
+pub const fn heap_block(size: usize) -> u64 {
+    let s = if size < 8 { 8 } else { size };
+    s.next_power_of_two() as u64
+}
+
+/// Bytes an `Arc<T>` takes on the kernel heap (its two counts and `T`).
+pub const fn arc_block<T>() -> u64 {
+    heap_block(core::mem::size_of::<T>() + 16)
 }
 
 /// Unique capability ids.

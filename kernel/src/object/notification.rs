@@ -1,7 +1,8 @@
 //! notification: a counting semaphore threads of any cap_group can wait on.
 
 use super::thread::Thread;
-use super::Header;
+use super::{Header, Kmem};
+use kernel_core::account::Account;
 use crate::sched;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -18,14 +19,27 @@ pub struct Notification {
     /// Common header (its drop keeps the live-object counts).
     #[allow(dead_code)]
     pub header: Header,
+    /// Its kernel memory and who pays for it.
+    #[allow(dead_code)]
+    kmem: Kmem,
     inner: Mutex<Inner>,
 }
 
 impl Notification {
-    /// A notification with count 0.
+    /// A notification with count 0, of the kernel's own.
     pub fn new() -> Arc<Notification> {
+        Notification::with(Kmem::KERNEL)
+    }
+
+    /// A notification with count 0, its memory charged to `account`.
+    pub fn charged(account: &Arc<Account>) -> Result<Arc<Notification>, Error> {
+        Ok(Notification::with(Kmem::charge(account, super::arc_block::<Notification>())?))
+    }
+
+    fn with(kmem: Kmem) -> Arc<Notification> {
         Arc::new(Notification {
             header: Header::new(ObjectType::Notification),
+            kmem,
             inner: Mutex::new(Inner { count: 0, waiters: VecDeque::new() }),
         })
     }

@@ -24,6 +24,7 @@ use kernel_core::account::Account;
 use kernel_core::mm::frames::order_for_pages;
 use kernel_core::mm::{align_up, phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
 use spin::Mutex;
+use super::Kmem;
 
 /// A page frame of a lazy PMO. After a fork, the parent's and the child's
 /// PMOs share frames (copy-on-write); the frame is freed with its last user,
@@ -32,9 +33,11 @@ struct Frame(u64, Arc<Account>);
 
 impl Frame {
     /// A zeroed (or, with `from`, copied) frame charged to `account`
-    /// (`anyway`: past its limit too, see `Pmo::new_overdraft`).
-    fn new(account: &Arc<Account>, from: Option<u64>, anyway: bool) -> Result<Frame, Error> {
-        let f = Frame::blank(account, anyway)?;
+    /// (`anyway`: past its limit too, see `Pmo::new_overdraft`); `entry`:
+    /// it takes a new entry in a page map, charged with it (see
+    /// [`ENTRY_KMEM`]).
+    fn new(account: &Arc<Account>, from: Option<u64>, anyway: bool, entry: bool) -> Result<Frame, Error> {
+        let f = Frame::blank(account, anyway, entry)?;
         match from {
             Some(src) => copy_page(src, f.0),
             None => zero_page(f.0, 1),
@@ -44,14 +47,23 @@ impl Frame {
 
     /// A frame charged to `account` whose contents are whatever the
     /// allocator left: the caller overwrites all of it before anyone maps it.
-    fn blank(account: &Arc<Account>, anyway: bool) -> Result<Frame, Error> {
+    fn blank(account: &Arc<Account>, anyway: bool, entry: bool) -> Result<Frame, Error> {
+        // One kernel-memory charge for the frame and its map entry: this
+        // is the page fault's path.
+        let kmem = FRAME_KMEM + if entry { ENTRY_KMEM } else { 0 };
         if anyway {
             account.charge_anyway(1);
+            account.charge_kmem_anyway(kmem);
         } else {
             account.charge(1).map_err(|_| Error::NoMemory)?;
+            if account.charge_kmem(kmem).is_err() {
+                account.uncharge(1);
+                return Err(Error::NoMemory);
+            }
         }
         let Ok(pa) = mm::alloc_pages(0) else {
             account.uncharge(1);
+            account.uncharge_kmem(kmem);
             return Err(Error::NoMemory);
         };
         Ok(Frame(pa, account.clone()))
@@ -62,8 +74,26 @@ impl Drop for Frame {
     fn drop(&mut self) {
         mm::free_pages(self.0, 0);
         self.1.uncharge(1);
+        self.1.uncharge_kmem(FRAME_KMEM);
     }
 }
+
+/// Kernel memory a page of a lazy PMO takes besides the page: its `Frame`
+/// with the reference counts (charged to the frame's account, given back
+/// with the frame).
+const FRAME_KMEM: u64 = super::arc_block::<Frame>();
+
+/// Kernel memory an entry of a page map takes: its share of the B-tree's
+/// nodes (a leaf of 256 bytes holds 5 to 11 entries, and the inner nodes
+/// come on top). Charged to the map's PMO's account when an entry is
+/// added (a fault, a supplied page, a fork's copy of the map) and given
+/// back, all entries at once, when the PMO goes.
+const ENTRY_KMEM: u64 = 48;
+
+/// Kernel memory a PMO takes: the PMO, and room for a page map's first
+/// leaf (charged to every PMO, map or not: simpler, and small next to what
+/// a PMO holds).
+const PMO_KMEM: u64 = super::arc_block::<Pmo>() + 256;
 
 enum Backing {
     /// One buddy block.
@@ -146,15 +176,16 @@ fn lazy_page(
 ) -> Result<Option<PageRef>, Error> {
     let (pa, copied, read_only) = match pages.get(&index) {
         Some(f) if Arc::strong_count(f) > 1 && write => {
-            // The copy is this PMO's own page: charged to its account.
-            let copy = Frame::new(account, Some(f.0), overdraft)?;
+            // The copy is this PMO's own page: charged to its account. It
+            // replaces the entry.
+            let copy = Frame::new(account, Some(f.0), overdraft, false)?;
             let pa = copy.0;
             pages.insert(index, Arc::new(copy));
             (pa, true, false)
         }
         Some(f) => (f.0, false, Arc::strong_count(f) > 1),
         None if allocate => {
-            let f = Frame::new(account, None, overdraft)?;
+            let f = Frame::new(account, None, overdraft, true)?;
             let pa = f.0;
             pages.insert(index, Arc::new(f));
             (pa, false, false)
@@ -178,6 +209,9 @@ pub struct Pmo {
     account: Arc<Account>,
     /// Its pages are charged even past the account's limit.
     overdraft: bool,
+    /// Its own kernel memory, charged to its maker.
+    #[allow(dead_code)]
+    kmem: Kmem,
     /// Where the PMO is mapped (to drop stale mappings of a page whose
     /// frame was replaced by a copy-on-write outside a page fault).
     mappings: Mutex<Mappings>,
@@ -241,6 +275,8 @@ impl Pmo {
             return Err(Error::InvalidArgument);
         }
         let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        // Given back by its drop if the pages are refused.
+        let kmem = Kmem::charge(account, PMO_KMEM)?;
         let backing = match kind {
             PmoKind::Data => {
                 let pages = size >> PAGE_SHIFT;
@@ -259,20 +295,31 @@ impl Pmo {
             PmoKind::Anonym | PmoKind::Shm => Backing::Pages(BTreeMap::new()),
             PmoKind::Device | PmoKind::Paged => return Err(Error::InvalidArgument),
         };
-        Ok(Pmo::unshared(kind, size, backing, account.clone()))
+        Ok(Pmo::unshared(kind, size, backing, account.clone(), kmem))
     }
 
-    fn with_backing(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Arc<Pmo> {
-        Arc::new(Pmo::unshared(kind, size, backing, account))
+    /// A PMO whose pages are charged to `account` and whose own kernel
+    /// memory to `payer` (who made it: a slice's or a window's maker, not
+    /// its source's owner).
+    fn with_backing(
+        kind: PmoKind,
+        size: u64,
+        backing: Backing,
+        account: Arc<Account>,
+        payer: &Arc<Account>,
+    ) -> Result<Arc<Pmo>, Error> {
+        let kmem = Kmem::charge(payer, PMO_KMEM)?;
+        Ok(Arc::new(Pmo::unshared(kind, size, backing, account, kmem)))
     }
 
-    fn unshared(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>) -> Pmo {
+    fn unshared(kind: PmoKind, size: u64, backing: Backing, account: Arc<Account>, kmem: Kmem) -> Pmo {
         Pmo {
             header: Header::new(ObjectType::Pmo),
             kind,
             size,
             inner: Mutex::new(backing),
             account,
+            kmem,
             overdraft: false,
             mappings: Mutex::new(Mappings { map: BTreeMap::new(), prune_at: MAPPINGS_PRUNE_FIRST }),
         }
@@ -295,14 +342,15 @@ impl Pmo {
         {
             return Err(Error::InvalidArgument);
         }
-        Ok(Pmo::with_backing(PmoKind::Device, size, Backing::Device { pa }, Pmo::uncharged()))
+        let account = Pmo::uncharged();
+        Pmo::with_backing(PmoKind::Device, size, Backing::Device { pa }, account.clone(), &account)
     }
 
     /// A PMO for pages `[offset, offset + len)` of this one, which must be
     /// contiguous (`Data`, or a slice of one): the same memory, shared,
-    /// nothing copied or charged. The source stays alive while the slice
-    /// does.
-    pub fn slice(self: &Arc<Self>, offset: u64, len: u64) -> Result<Arc<Pmo>, Error> {
+    /// nothing copied or charged but the new PMO's kernel memory (to
+    /// `payer`). The source stays alive while the slice does.
+    pub fn slice(self: &Arc<Self>, offset: u64, len: u64, payer: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
         if len == 0 || !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument);
         }
@@ -312,20 +360,21 @@ impl Pmo {
             Backing::Slice { pa, _owner } => (*pa, _owner.clone()),
             Backing::Paged(_) => {
                 let view = Backing::View { source: self.clone(), first: offset >> PAGE_SHIFT };
-                return Ok(Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone()));
+                return Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone(), payer);
             }
             Backing::View { source, first } => {
                 let view = Backing::View { source: source.clone(), first: first + (offset >> PAGE_SHIFT) };
-                return Ok(Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone()));
+                return Pmo::with_backing(PmoKind::Shm, len, view, self.account.clone(), payer);
             }
             Backing::Pages(_) | Backing::Device { .. } | Backing::Shadow { .. } => return Err(Error::InvalidArgument),
         };
-        Ok(Pmo::with_backing(
+        Pmo::with_backing(
             PmoKind::Data,
             len,
             Backing::Slice { pa: base + offset, _owner: owner },
             self.account.clone(),
-        ))
+            payer,
+        )
     }
 
     /// A `Data` PMO over `[pa, pa + size)`, memory that is never freed (a
@@ -336,7 +385,8 @@ impl Pmo {
         if size == 0 || size > PMO_MAX || !pa.is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument);
         }
-        Ok(Pmo::with_backing(PmoKind::Data, size, Backing::Static { pa }, Pmo::uncharged()))
+        let account = Pmo::uncharged();
+        Pmo::with_backing(PmoKind::Data, size, Backing::Static { pa }, account.clone(), &account)
     }
 
     /// A paged PMO of `size` bytes whose pages `pager` (the creator, whose
@@ -347,7 +397,7 @@ impl Pmo {
         }
         let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
         let paged = Paged { pager: pager.clone(), key, pages: BTreeMap::new(), waiting: BTreeMap::new() };
-        let pmo = Pmo::with_backing(PmoKind::Paged, size, Backing::Paged(paged), account.clone());
+        let pmo = Pmo::with_backing(PmoKind::Paged, size, Backing::Paged(paged), account.clone(), account)?;
         pager.add(key, &pmo)?;
         Ok(pmo)
     }
@@ -369,7 +419,7 @@ impl Pmo {
             Backing::Pages(_) | Backing::Device { .. } | Backing::Shadow { .. } => return Err(Error::InvalidArgument),
         };
         let shadow = Backing::Shadow { source, first, pages: BTreeMap::new() };
-        Ok(Pmo::with_backing(PmoKind::Anonym, len, shadow, account.clone()))
+        Pmo::with_backing(PmoKind::Anonym, len, shadow, account.clone(), account)
     }
 
     /// Whether pages are allocated (or supplied) on first touch.
@@ -427,10 +477,13 @@ impl Pmo {
             // The source's page, until this window writes it.
             return Ok(PageRef { pa: got.pa, copied: false, read_only: true });
         }
-        let copy = Frame::new(&self.account, Some(got.pa), self.overdraft)?;
+        let copy = Frame::new(&self.account, Some(got.pa), self.overdraft, true)?;
         let pa = copy.0;
         if let Backing::Shadow { pages, .. } = &mut *self.inner.lock() {
-            pages.insert(index, Arc::new(copy));
+            if pages.insert(index, Arc::new(copy)).is_some() {
+                // Another CPU copied it meanwhile: no new entry after all.
+                self.account.uncharge_kmem(ENTRY_KMEM);
+            }
         }
         // Mappings of this window elsewhere still show the source's page.
         Ok(PageRef { pa, copied: true, read_only: false })
@@ -475,10 +528,15 @@ impl Pmo {
         }
         // Filled outside the lock: `fill` reads the pager's memory, whose
         // vmspace lock comes before any PMO's.
-        let frame = Frame::blank(&self.account, false)?;
+        let frame = Frame::blank(&self.account, false, true)?;
         fill(frame.0)?;
         if let Backing::Paged(p) = &mut *self.inner.lock() {
-            p.pages.entry(index).or_insert(frame);
+            match p.pages.entry(index) {
+                alloc::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(frame);
+                }
+                alloc::collections::btree_map::Entry::Occupied(_) => self.account.uncharge_kmem(ENTRY_KMEM),
+            }
         }
         Ok(self.take_waiters(Some(index)))
     }
@@ -563,9 +621,25 @@ impl Pmo {
             _ => None,
         };
         match shared {
-            Some(backing) => Ok(Pmo::with_backing(self.kind, self.size, backing, account.clone())),
+            Some(backing) => {
+                // The copied map's entries are the copy's (its frames stay
+                // charged to whoever allocated them).
+                let entries = Pmo::entries(&backing) * ENTRY_KMEM;
+                account.charge_kmem(entries).map_err(|_| Error::NoMemory)?;
+                Pmo::with_backing(self.kind, self.size, backing, account.clone(), account)
+                    .inspect_err(|_| account.uncharge_kmem(entries))
+            }
             None => self.duplicate(account),
         }
+    }
+
+    /// Entries in the backing's page map (each charged [`ENTRY_KMEM`]).
+    fn entries(backing: &Backing) -> u64 {
+        (match backing {
+            Backing::Pages(pages) | Backing::Shadow { pages, .. } => pages.len(),
+            Backing::Paged(p) => p.pages.len(),
+            _ => 0,
+        }) as u64
     }
 
     /// Remember that `vm` maps this PMO at `va`.
@@ -729,7 +803,9 @@ impl Pmo {
 
 impl Drop for Pmo {
     fn drop(&mut self) {
-        match &*self.inner.lock() {
+        let inner = self.inner.lock();
+        self.account.uncharge_kmem(Pmo::entries(&inner) * ENTRY_KMEM);
+        match &*inner {
             Backing::Contiguous { pa, order } => {
                 mm::free_pages(*pa, *order);
                 self.account.uncharge(1 << *order);

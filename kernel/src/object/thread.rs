@@ -3,6 +3,7 @@
 use super::cap_group::CapGroup;
 use super::Header;
 use crate::arch::UserContext;
+use kernel_core::account::Account;
 use alloc::sync::Arc;
 use chcore_abi::{Error, ObjectType};
 use spin::Mutex;
@@ -58,17 +59,31 @@ pub struct Thread {
     pub header: Header,
     /// The process the thread belongs to.
     pub group: Arc<CapGroup>,
+    /// Its kernel memory, charged to whoever made it.
+    #[allow(dead_code)]
+    kmem: super::Kmem,
     inner: Mutex<ThreadInner>,
 }
 
+/// Kernel memory a thread takes: the thread, its floating-point registers
+/// (saved on the heap once it first uses them: charged from the start, so
+/// that a first FP instruction never needs a charge), its entry in its
+/// group's list and its share of the scheduler's queues and sleeper tree.
+pub const THREAD_KMEM: u64 =
+    super::arc_block::<Thread>() + super::heap_block(core::mem::size_of::<crate::arch::context::FpState>()) + 64;
+
 impl Thread {
-    /// A thread of `group` that will start at `pc` with stack `sp` and `arg` in x0.
+    /// A thread of `group` that will start at `pc` with stack `sp` and `arg` in x0,
+    /// its kernel memory charged to `payer` (the group's account, or an
+    /// IPC client's for the handler thread serving it).
     /// It is registered with the group but not yet scheduled.
-    pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64) -> Result<Arc<Thread>, Error> {
+    pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64, payer: &Arc<Account>) -> Result<Arc<Thread>, Error> {
+        let kmem = super::Kmem::charge(payer, THREAD_KMEM)?;
         let ctx = UserContext::new(pc, sp, arg);
         let t = Arc::new(Thread {
             header: Header::new(ObjectType::Thread),
             group: group.clone(),
+            kmem,
             inner: Mutex::new(ThreadInner {
                 ctx,
                 state: ThreadState::Ready,

@@ -56,7 +56,15 @@ struct Mapping {
     /// A client's connection buffer: not copied into a fork, which does not
     /// get the connection (and must not see the parent's messages).
     private_to_connection: bool,
+    /// The region's kernel memory (its node in the region tree and its
+    /// entry in the PMO's list of mappings), charged to the space's owner.
+    #[allow(dead_code)]
+    kmem: super::Kmem,
 }
+
+/// Kernel memory a mapping takes: its share of the region tree's and of
+/// the PMO's mapping tree's nodes.
+pub const MAPPING_KMEM: u64 = super::heap_block(core::mem::size_of::<kernel_core::vmregion::VmRegion<Mapping>>()) + 48;
 
 /// A run of equal-sized slots, each holding at most one PMO: where a
 /// server's connection buffers (or handler stacks) live, one slot per
@@ -182,7 +190,8 @@ impl VmSpace {
         if inner.areas.iter().any(|a| a.overlaps(va, len)) {
             return Err(Error::Overlap);
         }
-        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm, private_to_connection: conn })?;
+        let kmem = super::Kmem::charge(&self.account, MAPPING_KMEM)?;
+        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm, private_to_connection: conn, kmem })?;
         if let Err(e) = self.map_present(&mut inner, &pmo, va, p) {
             let _ = inner.regions.remove(va);
             return Err(e);

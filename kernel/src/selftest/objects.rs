@@ -81,7 +81,7 @@ pub fn thread_create() -> TestResult {
     let (objects, pages) = (counts(), free_page_count());
     {
         let g = CapGroup::new("thread-test", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
-        let t = Thread::new(&g, 0x40_0000, 0x80_0000, 7).map_err(|e| alloc::format!("create thread: {e:?}"))?;
+        let t = Thread::new(&g, 0x40_0000, 0x80_0000, 7, &g.account).map_err(|e| alloc::format!("create thread: {e:?}"))?;
         {
             let inner = t.lock();
             let f = &inner.ctx.frame;
@@ -96,8 +96,62 @@ pub fn thread_create() -> TestResult {
         ensure!(crate::object::live(ObjectType::Thread) == objects[1] + 1, "thread not counted");
         let (threads, caps) = g.exit(GroupState::Exited(0));
         ensure!(threads.len() == 1 && t.lock().state == ThreadState::Exited, "group exit did not stop the thread");
-        ensure!(Thread::new(&g, 0x40_0000, 0x80_0000, 0).is_err(), "a thread was created in an exited group");
+        ensure!(Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).is_err(), "a thread was created in an exited group");
         drop((threads, caps, t, g));
     }
+    nothing_leaked(objects, pages)
+}
+
+/// Kernel memory: what a process's objects take is charged to its account
+/// (and to the account it nests in), refused past its limit, and given
+/// back, all of it, when the objects go.
+pub fn kmem() -> TestResult {
+    use crate::object::notification::Notification;
+    let (objects, pages) = (counts(), free_page_count());
+    let parent = CapGroup::new("kmem-parent", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
+    let base = parent.account.kmem_used();
+    ensure!(base > 0, "a cap_group is charged nothing for itself");
+    {
+        let g = CapGroup::new_child("kmem-child", Rights::ALL, &parent, &parent.account)
+            .map_err(|e| alloc::format!("create child: {e:?}"))?;
+        let own = g.account.kmem_used();
+        ensure!(own > 0 && parent.account.kmem_used() == base + own, "the child's charge does not reach its parent");
+        // One of each object a process makes in numbers, and touched pages.
+        let n = Notification::charged(&g.account).map_err(|e| alloc::format!("notification: {e:?}"))?;
+        let t = Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).map_err(|e| alloc::format!("thread: {e:?}"))?;
+        let pmo = Pmo::new(PmoKind::Anonym, 4 << 12, &g.account).map_err(|e| alloc::format!("pmo: {e:?}"))?;
+        pmo.write(0, &[1u8; 4 << 12]).map_err(|e| alloc::format!("touch the pmo: {e:?}"))?;
+        g.vmspace.map(pmo.clone(), 0x40_0000, chcore_abi::perm::READ, chcore_abi::perm::READ).map_err(|e| alloc::format!("map: {e:?}"))?;
+        let mut slots = alloc::vec::Vec::new();
+        for _ in 0..40 {
+            slots.push(g.insert_cap(KObject::Notification(n.clone()), Rights::ALL, None).map_err(|e| alloc::format!("{e:?}"))?);
+        }
+        let used = g.account.kmem_used();
+        ensure!(used > own + 4 * 64 + 1024, "a notification, a thread, a PMO, 4 pages, a mapping and 40 slots cost {} bytes", used - own);
+        // At its limit a process makes nothing more; what it has stays.
+        g.account.set_kmem_limit(used);
+        ensure!(
+            matches!(Notification::charged(&g.account), Err(Error::NoMemory)),
+            "a notification past the limit"
+        );
+        ensure!(
+            matches!(Pmo::new(PmoKind::Anonym, 4096, &g.account), Err(Error::NoMemory)),
+            "a PMO past the limit"
+        );
+        ensure!(pmo.write(4 << 12, &[1]).is_err(), "a page past the PMO's end");
+        ensure!(g.account.kmem_used() == used, "refusals changed the charge");
+        g.account.set_kmem_limit(kernel_core::account::UNLIMITED);
+        g.vmspace.clear();
+        let (threads, caps) = g.exit(GroupState::Exited(0));
+        drop((threads, caps, t, n, pmo, slots));
+        // The table keeps its room until the group goes.
+        drop(g);
+    }
+    ensure!(
+        parent.account.kmem_used() == base,
+        "{} bytes still charged after the child and its objects went",
+        parent.account.kmem_used() - base
+    );
+    drop(parent);
     nothing_leaked(objects, pages)
 }

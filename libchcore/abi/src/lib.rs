@@ -45,8 +45,11 @@ pub enum Syscall {
     CapRevoke = 14,
     /// `cap_delete(slot) -> 0`: remove one capability.
     CapDelete = 15,
-    /// `create_cap_group(name, name_len, extra) -> cap`: a new, empty
-    /// process; `extra` may give it [`Rights::DEVICE`] if the caller has it.
+    /// `create_cap_group(name, name_len, extra, within) -> cap`: a new,
+    /// empty process; `extra` may give it [`Rights::DEVICE`] if the caller
+    /// has it. Its memory account nests in `within`'s: a cap_group the
+    /// caller holds with `MAP`, or slot 0 for the caller's own. It ends
+    /// when the caller ends.
     CreateCapGroup = 16,
     /// `create_thread(cap_group_cap, pc, sp, arg) -> cap`: a runnable thread in that group.
     CreateThread = 17,
@@ -82,7 +85,8 @@ pub enum Syscall {
     IpcCall = 32,
     /// `ipc_return(ret, w0, w1, w2, cap_count)`: ends the handler's current call.
     IpcReturn = 33,
-    /// `create_notification() -> cap`.
+    /// `create_notification(payer) -> cap`: `payer` is the cap_group charged
+    /// for its kernel memory (a cap_group held with `MAP`; slot 0: the caller).
     CreateNotification = 34,
     /// `wait(notification, timeout_ticks) -> 0`; [`WAIT_FOREVER`], or 0 to poll.
     Wait = 35,
@@ -151,11 +155,24 @@ pub enum Syscall {
     /// to the holder. Needs READ; the new capability has READ, WRITE and
     /// MAP (and the source capability's COPY), and is revoked with it.
     PmoPrivate = 53,
+    /// `set_kmem_limit(cap_group_cap, bytes) -> 0`: the most kernel memory
+    /// (bytes of kernel heap) the group's objects may take: capability
+    /// slots, threads, notifications, connections, PMOs and their page
+    /// records, mappings, cap_groups it makes. Rules as [`Syscall::SetMemLimit`]:
+    /// WRITE on the group, never above the caller's own limit.
+    SetKmemLimit = 54,
+    /// `kmem_usage(cap_group_cap) -> bytes`: kernel memory charged to the
+    /// group now (its objects, and those of the groups nested in its
+    /// account). Needs READ.
+    KmemUsage = 55,
+    /// `free_kmem() -> bytes`: kernel heap that allocating calls may still
+    /// take (what is free above the kernel's own reserve).
+    FreeKmem = 56,
 }
 
 impl Syscall {
     /// Number of system calls.
-    pub const COUNT: u64 = 54;
+    pub const COUNT: u64 = 57;
 
     /// Every call, in number order.
     pub const ALL: [Syscall; Syscall::COUNT as usize] = {
@@ -215,6 +232,9 @@ impl Syscall {
             PagerNext,
             PagerSupply,
             PmoPrivate,
+            SetKmemLimit,
+            KmemUsage,
+            FreeKmem,
         ]
     };
 

@@ -23,7 +23,8 @@ pub(super) fn op_pipe_share(pid: u64, n: u64, req: &mut Request) -> Result<Reply
 }
 
 pub(super) fn op_pipe(pid: u64) -> Result<Reply, Error> {
-    let p = Arc::new(Pipe::new()?);
+    let group = TABLE.lock().procs.get(&pid).map(|p| p.group).ok_or(Error::InvalidArgument)?;
+    let p = Arc::new(Pipe::new(group)?);
     let r = install(pid, pipe_end(&p, false))?;
     let w = match install(pid, pipe_end(&p, true)) {
         Ok(w) => w,

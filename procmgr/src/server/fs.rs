@@ -225,7 +225,7 @@ pub fn map_test_file(pages: u64, va: u64) -> Result<u64, Error> {
 /// Start file-system server `name` from the ramdisk and connect to it.
 fn start_server(name: &'static str) -> Option<Connection> {
     let limit = alloc::format!("{}", MEM_LIMIT.load(Ordering::Relaxed));
-    let started = spawn_with_console(name, &[name, &limit], Rights::NONE).and_then(|pid| {
+    let started = spawn_with_console(name, &[name, &limit], Rights::NONE, Class::System).and_then(|pid| {
         SERVER_PIDS.lock().push(pid);
         let group = TABLE.lock().procs.get(&pid).map(|p| p.group).ok_or(Error::InvalidArgument)?;
         libchcore::ipc::connect(group)

@@ -79,15 +79,22 @@ pub(super) fn prepare(pid: u64, path: &str, args: &[&str]) -> Result<(Image, Opt
 
 /// A new cap_group with its connection to procmgr in slot 2, and `extra`
 /// rights on itself beyond a process's usual ones (`DEVICE` for the
-/// suites and drivers procmgr starts itself; see `create_cap_group`).
-pub(super) fn new_group(name: &str, extra: Rights) -> Result<(Slot, u64), Error> {
+/// suites and drivers procmgr starts itself; see `create_cap_group`), its
+/// memory counted as `class` says.
+pub(super) fn new_group(name: &str, extra: Rights, class: Class) -> Result<(Slot, u64), Error> {
     // No count of processes: each costs memory (docs/memory.md), and when
     // what is left falls to the reserve, new ones are refused.
     if sys::free_memory() < RESERVE.load(Ordering::Relaxed) {
         return Err(Error::NoMemory);
     }
-    let group = sys::create_cap_group_with(name, extra)?;
-    if let Err(e) = sys::set_mem_limit(group, MEM_LIMIT.load(Ordering::Relaxed)) {
+    let within = match (class, USERS.load(Ordering::Relaxed)) {
+        (Class::User, users) if users != 0 => users,
+        _ => slot::SELF_CAP_GROUP,
+    };
+    let group = sys::create_cap_group_in(name, extra, within)?;
+    let limited = sys::set_mem_limit(group, MEM_LIMIT.load(Ordering::Relaxed))
+        .and_then(|_| sys::set_kmem_limit(group, KMEM_LIMIT.load(Ordering::Relaxed)));
+    if let Err(e) = limited {
         let _ = sys::cap_delete(group);
         return Err(e);
     }
@@ -216,12 +223,12 @@ pub(super) fn discard(pid: u64, group: Slot, notified: bool) {
 }
 
 /// Start a program on behalf of `parent` with `fds`; returns the pid.
-pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) -> Result<u64, Error> {
+pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights, class: Class) -> Result<u64, Error> {
     let (image, script) = prepare(parent, path, args)?;
     let script: Option<Vec<&str>> = script.as_ref().map(|v| v.iter().map(String::as_str).collect());
     let args = script.as_deref().unwrap_or(args);
     let name = args.first().copied().unwrap_or(path);
-    let (group, badge) = new_group(name, extra)?;
+    let (group, badge) = new_group(name, extra, class)?;
     let pid = register(badge, parent, name, group, fds);
     let mut notified = false;
     match load(group, &image, args).and_then(|(pc, sp)| start(group, pc, sp, &mut notified)) {
@@ -233,11 +240,11 @@ pub fn spawn(parent: u64, path: &str, args: &[&str], fds: Fds, extra: Rights) ->
     }
 }
 
-/// Start `path` with the console as its standard files and `extra` rights
-/// (see [`new_group`]).
-pub fn spawn_with_console(path: &str, args: &[&str], extra: Rights) -> Result<u64, Error> {
+/// Start `path` with the console as its standard files and `extra` rights,
+/// its memory counted as `class` says (see [`new_group`]).
+pub fn spawn_with_console(path: &str, args: &[&str], extra: Rights, class: Class) -> Result<u64, Error> {
     let console = Arc::new(File(FileKind::Console));
     let mut fds: Fds = (0..3).map(|_| Some(console.clone())).collect();
     fds.resize_with(proto::MAX_FDS, || None);
-    spawn(ROOT_PID, path, args, fds, extra)
+    spawn(ROOT_PID, path, args, fds, extra, class)
 }

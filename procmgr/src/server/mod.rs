@@ -81,18 +81,22 @@ pub struct Pipe {
 static PIPE_VAS: Mutex<pipe::Slots> = Mutex::new(pipe::Slots::new(PIPES_VA, PIPE_SLOTS));
 
 impl Pipe {
-    fn new() -> Result<Pipe, Error> {
+    /// A pipe whose memory (pages and kernel objects) `payer`, the process
+    /// that asked for it, is charged for: procmgr keeps pipes for
+    /// processes, and what it keeps for them must not come from its own
+    /// reserve.
+    fn new(payer: Slot) -> Result<Pipe, Error> {
         let va = PIPE_VAS.lock().take().ok_or(Error::TableFull)?;
         let mut made: Vec<Slot> = Vec::new();
         let built = (|| {
-            let shm = sys::create_pmo(pipe::SHARED_SIZE as u64, PmoKind::Shm)?;
+            let shm = sys::create_pmo_for(payer, pipe::SHARED_SIZE as u64, PmoKind::Shm)?;
             made.push(shm);
             sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
-            let data = sys::create_notification()?;
+            let data = sys::create_notification_for(payer)?;
             made.push(data);
-            let room = sys::create_notification()?;
+            let room = sys::create_notification_for(payer)?;
             made.push(room);
-            let lock = sys::create_notification()?;
+            let lock = sys::create_notification_for(payer)?;
             Ok(Pipe { ends: Mutex::new((0, 0)), shm, data, room, lock, va })
         })();
         if built.is_err() {
@@ -322,6 +326,30 @@ static RAMDISK_SIZE: AtomicU64 = AtomicU64::new(0);
 static MEM_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 /// Free memory below which no new process starts (see `RESERVE_MIN`).
 static RESERVE: AtomicU64 = AtomicU64::new(RESERVE_MIN);
+/// The most kernel memory one process's objects may take: half of what
+/// all user processes together may take (as `MEM_LIMIT` for pages).
+static KMEM_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// A cap_group with no threads whose account holds every user process's
+/// (see [`Class`]): its limits are what user processes may take together,
+/// so that the system servers' reserve stays theirs. 0 until made.
+static USERS: AtomicU64 = AtomicU64::new(0);
+
+/// Kernel memory kept back for procmgr and the system servers: this
+/// fraction of what was free when procmgr started...
+const KMEM_RESERVE_DIVISOR: u64 = 8;
+/// ...and at least this much (or half of it, on a machine with less).
+const KMEM_RESERVE_MIN: u64 = 1 << 20;
+
+/// Whose memory a new process's counts in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Class {
+    /// A system server or suite procmgr starts itself (tmpfs, kerneltest):
+    /// in procmgr's own account, with the reserve.
+    System,
+    /// Everything else (the shell and what it runs, what processes start):
+    /// in the users' account, which never reaches the reserve.
+    User,
+}
 
 /// Notified by the kernel when any child cap_group ends.
 static EXITED: AtomicU64 = AtomicU64::new(0);
@@ -352,7 +380,15 @@ pub fn init() -> Result<usize, Error> {
     RAMDISK_SIZE.store(size, Ordering::Relaxed);
     let free = sys::free_memory();
     MEM_LIMIT.store(free / 2, Ordering::Relaxed);
-    RESERVE.store((free / RESERVE_DIVISOR).max(RESERVE_MIN), Ordering::Relaxed);
+    let reserve = (free / RESERVE_DIVISOR).max(RESERVE_MIN);
+    RESERVE.store(reserve, Ordering::Relaxed);
+    let kfree = sys::free_kmem();
+    let kreserve = (kfree / KMEM_RESERVE_DIVISOR).max(KMEM_RESERVE_MIN).min(kfree / 2);
+    KMEM_LIMIT.store((kfree - kreserve) / 2, Ordering::Relaxed);
+    let users = sys::create_cap_group("users")?;
+    sys::set_mem_limit(users, free.saturating_sub(reserve))?;
+    sys::set_kmem_limit(users, kfree - kreserve)?;
+    USERS.store(users, Ordering::Relaxed);
     EXITED.store(sys::create_notification()?, Ordering::SeqCst);
     ZOMBIE.store(sys::create_notification()?, Ordering::SeqCst);
     libchcore::thread::spawn(reaper, 0)?;

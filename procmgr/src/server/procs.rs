@@ -192,7 +192,7 @@ pub(super) fn op_spawn(pid: u64, data: &[u8], std: [u64; 3]) -> Result<Reply, Er
         fds.push(Some(fd(pid, f)?));
     }
     fds.resize_with(proto::MAX_FDS, || None);
-    let child = spawn(pid, path, &args, fds, Rights::NONE)?;
+    let child = spawn(pid, path, &args, fds, Rights::NONE, Class::User)?;
     Ok(ok(child, [0; 3]))
 }
 
@@ -202,7 +202,7 @@ pub(super) fn op_fork(pid: u64, resume: [u64; 3]) -> Result<Reply, Error> {
         let p = t.procs.get(&pid).ok_or(Error::InvalidArgument)?;
         (p.group, p.name.clone(), p.fds.clone())
     };
-    let (group, badge) = new_group(&name, Rights::NONE)?;
+    let (group, badge) = new_group(&name, Rights::NONE, Class::User)?;
     let child = register(badge, pid, &name, group, fds);
     let mut notified = false;
     let started = sys::vmspace_clone(group, parent_group).and_then(|_| {
@@ -227,7 +227,7 @@ pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Er
     // Check the image before anything changes: a bad one leaves the caller running.
     kernel_core::elf_load::plan(&image).map_err(|_| Error::InvalidArgument)?;
     let name = args.first().copied().unwrap_or(path);
-    let (group, badge) = new_group(name, Rights::NONE)?;
+    let (group, badge) = new_group(name, Rights::NONE, Class::User)?;
     let (pc, sp) = match load(group, &image, args) {
         Ok(x) => x,
         Err(e) => {
@@ -268,11 +268,12 @@ pub(super) fn op_exec(pid: u64, old_badge: u64, data: &[u8]) -> Result<Reply, Er
 
 pub(super) fn op_wait(pid: u64, which: u64, nohang: bool) -> Result<Reply, Error> {
     let note = {
-        let existing = TABLE.lock().procs.get(&pid).and_then(|p| p.child_note);
+        let found = TABLE.lock().procs.get(&pid).map(|p| (p.child_note, p.group));
+        let (existing, group) = found.unwrap_or((None, slot::SELF_CAP_GROUP));
         match existing {
             Some(n) => n,
             None => {
-                let n = sys::create_notification()?;
+                let n = sys::create_notification_for(group)?;
                 if let Some(p) = TABLE.lock().procs.get_mut(&pid) {
                     p.child_note = Some(n);
                 }
@@ -363,7 +364,7 @@ pub(super) fn op_term_notify(pid: u64) -> Result<Reply, Error> {
         }
         p.group
     };
-    let note = sys::create_notification()?;
+    let note = sys::create_notification_for(group)?;
     let theirs = match sys::cap_copy(note, group, Rights::READ) {
         Ok(s) => s,
         Err(e) => {

@@ -40,6 +40,7 @@ const TESTS: &[Test] = &[
     ("PMO read and write", pmo_read_write),
     ("PMO calls refuse bad arguments", pmo_bad_arguments),
     ("a PMO charged to another cap_group: its limit, its usage", pmo_payer),
+    ("kernel memory: charged to the maker, nested, limited, given back", kmem),
     ("rights narrow and are checked", rights),
     ("revoke removes derived capabilities", revoke),
     ("map, touch, protect, unmap", map_touch_unmap),
@@ -232,6 +233,65 @@ fn pmo_payer() -> TestResult {
     for s in [no_map, pmo, child] {
         sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
     }
+    Ok(())
+}
+
+fn kmem() -> TestResult {
+    let usage = |g| sys::kmem_usage(g).map_err(|e| format!("kmem_usage: {e:?}"));
+    check!(sys::free_kmem() > 0, "no kernel heap free for calls");
+    let mine = usage(slot::SELF_CAP_GROUP)?;
+    let child = sys::create_cap_group("kmem").map_err(|e| format!("create_cap_group: {e:?}"))?;
+    let base = usage(child)?;
+    check!(base > 0, "a cap_group is charged no kernel memory for itself");
+    check!(usage(slot::SELF_CAP_GROUP)? >= mine + base, "the child's charge is not counted in its maker's");
+    // Objects made for the child are charged to it.
+    let first = sys::create_notification_for(child).map_err(|e| format!("create_notification_for: {e:?}"))?;
+    let per = usage(child)? - base;
+    check!(per > 0, "a notification costs nothing");
+    // At its limit, nothing more is made for it: notifications, PMOs,
+    // cap_groups nested in its account; what it has stays charged.
+    let limit = base + 11 * per;
+    sys::set_kmem_limit(child, limit).map_err(|e| format!("set_kmem_limit: {e:?}"))?;
+    let mut made = alloc::vec![first];
+    for i in 1..11 {
+        made.push(sys::create_notification_for(child).map_err(|e| format!("notification {i} under the limit: {e:?}"))?);
+    }
+    expect!(usage(child), Ok(limit));
+    expect!(sys::create_notification_for(child), Err(Error::NoMemory));
+    expect!(sys::create_pmo_for(child, 4096, PmoKind::Anonym), Err(Error::NoMemory));
+    expect!(sys::create_cap_group_in("nested", Rights::NONE, child), Err(Error::NoMemory));
+    expect!(usage(child), Ok(limit));
+    for s in made {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
+    expect!(usage(child), Ok(base));
+    // A cap_group nested in the child's account counts there, and goes.
+    let nested = sys::create_cap_group_in("nested", Rights::NONE, child).map_err(|e| format!("nested: {e:?}"))?;
+    let nested_own = usage(nested)?;
+    expect!(usage(child), Ok(base + nested_own));
+    sys::cap_delete(nested).map_err(|e| format!("{e:?}"))?;
+    expect!(usage(child), Ok(base));
+    // Nobody gives more than they have; reading needs READ, charging MAP.
+    if sys::set_kmem_limit(slot::SELF_CAP_GROUP, u64::MAX) != Err(Error::NoRights) {
+        return Err(String::from("a process raised its own kernel-memory limit (or had none)"));
+    }
+    let read_only = sys::cap_copy(child, slot::SELF_CAP_GROUP, Rights::READ).map_err(|e| format!("copy: {e:?}"))?;
+    let map_only = sys::cap_copy(child, slot::SELF_CAP_GROUP, Rights::MAP).map_err(|e| format!("copy: {e:?}"))?;
+    expect!(sys::set_kmem_limit(read_only, 0), Err(Error::NoRights));
+    expect!(sys::kmem_usage(map_only), Err(Error::NoRights));
+    expect!(sys::create_notification_for(read_only), Err(Error::NoRights));
+    expect!(sys::create_cap_group_in("x", Rights::NONE, read_only), Err(Error::NoRights));
+    let pmo = sys::create_pmo(4096, PmoKind::Anonym).map_err(|e| format!("create_pmo: {e:?}"))?;
+    expect!(sys::create_cap_group_in("x", Rights::NONE, pmo), Err(Error::WrongType));
+    expect!(sys::create_notification_for(77_777), Err(Error::BadSlot));
+    expect!(sys::kmem_usage(77_777), Err(Error::BadSlot));
+    for s in [read_only, map_only, pmo, child] {
+        sys::cap_delete(s).map_err(|e| format!("{e:?}"))?;
+    }
+    // The child's charge left with it (what is left is this process's
+    // capability table, which keeps the room it grew to).
+    let now = usage(slot::SELF_CAP_GROUP)?;
+    check!(now < mine + base, "{} bytes still charged here after the child went (it took {base})", now - mine);
     Ok(())
 }
 
