@@ -15,10 +15,10 @@ use crate::object::pmo::Pmo;
 use crate::object::thread::{Thread, ThreadState};
 use crate::object::{new_cap_id, KObject};
 use crate::{mm, sched, uaccess};
-use kernel_core::account::Account;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use chcore_abi::{group_state, perm, slot, Error, PmoKind, Rights, Syscall, NO_AFFINITY, PUTSTR_MAX};
+use kernel_core::account::Account;
 use kernel_core::mm::{PAGE_SIZE, USER_VA_END};
 
 /// Most threads `create_thread` makes in one cap_group (IPC handler threads
@@ -104,9 +104,10 @@ const fn entry(call: Syscall) -> Entry {
         CapTransfer => (|t, &[cap, group, mask, ..]| cap_copy(&t.group, cap, group, Rights(mask), true), Allocating),
         CapRevoke => (|t, &[cap, ..]| cap_revoke(&t.group, cap), Locked),
         CapDelete => (|t, &[cap, ..]| cap_delete(&t.group, cap), Locked),
-        CreateCapGroup => {
-            (|t, &[name, len, extra, within, ..]| create_cap_group(&t.group, name, len, Rights(extra), within), Allocating)
-        }
+        CreateCapGroup => (
+            |t, &[name, len, extra, within, ..]| create_cap_group(&t.group, name, len, Rights(extra), within),
+            Allocating,
+        ),
         CreateThread => (|t, &[group, pc, sp, arg, ..]| create_thread(&t.group, group, pc, sp, arg), Allocating),
         GetTick => (|_, _| Ok(crate::arch::timer::ticks()), LockFree),
         FreeMemory => (|_, _| Ok(mm::free_page_count() * PAGE_SIZE), Locked),

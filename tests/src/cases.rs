@@ -86,7 +86,7 @@ pub const SHELL_SCRIPT: &[(&[&str], &str)] = &[
     (&["shell: nosuchprogram: command not found"], "nosuchprogram"),
     (&["status 127"], "echo status $?"),
     (&["KiB free"], "free"),
-    (&["PID PPID STATE CPU MEM NAME", "running"], "ps"),
+    (&["PID PPID STATE CPU MEM KMEM NAME", "running"], "ps"),
     (&["shell: unterminated quote"], "echo 'oops"),
     (&["builtins: echo"], "help"),
     (&["cat: missing-file: ENOENT"], "cat missing-file"),

@@ -1,4 +1,4 @@
-//! `ps`: the process table (pid, parent, state, name).
+//! `ps`: the process table (pid, parent, state, CPU ticks, memory and kernel memory in KiB, name).
 #![no_std]
 #![no_main]
 

@@ -54,9 +54,18 @@ fn show(before: &Look, now: &Look, clear: bool) {
             per_second(a.switches, b.switches, us),
         );
     }
-    println!("  PID  PPID  CPU%  MEM(KiB)  STATE    NAME");
+    println!("  PID  PPID  CPU%  MEM(KiB)  KMEM(KiB)  STATE    NAME");
     for (p, share) in busiest(&before.procs, &now.procs, now.tick.saturating_sub(before.tick), ROWS) {
-        println!("{:>5} {:>5} {:>5} {:>9}  {:<8} {}", p.pid, p.ppid, tenths(share), p.mem_kib, p.state, p.name);
+        println!(
+            "{:>5} {:>5} {:>5} {:>9} {:>10}  {:<8} {}",
+            p.pid,
+            p.ppid,
+            tenths(share),
+            p.mem_kib,
+            p.kmem_kib,
+            p.state,
+            p.name
+        );
     }
 }
 

@@ -130,9 +130,8 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     // The connection's own kernel memory (and its handler thread's, below)
     // is the client's too.
     let kmem = mapped.and_then(|_| super::Kmem::charge(&client.account, CONNECTION_KMEM));
-    let handler = kmem.and_then(|kmem| {
-        Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0, &client.account).map(|t| (t, kmem))
-    });
+    let handler = kmem
+        .and_then(|kmem| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0, &client.account).map(|t| (t, kmem)));
     let (handler, kmem) = handler.map_err(|e| {
         let _ = server.vmspace.unmap(server_buf);
         let _ = server.vmspace.unmap(stack_va);

@@ -2,11 +2,11 @@
 
 use super::thread::Thread;
 use super::{Header, Kmem};
-use kernel_core::account::Account;
 use crate::sched;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use chcore_abi::{Error, ObjectType};
+use kernel_core::account::Account;
 use spin::Mutex;
 
 struct Inner {

@@ -15,6 +15,7 @@ use super::pager::Pager;
 use super::thread::Thread;
 use super::vmspace::VmSpace;
 use super::Header;
+use super::Kmem;
 use crate::mm;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
@@ -24,7 +25,6 @@ use kernel_core::account::Account;
 use kernel_core::mm::frames::order_for_pages;
 use kernel_core::mm::{align_up, phys_to_virt, PAGE_SHIFT, PAGE_SIZE};
 use spin::Mutex;
-use super::Kmem;
 
 /// A page frame of a lazy PMO. After a fork, the parent's and the child's
 /// PMOs share frames (copy-on-write); the frame is freed with its last user,

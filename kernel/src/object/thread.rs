@@ -3,9 +3,9 @@
 use super::cap_group::CapGroup;
 use super::Header;
 use crate::arch::UserContext;
-use kernel_core::account::Account;
 use alloc::sync::Arc;
 use chcore_abi::{Error, ObjectType};
+use kernel_core::account::Account;
 use spin::Mutex;
 
 /// Where a thread is in its life.

@@ -81,7 +81,8 @@ pub fn thread_create() -> TestResult {
     let (objects, pages) = (counts(), free_page_count());
     {
         let g = CapGroup::new("thread-test", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
-        let t = Thread::new(&g, 0x40_0000, 0x80_0000, 7, &g.account).map_err(|e| alloc::format!("create thread: {e:?}"))?;
+        let t =
+            Thread::new(&g, 0x40_0000, 0x80_0000, 7, &g.account).map_err(|e| alloc::format!("create thread: {e:?}"))?;
         {
             let inner = t.lock();
             let f = &inner.ctx.frame;
@@ -96,7 +97,10 @@ pub fn thread_create() -> TestResult {
         ensure!(crate::object::live(ObjectType::Thread) == objects[1] + 1, "thread not counted");
         let (threads, caps) = g.exit(GroupState::Exited(0));
         ensure!(threads.len() == 1 && t.lock().state == ThreadState::Exited, "group exit did not stop the thread");
-        ensure!(Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).is_err(), "a thread was created in an exited group");
+        ensure!(
+            Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).is_err(),
+            "a thread was created in an exited group"
+        );
         drop((threads, caps, t, g));
     }
     nothing_leaked(objects, pages)
@@ -121,23 +125,26 @@ pub fn kmem() -> TestResult {
         let t = Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).map_err(|e| alloc::format!("thread: {e:?}"))?;
         let pmo = Pmo::new(PmoKind::Anonym, 4 << 12, &g.account).map_err(|e| alloc::format!("pmo: {e:?}"))?;
         pmo.write(0, &[1u8; 4 << 12]).map_err(|e| alloc::format!("touch the pmo: {e:?}"))?;
-        g.vmspace.map(pmo.clone(), 0x40_0000, chcore_abi::perm::READ, chcore_abi::perm::READ).map_err(|e| alloc::format!("map: {e:?}"))?;
+        g.vmspace
+            .map(pmo.clone(), 0x40_0000, chcore_abi::perm::READ, chcore_abi::perm::READ)
+            .map_err(|e| alloc::format!("map: {e:?}"))?;
         let mut slots = alloc::vec::Vec::new();
         for _ in 0..40 {
-            slots.push(g.insert_cap(KObject::Notification(n.clone()), Rights::ALL, None).map_err(|e| alloc::format!("{e:?}"))?);
+            slots.push(
+                g.insert_cap(KObject::Notification(n.clone()), Rights::ALL, None)
+                    .map_err(|e| alloc::format!("{e:?}"))?,
+            );
         }
         let used = g.account.kmem_used();
-        ensure!(used > own + 4 * 64 + 1024, "a notification, a thread, a PMO, 4 pages, a mapping and 40 slots cost {} bytes", used - own);
+        ensure!(
+            used > own + 4 * 64 + 1024,
+            "a notification, a thread, a PMO, 4 pages, a mapping and 40 slots cost {} bytes",
+            used - own
+        );
         // At its limit a process makes nothing more; what it has stays.
         g.account.set_kmem_limit(used);
-        ensure!(
-            matches!(Notification::charged(&g.account), Err(Error::NoMemory)),
-            "a notification past the limit"
-        );
-        ensure!(
-            matches!(Pmo::new(PmoKind::Anonym, 4096, &g.account), Err(Error::NoMemory)),
-            "a PMO past the limit"
-        );
+        ensure!(matches!(Notification::charged(&g.account), Err(Error::NoMemory)), "a notification past the limit");
+        ensure!(matches!(Pmo::new(PmoKind::Anonym, 4096, &g.account), Err(Error::NoMemory)), "a PMO past the limit");
         ensure!(pmo.write(4 << 12, &[1]).is_err(), "a page past the PMO's end");
         ensure!(g.account.kmem_used() == used, "refusals changed the charge");
         g.account.set_kmem_limit(kernel_core::account::UNLIMITED);

@@ -13,7 +13,10 @@ pub struct Proc {
     pub state: String,
     /// Timer ticks its threads ran.
     pub cpu_ticks: u64,
+    /// Physical memory charged to it, in KiB.
     pub mem_kib: u64,
+    /// Kernel memory its objects take, in KiB.
+    pub kmem_kib: u64,
     pub name: String,
 }
 
@@ -21,13 +24,14 @@ pub struct Proc {
 pub fn parse_ps(text: &str) -> Vec<Proc> {
     text.lines()
         .filter_map(|line| {
-            let mut f = line.splitn(6, ' ');
+            let mut f = line.splitn(7, ' ');
             Some(Proc {
                 pid: f.next()?.parse().ok()?,
                 ppid: f.next()?.parse().ok()?,
                 state: f.next()?.into(),
                 cpu_ticks: f.next()?.parse().ok()?,
                 mem_kib: f.next()?.parse().ok()?,
+                kmem_kib: f.next()?.parse().ok()?,
                 name: f.next()?.into(),
             })
         })
@@ -71,7 +75,7 @@ pub fn tenths(v: u64) -> String {
 mod tests {
     use super::*;
 
-    const PS: &str = "PID PPID STATE CPU MEM NAME\n1 0 running 7 420 procmgr\n2 1 running 3 96 shell\n5 2 zombie 40 0 my prog\nbroken line\n";
+    const PS: &str = "PID PPID STATE CPU MEM KMEM NAME\n1 0 running 7 420 130 procmgr\n2 1 running 3 96 9 shell\n5 2 zombie 40 0 0 my prog\nbroken line\n";
 
     #[test]
     fn parses_ps_and_skips_the_header() {
@@ -79,7 +83,15 @@ mod tests {
         assert_eq!(p.len(), 3);
         assert_eq!(
             p[0],
-            Proc { pid: 1, ppid: 0, state: "running".into(), cpu_ticks: 7, mem_kib: 420, name: "procmgr".into() }
+            Proc {
+                pid: 1,
+                ppid: 0,
+                state: "running".into(),
+                cpu_ticks: 7,
+                mem_kib: 420,
+                kmem_kib: 130,
+                name: "procmgr".into()
+            }
         );
         assert_eq!(p[2].name, "my prog", "a name may hold spaces");
     }
@@ -91,7 +103,15 @@ mod tests {
         now[0].cpu_ticks += 10; // procmgr: 10 of 100 ticks
         now[1].cpu_ticks += 50; // shell: 50 of 100
                                 // pid 5 ran 40 ticks before, none since.
-        now.push(Proc { pid: 9, ppid: 2, state: "running".into(), cpu_ticks: 20, mem_kib: 8, name: "new".into() });
+        now.push(Proc {
+            pid: 9,
+            ppid: 2,
+            state: "running".into(),
+            cpu_ticks: 20,
+            mem_kib: 8,
+            kmem_kib: 1,
+            name: "new".into(),
+        });
         let top = busiest(&before, &now, 100, 3);
         let got: Vec<(u64, u64)> = top.iter().map(|(p, m)| (p.pid, *m)).collect();
         assert_eq!(got, [(2, 500), (9, 200), (1, 100)]);

@@ -247,17 +247,21 @@ pub(super) fn op_list(out: &mut [u8]) -> Reply {
 }
 
 pub(super) fn op_ps(out: &mut [u8]) -> Reply {
-    // CPU time in ticks and memory in KiB, from the kernel's accounts.
-    let usage = |g: Slot| (sys::cap_group_cpu_time(g).unwrap_or(0), sys::mem_usage(g).unwrap_or(0) >> 10);
-    let (cpu, mem) = usage(slot::SELF_CAP_GROUP);
-    let mut text = alloc::format!("PID PPID STATE CPU MEM NAME\n1 0 running {cpu} {mem} procmgr\n");
+    // CPU time in ticks, memory and kernel memory in KiB, from the
+    // kernel's accounts (procmgr's hold everyone's: accounts nest).
+    let usage = |g: Slot| {
+        let kib = |r: Result<u64, Error>| r.unwrap_or(0) >> 10;
+        (sys::cap_group_cpu_time(g).unwrap_or(0), kib(sys::mem_usage(g)), kib(sys::kmem_usage(g)))
+    };
+    let (cpu, mem, kmem) = usage(slot::SELF_CAP_GROUP);
+    let mut text = alloc::format!("PID PPID STATE CPU MEM KMEM NAME\n1 0 running {cpu} {mem} {kmem} procmgr\n");
     for (pid, p) in TABLE.lock().procs.iter() {
         let state = match p.state {
             State::Running => "running",
             State::Zombie(..) => "zombie",
         };
-        let (cpu, mem) = usage(p.group);
-        text.push_str(&alloc::format!("{pid} {} {state} {cpu} {mem} {}\n", p.ppid, p.name));
+        let (cpu, mem, kmem) = usage(p.group);
+        text.push_str(&alloc::format!("{pid} {} {state} {cpu} {mem} {kmem} {}\n", p.ppid, p.name));
     }
     let n = text.len().min(out.len());
     out[..n].copy_from_slice(&text.as_bytes()[..n]);
