@@ -91,7 +91,7 @@ pub fn spawn_elf(
     let rw = perm::READ | perm::WRITE;
     group.vmspace.map(stack.clone(), STACK_TOP - STACK_SIZE, rw, rw)?;
     group.insert_cap(KObject::Pmo(stack), Rights::ALL, None)?;
-    let thread = Thread::new(&group, plan.entry, STACK_TOP, 0, &group.account)?;
+    let thread = Thread::charged(&group, plan.entry, STACK_TOP, 0)?;
     group.insert_cap(KObject::Thread(thread.clone()), Rights::ALL, None)?;
     crate::sched::enqueue(thread);
     Ok(group)

@@ -801,7 +801,7 @@ pub mod selftest {
     fn threads(n: usize) -> Result<(Arc<CapGroup>, Vec<Arc<Thread>>), alloc::string::String> {
         let g = CapGroup::new("sched-test", chcore_abi::Rights::ALL).map_err(|e| format!("cap_group: {e:?}"))?;
         let ts = (0..n)
-            .map(|_| Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account))
+            .map(|_| Thread::charged(&g, 0x40_0000, 0x80_0000, 0))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("thread: {e:?}"))?;
         Ok((g, ts))

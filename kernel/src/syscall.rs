@@ -647,7 +647,7 @@ fn create_thread(me: &Arc<CapGroup>, group: u64, pc: u64, sp: u64, arg: u64) -> 
     }
     // The thread's memory is the target group's (where it runs, and what
     // ends with it).
-    let t = Thread::new(&target, pc, sp, arg, &target.account)?;
+    let t = Thread::charged(&target, pc, sp, arg)?;
     let slot = me.insert_cap(KObject::Thread(t.clone()), Rights::ALL, None)?;
     sched::enqueue(t);
     Ok(slot)

@@ -37,6 +37,12 @@ impl Counter {
 
     fn take(&self, n: u64) -> Result<(), OverLimit> {
         let limit = self.limit.load(Ordering::Relaxed);
+        if limit == UNLIMITED {
+            // Nothing to check (an account without a limit, such as the
+            // root process's, which every charge reaches): just count.
+            self.used.fetch_add(n, Ordering::AcqRel);
+            return Ok(());
+        }
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(n).filter(|&m| m <= limit))
             .map(|_| ())
@@ -52,8 +58,8 @@ impl Counter {
 /// Pages and kernel memory charged, and their limits.
 #[derive(Debug)]
 pub struct Account {
-    pages: Counter,
-    kmem: Counter,
+    /// Indexed by [`PAGES`] and [`KMEM`].
+    counters: [Counter; 2],
     parent: Option<Arc<Account>>,
 }
 
@@ -61,59 +67,78 @@ pub struct Account {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OverLimit;
 
-/// Which counter an operation works on.
-type Kind = fn(&Account) -> &Counter;
-
-fn pages(a: &Account) -> &Counter {
-    &a.pages
-}
-
-fn kmem(a: &Account) -> &Counter {
-    &a.kmem
-}
+/// Which counter: pages...
+const PAGES: usize = 0;
+/// ...or bytes of kernel memory.
+const KMEM: usize = 1;
 
 impl Account {
     /// An account with nothing charged, a limit of `limit` pages and no
     /// limit on kernel memory.
     pub const fn new(limit: u64) -> Account {
-        Account { pages: Counter::new(limit), kmem: Counter::new(UNLIMITED), parent: None }
+        Account { counters: [Counter::new(limit), Counter::new(UNLIMITED)], parent: None }
     }
 
     /// An account inside `parent`: same limits to start with, and every
     /// charge counted against both.
     pub fn child_of(parent: &Arc<Account>) -> Account {
         Account {
-            pages: Counter::new(parent.limit()),
-            kmem: Counter::new(parent.kmem_limit()),
+            counters: [Counter::new(parent.limit()), Counter::new(parent.kmem_limit())],
             parent: Some(parent.clone()),
         }
     }
 
-    /// Charge `n` here and in every enclosing account, unless that would
-    /// exceed one of their limits (then nothing is charged anywhere).
-    fn charge_kind(&self, kind: Kind, n: u64) -> Result<(), OverLimit> {
-        kind(self).take(n)?;
-        if let Some(p) = &self.parent {
-            if let Err(e) = p.charge_kind(kind, n) {
-                kind(self).give(n);
-                return Err(e);
+    /// The enclosing accounts, this one first.
+    fn chain(&self) -> impl Iterator<Item = &Account> {
+        core::iter::successors(Some(self), |a| a.parent.as_deref())
+    }
+
+    /// Charge `amounts` (pages, kernel bytes) here and in every enclosing
+    /// account, unless that would exceed one of their limits (then nothing
+    /// is charged anywhere). One walk up the chain for both: a page fault
+    /// charges a page and its record together. A loop, not recursion: it
+    /// is on the fault and fork paths.
+    fn charge_amounts(&self, amounts: [u64; 2]) -> Result<(), OverLimit> {
+        for (level, a) in self.chain().enumerate() {
+            for k in [PAGES, KMEM] {
+                if amounts[k] != 0 && a.counters[k].take(amounts[k]).is_err() {
+                    // Undo this level's other kind, then the levels below.
+                    if k == KMEM && amounts[PAGES] != 0 {
+                        a.counters[PAGES].give(amounts[PAGES]);
+                    }
+                    self.chain().take(level).for_each(|b| b.give_amounts(amounts));
+                    return Err(OverLimit);
+                }
             }
         }
         Ok(())
     }
 
-    fn uncharge_kind(&self, kind: Kind, n: u64) {
-        let mut a = Some(self);
-        while let Some(account) = a {
-            kind(account).give(n);
-            a = account.parent.as_deref();
+    fn give_amounts(&self, amounts: [u64; 2]) {
+        for k in [PAGES, KMEM] {
+            if amounts[k] != 0 {
+                self.counters[k].give(amounts[k]);
+            }
         }
+    }
+
+    fn charge_amounts_anyway(&self, amounts: [u64; 2]) {
+        for a in self.chain() {
+            for k in [PAGES, KMEM] {
+                a.counters[k].used.fetch_add(amounts[k], Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Give back `amounts` charged earlier, here and in every enclosing account.
+    fn uncharge_amounts(&self, amounts: [u64; 2]) {
+        self.chain().for_each(|a| a.give_amounts(amounts));
     }
 
     /// Charge `pages` here and in every enclosing account, unless that would
     /// exceed one of their limits (then nothing is charged anywhere).
     pub fn charge(&self, pages: u64) -> Result<(), OverLimit> {
-        self.charge_kind(self::pages, pages)
+        self.charge_amounts([pages, 0])
     }
 
     /// Charge `pages` here and in every enclosing account, limits or not.
@@ -123,68 +148,75 @@ impl Account {
     /// limit (that would end the server). Whoever uses it must bound what
     /// it charges this way.
     pub fn charge_anyway(&self, pages: u64) {
-        self.charge_anyway_kind(self::pages, pages)
-    }
-
-    fn charge_anyway_kind(&self, kind: Kind, n: u64) {
-        let mut a = Some(self);
-        while let Some(account) = a {
-            kind(account).used.fetch_add(n, Ordering::AcqRel);
-            a = account.parent.as_deref();
-        }
-    }
-
-    /// [`Account::charge_anyway`] for kernel memory (a page of such memory
-    /// comes with a record in the kernel).
-    pub fn charge_kmem_anyway(&self, bytes: u64) {
-        self.charge_anyway_kind(kmem, bytes)
+        self.charge_amounts_anyway([pages, 0])
     }
 
     /// Give back `pages` charged earlier (here and in the enclosing accounts).
     pub fn uncharge(&self, pages: u64) {
-        self.uncharge_kind(self::pages, pages)
+        self.uncharge_amounts([pages, 0])
     }
 
     /// Pages charged now.
     pub fn used(&self) -> u64 {
-        self.pages.used.load(Ordering::Acquire)
+        self.counters[PAGES].used.load(Ordering::Acquire)
     }
 
     /// The limit in pages.
     pub fn limit(&self) -> u64 {
-        self.pages.limit.load(Ordering::Relaxed)
+        self.counters[PAGES].limit.load(Ordering::Relaxed)
     }
 
     /// Change the limit. Pages already charged stay charged, even above a
     /// lower limit: only new charges are refused.
     pub fn set_limit(&self, limit: u64) {
-        self.pages.limit.store(limit, Ordering::Relaxed);
+        self.counters[PAGES].limit.store(limit, Ordering::Relaxed);
     }
 
     /// Charge `bytes` of kernel memory here and in every enclosing account,
     /// unless that would exceed one of their kernel-memory limits.
     pub fn charge_kmem(&self, bytes: u64) -> Result<(), OverLimit> {
-        self.charge_kind(kmem, bytes)
+        self.charge_amounts([0, bytes])
+    }
+
+    /// [`Account::charge_anyway`] for kernel memory.
+    pub fn charge_kmem_anyway(&self, bytes: u64) {
+        self.charge_amounts_anyway([0, bytes])
     }
 
     /// Give back `bytes` of kernel memory charged earlier.
     pub fn uncharge_kmem(&self, bytes: u64) {
-        self.uncharge_kind(kmem, bytes)
+        self.uncharge_amounts([0, bytes])
+    }
+
+    /// Charge `pages` and `bytes` of kernel memory (the kernel's record of
+    /// them) at once: both or neither.
+    pub fn charge_with_record(&self, pages: u64, bytes: u64) -> Result<(), OverLimit> {
+        self.charge_amounts([pages, bytes])
+    }
+
+    /// [`Account::charge_with_record`], limits or not (see [`Account::charge_anyway`]).
+    pub fn charge_with_record_anyway(&self, pages: u64, bytes: u64) {
+        self.charge_amounts_anyway([pages, bytes])
+    }
+
+    /// Give back what [`Account::charge_with_record`] charged.
+    pub fn uncharge_with_record(&self, pages: u64, bytes: u64) {
+        self.uncharge_amounts([pages, bytes])
     }
 
     /// Bytes of kernel memory charged now.
     pub fn kmem_used(&self) -> u64 {
-        self.kmem.used.load(Ordering::Acquire)
+        self.counters[KMEM].used.load(Ordering::Acquire)
     }
 
     /// The kernel-memory limit in bytes.
     pub fn kmem_limit(&self) -> u64 {
-        self.kmem.limit.load(Ordering::Relaxed)
+        self.counters[KMEM].limit.load(Ordering::Relaxed)
     }
 
     /// Change the kernel-memory limit (as [`Account::set_limit`]).
     pub fn set_kmem_limit(&self, limit: u64) {
-        self.kmem.limit.store(limit, Ordering::Relaxed);
+        self.counters[KMEM].limit.store(limit, Ordering::Relaxed);
     }
 }
 
@@ -297,5 +329,23 @@ mod tests {
         other.uncharge_kmem(40);
         top.uncharge_kmem(1 << 30);
         assert_eq!((top.kmem_used(), users.kmem_used()), (0, 0));
+    }
+
+    #[test]
+    fn pages_and_records_are_charged_together_or_not_at_all() {
+        let top = Arc::new(Account::new(100));
+        top.set_kmem_limit(1000);
+        let a = Account::child_of(&top);
+        a.charge_with_record(10, 500).unwrap();
+        assert_eq!((a.used(), a.kmem_used(), top.used(), top.kmem_used()), (10, 500, 10, 500));
+        assert_eq!(a.charge_with_record(1, 501), Err(OverLimit), "the records are over");
+        assert_eq!(a.charge_with_record(91, 1), Err(OverLimit), "the pages are over");
+        top.set_kmem_limit(600);
+        assert_eq!(a.charge_with_record(1, 101), Err(OverLimit), "the parent's records are over");
+        assert_eq!((a.used(), a.kmem_used(), top.used(), top.kmem_used()), (10, 500, 10, 500), "refusals undo all");
+        a.charge_with_record_anyway(200, 2000);
+        assert_eq!((a.used(), top.kmem_used()), (210, 2500));
+        a.uncharge_with_record(210, 2500);
+        assert_eq!((a.used(), a.kmem_used(), top.used(), top.kmem_used()), (0, 0, 0, 0));
     }
 }

@@ -134,8 +134,27 @@ pub struct KernelTableMemory;
 /// account (a user address space's tables are its cap_group's memory: a
 /// process cannot make the kernel spend pages on tables past its limit).
 /// Tables allocated through one must be freed through one of the same
-/// account.
-pub struct ChargedTables<'a>(pub &'a kernel_core::account::Account);
+/// account. Freed tables are given back to the account all at once when it
+/// drops (an address space that ends frees all its tables in one go).
+pub struct ChargedTables<'a> {
+    account: &'a kernel_core::account::Account,
+    freed: u64,
+}
+
+impl<'a> ChargedTables<'a> {
+    /// Tables charged to `account`.
+    pub fn of(account: &'a kernel_core::account::Account) -> ChargedTables<'a> {
+        ChargedTables { account, freed: 0 }
+    }
+}
+
+impl Drop for ChargedTables<'_> {
+    fn drop(&mut self) {
+        if self.freed != 0 {
+            self.account.uncharge_with_record(self.freed, self.freed * TABLE_KMEM);
+        }
+    }
+}
 
 /// Kernel memory a table page takes besides the page: its place in its
 /// tree's list of tables (a vector, which may be twice as long as needed).
@@ -143,23 +162,17 @@ const TABLE_KMEM: u64 = 16;
 
 impl TableMemory for ChargedTables<'_> {
     fn alloc_table(&mut self) -> Option<u64> {
-        self.0.charge(1).ok()?;
-        if self.0.charge_kmem(TABLE_KMEM).is_err() {
-            self.0.uncharge(1);
-            return None;
-        }
+        self.account.charge_with_record(1, TABLE_KMEM).ok()?;
         let pa = KernelTableMemory.alloc_table();
         if pa.is_none() {
-            self.0.uncharge(1);
-            self.0.uncharge_kmem(TABLE_KMEM);
+            self.account.uncharge_with_record(1, TABLE_KMEM);
         }
         pa
     }
 
     fn free_table(&mut self, table: u64) {
         KernelTableMemory.free_table(table);
-        self.0.uncharge(1);
-        self.0.uncharge_kmem(TABLE_KMEM);
+        self.freed += 1;
     }
 
     fn zero_table(&mut self, table: u64) {

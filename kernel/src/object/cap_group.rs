@@ -139,7 +139,6 @@ impl CapGroup {
             Some((_, within)) => Account::child_of(within),
             None => Account::new(kernel_core::account::UNLIMITED),
         });
-        let kmem = Kmem::charge(&account, GROUP_KMEM + heap_block(name.len()))?;
         let vmspace = VmSpace::new(&account)?;
         let limit = if creator.is_some() { CAP_TABLE_LIMIT } else { ROOT_CAP_TABLE_LIMIT };
         let mut caps = CapTable::new(limit);
@@ -151,7 +150,10 @@ impl CapGroup {
             parent: None,
         })?;
         debug_assert_eq!((s0 as u64, s1 as u64), (slot::SELF_CAP_GROUP, slot::SELF_VMSPACE));
-        let table_kmem = Kmem::charge(&account, table_bytes(caps.capacity()))?;
+        // The group and its table, charged in one go.
+        let table = table_bytes(caps.capacity());
+        let mut kmem = Kmem::charge(&account, GROUP_KMEM + heap_block(name.len()) + table)?;
+        let table_kmem = kmem.split(table);
         let group = Arc::new(CapGroup {
             header: Header::new(ObjectType::CapGroup),
             name: String::from(name),

@@ -9,8 +9,8 @@
 //! the buffer's header (see `chcore_abi::ipc`).
 
 use super::cap_group::CapGroup;
-use super::pmo::Pmo;
-use super::thread::{Thread, ThreadState};
+use super::pmo::{Pmo, PMO_KMEM};
+use super::thread::{Thread, ThreadState, THREAD_KMEM};
 use super::Header;
 use crate::arch::{TrapFrame, UserContext};
 use crate::sched;
@@ -111,12 +111,36 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         };
         (cfg.entry, index)
     };
-    // The buffer and the handler's stack are there for the client: its
-    // account pays for them. But the server touches them too, and a fault
-    // in the server must not fail because the client sits at its limit
-    // (the server would be ended): they are charged even past the limit,
-    // which their fixed size bounds.
-    let buf = Pmo::new_overdraft(PmoKind::Shm, ipc::BUF_SIZE, &client.account)?;
+    // A connect that fails gives the index back (its connection's drop
+    // does, once there is one): failed connects must not use up the
+    // server's connections.
+    let conn = make(client, server, client_buf, entry, index).inspect_err(|_| release_index(server, index))?;
+    let listed = super::push_weak(&mut server.lock().connections, Arc::downgrade(&conn));
+    if let Err(e) = listed {
+        // Its drop ends the handler and frees the server's side.
+        let client_buf_pmo = client.vmspace.unmap(client_buf);
+        drop((conn, client_buf_pmo));
+        return Err(e);
+    }
+    Ok(conn)
+}
+
+/// [`connect`] once the server has given connection `index`.
+fn make(
+    client: &Arc<CapGroup>,
+    server: &Arc<CapGroup>,
+    client_buf: u64,
+    entry: u64,
+    index: u64,
+) -> Result<Arc<Connection>, Error> {
+    // Everything is the client's memory: the connection, its handler
+    // thread, the buffer and the handler's stack, charged in one go.
+    let mut kmem = super::Kmem::charge(&client.account, CONNECTION_KMEM + THREAD_KMEM + 2 * PMO_KMEM)?;
+    // The server touches the buffer and the stack too, and a fault in the
+    // server must not fail because the client sits at its limit (the
+    // server would be ended): their pages are charged even past the
+    // limit, which their fixed size bounds.
+    let buf = Pmo::new_overdraft(PmoKind::Shm, ipc::BUF_SIZE, &client.account, kmem.split(PMO_KMEM))?;
     client.vmspace.map_connection_buffer(buf.clone(), client_buf)?;
     let server_buf = ipc::SERVER_BUF_BASE + index * ipc::BUF_SIZE;
     let stack_va = ipc::SERVER_STACK_BASE + index * ipc::STACK_SIZE;
@@ -125,18 +149,16 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
         e
     };
     server.vmspace.map_slot(buf.clone(), server_buf).map_err(undo_client)?;
-    let stack = Pmo::new_overdraft(PmoKind::Anonym, ipc::STACK_SIZE, &client.account).map_err(undo_client)?;
+    let stack = Pmo::new_overdraft(PmoKind::Anonym, ipc::STACK_SIZE, &client.account, kmem.split(PMO_KMEM))
+        .map_err(undo_client)?;
     let mapped = server.vmspace.map_slot(stack, stack_va);
-    // The connection's own kernel memory (and its handler thread's, below)
-    // is the client's too.
-    let kmem = mapped.and_then(|_| super::Kmem::charge(&client.account, CONNECTION_KMEM));
-    let handler = kmem
-        .and_then(|kmem| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0, &client.account).map(|t| (t, kmem)));
-    let (handler, kmem) = handler.map_err(|e| {
-        let _ = server.vmspace.unmap(server_buf);
-        let _ = server.vmspace.unmap(stack_va);
-        undo_client(e)
-    })?;
+    let thread_kmem = kmem.split(THREAD_KMEM);
+    let handler =
+        mapped.and_then(|_| Thread::new(server, entry, stack_va + ipc::STACK_SIZE, 0, thread_kmem)).map_err(|e| {
+            let _ = server.vmspace.unmap(server_buf);
+            let _ = server.vmspace.unmap(stack_va);
+            undo_client(e)
+        })?;
     // A handler waits for calls: blocked, in no queue.
     handler.lock().state = ThreadState::Blocked;
     let conn = Arc::new(Connection {
@@ -152,13 +174,6 @@ pub fn connect(client: &Arc<CapGroup>, server: &Arc<CapGroup>, client_buf: u64) 
     });
     handler.lock().handler =
         Some(HandlerInfo { conn: Arc::downgrade(&conn), caller: None, buf_va: server_buf, stack_va });
-    let listed = super::push_weak(&mut server.lock().connections, Arc::downgrade(&conn));
-    if let Err(e) = listed {
-        // Its drop ends the handler and frees the server's side.
-        drop(conn);
-        let _ = client.vmspace.unmap(client_buf);
-        return Err(e);
-    }
     Ok(conn)
 }
 

@@ -119,6 +119,23 @@ impl Kmem {
         self.bytes
     }
 
+    /// Part of this charge, as a charge of its own (an operation that makes
+    /// many objects charges them all at once, then hands each its share).
+    pub fn split(&mut self, bytes: u64) -> Kmem {
+        debug_assert!(bytes <= self.bytes, "split more than was charged");
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        Kmem { account: self.account.clone(), bytes }
+    }
+
+    /// Hand `bytes` of this charge over to something that gives them back
+    /// itself (an address space gives back its regions' charges as it
+    /// removes them).
+    pub fn hand_over(&mut self, bytes: u64) {
+        debug_assert!(bytes <= self.bytes, "handed over more than was charged");
+        self.bytes -= bytes.min(self.bytes);
+    }
+
     /// Charge `bytes` more to the same account (a table that grew).
     pub fn grow(&mut self, bytes: u64) -> Result<(), Error> {
         if let Some(a) = &self.account {

@@ -52,18 +52,12 @@ impl Frame {
         // is the page fault's path.
         let kmem = FRAME_KMEM + if entry { ENTRY_KMEM } else { 0 };
         if anyway {
-            account.charge_anyway(1);
-            account.charge_kmem_anyway(kmem);
+            account.charge_with_record_anyway(1, kmem);
         } else {
-            account.charge(1).map_err(|_| Error::NoMemory)?;
-            if account.charge_kmem(kmem).is_err() {
-                account.uncharge(1);
-                return Err(Error::NoMemory);
-            }
+            account.charge_with_record(1, kmem).map_err(|_| Error::NoMemory)?;
         }
         let Ok(pa) = mm::alloc_pages(0) else {
-            account.uncharge(1);
-            account.uncharge_kmem(kmem);
+            account.uncharge_with_record(1, kmem);
             return Err(Error::NoMemory);
         };
         Ok(Frame(pa, account.clone()))
@@ -73,8 +67,7 @@ impl Frame {
 impl Drop for Frame {
     fn drop(&mut self) {
         mm::free_pages(self.0, 0);
-        self.1.uncharge(1);
-        self.1.uncharge_kmem(FRAME_KMEM);
+        self.1.uncharge_with_record(1, FRAME_KMEM);
     }
 }
 
@@ -93,7 +86,7 @@ const ENTRY_KMEM: u64 = 48;
 /// Kernel memory a PMO takes: the PMO, and room for a page map's first
 /// leaf (charged to every PMO, map or not: simpler, and small next to what
 /// a PMO holds).
-const PMO_KMEM: u64 = super::arc_block::<Pmo>() + 256;
+pub const PMO_KMEM: u64 = super::arc_block::<Pmo>() + 256;
 
 enum Backing {
     /// One buddy block.
@@ -247,36 +240,47 @@ impl Pmo {
     /// A new PMO of `kind` (not `Device`) holding at least `size` bytes,
     /// its pages charged to `account`.
     pub fn new(kind: PmoKind, size: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
-        Pmo::create(kind, size, account, true)
+        Pmo::create(kind, size, account, true, None)
     }
 
     /// A lazy PMO (`Anonym` or `Shm`) whose pages are charged to `account`
     /// even past its limit (`Account::charge_anyway`): memory that another
     /// cap_group than the payer touches, of a fixed size (an IPC
     /// connection's buffer and handler stack).
-    pub fn new_overdraft(kind: PmoKind, size: u64, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+    /// Its own kernel memory is `paid` ([`PMO_KMEM`], charged already).
+    pub fn new_overdraft(kind: PmoKind, size: u64, account: &Arc<Account>, paid: Kmem) -> Result<Arc<Pmo>, Error> {
         if !matches!(kind, PmoKind::Anonym | PmoKind::Shm) {
             return Err(Error::InvalidArgument);
         }
-        let mut pmo = Pmo::build(kind, size, account, true)?;
+        let mut pmo = Pmo::build(kind, size, account, true, Some(paid))?;
         pmo.overdraft = true;
         Ok(Arc::new(pmo))
     }
 
     /// [`Pmo::new`]; a contiguous PMO is zeroed only if `zero` (the caller
     /// overwrites all of it otherwise).
-    fn create(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool) -> Result<Arc<Pmo>, Error> {
-        Pmo::build(kind, size, account, zero).map(Arc::new)
+    /// `paid`: its own kernel memory, charged already (else charged here).
+    fn create(
+        kind: PmoKind,
+        size: u64,
+        account: &Arc<Account>,
+        zero: bool,
+        paid: Option<Kmem>,
+    ) -> Result<Arc<Pmo>, Error> {
+        Pmo::build(kind, size, account, zero, paid).map(Arc::new)
     }
 
     /// [`Pmo::create`], not shared yet.
-    fn build(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool) -> Result<Pmo, Error> {
+    fn build(kind: PmoKind, size: u64, account: &Arc<Account>, zero: bool, paid: Option<Kmem>) -> Result<Pmo, Error> {
         if size == 0 || size > PMO_MAX {
             return Err(Error::InvalidArgument);
         }
         let size = align_up(size, PAGE_SIZE).ok_or(Error::InvalidArgument)?;
         // Given back by its drop if the pages are refused.
-        let kmem = Kmem::charge(account, PMO_KMEM)?;
+        let kmem = match paid {
+            Some(k) => k,
+            None => Kmem::charge(account, PMO_KMEM)?,
+        };
         let backing = match kind {
             PmoKind::Data => {
                 let pages = size >> PAGE_SHIFT;
@@ -609,10 +613,11 @@ impl Pmo {
         }
     }
 
-    /// A copy for a forked address space, charged to `account`. Lazy PMOs
+    /// A copy for a forked address space, charged to `account` (its own
+    /// kernel memory is `paid`, [`PMO_KMEM`] charged already). Lazy PMOs
     /// share their frames, copy-on-write (a shared frame stays charged to
     /// whoever allocated it); contiguous ones are copied now.
-    pub fn cow_copy(&self, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+    pub fn cow_copy(&self, account: &Arc<Account>, paid: Kmem) -> Result<Arc<Pmo>, Error> {
         let shared = match &*self.inner.lock() {
             Backing::Pages(pages) => Some(Backing::Pages(pages.clone())),
             Backing::Shadow { source, first, pages } => {
@@ -626,10 +631,9 @@ impl Pmo {
                 // charged to whoever allocated them).
                 let entries = Pmo::entries(&backing) * ENTRY_KMEM;
                 account.charge_kmem(entries).map_err(|_| Error::NoMemory)?;
-                Pmo::with_backing(self.kind, self.size, backing, account.clone(), account)
-                    .inspect_err(|_| account.uncharge_kmem(entries))
+                Ok(Arc::new(Pmo::unshared(self.kind, self.size, backing, account.clone(), paid)))
             }
-            None => self.duplicate(account),
+            None => self.duplicate(account, Some(paid)),
         }
     }
 
@@ -676,9 +680,9 @@ impl Pmo {
 
     /// A private copy (for `vmspace_clone`): same kind and size, the pages
     /// present now copied. Device PMOs cannot be copied.
-    pub fn duplicate(&self, account: &Arc<Account>) -> Result<Arc<Pmo>, Error> {
+    pub fn duplicate(&self, account: &Arc<Account>, paid: Option<Kmem>) -> Result<Arc<Pmo>, Error> {
         // Every page of a contiguous PMO is present and gets copied over.
-        let copy = Pmo::create(self.kind, self.size, account, false)?;
+        let copy = Pmo::create(self.kind, self.size, account, false, paid)?;
         for (index, src, _) in self.present_pages() {
             let dst = copy.page(index, true)?.ok_or(Error::NoMemory)?;
             copy_page(src, dst);

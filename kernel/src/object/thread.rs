@@ -5,7 +5,6 @@ use super::Header;
 use crate::arch::UserContext;
 use alloc::sync::Arc;
 use chcore_abi::{Error, ObjectType};
-use kernel_core::account::Account;
 use spin::Mutex;
 
 /// Where a thread is in its life.
@@ -74,11 +73,10 @@ pub const THREAD_KMEM: u64 =
 
 impl Thread {
     /// A thread of `group` that will start at `pc` with stack `sp` and `arg` in x0,
-    /// its kernel memory charged to `payer` (the group's account, or an
-    /// IPC client's for the handler thread serving it).
+    /// its kernel memory ([`THREAD_KMEM`]) charged already to whoever pays
+    /// (the group, or an IPC client for the handler thread serving it).
     /// It is registered with the group but not yet scheduled.
-    pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64, payer: &Arc<Account>) -> Result<Arc<Thread>, Error> {
-        let kmem = super::Kmem::charge(payer, THREAD_KMEM)?;
+    pub fn new(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64, kmem: super::Kmem) -> Result<Arc<Thread>, Error> {
         let ctx = UserContext::new(pc, sp, arg);
         let t = Arc::new(Thread {
             header: Header::new(ObjectType::Thread),
@@ -104,6 +102,11 @@ impl Thread {
         }
         super::push_weak(&mut g.threads, Arc::downgrade(&t))?;
         Ok(t)
+    }
+
+    /// [`Thread::new`], its kernel memory charged to its own group.
+    pub fn charged(group: &Arc<CapGroup>, pc: u64, sp: u64, arg: u64) -> Result<Arc<Thread>, Error> {
+        Thread::new(group, pc, sp, arg, super::Kmem::charge(&group.account, THREAD_KMEM)?)
     }
 
     /// Lock the mutable state.

@@ -56,14 +56,12 @@ struct Mapping {
     /// A client's connection buffer: not copied into a fork, which does not
     /// get the connection (and must not see the parent's messages).
     private_to_connection: bool,
-    /// The region's kernel memory (its node in the region tree and its
-    /// entry in the PMO's list of mappings), charged to the space's owner.
-    #[allow(dead_code)]
-    kmem: super::Kmem,
 }
 
 /// Kernel memory a mapping takes: its share of the region tree's and of
-/// the PMO's mapping tree's nodes.
+/// the PMO's mapping tree's nodes. Charged to the space's owner for every
+/// region it has (kept as a count, not in the region: the region tree's
+/// entries stay small), given back as regions go.
 pub const MAPPING_KMEM: u64 = super::heap_block(core::mem::size_of::<kernel_core::vmregion::VmRegion<Mapping>>()) + 48;
 
 /// A run of equal-sized slots, each holding at most one PMO: where a
@@ -151,7 +149,7 @@ impl VmSpace {
     /// An empty address space whose page tables are charged to `account`.
     pub fn new(account: &Arc<Account>) -> Result<Arc<VmSpace>, Error> {
         let asid = alloc_asid()?;
-        let pt = match PageTable::new(&mut ChargedTables(account)) {
+        let pt = match PageTable::new(&mut ChargedTables::of(account)) {
             Ok(pt) => pt,
             Err(_) => {
                 free_asid(asid);
@@ -171,17 +169,27 @@ impl VmSpace {
     /// grant at most `max_perm`. Pages that exist are mapped now; lazy PMOs
     /// get the rest on first touch.
     pub fn map(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64) -> Result<(), Error> {
-        self.map_as(pmo, va, p, max_perm, false)
+        self.map_as(pmo, va, p, max_perm, false, None)
     }
 
     /// [`VmSpace::map`] for a client's connection buffer, which
     /// [`VmSpace::clone_into`] leaves out.
     pub fn map_connection_buffer(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64) -> Result<(), Error> {
         let rw = perm::READ | perm::WRITE;
-        self.map_as(pmo, va, rw, rw, true)
+        self.map_as(pmo, va, rw, rw, true, None)
     }
 
-    fn map_as(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64, p: u64, max_perm: u64, conn: bool) -> Result<(), Error> {
+    /// Map; the region's kernel memory is taken from `paid` if given (a
+    /// fork charges all its regions at once), else charged now.
+    fn map_as(
+        self: &Arc<Self>,
+        pmo: Arc<Pmo>,
+        va: u64,
+        p: u64,
+        max_perm: u64,
+        conn: bool,
+        paid: Option<&mut super::Kmem>,
+    ) -> Result<(), Error> {
         if p & !max_perm != 0 {
             return Err(Error::NoRights);
         }
@@ -190,11 +198,23 @@ impl VmSpace {
         if inner.areas.iter().any(|a| a.overlaps(va, len)) {
             return Err(Error::Overlap);
         }
-        let kmem = super::Kmem::charge(&self.account, MAPPING_KMEM)?;
-        inner.regions.insert(va, len, p, Mapping { pmo: pmo.clone(), max_perm, private_to_connection: conn, kmem })?;
-        if let Err(e) = self.map_present(&mut inner, &pmo, va, p) {
-            let _ = inner.regions.remove(va);
+        if paid.is_none() {
+            self.account.charge_kmem(MAPPING_KMEM).map_err(|_| Error::NoMemory)?;
+        }
+        let mapping = Mapping { pmo: pmo.clone(), max_perm, private_to_connection: conn };
+        let mapped = inner.regions.insert(va, len, p, mapping).and_then(|()| {
+            self.map_present(&mut inner, &pmo, va, p).inspect_err(|_| {
+                let _ = inner.regions.remove(va);
+            })
+        });
+        if let Err(e) = mapped {
+            if paid.is_none() {
+                self.account.uncharge_kmem(MAPPING_KMEM);
+            }
             return Err(e);
+        }
+        if let Some(k) = paid {
+            k.hand_over(MAPPING_KMEM);
         }
         drop(inner);
         pmo.add_mapping(self, va);
@@ -270,11 +290,16 @@ impl VmSpace {
             }
             // A frame shared copy-on-write is mapped read-only until written.
             let perm = if shared { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
-            result =
-                inner.pt.map_frames(&mut ChargedTables(&self.account), va + (first << PAGE_SHIFT), &frames, perm, mem);
+            result = inner.pt.map_frames(
+                &mut ChargedTables::of(&self.account),
+                va + (first << PAGE_SHIFT),
+                &frames,
+                perm,
+                mem,
+            );
         }
         if let Err(e) = result {
-            let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va, len);
+            let _ = inner.pt.unmap_present(&mut ChargedTables::of(&self.account), va, len);
             mmu::tlb_flush_asid(self.asid);
             return Err(map_error(e));
         }
@@ -289,12 +314,13 @@ impl VmSpace {
         let starts: alloc::vec::Vec<u64> = inner.regions.iter().map(|r| r.start).collect();
         let mut pmos: alloc::vec::Vec<(u64, Arc<Pmo>)> =
             starts.into_iter().filter_map(|va| inner.regions.remove(va).ok().map(|r| (va, r.pmo.pmo))).collect();
+        self.account.uncharge_kmem(pmos.len() as u64 * MAPPING_KMEM);
         for a in core::mem::take(&mut inner.areas) {
             let (base, stride) = (a.base, a.stride);
             pmos.extend(a.slots.into_iter().enumerate().filter_map(|(i, s)| s.map(|p| (base + i as u64 * stride, p))));
         }
         let asid = self.asid;
-        inner.pt.clear_all(&mut ChargedTables(&self.account), || mmu::tlb_flush_asid(asid));
+        inner.pt.clear_all(&mut ChargedTables::of(&self.account), || mmu::tlb_flush_asid(asid));
         drop(inner);
         pmos.into_iter()
             .map(|(va, pmo)| {
@@ -307,7 +333,7 @@ impl VmSpace {
     /// Drop the translation of one page (its frame changed under it).
     pub fn drop_page(&self, va: u64) {
         let mut inner = self.inner.lock();
-        let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), va & !(PAGE_SIZE - 1), PAGE_SIZE);
+        let _ = inner.pt.unmap_present(&mut ChargedTables::of(&self.account), va & !(PAGE_SIZE - 1), PAGE_SIZE);
         mmu::tlb_flush_asid(self.asid);
     }
 
@@ -320,9 +346,13 @@ impl VmSpace {
                 let slot = a.slots.get_mut(i).filter(|_| start == va);
                 slot.and_then(Option::take).ok_or(Error::NotMapped)?
             }
-            None => inner.regions.remove(va)?.pmo.pmo,
+            None => {
+                let pmo = inner.regions.remove(va)?.pmo.pmo;
+                self.account.uncharge_kmem(MAPPING_KMEM);
+                pmo
+            }
         };
-        inner.pt.unmap_present(&mut ChargedTables(&self.account), va, pmo.size).map_err(map_error)?;
+        inner.pt.unmap_present(&mut ChargedTables::of(&self.account), va, pmo.size).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
         drop(inner);
         pmo.remove_mapping(self, va);
@@ -337,7 +367,7 @@ impl VmSpace {
             return Err(Error::NoRights);
         }
         inner.regions.protect(va, len, p)?;
-        inner.pt.protect_present(&mut ChargedTables(&self.account), va, len, pte_perm(p)).map_err(map_error)?;
+        inner.pt.protect_present(&mut ChargedTables::of(&self.account), va, len, pte_perm(p)).map_err(map_error)?;
         mmu::tlb_flush_asid(self.asid);
         Ok(())
     }
@@ -354,7 +384,7 @@ impl VmSpace {
         let pmo = pmo.clone();
         let page_va = va & !(PAGE_SIZE - 1);
         let index = (page_va - start) >> PAGE_SHIFT;
-        let present = inner.pt.translate(&ChargedTables(&self.account), va);
+        let present = inner.pt.translate(&ChargedTables::of(&self.account), va);
         if let Some(t) = present {
             if !write || t.perm.write {
                 return Ok(t.pa);
@@ -370,12 +400,20 @@ impl VmSpace {
         let (pa, copied) = (got.pa, got.copied);
         let perm = if got.read_only { pte_perm(p & !perm::WRITE) } else { pte_perm(p) };
         if present.is_some() {
-            let _ = inner.pt.unmap_present(&mut ChargedTables(&self.account), page_va, PAGE_SIZE);
+            let _ = inner.pt.unmap_present(&mut ChargedTables::of(&self.account), page_va, PAGE_SIZE);
             mmu::tlb_flush_asid(self.asid);
         }
         inner
             .pt
-            .map(&mut ChargedTables(&self.account), page_va, pa, PAGE_SIZE, perm, MemType::Normal, Granularity::Pages)
+            .map(
+                &mut ChargedTables::of(&self.account),
+                page_va,
+                pa,
+                PAGE_SIZE,
+                perm,
+                MemType::Normal,
+                Granularity::Pages,
+            )
             .map_err(|_| FaultError::OutOfMemory)?;
         drop(inner);
         if copied {
@@ -417,6 +455,14 @@ impl VmSpace {
                 .map(|r| (r.start, r.len, r.perm, r.pmo.max_perm, r.pmo.pmo.clone()))
                 .collect()
         };
+        // What the copy's regions and new PMOs take in kernel memory is
+        // charged in one go (a fork is made of such objects); each takes
+        // its share, and what is not used goes back with `paid`.
+        let copied =
+            |kind: PmoKind, max: u64| kind == PmoKind::Anonym || (kind == PmoKind::Data && max & perm::WRITE != 0);
+        let needed: u64 =
+            regions.iter().map(|r| MAPPING_KMEM + if copied(r.4.kind, r.3) { super::pmo::PMO_KMEM } else { 0 }).sum();
+        let mut paid = super::Kmem::charge(&dst.account, needed)?;
         for (start, len, p, max, pmo) in regions {
             if dst.inner.lock().regions.find(start).is_some() {
                 continue;
@@ -426,7 +472,7 @@ impl VmSpace {
                 // Lazy memory (heap, stacks) is shared copy-on-write: both
                 // sides see it read-only until one writes a page.
                 PmoKind::Anonym => {
-                    let c = pmo.cow_copy(account)?;
+                    let c = pmo.cow_copy(account, paid.split(super::pmo::PMO_KMEM))?;
                     if p & perm::WRITE != 0 {
                         let ro = pte_perm(p & !perm::WRITE);
                         let present: alloc::vec::Vec<u64> = c
@@ -441,14 +487,14 @@ impl VmSpace {
                         if present.len() < COW_PAGEWISE_MAX {
                             for off in present {
                                 let _ = inner.pt.protect_present(
-                                    &mut ChargedTables(&self.account),
+                                    &mut ChargedTables::of(&self.account),
                                     start + off,
                                     PAGE_SIZE,
                                     ro,
                                 );
                             }
                         } else {
-                            let _ = inner.pt.protect_present(&mut ChargedTables(&self.account), start, len, ro);
+                            let _ = inner.pt.protect_present(&mut ChargedTables::of(&self.account), start, len, ro);
                         }
                         mmu::tlb_flush_asid(self.asid);
                     }
@@ -459,9 +505,9 @@ impl VmSpace {
                 // capability to the PMO show in both, as POSIX allows for
                 // private mappings). Saves copying program text on fork.
                 PmoKind::Data if max & perm::WRITE == 0 => pmo,
-                PmoKind::Data => pmo.duplicate(account)?,
+                PmoKind::Data => pmo.duplicate(account, Some(paid.split(super::pmo::PMO_KMEM)))?,
             };
-            dst.map(copy, start, p, max)?;
+            dst.map_as(copy, start, p, max, false, Some(&mut paid))?;
         }
         Ok(())
     }
@@ -480,8 +526,11 @@ const COW_PAGEWISE_MAX: usize = 64;
 impl Drop for VmSpace {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
+        // Regions still there (a space dropped without `clear`) give back
+        // their charges here.
+        self.account.uncharge_kmem(inner.regions.iter().count() as u64 * MAPPING_KMEM);
         let pt = core::mem::replace(&mut inner.pt, PageTable::from_root(0));
-        pt.destroy(&mut ChargedTables(&self.account));
+        pt.destroy(&mut ChargedTables::of(&self.account));
         // The regions' PMOs drop with `inner`.
         mmu::tlb_flush_asid(self.asid);
         free_asid(self.asid);

@@ -81,8 +81,7 @@ pub fn thread_create() -> TestResult {
     let (objects, pages) = (counts(), free_page_count());
     {
         let g = CapGroup::new("thread-test", Rights::ALL).map_err(|e| alloc::format!("create cap_group: {e:?}"))?;
-        let t =
-            Thread::new(&g, 0x40_0000, 0x80_0000, 7, &g.account).map_err(|e| alloc::format!("create thread: {e:?}"))?;
+        let t = Thread::charged(&g, 0x40_0000, 0x80_0000, 7).map_err(|e| alloc::format!("create thread: {e:?}"))?;
         {
             let inner = t.lock();
             let f = &inner.ctx.frame;
@@ -97,10 +96,7 @@ pub fn thread_create() -> TestResult {
         ensure!(crate::object::live(ObjectType::Thread) == objects[1] + 1, "thread not counted");
         let (threads, caps) = g.exit(GroupState::Exited(0));
         ensure!(threads.len() == 1 && t.lock().state == ThreadState::Exited, "group exit did not stop the thread");
-        ensure!(
-            Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).is_err(),
-            "a thread was created in an exited group"
-        );
+        ensure!(Thread::charged(&g, 0x40_0000, 0x80_0000, 0).is_err(), "a thread was created in an exited group");
         drop((threads, caps, t, g));
     }
     nothing_leaked(objects, pages)
@@ -122,7 +118,7 @@ pub fn kmem() -> TestResult {
         ensure!(own > 0 && parent.account.kmem_used() == base + own, "the child's charge does not reach its parent");
         // One of each object a process makes in numbers, and touched pages.
         let n = Notification::charged(&g.account).map_err(|e| alloc::format!("notification: {e:?}"))?;
-        let t = Thread::new(&g, 0x40_0000, 0x80_0000, 0, &g.account).map_err(|e| alloc::format!("thread: {e:?}"))?;
+        let t = Thread::charged(&g, 0x40_0000, 0x80_0000, 0).map_err(|e| alloc::format!("thread: {e:?}"))?;
         let pmo = Pmo::new(PmoKind::Anonym, 4 << 12, &g.account).map_err(|e| alloc::format!("pmo: {e:?}"))?;
         pmo.write(0, &[1u8; 4 << 12]).map_err(|e| alloc::format!("touch the pmo: {e:?}"))?;
         g.vmspace
