@@ -90,6 +90,7 @@ fn main() -> i32 {
     let mut lost = 0;
     for pass in 0..2 {
         let before = system_memory();
+        let kernel_before = kernel_memory();
         let procmgr_before = procmgr_memory();
         let table_before = process::ps().unwrap_or_default();
         capabilities();
@@ -109,9 +110,20 @@ fn main() -> i32 {
         testing::settle_processes(processes);
         sys::sleep(5);
         let after = system_memory();
+        let kernel_after = kernel_memory();
         let procmgr_grew = procmgr_memory().saturating_sub(procmgr_before);
         if pass == 1 {
             lost = before.saturating_sub(after);
+            let kernel_lost = kernel_before.saturating_sub(kernel_after);
+            println!(
+                "[HARDEN] kernel memory free or charged: {} KiB before the second pass, {} KiB after",
+                kernel_before >> 10,
+                kernel_after >> 10
+            );
+            if kernel_lost > KMEM_SLACK {
+                println!("[HARDEN] kernel memory lost: {kernel_lost} bytes (at most {KMEM_SLACK} allowed)");
+                lost += kernel_lost;
+            }
             if procmgr_grew > PROCMGR_SLACK {
                 println!("[HARDEN] procmgr grew by {procmgr_grew} bytes in the second pass (at most {PROCMGR_SLACK} allowed)");
                 lost += procmgr_grew;
@@ -144,6 +156,19 @@ fn main() -> i32 {
         1
     }
 }
+
+/// Kernel heap free for calls plus all that is charged to processes
+/// (procmgr's account holds everyone's). Not exact to the byte across a
+/// pass (charges are estimates of what the heap hands out, and the kernel's
+/// own lists keep their high-water room): within [`KMEM_SLACK`].
+fn kernel_memory() -> u64 {
+    let table = process::ps().unwrap_or_default();
+    let charged = chcore_proc::top::parse_ps(&table).iter().find(|p| p.pid == 1).map_or(0, |p| p.kmem_kib * 1024);
+    sys::free_kmem() + charged
+}
+
+/// Kernel memory the second pass may leave neither free nor charged.
+const KMEM_SLACK: u64 = 64 << 10;
 
 /// Free memory plus what this process holds: this process's own heap and
 /// stack grow during the run and keep their pages, which is not a leak.
