@@ -21,7 +21,7 @@ pub const USERTEST_LINES: &[&str] = &[
     "[USERTEST] all 32 user tests passed",
     // usertest's fuzzer run: its account, and no memory lost.
     "fuzz: done, nothing lost",
-    "[PROCTEST] 19 of 19 process tests passed",
+    "[PROCTEST] 20 of 20 process tests passed",
     "[FSTEST] 39 of 39 file-system tests passed",
     "[FSTEST] tmpfs ended: / answers EIO, /bin and new processes go on: OK",
     "[FSTEST] a file mapped before tmpfs ended: supplied pages read, others end the reader: OK",

@@ -46,6 +46,7 @@ const TESTS: &[Test] = &[
         handler_woken,
     ),
     ("PROC019", "terminate: a handler tidies up and picks the status; without one, 143; kill -9 wins", terminate_cases),
+    ("PROC020", "a process at its memory limits is refused pipes with NoMemory, and procmgr serves on", at_limits),
 ];
 
 fn main() -> i32 {
@@ -771,4 +772,75 @@ fn call_orphaned() -> TestResult {
     })();
     let _ = sys::cap_group_kill(server);
     result
+}
+
+/// A process at its page limit, then at its kernel-memory limit, asks
+/// procmgr for pipes (which procmgr makes at the asker's expense) and a
+/// wait notification: each is refused with `NoMemory`, and procmgr, which
+/// touches a pipe's header itself, is never made to fault on a page the
+/// asker cannot pay for (that ended procmgr once, found by the fuzzer).
+fn at_limits() -> TestResult {
+    for kernel in [false, true] {
+        let pid = process::fork().map_err(e("fork"))?;
+        if pid == 0 {
+            process::exit(at_limit_child(kernel));
+        }
+        let status = process::waitpid(Some(pid)).map(|r| r.1);
+        check!(status == Ok(Status::Exited(0)), "the child at its {} limit ended {status:?}", limit_name(kernel));
+    }
+    let alive = process::spawn("true", &["true"], [0, 1, 2]).and_then(|p| process::waitpid(Some(p)));
+    check!(alive.map(|r| r.1) == Ok(Status::Exited(0)), "procmgr no longer starts programs: {alive:?}");
+    Ok(())
+}
+
+fn limit_name(kernel: bool) -> &'static str {
+    if kernel {
+        "kernel-memory"
+    } else {
+        "page"
+    }
+}
+
+/// The child's side of [`at_limits`]: 0 if every request was refused as it
+/// should be, else which one was not.
+fn at_limit_child(kernel: bool) -> i32 {
+    // Pages this process will write are made its own first (a forked
+    // child copies a page at its first write, which at the limit would
+    // end it): the stack below us, and what the calls use.
+    touch_stack();
+    let me = libchcore::abi::slot::SELF_CAP_GROUP;
+    let limited = if kernel {
+        sys::kmem_usage(me).and_then(|used| sys::set_kmem_limit(me, used))
+    } else {
+        sys::mem_usage(me).and_then(|used| sys::set_mem_limit(me, used))
+    };
+    if limited.is_err() {
+        return 10;
+    }
+    for _ in 0..3 {
+        match process::pipe() {
+            Err(Error::NoMemory) => {}
+            Ok(_) => return 11,
+            Err(_) => return 12,
+        }
+    }
+    // procmgr makes the notification a wait blocks on at the waiter's
+    // expense too.
+    if kernel && process::waitpid(None) != Err(Error::NoMemory) {
+        return 13;
+    }
+    if process::getpid().0 == 0 {
+        return 14;
+    }
+    0
+}
+
+/// Write 32 KiB of stack below the caller's frame.
+#[inline(never)]
+fn touch_stack() {
+    let mut area = [0u8; 32 << 10];
+    for i in (0..area.len()).step_by(4096) {
+        area[i] = 1;
+    }
+    core::hint::black_box(&mut area);
 }

@@ -71,7 +71,8 @@ pub struct Connection {
 /// Kernel memory a connection takes besides its handler thread: the
 /// connection, its entries in the server's lists and slot areas (two
 /// slots, a weak reference, a free index) and the client's mapping of
-/// the buffer.
+/// the buffer (handed over to the client's address space, which gives it
+/// back when it unmaps the buffer).
 const CONNECTION_KMEM: u64 = super::arc_block::<Connection>() + 4 * 8 + 16 + super::vmspace::MAPPING_KMEM;
 
 /// Make the caller a server whose handlers start at `entry`.
@@ -141,7 +142,7 @@ fn make(
     // server would be ended): their pages are charged even past the
     // limit, which their fixed size bounds.
     let buf = Pmo::new_overdraft(PmoKind::Shm, ipc::BUF_SIZE, &client.account, kmem.split(PMO_KMEM))?;
-    client.vmspace.map_connection_buffer(buf.clone(), client_buf)?;
+    client.vmspace.map_connection_buffer(buf.clone(), client_buf, &mut kmem)?;
     let server_buf = ipc::SERVER_BUF_BASE + index * ipc::BUF_SIZE;
     let stack_va = ipc::SERVER_STACK_BASE + index * ipc::STACK_SIZE;
     let undo_client = |e: Error| {

@@ -173,10 +173,16 @@ impl VmSpace {
     }
 
     /// [`VmSpace::map`] for a client's connection buffer, which
-    /// [`VmSpace::clone_into`] leaves out.
-    pub fn map_connection_buffer(self: &Arc<Self>, pmo: Arc<Pmo>, va: u64) -> Result<(), Error> {
+    /// [`VmSpace::clone_into`] leaves out; its region's kernel memory is
+    /// taken from the connection's, `paid`.
+    pub fn map_connection_buffer(
+        self: &Arc<Self>,
+        pmo: Arc<Pmo>,
+        va: u64,
+        paid: &mut super::Kmem,
+    ) -> Result<(), Error> {
         let rw = perm::READ | perm::WRITE;
-        self.map_as(pmo, va, rw, rw, true, None)
+        self.map_as(pmo, va, rw, rw, true, Some(paid))
     }
 
     /// Map; the region's kernel memory is taken from `paid` if given (a

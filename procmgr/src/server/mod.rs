@@ -91,6 +91,11 @@ impl Pipe {
         let built = (|| {
             let shm = sys::create_pmo_for(payer, pipe::SHARED_SIZE as u64, PmoKind::Shm)?;
             made.push(shm);
+            // procmgr touches the header's page only, and must never take a
+            // fault there that needs a page: one charged to a payer at its
+            // limit would end procmgr. So the page is allocated now, by a
+            // call that can fail with `NoMemory` instead.
+            sys::write_pmo(shm, 0, &[0; core::mem::size_of::<pipe::Header>()])?;
             sys::map_pmo(slot::SELF_CAP_GROUP, shm, va, perm::READ | perm::WRITE)?;
             let data = sys::create_notification_for(payer)?;
             made.push(data);
