@@ -162,9 +162,7 @@ fn main() -> i32 {
 /// pass (charges are estimates of what the heap hands out, and the kernel's
 /// own lists keep their high-water room): within [`KMEM_SLACK`].
 fn kernel_memory() -> u64 {
-    let table = process::ps().unwrap_or_default();
-    let charged = chcore_proc::top::parse_ps(&table).iter().find(|p| p.pid == 1).map_or(0, |p| p.kmem_kib * 1024);
-    sys::free_kmem() + charged
+    sys::free_kmem() + procmgr_line(|p| p.kmem_kib)
 }
 
 /// Kernel memory the second pass may leave neither free nor charged.
@@ -179,8 +177,13 @@ fn system_memory() -> u64 {
 
 /// What procmgr holds (its `ps` line), in bytes.
 fn procmgr_memory() -> u64 {
+    procmgr_line(|p| p.mem_kib)
+}
+
+/// A figure of procmgr's `ps` line, in KiB, as bytes.
+fn procmgr_line(kib: fn(&chcore_proc::top::Proc) -> u64) -> u64 {
     let table = process::ps().unwrap_or_default();
-    chcore_proc::top::parse_ps(&table).iter().find(|p| p.pid == 1).map_or(0, |p| p.mem_kib * 1024)
+    chcore_proc::top::parse_ps(&table).iter().find(|p| p.pid == 1).map_or(0, |p| kib(p) * 1024)
 }
 
 /// How much procmgr may grow across the second pass: its heap and tables

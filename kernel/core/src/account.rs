@@ -122,14 +122,6 @@ impl Account {
         }
     }
 
-    fn charge_amounts_anyway(&self, amounts: [u64; 2]) {
-        for a in self.chain() {
-            for k in [PAGES, KMEM] {
-                a.counters[k].used.fetch_add(amounts[k], Ordering::AcqRel);
-            }
-        }
-    }
-
     /// Give back `amounts` charged earlier, here and in every enclosing account.
     fn uncharge_amounts(&self, amounts: [u64; 2]) {
         self.chain().for_each(|a| a.give_amounts(amounts));
@@ -139,16 +131,6 @@ impl Account {
     /// exceed one of their limits (then nothing is charged anywhere).
     pub fn charge(&self, pages: u64) -> Result<(), OverLimit> {
         self.charge_amounts([pages, 0])
-    }
-
-    /// Charge `pages` here and in every enclosing account, limits or not.
-    /// For memory one cap_group pays for and another touches: an IPC
-    /// connection's buffer and its handler's stack are the client's memory,
-    /// but a fault in the server must not fail because the client is at its
-    /// limit (that would end the server). Whoever uses it must bound what
-    /// it charges this way.
-    pub fn charge_anyway(&self, pages: u64) {
-        self.charge_amounts_anyway([pages, 0])
     }
 
     /// Give back `pages` charged earlier (here and in the enclosing accounts).
@@ -178,11 +160,6 @@ impl Account {
         self.charge_amounts([0, bytes])
     }
 
-    /// [`Account::charge_anyway`] for kernel memory.
-    pub fn charge_kmem_anyway(&self, bytes: u64) {
-        self.charge_amounts_anyway([0, bytes])
-    }
-
     /// Give back `bytes` of kernel memory charged earlier.
     pub fn uncharge_kmem(&self, bytes: u64) {
         self.uncharge_amounts([0, bytes])
@@ -194,9 +171,16 @@ impl Account {
         self.charge_amounts([pages, bytes])
     }
 
-    /// [`Account::charge_with_record`], limits or not (see [`Account::charge_anyway`]).
+    /// [`Account::charge_with_record`], limits or not. For memory one
+    /// cap_group pays for and another touches: an IPC connection's buffer
+    /// and its handler's stack are the client's memory, but a fault in the
+    /// server must not fail because the client is at its limit (that would
+    /// end the server). Whoever uses it must bound what it charges this way.
     pub fn charge_with_record_anyway(&self, pages: u64, bytes: u64) {
-        self.charge_amounts_anyway([pages, bytes])
+        for a in self.chain() {
+            a.counters[PAGES].used.fetch_add(pages, Ordering::AcqRel);
+            a.counters[KMEM].used.fetch_add(bytes, Ordering::AcqRel);
+        }
     }
 
     /// Give back what [`Account::charge_with_record`] charged.
@@ -269,7 +253,7 @@ mod tests {
         let parent = Arc::new(Account::new(10));
         parent.charge(10).unwrap();
         let child = Arc::new(Account::child_of(&parent));
-        child.charge_anyway(3);
+        child.charge_with_record_anyway(3, 0);
         assert_eq!((child.used(), parent.used()), (3, 13), "past the limits, counted all the way up");
         assert_eq!(parent.charge(1), Err(OverLimit), "ordinary charges stay refused");
         assert_eq!(child.charge(1), Err(OverLimit));

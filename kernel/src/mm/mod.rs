@@ -111,8 +111,7 @@ const HEAP_RESERVE: usize = 512 << 10;
 
 /// Whether a system call may allocate kernel memory now.
 pub fn heap_has_room() -> bool {
-    let (total, allocated) = HEAP.stats();
-    total.saturating_sub(allocated) > HEAP_RESERVE
+    heap_free_for_calls() > 0
 }
 
 /// Kernel heap allocating calls may still take: what is free above the reserve.

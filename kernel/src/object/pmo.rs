@@ -244,7 +244,7 @@ impl Pmo {
     }
 
     /// A lazy PMO (`Anonym` or `Shm`) whose pages are charged to `account`
-    /// even past its limit (`Account::charge_anyway`): memory that another
+    /// even past its limit (`Account::charge_with_record_anyway`): memory that another
     /// cap_group than the payer touches, of a fixed size (an IPC
     /// connection's buffer and handler stack).
     /// Its own kernel memory is `paid` ([`PMO_KMEM`], charged already).

@@ -464,17 +464,17 @@ impl VmSpace {
         // What the copy's regions and new PMOs take in kernel memory is
         // charged in one go (a fork is made of such objects); each takes
         // its share, and what is not used goes back with `paid`.
-        let copied =
-            |kind: PmoKind, max: u64| kind == PmoKind::Anonym || (kind == PmoKind::Data && max & perm::WRITE != 0);
-        let needed: u64 =
-            regions.iter().map(|r| MAPPING_KMEM + if copied(r.4.kind, r.3) { super::pmo::PMO_KMEM } else { 0 }).sum();
+        let needed: u64 = regions
+            .iter()
+            .map(|r| MAPPING_KMEM + if fork_copies(r.4.kind, r.3) { super::pmo::PMO_KMEM } else { 0 })
+            .sum();
         let mut paid = super::Kmem::charge(&dst.account, needed)?;
         for (start, len, p, max, pmo) in regions {
             if dst.inner.lock().regions.find(start).is_some() {
                 continue;
             }
             let copy = match pmo.kind {
-                PmoKind::Shm | PmoKind::Device | PmoKind::Paged => pmo,
+                _ if !fork_copies(pmo.kind, max) => pmo,
                 // Lazy memory (heap, stacks) is shared copy-on-write: both
                 // sides see it read-only until one writes a page.
                 PmoKind::Anonym => {
@@ -506,12 +506,8 @@ impl VmSpace {
                     }
                     c
                 }
-                // A mapping that can never be made writable is shared: the
-                // child could not tell it from a copy (writes through another
-                // capability to the PMO show in both, as POSIX allows for
-                // private mappings). Saves copying program text on fork.
-                PmoKind::Data if max & perm::WRITE == 0 => pmo,
-                PmoKind::Data => pmo.duplicate(account, Some(paid.split(super::pmo::PMO_KMEM)))?,
+                // Writable data: copied now.
+                _ => pmo.duplicate(account, Some(paid.split(super::pmo::PMO_KMEM)))?,
             };
             dst.map_as(copy, start, p, max, false, Some(&mut paid))?;
         }
@@ -523,6 +519,17 @@ impl VmSpace {
     pub fn ttbr0(&self) -> u64 {
         self.ttbr0
     }
+}
+
+/// Whether a fork gives the child a PMO of its own for a region of `kind`
+/// mapped with at most `max_perm`: lazy memory (a copy-on-write copy) and
+/// writable data (a copy). Shared memory, device registers and file pages
+/// are shared; so is data mapped through a capability that can never make
+/// it writable: the child could not tell it from a copy (writes through
+/// another capability to the PMO show in both, as POSIX allows for private
+/// mappings), and program text is not copied on fork.
+fn fork_copies(kind: PmoKind, max_perm: u64) -> bool {
+    kind == PmoKind::Anonym || (kind == PmoKind::Data && max_perm & perm::WRITE != 0)
 }
 
 /// Below this many present pages, fork write-protects a copy-on-write
